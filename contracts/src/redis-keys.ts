@@ -1,0 +1,76 @@
+/**
+ * Every Redis key and channel name both planes use. Nothing else may build a key string.
+ *
+ * Per-API-key records carry the key id in a hash tag (`{k:<id>}`) so that every record of one
+ * key lands in the same Redis Cluster slot: the rate-limit Lua scripts touch several of them
+ * atomically, and Cluster only allows that within one slot.
+ */
+
+export const PREFIX = 'fg';
+
+/** Hash tag for everything belonging to one API key. */
+export const keyTag = (keyId: string): string => `{k:${keyId}}`;
+/** Hash tag for everything belonging to one client IP. */
+export const ipTag = (ip: string): string => `{ip:${ip}}`;
+
+export const redisKeys = {
+  /** Usage counters (hash, fields in usage.ts) of one key in one window bucket. */
+  usage: (keyId: string, window: string, bucket: number) => `${PREFIX}:use:${keyTag(keyId)}:${window}:${bucket}`,
+  /** HyperLogLog of distinct client IPs of one key in one bucket. */
+  usageIps: (keyId: string, window: string, bucket: number) => `${PREFIX}:use:${keyTag(keyId)}:${window}:${bucket}:ips`,
+  /** HyperLogLog of distinct models asked for by one key in one bucket. */
+  usageModels: (keyId: string, window: string, bucket: number) => `${PREFIX}:use:${keyTag(keyId)}:${window}:${bucket}:models`,
+  /** Hash: short prompt fingerprint → count, one key, one bucket. */
+  usagePrompts: (keyId: string, window: string, bucket: number) => `${PREFIX}:use:${keyTag(keyId)}:${window}:${bucket}:fp`,
+  /** Set of key ids that had traffic in a bucket, so readers never SCAN. */
+  activeKeys: (window: string, bucket: number) => `${PREFIX}:active:${window}:${bucket}`,
+  /** Hash of per-IP counters (failed credentials, failed logins) in one bucket. */
+  ipUsage: (ip: string, window: string, bucket: number) => `${PREFIX}:ipuse:${ipTag(ip)}:${window}:${bucket}`,
+  /** Set of client IPs with counters in a bucket. */
+  activeIps: (window: string, bucket: number) => `${PREFIX}:active-ips:${window}:${bucket}`,
+
+  /** Rate-limit state of one key (hash: request and token buckets), see tiers.ts. */
+  rateLimit: (keyId: string) => `${PREFIX}:rl:${keyTag(keyId)}`,
+  /** Open-stream counter of one key (concurrency cap). */
+  concurrency: (keyId: string) => `${PREFIX}:conc:${keyTag(keyId)}`,
+  /** Penalty override of one key (JSON, PenaltyRecord), with a TTL equal to its expiry. */
+  penalty: (keyId: string) => `${PREFIX}:penalty:${keyTag(keyId)}`,
+  /** Sorted set of key ids in the penalty box, scored by expiry (ms). */
+  penaltyIndex: () => `${PREFIX}:penalty-index`,
+  /** Count of past offences of one key, for escalation (expires after the escalation memory). */
+  offences: (keyId: string) => `${PREFIX}:offences:${keyTag(keyId)}`,
+  /** Marker that one detector already opened an incident for this episode of a key. */
+  episode: (keyId: string, detector: string) => `${PREFIX}:episode:${keyTag(keyId)}:${detector}`,
+
+  /** Revoked session ids (JWT jti), TTL = remaining token lifetime. */
+  revokedSession: (jti: string) => `${PREFIX}:jti:${jti}`,
+  /** Login / register throttles. */
+  loginThrottleIp: (ip: string) => `${PREFIX}:login:${ipTag(ip)}`,
+  loginThrottleAccount: (email: string) => `${PREFIX}:login:acct:${email}`,
+
+  /** Stream used as the incident ring buffer (XADD MAXLEN ~ INCIDENT_CAPACITY). */
+  incidents: () => `${PREFIX}:incidents`,
+  /** Hash incident id → summary JSON, written after the incident itself. */
+  incidentSummaries: () => `${PREFIX}:incident-summaries`,
+  /** Control-plane leader lease (SET NX PX). */
+  guardLease: () => `${PREFIX}:guard:lease`,
+  /** Shadow-mode decisions, a capped stream like incidents. */
+  shadowDecisions: () => `${PREFIX}:shadow`,
+
+  /** Sorted set of live data-plane replicas (member = JSON ReplicaRecord, score = last heartbeat ms). */
+  replicas: () => `${PREFIX}:replicas`,
+  /** Latest metrics snapshot published by each data-plane replica (hash replicaId → JSON). */
+  replicaMetrics: () => `${PREFIX}:replica-metrics`,
+  /** Upstream health as seen by each replica (hash replicaId → JSON array). */
+  upstreamHealth: () => `${PREFIX}:upstream-health`,
+} as const;
+
+/** Pub/sub channels. Messages are JSON, schemas in events.ts. */
+export const channels = {
+  /** API key revoked, suspended, re-activated or re-tiered: drop it from every key cache. */
+  keys: `${PREFIX}:ch:keys`,
+  /** A penalty was set, changed or lifted. */
+  penalties: `${PREFIX}:ch:penalties`,
+  /** A tier's limits changed. */
+  tiers: `${PREFIX}:ch:tiers`,
+} as const;

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { dataPlaneEnvSchema, type DataPlaneConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parse the environment. On failure, one line per bad variable: its name, what is wrong, and
+ * never its value (it may be a secret).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): DataPlaneConfig {
+  const parsed = dataPlaneEnvSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const name = issue.path.join('.') || '(environment)';
+    return `invalid ${name}: ${issue.message}`;
+  });
+  throw new ConfigError(lines.join('\n'));
+}
+
+/** For tests and tooling: the defaults with overrides, validated the same way. */
+export function configWith(overrides: Partial<Record<keyof DataPlaneConfig, string>>): DataPlaneConfig {
+  return loadConfig(overrides as NodeJS.ProcessEnv);
+}
+
+export { z };

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+/**
+ * Every variable the data plane reads, parsed once at boot. Nothing else reads process.env.
+ * Names from the earlier design (DATABASE_URL, REDIS_URL, JWT_SECRET, DOWNSTREAM_AI_URLS,
+ * TLS_CERT_PATH, TLS_KEY_PATH, PUBLIC_PORT, ADMIN_PORT, CLUSTER_DOMAIN) keep their meaning.
+ */
+
+const port = z.coerce.number().int().min(0).max(65535);
+const ms = (def: number) => z.coerce.number().int().positive().default(def);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const url = (protocols: readonly string[]) =>
+  z
+    .string()
+    .trim()
+    .refine((v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+export const dataPlaneEnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where generated state lives (self-signed certificate, embedded services, admin token). */
+  FLUXGATE_STATE_DIR: z.string().min(1).default('.fluxgate'),
+
+  PUBLIC_HOST: z.string().min(1).default('0.0.0.0'),
+  PUBLIC_PORT: port.default(8443),
+  ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
+  ADMIN_PORT: port.default(9090),
+  /** Bearer token for the admin listener; generated under the state dir when unset. */
+  ADMIN_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+
+  TLS_CERT_PATH: optionalString,
+  TLS_KEY_PATH: optionalString,
+
+  DATABASE_URL: optionalString.pipe(url(['postgres:', 'postgresql:']).optional()),
+  REDIS_URL: optionalString.pipe(url(['redis:', 'rediss:']).optional()),
+  /** Path of init.sql, applied at boot. */
+  INIT_SQL_PATH: optionalString,
+
+  DOWNSTREAM_AI_URLS: z.string().trim().min(1).default('http://127.0.0.1:11434'),
+  UPSTREAMS_FILE: optionalString,
+  UPSTREAM_CONNECT_TIMEOUT_MS: ms(5_000),
+  UPSTREAM_HEADERS_TIMEOUT_MS: ms(120_000),
+  UPSTREAM_IDLE_TIMEOUT_MS: ms(60_000),
+  UPSTREAM_TOTAL_TIMEOUT_MS: ms(600_000),
+  UPSTREAM_MAX_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
+  UPSTREAM_PROBE_PATH: z.string().startsWith('/').default('/'),
+  UPSTREAM_PROBE_INTERVAL_MS: ms(10_000),
+
+  MAX_BODY_BYTES: z.coerce.number().int().positive().default(8 * 1024 * 1024),
+  MAX_CONCURRENT_REQUESTS: z.coerce.number().int().positive().default(10_000),
+  /** Open requests per API key when its tier does not say otherwise. */
+  PER_KEY_CONCURRENCY: z.coerce.number().int().positive().default(64),
+  /** SSE comment heartbeat while waiting for the first token (uWS drops idle connections at 10 s). */
+  SSE_HEARTBEAT_MS: ms(5_000),
+
+  COUNTER_FLUSH_MS: ms(1_000),
+  COUNTER_MAX_PENDING_BUCKETS: z.coerce.number().int().positive().default(100_000),
+  KEY_CACHE_TTL_MS: ms(60_000),
+  KEY_NEGATIVE_TTL_MS: ms(30_000),
+  KEY_CACHE_SIZE: z.coerce.number().int().positive().default(100_000),
+
+  JWT_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 bytes').optional()),
+  CLUSTER_DOMAIN: z.string().trim().default('fluxgate.internal'),
+  /** How long a graceful shutdown waits for open streams. */
+  DRAIN_TIMEOUT_MS: ms(10_000),
+});
+
+export type DataPlaneConfig = z.infer<typeof dataPlaneEnvSchema>;
