@@ -1,0 +1,23 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * The admin listener always requires a bearer token. When ADMIN_TOKEN is unset, one is generated
+ * once and kept (0600) under the state dir, so a local operator can read it and it survives
+ * restarts. Its value is never logged: only the file path is.
+ */
+export async function ensureAdminToken(configured: string | undefined, stateDir: string): Promise<{ token: string; path: string | null }> {
+  if (configured) return { token: configured, path: null };
+  const path = join(stateDir, 'admin-token');
+  try {
+    const existing = (await readFile(path, 'utf8')).trim();
+    if (existing.length >= 16) return { token: existing, path };
+  } catch {
+    // absent: generate below
+  }
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const token = randomBytes(32).toString('base64url');
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+  return { token, path };
+}

@@ -1,0 +1,54 @@
+/**
+ * `npm start`: resolve Redis and Postgres (configured, local, or embedded), then run each plane
+ * as its own process with those URLs, and stop everything together.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { resolvePostgres, resolveRedis } from './services.js';
+
+const stateDir = process.env.FLUXGATE_STATE_DIR || '.fluxgate';
+const children: ChildProcess[] = [];
+let stopping = false;
+
+function stopAll(code: number): void {
+  if (stopping) return;
+  stopping = true;
+  // Planes first (they drain and flush to Redis/Postgres), services after they have exited.
+  const planes = children.filter((c) => c.spawnargs.some((a) => a.endsWith('main.js')));
+  const services = children.filter((c) => !planes.includes(c));
+  let left = planes.filter((c) => c.exitCode === null).length;
+  const stopServices = () => {
+    for (const c of services) c.kill('SIGTERM');
+    setTimeout(() => process.exit(code), 2_000).unref();
+  };
+  if (left === 0) return stopServices();
+  for (const c of planes) {
+    c.once('exit', () => {
+      left -= 1;
+      if (left === 0) stopServices();
+    });
+    c.kill('SIGTERM');
+  }
+}
+
+async function main(): Promise<void> {
+  const redis = await resolveRedis(process.env.REDIS_URL || undefined, stateDir);
+  if (redis.child) children.push(redis.child);
+  const pg = await resolvePostgres(process.env.DATABASE_URL || undefined, stateDir);
+  if (pg.child) children.push(pg.child);
+  process.stderr.write(`fluxgate: redis ${redis.source}, postgres ${pg.source}\n`);
+
+  const env = { ...process.env, REDIS_URL: redis.url, DATABASE_URL: pg.url, FLUXGATE_STATE_DIR: stateDir };
+  const dataPlane = spawn(process.execPath, [fileURLToPath(new URL('../main.js', import.meta.url))], { env, stdio: 'inherit' });
+  children.push(dataPlane);
+  dataPlane.once('exit', (code) => stopAll(code ?? 1));
+  for (const c of children) c.once('exit', () => stopAll(1));
+  process.on('SIGINT', () => stopAll(0));
+  process.on('SIGTERM', () => stopAll(0));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fluxgate: ${err instanceof Error ? err.message : String(err)}\n`);
+  stopAll(1);
+  process.exitCode = 1;
+});
