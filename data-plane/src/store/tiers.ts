@@ -1,0 +1,33 @@
+import { tierLimitsSchema, type TierLimits } from '@fluxgate/contracts';
+import type { Queryable, Sql } from './db.js';
+import { StoreError } from './errors.js';
+
+export interface TierRow extends TierLimits {
+  isPenalty: boolean;
+}
+
+/** Every tier's limits as Postgres has them now (operators may have edited the seeds). */
+export async function loadTiers(sql: Sql): Promise<TierRow[]> {
+  const rows = await sql<
+    { id: string; requests_per_window: number; tokens_per_window: string; window_seconds: number; concurrent_streams: number; burst: number; is_penalty: boolean }[]
+  >`SELECT id, requests_per_window, tokens_per_window, window_seconds, concurrent_streams, burst, is_penalty FROM tiers ORDER BY id`;
+  return rows.map((r) => ({
+    ...tierLimitsSchema.parse({
+      id: r.id,
+      requestsPerWindow: r.requests_per_window,
+      // bigint column: the driver returns it as a string.
+      tokensPerWindow: Number(r.tokens_per_window),
+      windowSeconds: r.window_seconds,
+      concurrentStreams: r.concurrent_streams,
+      burst: r.burst,
+    }),
+    isPenalty: r.is_penalty,
+  }));
+}
+
+/** Users and keys may be given any existing tier except a penalty level (the control plane's). */
+export async function assertAssignableTier(q: Queryable, tier: string): Promise<void> {
+  const [row] = await q<{ is_penalty: boolean }[]>`SELECT is_penalty FROM tiers WHERE id = ${tier}`;
+  if (!row) throw new StoreError('unknown_tier', `unknown tier: ${tier}`);
+  if (row.is_penalty) throw new StoreError('penalty_tier', `${tier} is a penalty level, set by the control plane, not assignable`);
+}
