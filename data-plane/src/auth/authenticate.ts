@@ -1,0 +1,83 @@
+import { GatewayError } from '../errors.js';
+import type { AuthFailureLabel } from '../metrics/registry.js';
+import type { KeyCache } from './key-cache.js';
+import { hashKey, parseKey } from './key-format.js';
+
+/** Who is calling, as the limits, proxy and counters need it. */
+export interface Principal {
+  keyId: string;
+  userId: string;
+  /** Effective tier from Postgres (a penalty override in Redis is applied by limits/). */
+  tier: string;
+  /** Display prefix, safe for logs. */
+  prefix: string;
+}
+
+/** The bounded `reason` label of fluxgate_auth_failures_total. */
+export type AuthFailureReason = AuthFailureLabel;
+
+export interface AuthenticatorDeps {
+  cache: KeyCache;
+  /** Per-IP failed-credential counter (metrics/counters.ts). */
+  counters?: { recordFailedCredential(ip: string): void };
+  /** fluxgate_auth_failures_total. */
+  metrics?: { authFailures: { inc(labels: { reason: AuthFailureReason }): void } };
+  /** Batched last_used_at (store/last-used.ts). */
+  lastUsed?: { mark(keyId: string): void };
+}
+
+export interface AuthRequest {
+  headers: ReadonlyMap<string, string>;
+  remoteAddress: string;
+}
+
+/**
+ * The key a request presents: `Authorization: Bearer <key>` (OpenAI clients; the scheme is
+ * case-insensitive, RFC 9110 §11.1) or `x-api-key: <key>`. Authorization wins when both are set.
+ */
+export function extractApiKey(headers: ReadonlyMap<string, string>): string | null {
+  const auth = headers.get('authorization');
+  if (auth !== undefined) {
+    const m = /^[ \t]*bearer[ \t]+(.*)$/is.exec(auth);
+    const token = m?.[1]?.trim();
+    if (token) return token;
+  }
+  const x = headers.get('x-api-key')?.trim();
+  return x ? x : null;
+}
+
+export type Authenticate = (req: AuthRequest) => Promise<Principal | GatewayError>;
+
+/**
+ * Resolves a request's API key to a Principal, or to the GatewayError to answer with. Never
+ * throws. Malformed keys are rejected before any lookup; Postgres being down makes uncached keys
+ * a 503 (not a 401: the key may well be valid) while cached keys keep working.
+ *
+ * Only guesses (malformed or unknown keys) count as failed credential attempts for the per-IP
+ * detectors; a revoked or suspended key is a real key, and its owner retrying is not stuffing.
+ */
+export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
+  const fail = (reason: AuthFailureReason, code: ConstructorParameters<typeof GatewayError>[0], ip: string): GatewayError => {
+    deps.metrics?.authFailures.inc({ reason });
+    if (reason === 'malformed' || reason === 'unknown') deps.counters?.recordFailedCredential(ip);
+    return new GatewayError(code);
+  };
+
+  return async (req) => {
+    const presented = extractApiKey(req.headers);
+    if (presented === null) return fail('missing', 'missing_api_key', req.remoteAddress);
+    const parsed = parseKey(presented);
+    if (!parsed.ok) return fail('malformed', 'invalid_api_key', req.remoteAddress);
+    let record;
+    try {
+      record = await deps.cache.get(hashKey(parsed.key));
+    } catch {
+      return fail('store_unavailable', 'service_unavailable', req.remoteAddress);
+    }
+    if (record === null) return fail('unknown', 'invalid_api_key', req.remoteAddress);
+    if (record.status === 'revoked') return fail('revoked', 'key_revoked', req.remoteAddress);
+    if (record.status === 'suspended') return fail('suspended', 'key_suspended', req.remoteAddress);
+    deps.lastUsed?.mark(record.id);
+    return { keyId: record.id, userId: record.userId, tier: record.tier, prefix: record.prefix };
+  };
+}
