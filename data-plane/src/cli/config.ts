@@ -1,0 +1,50 @@
+import { z } from 'zod';
+
+/**
+ * The CLI's own configuration: the two URLs it needs, from flags or the environment, parsed in
+ * this one place (the plane's config is separate and has far more in it).
+ */
+const emptyAsUnset = (v: unknown) => (v === '' ? undefined : v);
+
+const cliConfigSchema = z.object({
+  DATABASE_URL: z.preprocess(
+    emptyAsUnset,
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\/[^\s]+$/, 'expected postgres://user[:password]@host[:port]/database')
+      .default('postgres://postgres@127.0.0.1:5432/postgres'),
+  ),
+  REDIS_URL: z.preprocess(
+    emptyAsUnset,
+    z
+      .string()
+      .regex(/^rediss?:\/\/[^\s]+$/, 'expected redis://[user:password@]host[:port][/db]')
+      .default('redis://127.0.0.1:6379'),
+  ),
+});
+
+export type CliConfig = z.infer<typeof cliConfigSchema>;
+
+export function loadCliConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  flags: { databaseUrl?: string; redisUrl?: string },
+): { ok: true; config: CliConfig } | { ok: false; error: string } {
+  const parsed = cliConfigSchema.safeParse({
+    DATABASE_URL: flags.databaseUrl ?? env.DATABASE_URL,
+    REDIS_URL: flags.redisUrl ?? env.REDIS_URL,
+  });
+  if (parsed.success) return { ok: true, config: parsed.data };
+  // One line naming the variable and the expected form; never the value (it may hold a password).
+  const issue = parsed.error.issues[0];
+  return { ok: false, error: `${issue?.path.join('.') ?? 'config'}: ${issue?.message ?? 'invalid'}` };
+}
+
+/** host:port of a URL, for error messages that must not print credentials. */
+export function describeEndpoint(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.port ? `${u.hostname}:${u.port}` : u.hostname;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
