@@ -27,12 +27,20 @@ export interface ForwardRequest {
   model: string | null;
   /** Aborted when the client goes away or the total timeout fires. */
   signal: AbortSignal;
+  /** Client address, appended to X-Forwarded-For when given. */
+  remoteAddress?: string | null;
+  /** Gateway request id, sent upstream as X-Request-Id when given. */
+  requestId?: string | null;
 }
 
 /** Receives one forwarded exchange. Exactly one of onComplete/onError is called, once. */
 export interface ForwardHandler {
-  /** Upstream status and (already filtered) headers; from here on nothing is retried. */
-  onResponseStart(status: number, headers: HeaderList, upstream: string): void;
+  /**
+   * Upstream status and (already filtered) headers; from here on nothing is retried.
+   * `contentLength` is the upstream's Content-Length (the field itself is filtered out, since the
+   * sink frames the client hop), or null for a body of unknown length.
+   */
+  onResponseStart(status: number, headers: HeaderList, upstream: string, contentLength: number | null): void;
   /** A body chunk, valid only during the call. Return false to pause until control.resume(). */
   onData(chunk: Uint8Array): boolean;
   onComplete(): void;
