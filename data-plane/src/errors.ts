@@ -23,6 +23,8 @@ export const ERRORS = {
   forbidden: { status: 403, type: 'permission_error', message: 'Forbidden.' },
   not_found: { status: 404, type: 'invalid_request_error', message: 'Not found.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method not allowed.' },
+  /** nginx's convention for a client that went away before the answer; never sent, only counted. */
+  client_closed_request: { status: 499, type: 'invalid_request_error', message: 'The client closed the request.' },
   payload_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than the limit.' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', message: 'Rate limit exceeded.' },
   too_many_streams: { status: 429, type: 'rate_limit_error', message: 'Too many concurrent requests for this API key.' },

@@ -29,7 +29,7 @@ describe('mapUpstreamError', () => {
     expect(abortError(new GatewayError('rate_limit_exceeded')).code).toBe('rate_limit_exceeded');
     expect(abortError(new DOMException('t', 'TimeoutError')).code).toBe('upstream_total_timeout');
     const client = abortError(new DOMException('a', 'AbortError'));
-    expect(client).toMatchObject({ code: 'bad_request', status: 400, message: CLIENT_CLOSED });
+    expect(client).toMatchObject({ code: 'client_closed_request', status: 499, message: CLIENT_CLOSED });
     expect(countsAgainstUpstream(client)).toBe(false);
     expect(countsAgainstUpstream(new GatewayError('upstream_idle_timeout'))).toBe(true);
   });

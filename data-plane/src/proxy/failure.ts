@@ -74,7 +74,7 @@ export function abortError(reason: unknown): GatewayError {
   }
   // The client went away. The catalogue has no "client closed request" (nginx 499); a 4xx keeps
   // it out of upstream and server error counts. Nobody receives this body.
-  return new GatewayError('bad_request', CLIENT_CLOSED, { cause: reason });
+  return new GatewayError('client_closed_request', CLIENT_CLOSED, { cause: reason });
 }
 
 /** Failures that say something about the upstream's health (not our own aborts or bad input). */

@@ -28,7 +28,7 @@ describe('client aborts', () => {
     f.abort.abort();
     const out = await f.done;
     expect(out.error).toBeInstanceOf(GatewayError);
-    expect(out.error?.code).toBe('bad_request');
+    expect(out.error?.code).toBe('client_closed_request');
     expect(out.startedAtError).toBe(false);
     expect(out.endings).toBe(1);
     expect(await mock.requests[0]?.closed).toEqual({ early: true });
