@@ -1,0 +1,138 @@
+/**
+ * Composition root: config → clients → createDataPlane(deps) → listen → drain.
+ * Every client is created here and passed down; nothing else reads process.env.
+ */
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { createDataPlane } from './app.js';
+import { createAuthenticator } from './auth/authenticate.js';
+import { createKeyCache } from './auth/key-cache.js';
+import { attachKeyCache } from './auth/key-events.js';
+import { ensureAdminToken } from './bootstrap/admin-token.js';
+import { ensureCertificate } from './bootstrap/certificate.js';
+import { ConfigError, loadConfig } from './config/load.js';
+import type { DataPlaneConfig } from './config/schema.js';
+import { createPlainApp, createTlsApp, listenOn, loadUws } from './http/uws.js';
+import { createConcurrencyGate } from './limits/concurrency.js';
+import { createLogger, type Logger } from './log/logger.js';
+import { createCounters } from './metrics/counters.js';
+import { createGatewayMetrics } from './metrics/registry.js';
+import { metricsSnapshot } from './metrics/snapshot.js';
+import { createUpstreamPool } from './proxy/pool.js';
+import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
+import { createProxyPorts } from './routes/proxy-wiring.js';
+import { createSql, pingPostgres } from './store/db.js';
+import { findKeyByHash } from './store/keys.js';
+import { createLastUsedTracker } from './store/last-used.js';
+import { applySchema } from './store/migrate.js';
+
+async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
+  // Fail at boot, never fall back to uWS's slow JS implementation.
+  const uws = loadUws();
+  const tls = await ensureCertificate({ certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH, stateDir: config.FLUXGATE_STATE_DIR });
+  const admin = await ensureAdminToken(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR);
+  if (admin.path) log.info({ path: admin.path }, 'admin token generated (read it from this file)');
+
+  if (!config.DATABASE_URL) throw new ConfigError('invalid DATABASE_URL: not set (use `npm start`, which provides an embedded Postgres, or set postgres://…)');
+  const sql = createSql(config.DATABASE_URL, { logger: log, applicationName: 'fluxgate-data-plane' });
+  await applySchema(sql, config.INIT_SQL_PATH ?? fileURLToPath(new URL('../../init.sql', import.meta.url)));
+
+  const redisUrl = config.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  // Hot-path client: no offline queue, so a Redis outage fails fast instead of piling up.
+  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+  const subscriber = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis error'));
+  subscriber.on('error', (err: Error) => log.debug({ err: err.message }, 'redis subscriber error'));
+
+  const upstreams = config.UPSTREAMS_FILE ? await readUpstreamsFile(config.UPSTREAMS_FILE) : parseUpstreamUrls(config.DOWNSTREAM_AI_URLS);
+  const metrics = createGatewayMetrics({ upstreams: upstreams.map((u) => u.name) });
+  const counters = createCounters({ redis, intervalMs: config.COUNTER_FLUSH_MS, maxPendingBuckets: config.COUNTER_MAX_PENDING_BUCKETS, metrics, logger: log });
+  counters.start();
+  const lastUsed = createLastUsedTracker(sql, { logger: log });
+  lastUsed.start();
+  const cache = createKeyCache({
+    lookup: (hash) => findKeyByHash(sql, hash),
+    maxEntries: config.KEY_CACHE_SIZE,
+    ttlMs: config.KEY_CACHE_TTL_MS,
+    negativeTtlMs: config.KEY_NEGATIVE_TTL_MS,
+  });
+  const keyEvents = await attachKeyCache(subscriber, cache, log);
+  const authenticate = createAuthenticator({ cache, counters, metrics, lastUsed });
+
+  const pool = createUpstreamPool(upstreams, {
+    connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
+    headersTimeoutMs: config.UPSTREAM_HEADERS_TIMEOUT_MS,
+    idleTimeoutMs: config.UPSTREAM_IDLE_TIMEOUT_MS,
+    totalTimeoutMs: config.UPSTREAM_TOTAL_TIMEOUT_MS,
+    maxRetries: config.UPSTREAM_MAX_RETRIES,
+    probe: { path: config.UPSTREAM_PROBE_PATH, intervalMs: config.UPSTREAM_PROBE_INTERVAL_MS },
+    onStateChange: (upstream, from, to) => log.warn({ upstream, from, to }, 'upstream state changed'),
+  });
+  const gate = createConcurrencyGate(config.MAX_CONCURRENT_REQUESTS);
+
+  const publicApp = createTlsApp(uws, { certPath: tls.certPath, keyPath: tls.keyPath });
+  const adminApp = createPlainApp(uws);
+  createDataPlane({
+    config,
+    log,
+    publicApp,
+    adminApp,
+    adminToken: admin.token,
+    pool,
+    gate,
+    ports: createProxyPorts({ authenticate, counters, metrics }),
+    readiness: {
+      redis: async () => (await redis.ping()) === 'PONG',
+      postgres: () => pingPostgres(sql),
+      upstreams: () => pool.anyHealthy(),
+    },
+    admin: {
+      prometheus: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+      snapshot: async () => ({
+        metrics: await metricsSnapshot(metrics.registry),
+        counters: counters.stats(),
+        keyCache: cache.stats(),
+        openRequests: gate.open,
+        upstreams: pool.status(),
+      }),
+      upstreams: () => pool.status(),
+    },
+  });
+
+  const publicListener = await listenOn(publicApp, config.PUBLIC_HOST, config.PUBLIC_PORT);
+  const adminListener = await listenOn(adminApp, config.ADMIN_HOST, config.ADMIN_PORT);
+  log.info({ publicPort: publicListener.port, adminPort: adminListener.port, upstreams: upstreams.map((u) => u.name) }, 'data plane listening');
+  // One machine-readable line for launchers and tests.
+  process.stdout.write(`${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port })}\n`);
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal, open: gate.open }, 'draining');
+    publicListener.close();
+    const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
+    while (gate.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    adminListener.close();
+    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close()]);
+    await Promise.allSettled([redis.quit(), subscriber.quit(), sql.end({ timeout: 5 })]);
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+let config: DataPlaneConfig;
+try {
+  config = loadConfig(process.env);
+} catch (e) {
+  process.stderr.write(`fluxgate data plane: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(2);
+}
+const log = createLogger({ level: config.LOG_LEVEL, name: 'data-plane' });
+main(config, log).catch((err: unknown) => {
+  if (err instanceof ConfigError) process.stderr.write(`fluxgate data plane: ${err.message}\n`);
+  else log.fatal({ err }, 'data plane failed to start');
+  process.exit(1);
+});

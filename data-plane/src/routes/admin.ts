@@ -1,0 +1,42 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { RouteContext, RouteHandler } from './context.js';
+import { sendError, sendJson } from './respond.js';
+import { GatewayError } from '../errors.js';
+
+/** Constant-time bearer check: hash both sides so lengths never leak through timing. */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  if (!header) return false;
+  const m = /^Bearer\s+(.+)$/i.exec(header.trim());
+  if (!m?.[1]) return false;
+  const a = createHash('sha256').update(m[1]).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
+/** Wrap an admin route: 401 without the right bearer ADMIN_TOKEN. */
+export function requireAdmin(token: string, handler: RouteHandler): RouteHandler {
+  return (ctx: RouteContext) => {
+    if (!bearerMatches(ctx.req.headers.get('authorization'), token)) {
+      return sendError(ctx.sink, new GatewayError('unauthorized', 'Admin bearer token required.'), 'plain', [['www-authenticate', 'Bearer']]);
+    }
+    return handler(ctx);
+  };
+}
+
+export interface AdminSources {
+  /** Prometheus text exposition and its content type. */
+  prometheus(): Promise<{ contentType: string; body: string }>;
+  snapshot(): Promise<unknown>;
+  upstreams(): unknown;
+}
+
+export function adminRoutes(sources: AdminSources): Record<string, RouteHandler> {
+  return {
+    '/metrics': async ({ sink }) => {
+      const { contentType, body } = await sources.prometheus();
+      if (!sink.finished) sink.send(200, [['content-type', contentType]], body);
+    },
+    '/admin/metrics': async ({ sink }) => sendJson(sink, 200, await sources.snapshot()),
+    '/admin/upstreams': ({ sink }) => sendJson(sink, 200, { upstreams: sources.upstreams() }),
+  };
+}

@@ -1,0 +1,158 @@
+import { asGatewayError, GatewayError } from '../errors.js';
+import type { HeaderList } from '../http/types.js';
+import type { ConcurrencyGate } from '../limits/concurrency.js';
+import type { Logger } from '../log/logger.js';
+import type { ForwardControl, UpstreamPool } from '../proxy/types.js';
+import type { RouteHandler } from './context.js';
+import type { BodyInfo, Principal, ProxyPorts } from './proxy-ports.js';
+import { Relay } from './relay.js';
+import { createUsageTracker, type UsageTracker } from '../proxy/usage.js';
+import { flavorOf, sendError } from './respond.js';
+
+export interface ProxyOptions {
+  maxBodyBytes: number;
+  perKeyConcurrency: number;
+  heartbeatMs: number;
+}
+
+const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * `/v1/*` and `/api/*`: authenticate → admit → read the body → forward with backpressure →
+ * settle usage exactly once. Every ending goes through `finish`.
+ */
+export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; ports: ProxyPorts; log: Logger; options: ProxyOptions }): RouteHandler {
+  const { pool, gate, ports, log, options } = deps;
+  return async (ctx) => {
+    const { req, sink } = ctx;
+    const flavor = flavorOf(req.path);
+    const family = flavor === 'ollama' ? 'ollama' : 'openai';
+    // uWS only delivers body bytes to a handler registered before this function first awaits.
+    const bodyPromise = METHODS_WITHOUT_BODY.has(req.method) ? null : ctx.readBody(options.maxBodyBytes);
+    bodyPromise?.catch(() => undefined);
+
+    const abort = new AbortController();
+    let principal: Principal | null = null;
+    let info: BodyInfo | null = null;
+    let control: ForwardControl | null = null;
+    let heldGlobal = false;
+    let heldKey = false;
+    let ttfbMs: number | null = null;
+    let status = 0;
+    let done = false;
+    let meter: UsageTracker | null = null;
+    const extraHeaders = (): HeaderList => [
+      ['x-request-id', ctx.requestId],
+      ...(principal ? ([['x-fluxgate-tier', principal.tier]] as const) : []),
+    ];
+    const relay = new Relay(sink, flavor, extraHeaders);
+
+    const finish = (outcome: string, err?: GatewayError) => {
+      if (done) return;
+      done = true;
+      relay.stopHeartbeat();
+      if (heldGlobal) gate.releaseGlobal();
+      if (heldKey && principal) gate.releaseKey(principal.keyId);
+      if (heldGlobal) ports.onStreamOpen(-1);
+      const finalStatus = status || err?.status || 0;
+      const durationMs = performance.now() - req.receivedAt;
+      ports.observe({ family, status: finalStatus, durationMs, ttfbMs, outcome });
+      if (principal && info) {
+        const usage = meter?.result() ?? { promptTokens: info.promptTokensEstimate, completionTokens: 0, estimated: true };
+        ports.recordUsage(principal, {
+          status: finalStatus,
+          promptTokens: usage.promptTokens,
+          completionTokens: usage.completionTokens,
+          estimated: usage.estimated,
+          requestBytes: info.body?.byteLength ?? 0,
+          responseBytes: relay.bytesOut,
+          ttfbMs,
+          durationMs,
+          clientIp: req.remoteAddress,
+          model: info.model,
+          promptFingerprint: info.promptFingerprint,
+          streamed: relay.responseFormat === 'sse' || relay.responseFormat === 'ndjson',
+          cut: false,
+          upstreamError: err !== undefined && err.status >= 502,
+        });
+      }
+    };
+
+    sink.onAbort(() => {
+      // Client gone: abort the upstream at once and never touch the response again.
+      abort.abort(new Error('client aborted'));
+      control?.abort();
+      finish('client_abort');
+    });
+
+    try {
+      if (!gate.tryAcquireGlobal()) throw new GatewayError('server_busy', undefined, { headers: [['retry-after', '1']] });
+      heldGlobal = true;
+      ports.onStreamOpen(1);
+      principal = await ports.authenticate(req);
+      if (sink.aborted) return;
+      if (!gate.tryAcquireKey(principal.keyId, options.perKeyConcurrency)) {
+        throw new GatewayError('too_many_streams', undefined, { headers: [['retry-after', '1']] });
+      }
+      heldKey = true;
+      const body = bodyPromise ? await bodyPromise : null;
+      if (sink.aborted) return;
+      info = ports.inspectBody(req, body);
+    } catch (e) {
+      const err = asGatewayError(e);
+      if (err.code === 'internal_error') log.error({ err: e, requestId: ctx.requestId }, 'proxy admission failed');
+      sendError(sink, err, flavor, extraHeaders());
+      return finish('rejected', err);
+    }
+
+    if (info.stream) relay.startHeartbeat(options.heartbeatMs, flavor === 'ollama' ? 'ndjson' : 'sse');
+    const bodyInfo = info;
+    control = pool.forward(
+      {
+        method: req.method,
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        body: bodyInfo.body,
+        model: bodyInfo.model,
+        signal: abort.signal,
+        remoteAddress: req.remoteAddress,
+        requestId: ctx.requestId,
+      },
+      {
+        onResponseStart(upstreamStatus, headers, _upstream, contentLength) {
+          if (sink.aborted) return;
+          ttfbMs = performance.now() - req.receivedAt;
+          status = upstreamStatus;
+          const header = (name: string) => headers.find(([k]) => k === name)?.[1] ?? null;
+          meter = createUsageTracker({
+            contentType: header('content-type'),
+            contentEncoding: header('content-encoding'),
+            promptText: bodyInfo.promptText,
+            stripInjectedUsage: bodyInfo.injectedIncludeUsage,
+          });
+          if (!relay.start(upstreamStatus, headers, contentLength, meter, bodyInfo.injectedIncludeUsage)) {
+            const err = new GatewayError('upstream_failed', `The upstream model server answered ${upstreamStatus}.`);
+            relay.fail(err);
+            control?.abort(err);
+          }
+        },
+        onData(chunk) {
+          if (sink.finished) return true;
+          return relay.data(chunk);
+        },
+        onComplete() {
+          if (!sink.finished) relay.complete();
+          finish('ok');
+        },
+        onError(err) {
+          // Abort errors caused by the client going away are already settled in onAbort.
+          if (sink.aborted) return finish('client_abort');
+          relay.fail(err);
+          finish(err.code, err);
+        },
+      },
+    );
+    sink.onDrain(() => control?.resume());
+  };
+}

@@ -1,0 +1,126 @@
+import { GatewayError, toNdjsonErrorLine, toSseErrorEvent, type ErrorFlavor } from '../errors.js';
+import type { HeaderList, ResponseSink } from '../http/types.js';
+import type { ResponseFormat, UsageTracker } from '../proxy/usage.js';
+import { sendError } from './respond.js';
+
+const encoder = new TextEncoder();
+/** An SSE comment line: ignored by every SSE parser (WHATWG HTML §9.2.6), keeps the socket busy. */
+const HEARTBEAT = encoder.encode(': keep-alive\n\n');
+/** Ollama clients parse NDJSON line by line; a blank line is skipped by them. */
+const NDJSON_HEARTBEAT = encoder.encode('\n');
+
+export const SSE_HEADERS: HeaderList = [
+  ['content-type', 'text/event-stream'],
+  ['cache-control', 'no-cache'],
+  // Tell any buffering reverse proxy in front (nginx) to pass events through at once.
+  ['x-accel-buffering', 'no'],
+];
+
+/**
+ * Writes one proxied response to the client: the upstream's status and headers, the body with
+ * backpressure, heartbeats while a stream is silent, and errors in the right shape for how far
+ * the response has got (an error body before headers; one SSE error event or NDJSON error line
+ * after; a dropped connection for bodies that cannot carry an error).
+ */
+export class Relay {
+  private format: ResponseFormat = 'opaque';
+  private meter: UsageTracker | null = null;
+  private lastWriteAt = 0;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  /** Headers were committed by a heartbeat before the upstream answered. */
+  private precommitted = false;
+  bytesOut = 0;
+
+  constructor(
+    private readonly sink: ResponseSink,
+    private readonly flavor: ErrorFlavor,
+    private readonly extraHeaders: () => HeaderList,
+  ) {}
+
+  /**
+   * For streaming requests: every `intervalMs` without a write, send a heartbeat. Before the
+   * upstream answers this commits a 200 event stream (uWS closes connections idle for 10 s).
+   */
+  startHeartbeat(intervalMs: number, expect: 'sse' | 'ndjson'): void {
+    this.lastWriteAt = performance.now();
+    this.heartbeatTimer = setInterval(() => {
+      if (this.sink.finished) return this.stopHeartbeat();
+      if (performance.now() - this.lastWriteAt < intervalMs * 0.9) return;
+      if (!this.sink.headersSent) {
+        this.precommitted = true;
+        this.format = expect;
+        this.sink.startStream(200, [...(expect === 'sse' ? SSE_HEADERS : [['content-type', 'application/x-ndjson'] as const]), ...this.extraHeaders()]);
+      } else if (this.meter && !this.meter.atEventBoundary) {
+        return; // never split an event with a comment
+      }
+      this.lastWriteAt = performance.now();
+      this.sink.write(this.format === 'ndjson' ? NDJSON_HEARTBEAT : HEARTBEAT);
+    }, Math.max(50, Math.floor(intervalMs / 2)));
+    this.heartbeatTimer.unref();
+  }
+
+  stopHeartbeat(): void {
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  /**
+   * Upstream headers arrived. Returns false when the response cannot be relayed as is (the
+   * stream was precommitted and the upstream failed): the caller then ends with an error.
+   */
+  start(status: number, upstreamHeaders: HeaderList, contentLength: number | null, meter: UsageTracker, rewritesBody: boolean): boolean {
+    this.meter = meter;
+    if (this.precommitted) return status < 400;
+    this.format = meter.format;
+    const headers: Array<readonly [string, string]> = [...upstreamHeaders];
+    if (this.format === 'sse') {
+      for (const h of SSE_HEADERS) if (!headers.some(([k]) => k === h[0])) headers.push(h);
+    }
+    headers.push(...this.extraHeaders());
+    // A known length is kept only when every byte passes through unchanged.
+    const keepLength = contentLength !== null && !rewritesBody;
+    this.sink.startStream(status, headers, keepLength ? contentLength : undefined);
+    return true;
+  }
+
+  get responseFormat(): ResponseFormat {
+    return this.format;
+  }
+
+  /** Forward an upstream chunk; false = pause the upstream until the sink drains. */
+  data(chunk: Uint8Array): boolean {
+    const out = this.meter ? this.meter.push(chunk) : chunk;
+    if (out.byteLength === 0) return true;
+    this.lastWriteAt = performance.now();
+    this.bytesOut += out.byteLength;
+    return this.sink.write(out);
+  }
+
+  complete(): void {
+    this.stopHeartbeat();
+    const tail = this.meter?.end();
+    if (tail && tail.byteLength > 0) {
+      this.bytesOut += tail.byteLength;
+      this.sink.write(tail);
+    }
+    this.sink.end();
+  }
+
+  /** End the response because of `err`, in the shape the response's progress allows. */
+  fail(err: GatewayError): void {
+    this.stopHeartbeat();
+    if (this.sink.finished) return;
+    if (!this.sink.headersSent) return sendError(this.sink, err, this.flavor, this.extraHeaders());
+    if (this.format === 'sse') {
+      this.sink.write(encoder.encode(toSseErrorEvent(err)));
+      return this.sink.end();
+    }
+    if (this.format === 'ndjson') {
+      this.sink.write(encoder.encode(toNdjsonErrorLine(err)));
+      return this.sink.end();
+    }
+    // A JSON or binary body cut short cannot carry an error: drop the connection so the client
+    // sees a truncated response rather than a silently wrong one.
+    this.sink.close();
+  }
+}
