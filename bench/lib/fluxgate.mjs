@@ -1,0 +1,107 @@
+// The Fluxgate data plane as a bench target: a fresh database, the data plane as a child
+// process (TLS, API-key auth, counters on), a key from the CLI, and a smoke request. Any
+// failure throws Skip with a one-line reason, after undoing what was started.
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { spawnChild, tail } from './children.mjs';
+import { onCleanup } from './cleanup.mjs';
+import { getOk, requestText } from './http.mjs';
+import { chatRequest } from './load.mjs';
+import { freePort, processTree } from './proc.mjs';
+
+export class Skip extends Error {}
+
+const run = promisify(execFile);
+const psql = (url, sql) =>
+  execFileSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qAtc', sql], { stdio: 'pipe', env: { ...process.env, PGCONNECT_TIMEOUT: '5' } });
+
+function createDatabase(adminUrl) {
+  const name = `fluxgate_bench_${randomBytes(4).toString('hex')}`;
+  try {
+    psql(adminUrl, `CREATE DATABASE "${name}"`);
+  } catch (err) {
+    throw new Skip(`cannot create database via ${adminUrl}: ${tail(String(err.stderr ?? err.message))}`);
+  }
+  const drop = () => psql(adminUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: onCleanup(`database ${name}`, async () => drop(), drop) };
+}
+
+export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUrl }) {
+  const main = join(root, 'data-plane/dist/main.js');
+  const cli = join(root, 'data-plane/dist/cli/main.js');
+  if (!existsSync(main)) throw new Skip('data-plane/dist/main.js does not exist (data plane not built yet)');
+  if (!existsSync(cli)) throw new Skip('data-plane/dist/cli/main.js does not exist (CLI not built yet)');
+
+  const db = createDatabase(adminDbUrl);
+  const stateDir = join(dir, 'fluxgate-state');
+  mkdirSync(stateDir, { recursive: true });
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const env = {
+    ...process.env,
+    PUBLIC_HOST: '127.0.0.1',
+    PUBLIC_PORT: String(port),
+    ADMIN_PORT: String(adminPort),
+    DOWNSTREAM_AI_URLS: mock.origin,
+    FLUXGATE_STATE_DIR: stateDir,
+    REDIS_URL: redisUrl,
+    DATABASE_URL: db.url,
+    LOG_LEVEL: 'warn',
+    ADMIN_TOKEN: randomBytes(24).toString('base64url'), // 32 characters
+    MAX_CONCURRENT_REQUESTS: '20000',
+    PER_KEY_CONCURRENCY: '20000',
+    // The same throwaway certificate as nginx, so both pay for the same TLS.
+    TLS_CERT_PATH: tls.cert,
+    TLS_KEY_PATH: tls.key,
+  };
+  const origin = `https://127.0.0.1:${port}`;
+  let child;
+  const launch = async () => {
+    child = spawnChild('fluxgate', process.execPath, [main], { env, cwd: root });
+    try {
+      await getOk(origin, '/healthz', 30_000, child.dead);
+    } catch (err) {
+      const why = child.dead() ? err.message : `${err.message} | ${tail(child.output().stderr)}`;
+      await child.stop();
+      throw new Skip(`data plane did not come up: ${why}`);
+    }
+  };
+  try {
+    await launch();
+    const key = await createKey(cli, env, root);
+    const headers = { authorization: `Bearer ${key}` };
+    const smoke = chatRequest({ stream: false, events: 4 });
+    const res = await requestText(origin, { ...smoke, headers: { ...smoke.headers, ...headers } }).catch((e) => ({ status: e.code ?? e.message, text: '' }));
+    if (res.status !== 200 || !res.text.includes('"chat.completion"')) {
+      throw new Skip(`smoke POST /v1/chat/completions → ${res.status} ${res.text.slice(0, 160)}`);
+    }
+    return {
+      name: 'fluxgate',
+      origin,
+      headers,
+      pids: () => processTree(child.pid),
+      restart: async () => (await child.stop(), await launch()),
+      stop: async () => (await child.stop(), await db.drop()),
+    };
+  } catch (err) {
+    await child.stop();
+    await db.drop();
+    throw err instanceof Skip ? err : new Skip(err.message);
+  }
+}
+
+async function createKey(cli, env, cwd) {
+  let out;
+  try {
+    out = await run(process.execPath, [cli, 'keys', 'create', '--email', 'bench@example.com', '--name', 'bench'], { env, cwd, timeout: 30_000 });
+  } catch (err) {
+    throw new Skip(`keys create failed: ${tail(String(err.stderr || err.stdout || err.message))}`);
+  }
+  const m = /^\s*(fgk_\S+)/m.exec(out.stdout);
+  if (!m) throw new Skip(`keys create printed no fgk_ line: ${tail(out.stdout + out.stderr)}`);
+  return m[1];
+}
