@@ -142,7 +142,7 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
           return relay.data(chunk);
         },
         onComplete() {
-          if (!sink.finished) relay.complete();
+          relay.complete();
           finish('ok');
         },
         onError(err) {

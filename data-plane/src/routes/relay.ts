@@ -96,9 +96,11 @@ export class Relay {
     return this.sink.write(out);
   }
 
+  /** The upstream body ended. Always settles the meter, even when a known-length body already completed the response. */
   complete(): void {
     this.stopHeartbeat();
     const tail = this.meter?.end();
+    if (this.sink.finished) return;
     if (tail && tail.byteLength > 0) {
       this.bytesOut += tail.byteLength;
       this.sink.write(tail);
