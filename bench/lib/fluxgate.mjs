@@ -101,7 +101,8 @@ async function createKey(cli, env, cwd) {
   } catch (err) {
     throw new Skip(`keys create failed: ${tail(String(err.stderr || err.stdout || err.message))}`);
   }
-  const m = /^\s*(fgk_\S+)/m.exec(out.stdout);
-  if (!m) throw new Skip(`keys create printed no fgk_ line: ${tail(out.stdout + out.stderr)}`);
+  // The CLI prints `id:`, `prefix:` (the display prefix, also fgk_…) and `secret:` lines.
+  const m = /^secret:\s*(fgk_\S+)/m.exec(out.stdout);
+  if (!m) throw new Skip(`keys create printed no secret: line: ${tail(out.stdout + out.stderr)}`);
   return m[1];
 }

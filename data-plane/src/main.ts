@@ -27,13 +27,13 @@ import { createLastUsedTracker } from './store/last-used.js';
 import { applySchema } from './store/migrate.js';
 
 async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
+  if (!config.DATABASE_URL) throw new ConfigError('invalid DATABASE_URL: not set (use `npm start`, which provides an embedded Postgres, or set postgres://…)');
   // Fail at boot, never fall back to uWS's slow JS implementation.
   const uws = loadUws();
   const tls = await ensureCertificate({ certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH, stateDir: config.FLUXGATE_STATE_DIR });
   const admin = await ensureAdminToken(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR);
   if (admin.path) log.info({ path: admin.path }, 'admin token generated (read it from this file)');
 
-  if (!config.DATABASE_URL) throw new ConfigError('invalid DATABASE_URL: not set (use `npm start`, which provides an embedded Postgres, or set postgres://…)');
   const sql = createSql(config.DATABASE_URL, { logger: log, applicationName: 'fluxgate-data-plane' });
   await applySchema(sql, config.INIT_SQL_PATH ?? fileURLToPath(new URL('../../init.sql', import.meta.url)));
 
@@ -68,6 +68,8 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     probe: { path: config.UPSTREAM_PROBE_PATH, intervalMs: config.UPSTREAM_PROBE_INTERVAL_MS },
     onStateChange: (upstream, from, to) => log.warn({ upstream, from, to }, 'upstream state changed'),
   });
+  // Probe at once so readiness reflects the upstreams from the start, not after one interval.
+  void pool.probeNow();
   const gate = createConcurrencyGate(config.MAX_CONCURRENT_REQUESTS);
 
   const publicApp = createTlsApp(uws, { certPath: tls.certPath, keyPath: tls.keyPath });

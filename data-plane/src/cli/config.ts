@@ -1,4 +1,18 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
+
+const runtimeSchema = z.object({ DATABASE_URL: z.string().optional(), REDIS_URL: z.string().optional() });
+
+/** The service URLs `npm start` wrote for operator tools; {} when absent or unreadable. */
+export function readRuntimeFile(stateDir: string): { DATABASE_URL?: string; REDIS_URL?: string } {
+  try {
+    const parsed = runtimeSchema.safeParse(JSON.parse(readFileSync(join(stateDir, 'runtime.json'), 'utf8')));
+    return parsed.success ? parsed.data : {};
+  } catch {
+    return {};
+  }
+}
 
 /**
  * The CLI's own configuration: the two URLs it needs, from flags or the environment, parsed in
@@ -25,13 +39,18 @@ const cliConfigSchema = z.object({
 
 export type CliConfig = z.infer<typeof cliConfigSchema>;
 
+/**
+ * Precedence: flags, then the environment, then the URLs a running `npm start` recorded in
+ * `<state dir>/runtime.json` (its embedded Postgres listens on a private port), then defaults.
+ */
 export function loadCliConfig(
   env: Readonly<Record<string, string | undefined>>,
   flags: { databaseUrl?: string; redisUrl?: string },
+  runtime: { DATABASE_URL?: string; REDIS_URL?: string } = readRuntimeFile(env.FLUXGATE_STATE_DIR || '.fluxgate'),
 ): { ok: true; config: CliConfig } | { ok: false; error: string } {
   const parsed = cliConfigSchema.safeParse({
-    DATABASE_URL: flags.databaseUrl ?? env.DATABASE_URL,
-    REDIS_URL: flags.redisUrl ?? env.REDIS_URL,
+    DATABASE_URL: flags.databaseUrl ?? (env.DATABASE_URL || runtime.DATABASE_URL),
+    REDIS_URL: flags.redisUrl ?? (env.REDIS_URL || runtime.REDIS_URL),
   });
   if (parsed.success) return { ok: true, config: parsed.data };
   // One line naming the variable and the expected form; never the value (it may hold a password).

@@ -3,6 +3,8 @@
  * as its own process with those URLs, and stop everything together.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolvePostgres, resolveRedis } from './services.js';
 
@@ -39,6 +41,10 @@ async function main(): Promise<void> {
   process.stderr.write(`fluxgate: redis ${redis.source}, postgres ${pg.source}\n`);
 
   const env = { ...process.env, REDIS_URL: redis.url, DATABASE_URL: pg.url, FLUXGATE_STATE_DIR: stateDir };
+  // Operator tools (`npm run fluxgate -- keys create …`) read these while this stack runs.
+  const runtimeFile = join(stateDir, 'runtime.json');
+  writeFileSync(runtimeFile, `${JSON.stringify({ DATABASE_URL: pg.url, REDIS_URL: redis.url })}\n`, { mode: 0o600 });
+  process.once('exit', () => rmSync(runtimeFile, { force: true }));
   const dataPlane = spawn(process.execPath, [fileURLToPath(new URL('../main.js', import.meta.url))], { env, stdio: 'inherit' });
   children.push(dataPlane);
   dataPlane.once('exit', (code) => stopAll(code ?? 1));
