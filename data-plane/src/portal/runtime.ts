@@ -1,0 +1,111 @@
+import type { Redis } from 'ioredis';
+import { publishKeyEvent, type KeyEventInput } from '../auth/key-events.js';
+import { createPasswordHasher, type PasswordHasher } from '../auth/password.js';
+import {
+  DEFAULT_AUDIENCE,
+  DEFAULT_ISSUER,
+  DEFAULT_SESSION_TTL_SECONDS,
+  createSessionRevocations,
+  createSessionTokens,
+  type SessionRevocations,
+  type SessionTokens,
+} from '../auth/session.js';
+import { DEFAULT_THROTTLE, createLoginThrottle, type LoginThrottle } from '../auth/throttle.js';
+import type { RequestSnapshot } from '../http/types.js';
+import type { Logger } from '../log/logger.js';
+import type { Counters } from '../metrics/counters.js';
+import type { Sql } from '../store/db.js';
+
+/** Tunables, from the data plane's config (see createPortalRoutes for the variable names). */
+export interface PortalConfig {
+  sessionTtlSeconds: number;
+  loginMaxPerIp: number;
+  loginMaxPerAccount: number;
+  loginWindowSeconds: number;
+  /** Active keys one account may hold (soft limit: two concurrent creates may pass it by one). */
+  maxKeysPerUser: number;
+  /** Request body limit for portal routes (JSON of a few fields; 413 beyond). */
+  bodyLimitBytes: number;
+  issuer: string;
+  audience: string;
+}
+
+export const DEFAULT_PORTAL_CONFIG: PortalConfig = {
+  sessionTtlSeconds: DEFAULT_SESSION_TTL_SECONDS,
+  loginMaxPerIp: DEFAULT_THROTTLE.maxPerIp,
+  loginMaxPerAccount: DEFAULT_THROTTLE.maxPerAccount,
+  loginWindowSeconds: DEFAULT_THROTTLE.windowSeconds,
+  maxKeysPerUser: 50,
+  bodyLimitBytes: 16 * 1024,
+  issuer: DEFAULT_ISSUER,
+  audience: DEFAULT_AUDIENCE,
+};
+
+export interface PortalDeps {
+  sql: Sql;
+  /** The hot-path client (enableOfflineQueue: false), so an outage answers 503 at once. */
+  redis: Redis;
+  /** JWT_SECRET, at least 32 bytes. */
+  jwtSecret: string;
+  log: Logger;
+  /** Per-IP failed-login counter for the control plane's detectors. */
+  counters: Pick<Counters, 'recordFailedLogin'>;
+  /** Tells every replica's key cache about a revocation; default: publishKeyEvent on `redis`. */
+  publishKeyEvent?: (event: KeyEventInput) => Promise<unknown>;
+  config?: Partial<PortalConfig>;
+  /**
+   * The client address used for per-IP throttles and counters. Default: the socket's peer.
+   * Behind a reverse proxy (the compose nginx) pass a function that trusts X-Forwarded-For
+   * from that proxy only, or every client shares the proxy's budget.
+   */
+  clientIp?: (req: RequestSnapshot) => string;
+  /** Default: Argon2id at OWASP's minimum. */
+  passwords?: PasswordHasher;
+  /** Clock (ms), for tests. */
+  now?: () => number;
+}
+
+/** Everything a portal handler uses, built once by createPortalRoutes. */
+export interface Portal {
+  sql: Sql;
+  redis: Redis;
+  log: Logger;
+  config: PortalConfig;
+  tokens: SessionTokens;
+  revocations: SessionRevocations;
+  throttle: LoginThrottle;
+  passwords: PasswordHasher;
+  counters: Pick<Counters, 'recordFailedLogin'>;
+  publishKeyEvent: (event: KeyEventInput) => Promise<unknown>;
+  clientIp: (req: RequestSnapshot) => string;
+  now: () => number;
+}
+
+export function buildPortal(deps: PortalDeps): Portal {
+  const config = { ...DEFAULT_PORTAL_CONFIG, ...deps.config };
+  const now = deps.now ?? Date.now;
+  return {
+    sql: deps.sql,
+    redis: deps.redis,
+    log: deps.log,
+    config,
+    tokens: createSessionTokens({
+      secret: deps.jwtSecret,
+      ttlSeconds: config.sessionTtlSeconds,
+      issuer: config.issuer,
+      audience: config.audience,
+      now,
+    }),
+    revocations: createSessionRevocations(deps.redis, now),
+    throttle: createLoginThrottle(deps.redis, {
+      maxPerIp: config.loginMaxPerIp,
+      maxPerAccount: config.loginMaxPerAccount,
+      windowSeconds: config.loginWindowSeconds,
+    }),
+    passwords: deps.passwords ?? createPasswordHasher(),
+    counters: deps.counters,
+    publishKeyEvent: deps.publishKeyEvent ?? ((event) => publishKeyEvent(deps.redis, event)),
+    clientIp: deps.clientIp ?? ((req) => req.remoteAddress),
+    now,
+  };
+}
