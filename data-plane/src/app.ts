@@ -1,6 +1,6 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { DataPlaneConfig } from './config/schema.js';
-import { bind } from './http/bind.js';
+import { bind, type Method } from './http/bind.js';
 import type { ConcurrencyGate } from './limits/concurrency.js';
 import type { Logger } from './log/logger.js';
 import type { UpstreamPool } from './proxy/types.js';
@@ -9,6 +9,8 @@ import { healthz, readyz, type ReadinessChecks } from './routes/health.js';
 import { proxyRoute } from './routes/proxy.js';
 import type { ProxyPorts } from './routes/proxy-ports.js';
 import { sendError } from './routes/respond.js';
+import { withClientAddress } from './routes/client-ip.js';
+import type { RouteHandler } from './routes/context.js';
 import { GatewayError } from './errors.js';
 
 export interface DataPlaneDeps {
@@ -26,15 +28,22 @@ export interface DataPlaneDeps {
   ports: ProxyPorts;
   readiness: ReadinessChecks;
   admin: AdminSources;
+  /** Portal routes (accounts, sessions, own keys, usage). */
+  portal: ReadonlyArray<{ method: Method; pattern: string; handler: RouteHandler }>;
+  /** Peers whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
+  trustedProxies: ReadonlySet<string>;
 }
 
 /** Wire every route onto the two listeners. No I/O here: main.ts listens and drains. */
 export function createDataPlane(deps: DataPlaneDeps): void {
-  const { publicApp, adminApp, log, config } = deps;
+  const { adminApp, log, config } = deps;
+  const route = (method: Method, pattern: string, handler: RouteHandler) =>
+    bind(deps.publicApp, method, pattern, withClientAddress(deps.trustedProxies, handler), log);
 
-  bind(publicApp, 'get', '/healthz', healthz, log);
-  bind(publicApp, 'get', '/health', healthz, log);
-  bind(publicApp, 'get', '/readyz', readyz(deps.readiness, { timeoutMs: 1_000, cacheMs: 1_000 }), log);
+  route('get', '/healthz', healthz);
+  route('get', '/health', healthz);
+  route('get', '/readyz', readyz(deps.readiness, { timeoutMs: 1_000, cacheMs: 1_000 }));
+  for (const r of deps.portal) route(r.method, r.pattern, r.handler);
 
   const proxy = proxyRoute({
     pool: deps.pool,
@@ -47,9 +56,9 @@ export function createDataPlane(deps: DataPlaneDeps): void {
       heartbeatMs: config.SSE_HEARTBEAT_MS,
     },
   });
-  bind(publicApp, 'any', '/v1/*', proxy, log);
-  bind(publicApp, 'any', '/api/*', proxy, log);
-  bind(publicApp, 'any', '/*', ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain'), log);
+  route('any', '/v1/*', proxy);
+  route('any', '/api/*', proxy);
+  route('any', '/*', ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain'));
 
   for (const [path, handler] of Object.entries(adminRoutes(deps.admin))) {
     bind(adminApp, 'get', path, requireAdmin(deps.adminToken, handler), log);

@@ -8,7 +8,8 @@ import { createDataPlane } from './app.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { attachKeyCache } from './auth/key-events.js';
-import { ensureAdminToken } from './bootstrap/admin-token.js';
+import { ensureAdminToken, ensureSecret } from './bootstrap/admin-token.js';
+import { createPortalRoutes } from './portal/routes.js';
 import { ensureCertificate } from './bootstrap/certificate.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { DataPlaneConfig } from './config/schema.js';
@@ -33,6 +34,10 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   const tls = await ensureCertificate({ certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH, stateDir: config.FLUXGATE_STATE_DIR });
   const admin = await ensureAdminToken(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR);
   if (admin.path) log.info({ path: admin.path }, 'admin token generated (read it from this file)');
+  // Every replica must share JWT_SECRET; a generated one is only for a single local process.
+  if (!config.JWT_SECRET && config.NODE_ENV === 'production') throw new ConfigError('invalid JWT_SECRET: required in production (at least 32 bytes, shared by every replica)');
+  const jwtSecret = await ensureSecret(config.JWT_SECRET, config.FLUXGATE_STATE_DIR, 'jwt-secret', 32);
+  if (jwtSecret.path) log.warn({ path: jwtSecret.path }, 'JWT_SECRET not set: using a generated one (set JWT_SECRET when running more than one replica)');
 
   const sql = createSql(config.DATABASE_URL, { logger: log, applicationName: 'fluxgate-data-plane' });
   await applySchema(sql, config.INIT_SQL_PATH ?? fileURLToPath(new URL('../../init.sql', import.meta.url)));
@@ -83,6 +88,21 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     pool,
     gate,
     ports: createProxyPorts({ authenticate, counters, metrics }),
+    portal: createPortalRoutes({
+      sql,
+      redis,
+      jwtSecret: jwtSecret.token,
+      log,
+      counters,
+      config: {
+        sessionTtlSeconds: config.SESSION_TTL_SECONDS,
+        loginMaxPerIp: config.LOGIN_MAX_ATTEMPTS_PER_IP,
+        loginMaxPerAccount: config.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT,
+        loginWindowSeconds: config.LOGIN_THROTTLE_WINDOW_SECONDS,
+        maxKeysPerUser: config.PORTAL_MAX_KEYS_PER_USER,
+      },
+    }),
+    trustedProxies: new Set(config.TRUSTED_PROXIES),
     readiness: {
       redis: async () => (await redis.ping()) === 'PONG',
       postgres: () => pingPostgres(sql),

@@ -3,16 +3,21 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
- * The admin listener always requires a bearer token. When ADMIN_TOKEN is unset, one is generated
- * once and kept (0600) under the state dir, so a local operator can read it and it survives
- * restarts. Its value is never logged: only the file path is.
+ * A secret the operator may configure; when unset, one is generated once and kept (0600) under
+ * the state dir, so a local operator can read it and it survives restarts. Its value is never
+ * logged: only the file path is. Used for ADMIN_TOKEN and, outside production, JWT_SECRET.
  */
-export async function ensureAdminToken(configured: string | undefined, stateDir: string): Promise<{ token: string; path: string | null }> {
+export async function ensureSecret(
+  configured: string | undefined,
+  stateDir: string,
+  fileName: string,
+  minLength = 16,
+): Promise<{ token: string; path: string | null }> {
   if (configured) return { token: configured, path: null };
-  const path = join(stateDir, 'admin-token');
+  const path = join(stateDir, fileName);
   try {
     const existing = (await readFile(path, 'utf8')).trim();
-    if (existing.length >= 16) return { token: existing, path };
+    if (existing.length >= minLength) return { token: existing, path };
   } catch {
     // absent: generate below
   }
@@ -21,3 +26,5 @@ export async function ensureAdminToken(configured: string | undefined, stateDir:
   await writeFile(path, `${token}\n`, { mode: 0o600 });
   return { token, path };
 }
+
+export const ensureAdminToken = (configured: string | undefined, stateDir: string) => ensureSecret(configured, stateDir, 'admin-token');

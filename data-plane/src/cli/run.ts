@@ -3,6 +3,7 @@ import { isConnectionError } from '../store/db.js';
 import { StoreError } from '../store/keys.js';
 import { dbCommand } from './commands/db.js';
 import { keysCommand } from './commands/keys.js';
+import { usersCommand } from './commands/users.js';
 import { describeEndpoint, loadCliConfig } from './config.js';
 import { EXIT, createCliContext, type CliIo } from './context.js';
 import { USAGE, UsageError } from './usage.js';
@@ -27,6 +28,7 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
         email: { type: 'string' },
         name: { type: 'string' },
         tier: { type: 'string' },
+        role: { type: 'string' },
         json: { type: 'boolean' },
         'init-sql': { type: 'string' },
         'database-url': { type: 'string' },
@@ -55,6 +57,8 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
     switch (command) {
       case 'keys':
         return await keysCommand(ctx, sub, rest, { email: values.email, name: values.name, tier: values.tier, json: values.json });
+      case 'users':
+        return await usersCommand(ctx, sub, rest, { email: values.email, role: values.role });
       case 'db':
         return await dbCommand(ctx, sub, rest, { initSql: values['init-sql'] });
       default:

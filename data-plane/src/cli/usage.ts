@@ -15,6 +15,8 @@ export const USAGE = `usage: fluxgate <command> [options]
   keys revoke <key id>        revoke for good, and tell every replica
   keys suspend <key id>       suspend (reversible), and tell every replica
   keys activate <key id>      lift a suspension
+  users promote --email <email> --role user|operator|admin
+                              set an account's role (operators see incidents)
   db migrate [--init-sql <path>]
                               apply init.sql (idempotent)
 

@@ -68,7 +68,18 @@ export const dataPlaneEnvSchema = z.object({
   KEY_NEGATIVE_TTL_MS: ms(30_000),
   KEY_CACHE_SIZE: z.coerce.number().int().positive().default(100_000),
 
+  /** Session signing secret (≥ 32 bytes). Unset outside production: generated under the state dir. */
   JWT_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 bytes').optional()),
+  SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().positive().default(30),
+  LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
+  LOGIN_THROTTLE_WINDOW_SECONDS: z.coerce.number().int().positive().default(900),
+  PORTAL_MAX_KEYS_PER_USER: z.coerce.number().int().positive().default(50),
+  /** Reverse proxies whose X-Forwarded-For is trusted for the client address (comma-separated IPs). */
+  TRUSTED_PROXIES: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
   CLUSTER_DOMAIN: z.string().trim().default('fluxgate.internal'),
   /** How long a graceful shutdown waits for open streams. */
   DRAIN_TIMEOUT_MS: ms(10_000),

@@ -107,7 +107,8 @@ export interface CreateKeyResult {
  * tier; for an existing user a `tier` different from the account's becomes the key's override.
  */
 export async function createKey(sql: Sql, input: CreateKeyInput): Promise<CreateKeyResult> {
-  const email = input.email.trim();
+  // Stored lower-cased, as the portal does: one spelling per account whatever the caller typed.
+  const email = input.email.trim().toLowerCase();
   if (email.length < 3 || email.length > 320 || email.indexOf('@') < 1) throw new StoreError('invalid_email', `not an email address: ${email}`);
   return sql.begin(async (tx) => {
     if (input.tier !== undefined) await assertAssignableTier(tx, input.tier);

@@ -152,3 +152,17 @@ describe('fluxgate keys', () => {
     await expect(run(process.execPath, [CLI_BIN, 'keys', 'nope'], { env: { ...env, PATH: process.env.PATH } })).rejects.toMatchObject({ code: 2 });
   });
 });
+
+describe('fluxgate users', () => {
+  it('promote sets the role, says when nothing changed, and refuses unknown accounts and roles', async () => {
+    await cli(['keys', 'create', '--email', 'Ops@Example.com']);
+    const first = await cli(['users', 'promote', '--email', 'ops@example.com', '--role', 'operator']);
+    expect(first).toMatchObject({ code: 0, stdout: 'ops@example.com: user → operator\n' });
+    const [row] = await db.sql<Array<{ role: string }>>`SELECT role FROM users WHERE lower(email) = 'ops@example.com'`;
+    expect(row?.role).toBe('operator');
+    expect((await cli(['users', 'promote', '--email', 'ops@example.com', '--role', 'operator'])).stdout).toBe('ops@example.com: already operator\n');
+    expect((await cli(['users', 'promote', '--email', 'nobody@example.com', '--role', 'admin'])).code).toBe(3);
+    expect((await cli(['users', 'promote', '--email', 'ops@example.com', '--role', 'root'])).code).toBe(2);
+    expect((await cli(['users', 'promote', '--role', 'admin'])).code).toBe(2);
+  });
+});

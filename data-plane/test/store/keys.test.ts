@@ -31,7 +31,7 @@ describe('createKey / issueKey', () => {
   it('creates the user (no password, free tier) and a key whose hash resolves', async () => {
     const issued = await issueKey(db.sql, { email: ' New.User@Example.com ', name: 'ci' });
     expect(issued.userCreated).toBe(true);
-    expect(issued.key).toMatchObject({ ownerEmail: 'New.User@Example.com', name: 'ci', status: 'active', tier: 'free', tierOverride: null });
+    expect(issued.key).toMatchObject({ ownerEmail: 'new.user@example.com', name: 'ci', status: 'active', tier: 'free', tierOverride: null });
     const [user] = await db.sql`SELECT password_hash, tier, role FROM users WHERE id = ${issued.key.userId}`;
     expect(user).toEqual({ password_hash: null, tier: 'free', role: 'user' });
     const found = await findKeyByHash(db.sql, hashKey(issued.secret));
