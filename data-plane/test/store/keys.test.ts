@@ -41,7 +41,7 @@ describe('createKey / issueKey', () => {
       status: 'active',
       tier: 'free',
       prefix: issued.secret.slice(0, 12),
-      ownerEmail: 'New.User@Example.com',
+      ownerEmail: 'new.user@example.com',
     });
   });
 
