@@ -1,0 +1,63 @@
+/**
+ * Per-response state shared by the request snapshot, the body reader and the sink.
+ *
+ * uWS keeps ONE onAborted handler per response (a second res.onAborted replaces the first), yet
+ * both the body reader and the sink must hear about a client abort. So this module owns the only
+ * res.onAborted registration and fans the event out. Nothing outside http/ may call
+ * res.onAborted itself.
+ */
+import type { HttpResponse } from './uws.js';
+
+/** The client closed the connection; nothing can be written back. */
+export class ClientAbortedError extends Error {
+  override readonly name = 'AbortError';
+  readonly code = 'client_aborted';
+  constructor() {
+    super('The client closed the connection.');
+  }
+}
+
+export interface Exchange {
+  /** Set by uWS's onAborted (connection closed before the response finished). */
+  aborted: boolean;
+  listeners: Array<() => void>;
+  /** From the request headers, copied by snapshotRequest while `req` was alive. */
+  contentLength: number | undefined;
+  /** False when the headers announce no body (undefined: not known). */
+  hasBody: boolean | undefined;
+  /** The body reader refused the body: answer with `Connection: close`, do not read on. */
+  closeAfterResponse: boolean;
+}
+
+const exchanges = new WeakMap<HttpResponse, Exchange>();
+
+/**
+ * The state for `res`, registering the onAborted fan-out on first use. uWS requires onAborted
+ * before the route handler returns (docs/index.d.ts: "Returning from an Http request handler
+ * without attaching an abort handler is ill-use"), so call this synchronously in the handler;
+ * snapshotRequest does.
+ */
+export function exchangeOf(res: HttpResponse): Exchange {
+  let ex = exchanges.get(res);
+  if (ex) return ex;
+  const created: Exchange = { aborted: false, listeners: [], contentLength: undefined, hasBody: undefined, closeAfterResponse: false };
+  exchanges.set(res, created);
+  res.onAborted(() => {
+    // uWS has already invalidated `res` when this runs: listeners must not touch it.
+    created.aborted = true;
+    const listeners = created.listeners;
+    created.listeners = [];
+    for (const listener of listeners) listener();
+  });
+  return created;
+}
+
+/** Run `cb` once when the client aborts; returns an unsubscribe function. */
+export function onClientAbort(res: HttpResponse, cb: () => void): () => void {
+  const ex = exchangeOf(res);
+  ex.listeners.push(cb);
+  return () => {
+    const i = ex.listeners.indexOf(cb);
+    if (i >= 0) ex.listeners.splice(i, 1);
+  };
+}

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { normaliseAddress } from './request.js';
+
+describe('normaliseAddress', () => {
+  it('keeps IPv4 and gives IPv6 in RFC 5952 form', () => {
+    expect(normaliseAddress('127.0.0.1')).toBe('127.0.0.1');
+    expect(normaliseAddress('2001:0db8:0000:0000:0000:0000:0000:0001')).toBe('2001:db8::1');
+    expect(normaliseAddress('0000:0000:0000:0000:0000:0000:0000:0001')).toBe('::1');
+  });
+
+  it('turns IPv4-mapped IPv6 (a dual-stack listener) into dotted IPv4', () => {
+    expect(normaliseAddress('0000:0000:0000:0000:0000:ffff:7f00:0001')).toBe('127.0.0.1');
+    expect(normaliseAddress('::ffff:10.1.2.3')).toBe('10.1.2.3');
+  });
+
+  it('passes through what it cannot parse', () => {
+    expect(normaliseAddress('')).toBe('');
+    expect(normaliseAddress('not:an:address')).toBe('not:an:address');
+  });
+});

@@ -1,0 +1,58 @@
+import { SocketAddress } from 'node:net';
+import { exchangeOf } from './exchange.js';
+import type { RequestSnapshot } from './types.js';
+import type { HttpRequest, HttpResponse } from './uws.js';
+
+const decoder = new TextDecoder();
+const DIGITS = /^\d{1,15}$/;
+
+/**
+ * Copy everything a route needs out of uWS's request. Call it first thing in the uWS handler:
+ * `req` is stack-allocated and dies when the handler returns or first awaits
+ * (docs/index.d.ts: "HttpRequest is stack allocated and only accessible during the callback").
+ * It also registers the response's onAborted fan-out (see exchange.ts).
+ */
+export function snapshotRequest(req: HttpRequest, res: HttpResponse): RequestSnapshot {
+  const receivedAt = performance.now();
+  const headers = new Map<string, string>();
+  // uWS hands header names already lower-cased. RFC 9110 §5.3: repeated fields combine with
+  // ", "; Cookie is the exception and combines with "; " (RFC 6265 §5.4).
+  req.forEach((name, value) => {
+    const prev = headers.get(name);
+    headers.set(name, prev === undefined ? value : `${prev}${name === 'cookie' ? '; ' : ', '}${value}`);
+  });
+
+  const exchange = exchangeOf(res);
+  const length = headers.get('content-length');
+  exchange.contentLength = length !== undefined && DIGITS.test(length) ? Number(length) : undefined;
+  // RFC 9112 §6.3: a request has a body only with Transfer-Encoding or a Content-Length.
+  exchange.hasBody = headers.has('transfer-encoding') || (exchange.contentLength ?? 0) > 0;
+
+  return {
+    // This build lower-cases even getCaseSensitiveMethod(); uWS only routes upper-case methods.
+    method: req.getMethod().toUpperCase(),
+    path: req.getUrl(),
+    // getQuery() is undefined (not '') when there is no query string.
+    query: (req.getQuery() as string | undefined) ?? '',
+    headers,
+    remoteAddress: normaliseAddress(decoder.decode(res.getRemoteAddressAsText())),
+    receivedAt,
+  };
+}
+
+/**
+ * uWS prints IPv6 as eight zero-padded groups ("0000:…:ffff:7f00:0001"); give the canonical
+ * RFC 5952 text, and plain dotted IPv4 for IPv4-mapped addresses (a dual-stack listener sees
+ * IPv4 clients as ::ffff:a.b.c.d), so per-IP limits and logs see one spelling per client.
+ */
+export function normaliseAddress(text: string): string {
+  if (!text.includes(':')) return text;
+  let canonical: string;
+  try {
+    canonical = new SocketAddress({ address: text, family: 'ipv6' }).address;
+  } catch {
+    return text;
+  }
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(canonical);
+  return mapped?.[1] ?? canonical;
+}

@@ -1,0 +1,277 @@
+/**
+ * ResponseSink over a uWS HttpResponse: the byte-exact streaming pump. cork.ts states the write
+ * rules and why: one body slice per cork region; from a caller's context at most SLICE bytes
+ * per turn, the rest from setImmediate/onWritable; tryEnd retries never shrink.
+ *
+ * Backpressure: uWS takes every byte of a write (cork buffer or its own backlog); write() false
+ * or tryEnd not ok means its backlog did not drain, so we stop, queue the rest and resume from
+ * onWritable. With an onWritable handler registered uWS never drains its backlog by itself
+ * (HttpContext on_writable), so ours always writes or flushes with an empty cork region. The
+ * first slice after a writable event is at most PROBE bytes: an event that finds the backlog
+ * still undrained grows it by no more than that.
+ *
+ * Lifetime: after onAborted, and once end() or a completing tryEnd returned, `res` is invalid
+ * and never touched again (docs/index.d.ts HttpResponse). A false from write() is always
+ * followed by onDrain, onAbort or the end of the response.
+ */
+import { corked, OVERHEAD, SLICE, TurnBudget } from './cork.js';
+import { exchangeOf, onClientAbort } from './exchange.js';
+import { headBytes, isBodiless, wantsClose, writeHead } from './head.js';
+import type { HeaderList, ResponseSink } from './types.js';
+import type { HttpResponse } from './uws.js';
+
+const PROBE = 1024;
+const EMPTY = new Uint8Array(0);
+const noop = () => {};
+
+/** Counters for tests and metrics. */
+export interface SinkStats {
+  /** Bytes accepted by write() and not yet handed to uWS. */
+  readonly queuedBytes: number;
+  readonly peakQueuedBytes: number;
+  /** Times uWS reported backpressure (its backlog did not drain). */
+  readonly backpressureEvents: number;
+}
+
+export interface SinkOptions {
+  /** Answer with Connection: close (also on when the body reader refused the body). */
+  closeConnection?: boolean;
+}
+
+export function createSink(res: HttpResponse, opts: SinkOptions = {}): ResponseSink & SinkStats {
+  return new UwsSink(res, opts.closeConnection === true);
+}
+
+class UwsSink implements ResponseSink, SinkStats {
+  readonly #res: HttpResponse;
+  #closeConnection: boolean;
+  #aborted = false;
+  #headersSent = false;
+  #finished = false;
+  #closing = false;
+  #bytesWritten = 0;
+  #fixed = false;
+  #total = 0;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #peak = 0;
+  #events = 0;
+  /** uWS's backlog did not drain: wait for onWritable. */
+  #blocked = false;
+  #probe = false;
+  /** Bytes of a refused tryEnd that the retry must offer again (cork.ts RULE 3). */
+  #retryMin = 0;
+  #ending = false;
+  /** write() returned false and onDrain is owed. */
+  #owed = false;
+  readonly #budget = new TurnBudget();
+  #continuation: NodeJS.Immediate | undefined;
+  #abortCbs: Array<() => void> = [];
+  #drainCb: () => void = noop;
+
+  constructor(res: HttpResponse, closeConnection: boolean) {
+    this.#res = res;
+    this.#closeConnection = closeConnection;
+    const exchange = exchangeOf(res);
+    if (exchange.aborted) this.#aborted = this.#finished = true;
+    onClientAbort(res, () => {
+      if (this.#closing) return; // our own close(), not the client's
+      this.#aborted = true;
+      this.#finish();
+      for (const cb of this.#abortCbs.splice(0)) cb();
+    });
+  }
+
+  get aborted() { return this.#aborted; }
+  get headersSent() { return this.#headersSent; }
+  get finished() { return this.#finished; }
+  get bytesWritten() { return this.#bytesWritten; }
+  get queuedBytes() { return this.#queued; }
+  get peakQueuedBytes() { return this.#peak; }
+  get backpressureEvents() { return this.#events; }
+
+  onAbort(cb: () => void): void {
+    if (this.#aborted) cb();
+    else if (!this.#finished) this.#abortCbs.push(cb);
+  }
+
+  onDrain(cb: () => void): void {
+    this.#drainCb = cb;
+  }
+
+  send(status: number, headers: HeaderList, body: Uint8Array | string): void {
+    if (this.#finished || this.#headersSent) return;
+    const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+    const size = headBytes(status, headers) + bytes.length + OVERHEAD;
+    if (size > this.#budget.room()) {
+      this.startStream(status, headers, bytes.length);
+      this.write(bytes);
+      return this.end();
+    }
+    // Fits one cork region: uWS's end() copies it all (or buffers it), it cannot fail.
+    const close = this.#wantsClose(headers);
+    this.#headersSent = true;
+    this.#bytesWritten = isBodiless(status) ? 0 : bytes.length;
+    this.#budget.spend(size);
+    this.#res.cork(() => {
+      writeHead(this.#res, status, headers);
+      // No Content-Length on bodiless statuses. (An explicit undefined length would reach uWS
+      // as NaN, so endWithoutBody gets no arguments and no close flag.)
+      if (isBodiless(status)) this.#res.endWithoutBody();
+      else this.#res.end(bytes, close);
+    });
+    this.#finish();
+  }
+
+  startStream(status: number, headers: HeaderList, contentLength?: number): void {
+    if (this.#finished) return;
+    if (this.#headersSent) throw new Error('startStream: the response has already started');
+    const size = headBytes(status, headers) + OVERHEAD;
+    if (size > SLICE) throw new RangeError(`response header block of ${size} bytes does not fit one cork region`);
+    if (wantsClose(headers)) this.#closeConnection = true;
+    this.#headersSent = true;
+    this.#fixed = contentLength !== undefined;
+    this.#total = contentLength ?? 0;
+    this.#res.onWritable(() => this.#writable());
+    this.#budget.spend(size);
+    const done = corked(this.#res, () => {
+      writeHead(this.#res, status, headers);
+      // Known length: an empty tryEnd writes Content-Length and ends the header block now.
+      // (Chunked: uWS adds Transfer-Encoding and the blank line with the first write.)
+      return this.#fixed && this.#res.tryEnd(EMPTY, this.#total)[1];
+    });
+    if (done) this.#finish(); // Content-Length: 0 is already complete
+  }
+
+  write(chunk: Uint8Array): boolean {
+    if (this.#finished || this.#ending) return false;
+    if (!this.#headersSent) throw new Error('write: call startStream first');
+    if (chunk.length > 0) {
+      if (this.#fixed && this.#bytesWritten + chunk.length > this.#total) {
+        this.close(); // more than the promised Content-Length cannot be delivered intact
+        return false;
+      }
+      this.#bytesWritten += chunk.length;
+      this.#queue.push(chunk);
+      this.#queued += chunk.length;
+      if (!this.#blocked && this.#continuation === undefined) this.#pump(false);
+      // We own the caller's bytes only during this call: copy what is still queued.
+      const last = this.#queue.length - 1;
+      const rest = this.#queue[last];
+      if (rest !== undefined && rest.buffer === chunk.buffer) this.#queue[last] = new Uint8Array(rest);
+      this.#peak = Math.max(this.#peak, this.#queued);
+    }
+    const ok = this.#queued === 0 && !this.#blocked;
+    if (!ok) this.#owed = true;
+    return ok;
+  }
+
+  end(): void {
+    if (this.#finished || this.#ending) return;
+    if (!this.#headersSent) return this.send(200, [], EMPTY);
+    this.#ending = true;
+    if (this.#queued === 0 && this.#continuation === undefined) this.#complete(false);
+  }
+
+  close(): void {
+    if (this.#finished) return;
+    this.#closing = true;
+    this.#finish();
+    this.#res.close(); // runs onAborted synchronously; #closing tells it apart from a client abort
+  }
+
+  /** Hand queued bytes to uWS, one slice per cork region, until uWS pushes back. */
+  #pump(fresh: boolean): void {
+    const res = this.#res;
+    while (!this.#finished && !this.#blocked) {
+      const head = this.#queue[0];
+      if (head === undefined) break;
+      let n = Math.max(Math.min(head.length, this.#probe ? PROBE : SLICE), Math.min(head.length, this.#retryMin));
+      if (!fresh) {
+        // A caller's context may be inside a uWS cork region: stay within this turn's budget.
+        const fit = this.#budget.room() - OVERHEAD;
+        if (fit <= 0 || fit < Math.min(head.length, this.#retryMin)) return this.#defer();
+        n = Math.min(n, fit);
+      }
+      const piece = n === head.length ? head : head.subarray(0, n);
+      let accepted = n;
+      if (!this.#fixed) {
+        this.#blocked = !corked(res, () => res.write(piece));
+        if (this.#finished) return; // the write found the socket closed; onAborted ran
+      } else {
+        const before = res.getWriteOffset();
+        const [ok, done] = corked(res, () => res.tryEnd(piece, this.#total));
+        if (done) {
+          // tryEnd completed the response and uWS invalidated `res`; a producer still waiting
+          // on a false must hear that everything was taken.
+          this.#finish();
+          return this.#drained();
+        }
+        if (this.#finished) return;
+        accepted = res.getWriteOffset() - before;
+        this.#retryMin = n - accepted;
+        this.#blocked = !ok;
+      }
+      this.#probe = false;
+      this.#budget.spend(accepted + OVERHEAD);
+      this.#queued -= accepted;
+      if (accepted === head.length) this.#queue.shift();
+      else this.#queue[0] = head.subarray(accepted);
+      if (this.#blocked) this.#events++;
+    }
+    if (this.#finished || this.#blocked || this.#queued > 0) return;
+    if (this.#ending) return this.#complete(fresh);
+    this.#drained();
+  }
+
+  /** uWS found the socket writable. Not inside a uWS cork region: every region here is fresh. */
+  #writable(): boolean {
+    if (this.#finished) return true;
+    this.#blocked = false;
+    this.#probe = true;
+    if (this.#queued === 0) this.#res.cork(noop); // flush uWS's backlog: it will not on its own
+    this.#pump(true);
+    return true;
+  }
+
+  /** Queue empty after end(): finish the response. */
+  #complete(fresh: boolean): void {
+    // Known length: the last tryEnd already ended it; fewer bytes than promised cannot be.
+    if (this.#fixed) return this.close();
+    if (!fresh && this.#budget.room() < OVERHEAD) return this.#defer();
+    const close = this.#wantsClose([]);
+    this.#budget.spend(OVERHEAD);
+    // The zero chunk. Once the response is done uWS drops our onWritable and drains any backlog
+    // itself (HttpResponseData::markDone), and `res` becomes invalid.
+    this.#res.cork(() => this.#res.end(undefined, close));
+    this.#finish();
+    this.#drained();
+  }
+
+  #drained(): void {
+    if (!this.#owed) return;
+    this.#owed = false;
+    this.#drainCb();
+  }
+
+  /** Continue next turn: setImmediate never runs inside a uWS callback (cork.ts RULE 2). */
+  #defer(): void {
+    this.#continuation ??= setImmediate(() => {
+      this.#continuation = undefined;
+      this.#pump(true);
+    });
+  }
+
+  /** The one way a response ends (end, close, abort, completed tryEnd); idempotent. */
+  #finish(): void {
+    this.#finished = true;
+    this.#queue = [];
+    this.#queued = 0;
+    if (this.#continuation !== undefined) clearImmediate(this.#continuation);
+    this.#continuation = undefined;
+  }
+
+  #wantsClose(headers: HeaderList): boolean {
+    return this.#closeConnection || wantsClose(headers) || exchangeOf(this.#res).closeAfterResponse;
+  }
+}
