@@ -78,12 +78,23 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
       }
     };
 
-    sink.onAbort(() => {
-      // Client gone: abort the upstream at once and never touch the response again.
-      abort.abort(new Error('client aborted'));
-      control?.abort();
-      finish('client_abort');
-    });
+    // uWS invokes these from native callbacks: an exception escaping them would take the
+    // process down, so each is contained and logged.
+    const guarded = (what: string, fn: () => void) => () => {
+      try {
+        fn();
+      } catch (err) {
+        log.error({ err, requestId: ctx.requestId }, `proxy ${what} callback failed`);
+      }
+    };
+    sink.onAbort(
+      guarded('abort', () => {
+        // Client gone: abort the upstream at once and never touch the response again.
+        abort.abort(new Error('client aborted'));
+        control?.abort();
+        finish('client_abort');
+      }),
+    );
 
     try {
       if (!gate.tryAcquireGlobal()) throw new GatewayError('server_busy', undefined, { headers: [['retry-after', '1']] });
@@ -153,6 +164,6 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
         },
       },
     );
-    sink.onDrain(() => control?.resume());
+    sink.onDrain(guarded('drain', () => control?.resume()));
   };
 }
