@@ -30,6 +30,8 @@ export interface DataPlaneDeps {
   admin: AdminSources;
   /** Portal routes (accounts, sessions, own keys, usage). */
   portal: ReadonlyArray<{ method: Method; pattern: string; handler: RouteHandler }>;
+  /** RFC 8484 endpoint (GET and POST; other methods get 405 from the route itself). */
+  dnsQuery: RouteHandler;
   /** Peers whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
   trustedProxies: ReadonlySet<string>;
 }
@@ -44,6 +46,7 @@ export function createDataPlane(deps: DataPlaneDeps): void {
   route('get', '/health', healthz);
   route('get', '/readyz', readyz(deps.readiness, { timeoutMs: 1_000, cacheMs: 1_000 }));
   for (const r of deps.portal) route(r.method, r.pattern, r.handler);
+  route('any', '/dns-query', deps.dnsQuery);
 
   const proxy = proxyRoute({
     pool: deps.pool,

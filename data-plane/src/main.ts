@@ -10,6 +10,8 @@ import { createKeyCache } from './auth/key-cache.js';
 import { attachKeyCache } from './auth/key-events.js';
 import { ensureAdminToken, ensureSecret } from './bootstrap/admin-token.js';
 import { createPortalRoutes } from './portal/routes.js';
+import { createDnsStack } from './dns/stack.js';
+import { randomUUID } from 'node:crypto';
 import { ensureCertificate } from './bootstrap/certificate.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { DataPlaneConfig } from './config/schema.js';
@@ -64,7 +66,29 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   const keyEvents = await attachKeyCache(subscriber, cache, log);
   const authenticate = createAuthenticator({ cache, counters, metrics, lastUsed });
 
+  // Every upstream name resolves through the gateway's own resolver, never the system's.
+  const dns = await createDnsStack(
+    {
+      dohUpstreams: config.DOH_UPSTREAMS,
+      dohTimeoutMs: config.DOH_TIMEOUT_MS,
+      overrides: config.DNS_OVERRIDES,
+      hostsFile: config.DNS_HOSTS_FILE,
+      allowPrivate: config.DNS_ALLOW_PRIVATE,
+      allowCidrs: config.DNS_ALLOW_CIDRS,
+      systemNames: config.DNS_SYSTEM_NAMES,
+      family: config.DNS_FAMILY,
+      rateLimitRps: config.DNS_RATE_LIMIT_RPS,
+      rateLimitBurst: config.DNS_RATE_LIMIT_BURST,
+      clusterDomain: config.CLUSTER_DOMAIN,
+      heartbeatMs: config.REPLICA_HEARTBEAT_MS,
+      replicaAddress: config.REPLICA_ADDRESS,
+      replicaId: randomUUID(),
+      publicHost: config.PUBLIC_HOST,
+    },
+    { redis, registry: metrics.registry, log },
+  );
   const pool = createUpstreamPool(upstreams, {
+    lookup: dns.resolver.lookup,
     connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
     headersTimeoutMs: config.UPSTREAM_HEADERS_TIMEOUT_MS,
     idleTimeoutMs: config.UPSTREAM_IDLE_TIMEOUT_MS,
@@ -103,6 +127,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       },
     }),
     trustedProxies: new Set(config.TRUSTED_PROXIES),
+    dnsQuery: dns.route,
     readiness: {
       redis: async () => (await redis.ping()) === 'PONG',
       postgres: () => pingPostgres(sql),
@@ -123,6 +148,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
 
   const publicListener = await listenOn(publicApp, config.PUBLIC_HOST, config.PUBLIC_PORT);
   const adminListener = await listenOn(adminApp, config.ADMIN_HOST, config.ADMIN_PORT);
+  dns.announce(publicListener.port);
   log.info({ publicPort: publicListener.port, adminPort: adminListener.port, upstreams: upstreams.map((u) => u.name) }, 'data plane listening');
   // One machine-readable line for launchers and tests.
   process.stdout.write(`${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port })}\n`);
@@ -136,7 +162,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
     while (gate.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     adminListener.close();
-    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close()]);
+    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop()]);
     await Promise.allSettled([redis.quit(), subscriber.quit(), sql.end({ timeout: 5 })]);
     log.info('stopped');
     process.exit(0);

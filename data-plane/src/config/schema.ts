@@ -24,6 +24,12 @@ const url = (protocols: readonly string[]) =>
       }
     }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
+/** Comma-separated list; empty entries dropped. */
+const list = z
+  .string()
+  .default('')
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+
 export const dataPlaneEnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -76,11 +82,25 @@ export const dataPlaneEnvSchema = z.object({
   LOGIN_THROTTLE_WINDOW_SECONDS: z.coerce.number().int().positive().default(900),
   PORTAL_MAX_KEYS_PER_USER: z.coerce.number().int().positive().default(50),
   /** Reverse proxies whose X-Forwarded-For is trusted for the client address (comma-separated IPs). */
-  TRUSTED_PROXIES: z
-    .string()
-    .default('')
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean)),
+  TRUSTED_PROXIES: list,
   CLUSTER_DOMAIN: z.string().trim().default('fluxgate.internal'),
+  /** DoH servers for upstream names, in order; IP-literal https URLs need no bootstrap lookup. */
+  DOH_UPSTREAMS: z.string().default('https://1.1.1.1/dns-query,https://9.9.9.9/dns-query'),
+  DOH_TIMEOUT_MS: ms(1_500),
+  /** Hosts-style overrides: `ip name [name…]`, entries separated by newlines or ';'. */
+  DNS_OVERRIDES: z.string().default(''),
+  DNS_HOSTS_FILE: optionalString,
+  /** Let names resolve to private/loopback ranges (never to cloud metadata). */
+  DNS_ALLOW_PRIVATE: z.stringbool().default(false),
+  DNS_ALLOW_CIDRS: list,
+  /** Names left to the system resolver (e.g. compose service names such as `ollama`). */
+  DNS_SYSTEM_NAMES: list,
+  DNS_FAMILY: z.enum(['ipv4first', 'ipv6first', 'ipv4only', 'ipv6only']).default('ipv4first'),
+  DNS_RATE_LIMIT_RPS: z.coerce.number().positive().default(20),
+  DNS_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(40),
+  /** This replica's address in CLUSTER_DOMAIN answers (default: the bind address or first external IPv4). */
+  REPLICA_ADDRESS: optionalString,
+  REPLICA_HEARTBEAT_MS: z.coerce.number().int().min(500).max(7_500).default(5_000),
   /** How long a graceful shutdown waits for open streams. */
   DRAIN_TIMEOUT_MS: ms(10_000),
 });
