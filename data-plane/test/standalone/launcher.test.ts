@@ -1,0 +1,51 @@
+/**
+ * `npm start` with no variables: the launcher finds Redis on 127.0.0.1:6379, starts the embedded
+ * Postgres, runs the data plane, records the URLs for operator tools, and stops it all together.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { afterAll, expect, it } from 'vitest';
+import { freePort, waitUntil } from '../support/services.js';
+
+const LAUNCHER = fileURLToPath(new URL('../../dist/standalone/launcher.js', import.meta.url));
+const dirs: string[] = [];
+afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+it('comes up ready with no database configured and stops every process on SIGTERM', async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), 'fg-launch-'));
+  dirs.push(stateDir);
+  const [publicPort, adminPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [LAUNCHER], {
+    env: { PATH: process.env.PATH ?? '', FLUXGATE_STATE_DIR: stateDir, PUBLIC_HOST: '127.0.0.1', PUBLIC_PORT: String(publicPort), ADMIN_PORT: String(adminPort), LOG_LEVEL: 'warn', DOWNSTREAM_AI_URLS: 'http://127.0.0.1:9' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+  try {
+    const body = await waitUntil(
+      async () => {
+        const res = await request(`https://127.0.0.1:${publicPort}/readyz`, { dispatcher }).catch(() => null);
+        return res ? ((await res.body.json()) as { checks: { redis: boolean; postgres: boolean } }) : null;
+      },
+      { timeoutMs: 60_000, intervalMs: 250, message: 'the launched data plane never answered /readyz' },
+    );
+    expect(body.checks).toMatchObject({ redis: true, postgres: true });
+    expect(output).toContain('fluxgate: redis local, postgres embedded');
+    const runtime = JSON.parse(await readFile(join(stateDir, 'runtime.json'), 'utf8')) as { DATABASE_URL: string };
+    expect(runtime.DATABASE_URL).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+    expect(existsSync(join(stateDir, 'tls', 'localhost.crt'))).toBe(true);
+  } finally {
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await dispatcher.close();
+  }
+  expect(existsSync(join(stateDir, 'runtime.json'))).toBe(false);
+}, 90_000);
