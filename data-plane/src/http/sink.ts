@@ -22,6 +22,8 @@ import type { HttpResponse } from './uws.js';
 
 const PROBE = 1024;
 const EMPTY = new Uint8Array(0);
+/** Bytes the sink may hold for pacing before it asks the producer to pause. */
+export const HIGH_WATER = 64 * 1024;
 const noop = () => {};
 
 /** Counters for tests and metrics. */
@@ -161,7 +163,10 @@ class UwsSink implements ResponseSink, SinkStats {
       if (rest !== undefined && rest.buffer === chunk.buffer) this.#queue[last] = new Uint8Array(rest);
       this.#peak = Math.max(this.#peak, this.#queued);
     }
-    const ok = this.#queued === 0 && !this.#blocked;
+    // Pause the producer only for real backpressure (uWS could not drain) or more than
+    // HIGH_WATER queued. Pausing for the few bytes held back by per-turn pacing made undici
+    // pause and re-buffer its socket on every chunk, which pinned megabytes per stream.
+    const ok = !this.#blocked && this.#queued <= HIGH_WATER;
     if (!ok) this.#owed = true;
     return ok;
   }

@@ -120,14 +120,20 @@ class Tracker implements UsageTracker {
       this.#keepTail(buf);
       return chunk;
     }
+    // #chunk only marks "the chunk being scanned"; holding it past this call would pin the
+    // chunk's whole backing buffer (undici hands out views of buffers up to megabytes long).
     this.#chunk = buf;
-    if (!this.#whole) {
-      this.#framer.push(buf, this.#onSideEvent);
-      return chunk;
+    try {
+      if (!this.#whole) {
+        this.#framer.push(buf, this.#onSideEvent);
+        return chunk;
+      }
+      this.#out = [];
+      this.#framer.push(buf, this.#onWholeEvent, this.#onOverflow);
+      return this.#output(buf, chunk);
+    } finally {
+      this.#chunk = null;
     }
-    this.#out = [];
-    this.#framer.push(buf, this.#onWholeEvent, this.#onOverflow);
-    return this.#output(buf, chunk);
   }
 
   end(): Uint8Array {
