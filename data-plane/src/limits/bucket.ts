@@ -1,0 +1,128 @@
+import type { TierLimits } from '@fluxgate/contracts';
+
+/**
+ * The rate-limit algorithm, shared by the Redis script (lease-script.ts) and the in-process
+ * fallback: two token buckets per API key, one for requests and one for tokens, refilled
+ * continuously.
+ *
+ * - Requests are shaped like nginx `limit_req rate=… burst=… nodelay` (GCRA): the sustained
+ *   rate is `requestsPerWindow / windowSeconds` and at most `burst + 1` requests pass at once —
+ *   `burst` is, as tiers.ts says, the extra requests allowed above the steady rate. So over any
+ *   interval T a key gets at most (burst + 1) + rate·T requests.
+ * - Tokens are budgeted: the bucket holds one whole window (`tokensPerWindow`) because a single
+ *   request may legitimately reserve a large share of it (a long prompt plus max_tokens), and
+ *   refills at `tokensPerWindow / windowSeconds`.
+ *
+ * Why buckets rather than fixed windows: no double allowance at window edges, and a bucket's
+ * state is two numbers and a time, which leases can draw from and give back to (a fixed
+ * window's leased units would die at the edge). A bucket may go negative (down to −capacity)
+ * when a finished stream used more tokens than it reserved: the key then pays that debt back
+ * before it is admitted again.
+ */
+export interface Dimension {
+  /** What the bucket holds when full. */
+  capacity: number;
+  /** Refill per millisecond. */
+  ratePerMs: number;
+  /** The tier's advertised number per window (the x-ratelimit-limit-* header). */
+  limit: number;
+}
+
+export interface BucketLimits {
+  tierId: string;
+  requests: Dimension;
+  tokens: Dimension;
+}
+
+export function bucketLimitsOf(tier: TierLimits, divisor = 1): BucketLimits {
+  const windowMs = tier.windowSeconds * 1000;
+  // A divisor (LIMITS_ASSUMED_REPLICAS in the Redis-down fallback) splits the tier between
+  // replicas; capacities stay ≥ 1 so the smallest tier still admits something.
+  return {
+    tierId: tier.id,
+    requests: {
+      capacity: Math.max(1, Math.floor((tier.burst + 1) / divisor)),
+      ratePerMs: tier.requestsPerWindow / windowMs / divisor,
+      limit: tier.requestsPerWindow,
+    },
+    tokens: {
+      capacity: Math.max(1, Math.floor(tier.tokensPerWindow / divisor)),
+      ratePerMs: tier.tokensPerWindow / windowMs / divisor,
+      limit: tier.tokensPerWindow,
+    },
+  };
+}
+
+export const sameLimits = (a: BucketLimits, b: BucketLimits): boolean =>
+  a.tierId === b.tierId &&
+  a.requests.capacity === b.requests.capacity &&
+  a.requests.ratePerMs === b.requests.ratePerMs &&
+  a.tokens.capacity === b.tokens.capacity &&
+  a.tokens.ratePerMs === b.tokens.ratePerMs;
+
+/** Level after `elapsedMs` of refill, capped at capacity. */
+export const refilled = (d: Dimension, level: number, elapsedMs: number): number =>
+  Math.min(d.capacity, level + Math.max(0, elapsedMs) * d.ratePerMs);
+
+/** Milliseconds until `level` reaches `target` (0 when already there, Infinity if never). */
+export function msUntil(d: Dimension, level: number, target: number): number {
+  if (level >= target) return 0;
+  if (target > d.capacity) return Infinity;
+  return (target - level) / d.ratePerMs;
+}
+
+/**
+ * One in-process pair of buckets: the Redis-down fallback (rate-limiter.ts) and nothing else.
+ * The clock is passed in so the window logic is testable with a fake clock.
+ */
+export class LocalBuckets {
+  requests: number;
+  tokens: number;
+  at: number;
+
+  constructor(
+    readonly limits: BucketLimits,
+    now: number,
+    start?: { requests: number; tokens: number },
+  ) {
+    this.requests = Math.min(limits.requests.capacity, start?.requests ?? limits.requests.capacity);
+    this.tokens = Math.min(limits.tokens.capacity, start?.tokens ?? limits.tokens.capacity);
+    this.at = now;
+  }
+
+  #refill(now: number): void {
+    this.requests = refilled(this.limits.requests, this.requests, now - this.at);
+    this.tokens = refilled(this.limits.tokens, this.tokens, now - this.at);
+    this.at = Math.max(this.at, now);
+  }
+
+  /** Takes one request and `tokens` if both are there; otherwise the wait until they are. */
+  take(now: number, tokens: number): { ok: true } | { ok: false; waitMs: number; reason: 'requests' | 'tokens' } {
+    this.#refill(now);
+    const waitReq = msUntil(this.limits.requests, this.requests, 1);
+    const waitTok = msUntil(this.limits.tokens, this.tokens, tokens);
+    if (waitReq > 0 || waitTok > 0) return { ok: false, waitMs: Math.max(waitReq, waitTok), reason: waitReq >= waitTok ? 'requests' : 'tokens' };
+    this.requests -= 1;
+    this.tokens -= tokens;
+    return { ok: true };
+  }
+
+  /** Gives back (positive) or charges (negative); capped at capacity, floored at −capacity. */
+  adjust(now: number, requests: number, tokens: number): void {
+    this.#refill(now);
+    const { requests: r, tokens: t } = this.limits;
+    this.requests = Math.max(-r.capacity, Math.min(r.capacity, this.requests + requests));
+    this.tokens = Math.max(-t.capacity, Math.min(t.capacity, this.tokens + tokens));
+  }
+
+  levels(now: number): { requests: number; tokens: number } {
+    this.#refill(now);
+    return { requests: this.requests, tokens: this.tokens };
+  }
+
+  /** Full again: the state carries no information and may be dropped. */
+  isFull(now: number): boolean {
+    this.#refill(now);
+    return this.requests >= this.limits.requests.capacity && this.tokens >= this.limits.tokens.capacity;
+  }
+}

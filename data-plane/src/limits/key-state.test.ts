@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { bucketLimitsOf } from './bucket.js';
+import { KeyState } from './key-state.js';
+
+const tier = { id: 't', requestsPerWindow: 1000, tokensPerWindow: 100_000, windowSeconds: 1, concurrentStreams: 2, burst: 99 };
+const policy = { ttlMs: 2000, fraction: 0.1 };
+const grant = (requests: number, tokens: number) => ({ ok: true, granted: { requests, tokens }, level: { requests: 50, tokens: 50_000 } });
+
+describe('KeyState leases (fake clock)', () => {
+  it('starts with no lease wish, doubles it while the key comes back quickly, capped at the fraction', () => {
+    const st = new KeyState(tier, bucketLimitsOf(tier), 0);
+    st.lastTokens = 100;
+    st.grow(0, policy);
+    expect(st.extra).toEqual({ requests: 0, tokens: 0 });
+    st.absorb(grant(1, 100), 0, policy);
+    const seen: number[] = [];
+    for (let t = 10; t < 100; t += 10) {
+      st.grow(t, policy);
+      st.absorb(grant(1, 100), t, policy);
+      seen.push(st.extra.requests);
+    }
+    expect(seen).toEqual([1, 2, 4, 8, 10, 10, 10, 10, 10]);
+    expect(st.extra.tokens).toBe(10_000);
+  });
+
+  it('does not grow for a key that comes back after half a ttl', () => {
+    const st = new KeyState(tier, bucketLimitsOf(tier), 0);
+    st.absorb(grant(1, 1), 0, policy);
+    st.grow(1000, policy);
+    expect(st.extra.requests).toBe(0);
+  });
+
+  it('spends the lease and asks for a top-up once less than half is left', () => {
+    const st = new KeyState(tier, bucketLimitsOf(tier), 0);
+    st.extra.requests = 4;
+    st.extra.tokens = 400;
+    st.lastTokens = 100;
+    st.absorb(grant(4, 400), 0, policy);
+    expect(st.tryLease(100)).toBe(true);
+    expect(st.tryLease(100)).toBe(true);
+    expect(st.wantsTopUp(10, policy)).toBe(false);
+    expect(st.tryLease(100)).toBe(true);
+    expect(st.wantsTopUp(10, policy)).toBe(true);
+    expect(st.tryLease(500)).toBe(false);
+    // An old lease is no reason to top up: the key is not busy.
+    expect(st.wantsTopUp(2000, policy)).toBe(false);
+  });
+
+  it('gives an expired lease back and halves the wish when more than half was unused', () => {
+    const st = new KeyState(tier, bucketLimitsOf(tier), 0);
+    st.extra.requests = 4;
+    st.extra.tokens = 400;
+    st.absorb(grant(4, 400), 0, policy);
+    expect(st.tryLease(100)).toBe(true);
+    st.expire(1999);
+    expect(st.lease.requests).toBe(3);
+    st.expire(2000);
+    expect(st.lease).toEqual({ requests: 0, tokens: 0 });
+    expect(st.pending).toEqual({ requests: 3, tokens: 300 });
+    expect(st.extra).toEqual({ requests: 2, tokens: 200 });
+    expect(st.takePending()).toEqual({ requests: 3, tokens: 300 });
+    expect(st.hasPending()).toBe(false);
+  });
+
+  it('projects the shared level by the refill since the last reply, and reports OpenAI views', () => {
+    const st = new KeyState(tier, bucketLimitsOf(tier), 0);
+    st.absorb({ ok: false, granted: { requests: 0, tokens: 0 }, level: { requests: 0, tokens: 0 } }, 0, policy);
+    expect(st.projected(50)).toEqual({ requests: 50, tokens: 5000 });
+    const v = st.views(50, false);
+    expect(v.requests).toEqual({ limit: 1000, remaining: 50, resetMs: 50 });
+    expect(v.tokens).toEqual({ limit: 100_000, remaining: 5000, resetMs: 950 });
+  });
+
+  it('a tier change hands the lease back and starts over', () => {
+    const st = new KeyState(tier, bucketLimitsOf(tier), 0);
+    st.extra.requests = 8;
+    st.absorb(grant(8, 800), 0, policy);
+    const penalty = { ...tier, id: 'p', burst: 0, requestsPerWindow: 1 };
+    st.rebind(penalty, bucketLimitsOf(penalty));
+    expect(st.lease).toEqual({ requests: 0, tokens: 0 });
+    expect(st.pending).toEqual({ requests: 8, tokens: 800 });
+    expect(st.extra.requests).toBe(0);
+    expect(st.limits.tierId).toBe('p');
+  });
+});

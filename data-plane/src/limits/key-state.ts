@@ -1,0 +1,239 @@
+import type { TierLimits } from '@fluxgate/contracts';
+import { LocalBuckets, msUntil, refilled, sameLimits, type BucketLimits, type Dimension } from './bucket.js';
+import type { LimitView } from './headers.js';
+import type { LeaseReply } from './lease-script.js';
+import type { Reservation } from './reservation.js';
+
+export interface Units {
+  requests: number;
+  tokens: number;
+}
+
+/** A request waiting for the key's next Redis reply. */
+export interface Waiter {
+  tokens: number;
+  promptTokens: number;
+  completionTokens: number;
+  tier: TierLimits;
+  resolve(value: unknown): void;
+}
+
+export interface LeasePolicy {
+  ttlMs: number;
+  /** Largest lease as a fraction of a bucket's capacity. */
+  fraction: number;
+}
+
+/**
+ * One replica's view of one API key: the LEASE (units already drawn from the shared Redis
+ * bucket and not yet spent here), the lease size it asks for next, the shared levels of the last
+ * Redis reply, units waiting to go back to Redis, and the fallback buckets used only while
+ * Redis is unreachable. Pure bookkeeping: rate-limiter.ts does the I/O.
+ *
+ * Lease sizing is adaptive, in the spirit of TCP slow start: a key starts with no lease (one
+ * Redis round trip per request — right for the many keys that send a request now and then);
+ * each time it comes back for more within half a `ttlMs` of its last grant the lease wish
+ * doubles, up to `fraction` of the capacity; a lease that expires more than half unused halves
+ * it. A busy key so settles near "what it uses in half a ttl to one ttl", which bounds both the
+ * Redis traffic (a few round trips per ttl per key per replica) and the units a replica strands.
+ */
+export class KeyState {
+  tier: TierLimits;
+  limits: BucketLimits;
+  readonly lease: Units = { requests: 0, tokens: 0 };
+  leaseUntil = 0;
+  grantedAt = -Infinity;
+  readonly extra: Units = { requests: 0, tokens: 0 };
+  /** Shared levels as of the last reply, and when (local clock). */
+  shared: { requests: number; tokens: number; at: number } | null = null;
+  refusedAt = -Infinity;
+  /** To give back (positive) or charge (negative) on the next Redis call. */
+  readonly pending: Units = { requests: 0, tokens: 0 };
+  fallback: LocalBuckets | null = null;
+  readonly queue: Waiter[] = [];
+  pumping = false;
+  /** A top-up or give-back in flight; the pump waits for it rather than racing it. */
+  inflight: Promise<void> | null = null;
+  /** Reservations admitted and not yet settled or refunded: keeps the state alive. */
+  open = 0;
+  lastUse: number;
+  lastTokens = 0;
+
+  constructor(tier: TierLimits, limits: BucketLimits, now: number) {
+    this.tier = tier;
+    this.limits = limits;
+    this.lastUse = now;
+  }
+
+  /** The tier changed (penalty set or lifted, tier edited): the old lease goes back to Redis. */
+  rebind(tier: TierLimits, limits: BucketLimits): void {
+    this.releaseLease();
+    this.tier = tier;
+    this.limits = limits;
+    this.extra.requests = 0;
+    this.extra.tokens = 0;
+    this.shared = null;
+    this.refusedAt = -Infinity;
+    this.fallback = null;
+  }
+
+  /** Largest lease wish; fraction 0 turns leases off (one Redis round trip per request). */
+  maxExtra(p: LeasePolicy): Units {
+    if (p.fraction <= 0) return { requests: 0, tokens: 0 };
+    return {
+      requests: Math.max(1, Math.floor(this.limits.requests.capacity * p.fraction)),
+      tokens: Math.max(1, Math.floor(this.limits.tokens.capacity * p.fraction)),
+    };
+  }
+
+  leaseLive(now: number): boolean {
+    return now < this.leaseUntil;
+  }
+
+  /** Spends from the lease if it covers one request and `tokens`. */
+  tryLease(tokens: number): boolean {
+    if (this.lease.requests < 1 || this.lease.tokens < tokens) return false;
+    this.lease.requests -= 1;
+    this.lease.tokens -= tokens;
+    return true;
+  }
+
+  /** Came back for more while the last lease was still young: ask for a bigger one. */
+  grow(now: number, p: LeasePolicy): void {
+    if (now - this.grantedAt >= p.ttlMs / 2) return;
+    const max = this.maxExtra(p);
+    this.extra.requests = Math.min(max.requests, Math.max(1, this.extra.requests * 2));
+    this.extra.tokens = Math.min(max.tokens, Math.max(this.lastTokens, this.extra.tokens * 2));
+  }
+
+  /** Low water: a busy key refills ahead of running dry, so its next request does not wait. */
+  wantsTopUp(now: number, p: LeasePolicy): boolean {
+    if (this.extra.requests === 0 || now - this.grantedAt >= p.ttlMs) return false;
+    return this.lease.requests < Math.ceil(this.extra.requests / 2) || this.lease.tokens < Math.max(this.lastTokens, this.extra.tokens / 2);
+  }
+
+  absorb(reply: LeaseReply, now: number, p: LeasePolicy): void {
+    this.shared = { requests: reply.level.requests, tokens: reply.level.tokens, at: now };
+    if (!reply.ok) {
+      this.refusedAt = now;
+      return;
+    }
+    // A pure give-back grants nothing: no lease to time, and no sign the key is busy.
+    if (reply.granted.requests === 0 && reply.granted.tokens === 0) return;
+    this.lease.requests += reply.granted.requests;
+    this.lease.tokens += reply.granted.tokens;
+    this.grantedAt = now;
+    this.leaseUntil = now + p.ttlMs;
+  }
+
+  /** Moves the unspent lease to `pending` (given back on the next call). */
+  releaseLease(): Units {
+    const left = { requests: this.lease.requests, tokens: this.lease.tokens };
+    this.pending.requests += left.requests;
+    this.pending.tokens += left.tokens;
+    this.lease.requests = 0;
+    this.lease.tokens = 0;
+    this.leaseUntil = 0;
+    return left;
+  }
+
+  /** Expired lease: give it back, and shrink the next one if this one was mostly unused. */
+  expire(now: number): void {
+    if (this.leaseUntil === 0 || now < this.leaseUntil) return;
+    const left = this.releaseLease();
+    if (left.requests * 2 > this.extra.requests) this.extra.requests = Math.floor(this.extra.requests / 2);
+    if (left.tokens * 2 > this.extra.tokens) this.extra.tokens = Math.floor(this.extra.tokens / 2);
+  }
+
+  takePending(): Units {
+    const give = { requests: this.pending.requests, tokens: this.pending.tokens };
+    this.pending.requests = 0;
+    this.pending.tokens = 0;
+    return give;
+  }
+
+  restorePending(give: Units): void {
+    this.pending.requests += give.requests;
+    this.pending.tokens += give.tokens;
+  }
+
+  hasPending(): boolean {
+    return this.pending.requests !== 0 || this.pending.tokens !== 0;
+  }
+
+  /** Shared level now, projected from the last reply by the refill since (ignores other replicas). */
+  projected(now: number): Units {
+    const s = this.shared;
+    if (!s) return { requests: this.limits.requests.capacity, tokens: this.limits.tokens.capacity };
+    return { requests: refilled(this.limits.requests, s.requests, now - s.at), tokens: refilled(this.limits.tokens, s.tokens, now - s.at) };
+  }
+
+  /** What this replica believes the key can still use: its lease plus the shared (or fallback) level. */
+  available(now: number, useFallback: boolean): Units {
+    const base = useFallback && this.fallback ? this.fallback.levels(now) : this.projected(now);
+    return { requests: this.lease.requests + base.requests, tokens: this.lease.tokens + base.tokens };
+  }
+
+  views(now: number, useFallback: boolean): { requests: LimitView; tokens: LimitView } {
+    const a = this.available(now, useFallback);
+    const lim = useFallback && this.fallback ? this.fallback.limits : this.limits;
+    const view = (d: Dimension, level: number, advertised: number): LimitView => ({
+      limit: advertised,
+      remaining: Math.min(advertised, Math.floor(level)),
+      resetMs: msUntil(d, Math.min(level, d.capacity), d.capacity),
+    });
+    return { requests: view(lim.requests, a.requests, this.limits.requests.limit), tokens: view(lim.tokens, a.tokens, this.limits.tokens.limit) };
+  }
+
+  /**
+   * How long until one request and `need` tokens would fit, judged from the lease and the shared
+   * level as last seen (or the fallback buckets); null when they fit now.
+   */
+  shortfall(need: number, now: number, useFallback: boolean): { reason: 'requests' | 'tokens'; waitMs: number } | null {
+    const a = this.available(now, useFallback);
+    const lim = useFallback && this.fallback ? this.fallback.limits : this.limits;
+    const waitReq = msUntil(lim.requests, a.requests, 1);
+    const waitTok = msUntil(lim.tokens, a.tokens, need);
+    if (waitReq === 0 && waitTok === 0) return null;
+    return waitReq >= waitTok ? { reason: 'requests', waitMs: waitReq } : { reason: 'tokens', waitMs: waitTok };
+  }
+
+  /**
+   * A reservation ended: `units` go back (positive) or are charged (negative). Into the live
+   * lease when it is of the same tier — no round trip, and never beyond the lease's size —
+   * otherwise (and for the rest) to the shared bucket with the next call.
+   */
+  giveBack(res: Reservation, units: Units, now: number, p: LeasePolicy): void {
+    this.open = Math.max(0, this.open - 1);
+    if (res.source === 'open') return;
+    if (res.source === 'fallback') {
+      if (this.fallback && sameLimits(this.limits, res.limits)) this.fallback.adjust(now, units.requests, units.tokens);
+      return;
+    }
+    if (!sameLimits(this.limits, res.limits) || !this.leaseLive(now)) {
+      this.restorePending(units);
+      return;
+    }
+    const max = this.maxExtra(p);
+    const keepReq = Math.max(0, Math.min(units.requests, max.requests - this.lease.requests));
+    const keepTok = units.tokens >= 0 ? Math.max(0, Math.min(units.tokens, max.tokens - this.lease.tokens)) : Math.max(units.tokens, -this.lease.tokens);
+    this.lease.requests += keepReq;
+    this.lease.tokens += keepTok;
+    this.restorePending({ requests: units.requests - keepReq, tokens: units.tokens - keepTok });
+  }
+
+  /** Nothing here that the next request could not rebuild from Redis: safe to forget. */
+  idle(now: number, idleMs: number): boolean {
+    return (
+      this.open === 0 &&
+      this.queue.length === 0 &&
+      !this.pumping &&
+      this.inflight === null &&
+      this.lease.requests === 0 &&
+      this.lease.tokens === 0 &&
+      !this.hasPending() &&
+      now - this.lastUse >= idleMs &&
+      (this.fallback === null || this.fallback.isFull(now))
+    );
+  }
+}

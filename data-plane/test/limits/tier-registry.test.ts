@@ -1,0 +1,77 @@
+import { DEFAULT_TIERS } from '@fluxgate/contracts';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadTiers } from '../../src/store/tiers.js';
+import { createTierRegistry, publishTiersChanged, type TierRegistry, type TierRegistryOptions } from '../../src/limits/tier-registry.js';
+import { connectTestRedis, createTestDatabase, waitUntil, type TestDatabase, type TestRedis } from '../support/services.js';
+
+let db: TestDatabase;
+let tr: TestRedis;
+const registries: TierRegistry[] = [];
+beforeAll(async () => {
+  [db, tr] = await Promise.all([createTestDatabase(), connectTestRedis()]);
+});
+afterEach(async () => {
+  await Promise.all(registries.splice(0).map((r) => r.close()));
+  await db.sql`UPDATE tiers SET requests_per_window = 600 WHERE id = 'pro'`;
+});
+afterAll(async () => {
+  await tr?.close();
+  await db?.drop();
+});
+
+async function registry(opts: Partial<TierRegistryOptions> = {}): Promise<TierRegistry> {
+  const r = createTierRegistry({ sql: db.sql, ...opts });
+  registries.push(r);
+  await r.start();
+  return r;
+}
+
+describe('tier registry', () => {
+  it('loads every tier from Postgres, penalty levels included', async () => {
+    const r = await registry();
+    expect(r.loadedAt).toBeGreaterThan(0);
+    expect(r.get('free')).toEqual(DEFAULT_TIERS.free);
+    expect(r.get('penalty-3')).toEqual(DEFAULT_TIERS['penalty-3']);
+    expect(r.isPenalty('penalty-1')).toBe(true);
+    expect(r.isPenalty('pro')).toBe(false);
+    expect(r.all()).toHaveLength(6);
+  });
+
+  it('reloads on a channels.tiers message within a second', async () => {
+    const r = await registry({ subscriber: await tr.connect() });
+    await db.sql`UPDATE tiers SET requests_per_window = 777 WHERE id = 'pro'`;
+    expect(r.get('pro').requestsPerWindow).toBe(600);
+    await publishTiersChanged(tr.redis, 'pro');
+    await waitUntil(() => r.get('pro').requestsPerWindow === 777, { timeoutMs: 1000, message: 'tier change not seen' });
+  });
+
+  it('reloads periodically when no message comes', async () => {
+    const r = await registry({ refreshIntervalMs: 200 });
+    await db.sql`UPDATE tiers SET requests_per_window = 555 WHERE id = 'pro'`;
+    await waitUntil(() => r.get('pro').requestsPerWindow === 555, { timeoutMs: 2000, message: 'periodic refresh did not happen' });
+  });
+
+  it('keeps the same object for an unchanged tier, so per-tier caches stay warm', async () => {
+    const r = await registry();
+    const before = r.get('enterprise');
+    await r.refresh();
+    expect(r.get('enterprise')).toBe(before);
+  });
+
+  it('an unknown id gets the free tier (and says so in its id)', async () => {
+    const r = await registry();
+    expect(r.get('no-such-tier')).toEqual(DEFAULT_TIERS.free);
+    expect(r.get('no-such-tier').id).toBe('free');
+  });
+
+  it('Postgres unavailable at boot: the defaults serve, and the next refresh loads', async () => {
+    let fail = true;
+    const r = await registry({ load: (sql) => (fail ? Promise.reject(new Error('connection refused')) : loadTiers(sql)) });
+    expect(r.loadedAt).toBe(0);
+    expect(r.get('pro')).toEqual(DEFAULT_TIERS.pro);
+    fail = false;
+    await db.sql`UPDATE tiers SET requests_per_window = 601 WHERE id = 'pro'`;
+    expect(await r.refresh()).toBe(true);
+    expect(r.get('pro').requestsPerWindow).toBe(601);
+  });
+});
