@@ -21,6 +21,15 @@ export const ERRORS = {
   key_revoked: { status: 401, type: 'invalid_request_error', message: 'This API key has been revoked.' },
   key_suspended: { status: 403, type: 'permission_error', message: 'This API key is suspended.' },
   forbidden: { status: 403, type: 'permission_error', message: 'Forbidden.' },
+  // Portal (accounts and sessions).
+  invalid_email: { status: 400, type: 'invalid_request_error', message: 'The email address is not valid.' },
+  weak_password: { status: 400, type: 'invalid_request_error', message: 'The password does not meet the password policy.' },
+  /** OWASP Authentication Cheat Sheet: one message for unknown email and wrong password. */
+  invalid_credentials: { status: 401, type: 'invalid_request_error', message: 'Invalid email or password.' },
+  csrf_failed: { status: 403, type: 'permission_error', message: 'Cross-site request refused: send the x-fluxgate-csrf: 1 header.' },
+  email_taken: { status: 409, type: 'invalid_request_error', message: 'An account with this email already exists.' },
+  key_limit_reached: { status: 409, type: 'invalid_request_error', message: 'This account has reached its number of active API keys.' },
+  too_many_attempts: { status: 429, type: 'rate_limit_error', message: 'Too many attempts; retry later.' },
   not_found: { status: 404, type: 'invalid_request_error', message: 'Not found.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method not allowed.' },
   /** nginx's convention for a client that went away before the answer; never sent, only counted. */
