@@ -3,7 +3,7 @@
  * against the config schema: every variable the data plane reads is documented, every
  * variable compose sets is one the data plane knows, and the ports that must stay private do.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +69,14 @@ describe('docker-compose.yml', () => {
     for (const s of Object.values(compose.services)) {
       if (s.build) expect(dockerfile).toMatch(new RegExp(`^FROM .+ AS ${s.build.target}$`, 'm'));
     }
+  });
+});
+
+describe('Dockerfile', () => {
+  it('copies only paths that exist in the repository (or were built in the build stage)', () => {
+    const sources = [...read('Dockerfile').matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+    expect(sources.length).toBeGreaterThan(5);
+    for (const src of sources) expect(existsSync(`${root}${src}`), src).toBe(true);
   });
 });
 
