@@ -4,6 +4,7 @@
  * (see src/http/sink.ts and README.md here). Every stream must hit real uWS backpressure
  * (sink.backpressureEvents), not only the sink's own pacing (write() → false).
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotRequest } from '../../src/http/request.js';
 import { createSink, HIGH_WATER, type SinkStats } from '../../src/http/sink.js';
@@ -16,6 +17,8 @@ const MB = 1024 * 1024;
 const MAX_CHUNK = 64 * 1024;
 /** What a producer honouring write() → false can have handed over and not yet seen sent. */
 const BOUND = HIGH_WATER + MAX_CHUNK;
+/** A producer that never meets its backpressure condition stops here, and the test fails. */
+const CAP = 192 * MB;
 
 let server: TestServer;
 beforeAll(async () => {
@@ -26,7 +29,7 @@ afterAll(async () => {
 });
 
 /** Serve `chunks` on `path` through a sink; resolves with the sink and producer stats. */
-function serve(path: string, chunks: Uint8Array[], opts: { contentLength?: number; perTurn?: number; headers?: [string, string][] } = {}) {
+function serve(path: string, chunks: Iterable<Uint8Array>, opts: { contentLength?: number; perTurn?: number; headers?: [string, string][] } = {}) {
   let sink: Sink | undefined;
   let done!: Promise<ProduceStats>;
   server.on(path, (res, req) => {
@@ -63,77 +66,115 @@ function slowReader(sink: () => Sink | undefined) {
   };
 }
 
-function sseEvents(totalBytes: number): { chunks: Buffer[]; body: Buffer } {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for (let i = 0; size < totalBytes; i++) {
-    // Alternate exact 66-byte events with variable-size ones (10..400 bytes of payload).
-    // 66 bytes: `data: {"id":NNNNNNNN,"delta":"…"}\n\n`
-    const text = i % 2 === 0 ? `data: {"id":${String(i).padStart(8, '0')},"delta":"abcdefghijklmnopqrstuvwxyz012345"}\n\n` : `data: {"id":${i},"delta":"${'z'.repeat(10 + ((i * 7919) % 390))}"}\n\n`;
-    const b = Buffer.from(text);
-    chunks.push(b);
-    size += b.length;
+/** Event `i` of an SSE stream: exact 66-byte events alternating with 10..400-byte payloads. */
+function sseEvent(i: number): Buffer {
+  // 66 bytes: `data: {"id":NNNNNNNN,"delta":"…"}\n\n`
+  const text = i % 2 === 0 ? `data: {"id":${String(i).padStart(8, '0')},"delta":"abcdefghijklmnopqrstuvwxyz012345"}\n\n` : `data: {"id":${i},"delta":"${'z'.repeat(10 + ((i * 7919) % 390))}"}\n\n`;
+  return Buffer.from(text);
+}
+
+/** Random upstream-sized chunks (1..64 KiB). */
+const randomChunk = (): Buffer => randomBytes(1 + Math.floor(Math.random() * MAX_CHUNK));
+
+/**
+ * A lazy upstream that keeps producing until it has sent at least `minBytes` AND uWS has pushed
+ * back at least `minEvents` times: how much the kernel absorbs per pause depends on TCP
+ * autotuning (tcp_rmem up to 32 MB here), so a fixed size cannot promise a number of
+ * backpressure events. Hashes what it produced on the fly.
+ */
+function untilBackpressure(sink: () => Sink | undefined, make: (i: number) => Buffer, minBytes: number, minEvents: number) {
+  const hash = createHash('sha256');
+  let length = 0;
+  let small = 0;
+  function* chunks(): Generator<Buffer> {
+    for (let i = 0; length < CAP; i++) {
+      if (length >= minBytes && (sink()?.backpressureEvents ?? 0) >= minEvents) return;
+      const b = make(i);
+      if (b.length === 66) small++;
+      hash.update(b);
+      length += b.length;
+      yield b;
+    }
   }
-  return { chunks, body: Buffer.concat(chunks) };
+  let digest: string | undefined;
+  return { chunks: chunks(), length: () => length, small: () => small, sha256: () => (digest ??= hash.digest('hex')) };
+}
+
+/** Serve a lazy body produced until `minEvents` backpressure events (see untilBackpressure). */
+function serveUntil(path: string, make: (i: number) => Buffer, minBytes: number, minEvents: number, opts: { perTurn?: number; headers?: [string, string][] } = {}) {
+  let served: ReturnType<typeof serve> | undefined;
+  const body = untilBackpressure(() => served?.sink(), make, minBytes, minEvents);
+  served = serve(path, body.chunks, opts);
+  return { ...served, body };
 }
 
 describe('sink over TLS: slow readers get every byte', () => {
-  it('SSE: 8 MB of small events, one write per event, throttled reader → identical SHA-256', async () => {
-    const { chunks, body } = sseEvents(8 * MB);
-    expect(chunks.filter((c) => c.length === 66).length).toBeGreaterThan(20_000);
-    const s = serve('/sse', chunks, { perTurn: Infinity, headers: [['content-type', 'text/event-stream'], ['cache-control', 'no-cache']] });
+  it('SSE: 8+ MB of small events, one write per event, throttled reader → identical SHA-256', async () => {
+    const s = serveUntil('/sse', sseEvent, 8 * MB, 3, { perTurn: Infinity, headers: [['content-type', 'text/event-stream'], ['cache-control', 'no-cache']] });
     const res = await request({ port: server.port, path: '/sse', ...s.slowReader() });
     const stats = await s.produced();
     expect(res.status).toBe(200);
     expect(res.chunked).toBe(true);
     expect(res.headers.get('content-type')).toBe('text/event-stream');
-    expect(res.length).toBe(body.length);
-    expect(res.sha256).toBe(sha256(body));
-    expect(s.sink()!.backpressureEvents).toBeGreaterThanOrEqual(2);
+    expect(s.body.small()).toBeGreaterThan(20_000);
+    expect(res.length).toBe(s.body.length());
+    expect(res.sha256).toBe(s.body.sha256());
+    expect(s.sink()!.backpressureEvents).toBeGreaterThanOrEqual(3);
     expect(stats.refusals).toBeGreaterThanOrEqual(2);
   });
 
-  it('chunked: 24 MB in random 1-64 KiB upstream chunks, throttled node:tls reader → identical SHA-256', async () => {
-    const { body, chunks } = randomBody(24 * MB, MAX_CHUNK);
-    const s = serve('/big-chunked', chunks);
+  it('chunked: 24+ MB in random 1-64 KiB upstream chunks, throttled node:tls reader → identical SHA-256', async () => {
+    const s = serveUntil('/big-chunked', randomChunk, 24 * MB, 6);
     const res = await request({ port: server.port, path: '/big-chunked', ...s.slowReader() });
     const stats = await s.produced();
     expect(res.chunked).toBe(true);
-    expect(res.length).toBe(body.length);
-    expect(res.sha256).toBe(sha256(body));
-    expect(s.sink()!.backpressureEvents).toBeGreaterThanOrEqual(4);
+    expect(res.length).toBeGreaterThanOrEqual(24 * MB);
+    expect(res.length).toBe(s.body.length());
+    expect(res.sha256).toBe(s.body.sha256());
+    expect(s.sink()!.backpressureEvents).toBeGreaterThanOrEqual(6);
     expect(stats.maxOutstanding).toBeLessThanOrEqual(BOUND);
   });
 
-  it('chunked: 24 MB read by curl --limit-rate 16M → exit 0 and identical SHA-256', async () => {
-    const { body, chunks } = randomBody(24 * MB, MAX_CHUNK);
-    const s = serve('/curl-chunked', chunks);
+  it('chunked: 24+ MB read by curl --limit-rate 16M → exit 0 and identical SHA-256', async () => {
+    const s = serveUntil('/curl-chunked', randomChunk, 24 * MB, 3);
     const out = await curl(`https://localhost:${server.port}/curl-chunked`, server.cert.certPath, '16M');
     await s.produced();
     expect(out.stderr).toBe('');
     expect(out.exitCode).toBe(0);
-    expect(out.length).toBe(body.length);
-    expect(out.sha256).toBe(sha256(body));
-    expect(s.sink()!.backpressureEvents).toBeGreaterThanOrEqual(2);
+    expect(out.length).toBe(s.body.length());
+    expect(out.sha256).toBe(s.body.sha256());
+    expect(s.sink()!.backpressureEvents).toBeGreaterThanOrEqual(3);
   });
 
-  it('known length (tryEnd): 24 MB, throttled node:tls reader and curl --limit-rate → identical SHA-256', async () => {
-    const { body, chunks } = randomBody(24 * MB, MAX_CHUNK);
-    const s = serve('/big-fixed', chunks, { contentLength: body.length });
-    const res = await request({ port: server.port, path: '/big-fixed', ...s.slowReader() });
-    await s.produced();
-    expect(res.chunked).toBe(false);
-    expect(res.headers.get('content-length')).toBe(String(body.length));
-    expect(res.length).toBe(body.length);
-    expect(res.sha256).toBe(sha256(body));
-    expect(s.sink()!.backpressureEvents).toBeGreaterThanOrEqual(4);
+  it('known length (tryEnd): 24+ MB, throttled node:tls reader and curl --limit-rate → identical SHA-256', async () => {
+    // A known length must be fixed up front, so the size doubles (at most twice) until uWS has
+    // pushed back often enough; every attempt must be exact.
+    let events = 0;
+    for (let size = 24 * MB, attempt = 0; attempt < 3 && events < 6; size *= 2, attempt++) {
+      const { body, chunks } = randomBody(size, MAX_CHUNK);
+      const s = serve(`/big-fixed-${attempt}`, chunks, { contentLength: body.length });
+      const res = await request({ port: server.port, path: `/big-fixed-${attempt}`, ...s.slowReader() });
+      await s.produced();
+      expect(res.chunked).toBe(false);
+      expect(res.headers.get('content-length')).toBe(String(body.length));
+      expect(res.length).toBe(body.length);
+      expect(res.sha256).toBe(sha256(body));
+      events = s.sink()!.backpressureEvents;
+    }
+    expect(events).toBeGreaterThanOrEqual(6);
 
-    const c = serve('/curl-fixed', chunks, { contentLength: body.length });
-    const out = await curl(`https://localhost:${server.port}/curl-fixed`, server.cert.certPath, '16M');
-    await c.produced();
-    expect(out.exitCode).toBe(0);
-    expect(out.sha256).toBe(sha256(body));
-    expect(c.sink()!.backpressureEvents).toBeGreaterThanOrEqual(2);
+    events = 0;
+    for (let size = 24 * MB, attempt = 0; attempt < 3 && events < 3; size *= 2, attempt++) {
+      const { body, chunks } = randomBody(size, MAX_CHUNK);
+      const c = serve(`/curl-fixed-${attempt}`, chunks, { contentLength: body.length });
+      const out = await curl(`https://localhost:${server.port}/curl-fixed-${attempt}`, server.cert.certPath, '16M');
+      await c.produced();
+      expect(out.exitCode).toBe(0);
+      expect(out.length).toBe(body.length);
+      expect(out.sha256).toBe(sha256(body));
+      events = c.sink()!.backpressureEvents;
+    }
+    expect(events).toBeGreaterThanOrEqual(3);
   });
 
   it('large bodies written synchronously inside the uWS handler (corked by uWS) stay exact', async () => {
