@@ -1,4 +1,3 @@
-import type { z } from 'zod';
 import { checkCsrf } from '../auth/csrf.js';
 import { extractSessionToken, type SessionClaims, type SessionSource } from '../auth/session.js';
 import type { HeaderList, ResponseSink } from '../http/types.js';
@@ -60,26 +59,7 @@ export function withSession(p: Portal, handler: SessionHandler): PortalHandler {
 
 const unauthorized = (message: string) => new PortalError('unauthorized', message, { headers: [['www-authenticate', 'Bearer']] });
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
-/** Parses a JSON body; an empty body is `emptyAs` when given, invalid_json otherwise. */
-export function parseJson(bytes: Uint8Array, opts: { emptyAs?: unknown } = {}): unknown {
-  if (bytes.length === 0 && 'emptyAs' in opts) return opts.emptyAs;
-  try {
-    return JSON.parse(decoder.decode(bytes)) as unknown;
-  } catch {
-    throw new PortalError('invalid_json');
-  }
-}
-
-/** Validates parsed input; the first issue becomes a 400 that names the field. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-  throw new PortalError('bad_request', `${where}${issue?.message ?? 'invalid input'}`);
-}
+export { parseInput, parseJson } from '../http/json-input.js';
 
 export function sendPortalJson(sink: ResponseSink, status: number, value: unknown, headers: HeaderList = []): void {
   if (sink.finished || sink.headersSent) return;
