@@ -29,8 +29,12 @@ export const redisKeys = {
   /** Set of client IPs with counters in a bucket. */
   activeIps: (window: string, bucket: number) => `${PREFIX}:active-ips:${window}:${bucket}`,
 
-  /** Rate-limit state of one key (hash: request and token buckets), see tiers.ts. */
-  rateLimit: (keyId: string) => `${PREFIX}:rl:${keyTag(keyId)}`,
+  /**
+   * Rate-limit state of one key under one tier (hash: request and token buckets), see tiers.ts.
+   * Per tier, so a penalty drains its own buckets and a pardoned key finds its own tier's
+   * buckets as it left them (refilled meanwhile), not emptied by the penalty.
+   */
+  rateLimit: (keyId: string, tierId: string) => `${PREFIX}:rl:${keyTag(keyId)}:${tierId}`,
   /** Open-stream counter of one key (concurrency cap). */
   concurrency: (keyId: string) => `${PREFIX}:conc:${keyTag(keyId)}`,
   /** Penalty override of one key (JSON, PenaltyRecord), with a TTL equal to its expiry. */

@@ -16,7 +16,7 @@ describe('usage windows', () => {
   });
   it('keeps every per-key record in one cluster slot', () => {
     const tag = /\{[^}]+\}/;
-    const keys = [redisKeys.usage('abc', 's10', 1), redisKeys.rateLimit('abc'), redisKeys.penalty('abc'), redisKeys.concurrency('abc')];
+    const keys = [redisKeys.usage('abc', 's10', 1), redisKeys.rateLimit('abc', 'free'), redisKeys.penalty('abc'), redisKeys.concurrency('abc')];
     const tags = keys.map((k) => k.match(tag)?.[0]);
     expect(new Set(tags)).toEqual(new Set(['{k:abc}']));
   });

@@ -6,7 +6,7 @@ import type { BucketLimits } from './bucket.js';
  * apply what a replica gives back (unused lease, unused reservation) or owes (a stream that ran
  * past its reservation), then grant a lease if the head-of-line request fits.
  *
- * It touches a single key, redisKeys.rateLimit(keyId), which carries the key's `{k:<id>}` hash
+ * It touches a single key, redisKeys.rateLimit(keyId, tierId), which carries the key's `{k:<id>}` hash
  * tag, so it runs unchanged on Redis Cluster. The clock is Redis's own TIME, so replicas with
  * skewed clocks still refill one shared bucket consistently (scripts replicate by effects since
  * Redis 5, so a non-deterministic TIME is allowed).

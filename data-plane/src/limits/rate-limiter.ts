@@ -299,7 +299,7 @@ export class RateLimiter {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`rate-limit call timed out after ${this.#timeoutMs} ms`)), this.#timeoutMs);
       });
-      const reply = await Promise.race([callLease(this.#redis, redisKeys.rateLimit(keyId), { limits, give, share: this.#share, ...c }), timeout]);
+      const reply = await Promise.race([callLease(this.#redis, redisKeys.rateLimit(keyId, limits.tierId), { limits, give, share: this.#share, ...c }), timeout]);
       this.#redisUp.recovered('probe succeeded');
       if (st.limits === limits) st.absorb(reply, this.#now(), this.#lease);
       // Granted under a tier that changed meanwhile: hand it straight back.

@@ -43,7 +43,7 @@ async function limiter(opts: Partial<RateLimiterOptions> = {}): Promise<RateLimi
 const header = (a: Admission, name: string): string | undefined => a.headers.find(([k]) => k === name)?.[1];
 const num = (a: Admission, name: string): number => Number(header(a, name));
 const bucket = async (keyId: string) => {
-  const h = await tr.redis.hgetall(redisKeys.rateLimit(keyId));
+  const h = await tr.redis.hgetall(redisKeys.rateLimit(keyId, 'test'));
   return { requests: Number(h.r), tokens: Number(h.t) };
 };
 
