@@ -2,6 +2,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import type { DataPlaneConfig } from './config/schema.js';
 import { bind, type Method } from './http/bind.js';
 import type { ConcurrencyGate } from './limits/concurrency.js';
+import type { KeyLimits } from './limits/key-limits.js';
 import type { Logger } from './log/logger.js';
 import type { UpstreamPool } from './proxy/types.js';
 import { adminRoutes, requireAdmin, type AdminSources } from './routes/admin.js';
@@ -25,6 +26,8 @@ export interface DataPlaneDeps {
   adminToken: string;
   pool: UpstreamPool;
   gate: ConcurrencyGate;
+  /** Effective tier, rate-limit admission and token budgets per key. */
+  limits: KeyLimits;
   ports: ProxyPorts;
   readiness: ReadinessChecks;
   admin: AdminSources;
@@ -51,6 +54,7 @@ export function createDataPlane(deps: DataPlaneDeps): void {
   const proxy = proxyRoute({
     pool: deps.pool,
     gate: deps.gate,
+    limits: deps.limits,
     ports: deps.ports,
     log,
     options: {
@@ -63,8 +67,6 @@ export function createDataPlane(deps: DataPlaneDeps): void {
   route('any', '/api/*', proxy);
   route('any', '/*', ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain'));
 
-  for (const [path, handler] of Object.entries(adminRoutes(deps.admin))) {
-    bind(adminApp, 'get', path, requireAdmin(deps.adminToken, handler), log);
-  }
+  for (const r of adminRoutes(deps.admin, log)) bind(adminApp, r.method, r.pattern, requireAdmin(deps.adminToken, r.handler), log);
   bind(adminApp, 'any', '/*', requireAdmin(deps.adminToken, ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain')), log);
 }

@@ -17,6 +17,11 @@ import { ConfigError, loadConfig } from './config/load.js';
 import type { DataPlaneConfig } from './config/schema.js';
 import { createPlainApp, createTlsApp, listenOn, loadUws } from './http/uws.js';
 import { createConcurrencyGate } from './limits/concurrency.js';
+import { createKeyLimits, unlimitedKeyLimits } from './limits/key-limits.js';
+import { registerLimitsMetrics } from './limits/metrics.js';
+import { createPenaltyCache, getPenalty, liftPenalty, listPenalties, setPenalty } from './limits/penalties.js';
+import { createRateLimiter } from './limits/rate-limiter.js';
+import { createTierRegistry } from './limits/tier-registry.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createCounters } from './metrics/counters.js';
 import { createGatewayMetrics } from './metrics/registry.js';
@@ -25,7 +30,7 @@ import { createUpstreamPool } from './proxy/pool.js';
 import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
 import { createSql, pingPostgres } from './store/db.js';
-import { findKeyByHash } from './store/keys.js';
+import { findKeyByHash, getKey } from './store/keys.js';
 import { createLastUsedTracker } from './store/last-used.js';
 import { applySchema } from './store/migrate.js';
 
@@ -101,6 +106,24 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   void pool.probeNow();
   const gate = createConcurrencyGate(config.MAX_CONCURRENT_REQUESTS);
 
+  // Rate tiers: tiers from Postgres, the penalty box from Redis (both held in process and kept
+  // current over pub/sub), and the shared request/token buckets with local leases.
+  const tiers = createTierRegistry({ sql, subscriber, refreshIntervalMs: config.TIERS_REFRESH_MS, logger: log });
+  await tiers.start();
+  const penalties = createPenaltyCache({ redis, subscriber, tierOf: (id) => tiers.get(id), resyncIntervalMs: config.PENALTY_RESYNC_MS, logger: log });
+  await penalties.start();
+  const limiter = createRateLimiter({
+    redis,
+    redisDownPolicy: config.LIMITS_REDIS_DOWN_POLICY,
+    assumedReplicas: config.LIMITS_ASSUMED_REPLICAS,
+    leaseFraction: config.LIMITS_LEASE_FRACTION,
+    leaseTtlMs: config.LIMITS_LEASE_TTL_MS,
+    redisTimeoutMs: config.LIMITS_REDIS_TIMEOUT_MS,
+    logger: log,
+  });
+  registerLimitsMetrics(metrics.registry, { limiter, penalties });
+  const limits = config.LIMITS_ENABLED ? createKeyLimits({ tiers, penalties, limiter, defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS }) : unlimitedKeyLimits(tiers);
+
   const publicApp = createTlsApp(uws, { certPath: tls.certPath, keyPath: tls.keyPath });
   const adminApp = createPlainApp(uws);
   createDataPlane({
@@ -111,6 +134,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     adminToken: admin.token,
     pool,
     gate,
+    limits,
     ports: createProxyPorts({ authenticate, counters, metrics }),
     portal: createPortalRoutes({
       sql,
@@ -132,6 +156,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       redis: async () => (await redis.ping()) === 'PONG',
       postgres: () => pingPostgres(sql),
       upstreams: () => pool.anyHealthy(),
+      details: () => ({ rateLimits: !config.LIMITS_ENABLED ? 'off' : limiter.degraded ? `local (Redis down, policy ${config.LIMITS_REDIS_DOWN_POLICY})` : 'shared' }),
     },
     admin: {
       prometheus: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
@@ -141,8 +166,18 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
         keyCache: cache.stats(),
         openRequests: gate.open,
         upstreams: pool.status(),
+        rateLimits: { enabled: config.LIMITS_ENABLED, policy: config.LIMITS_REDIS_DOWN_POLICY, ...limiter.stats() },
+        penaltyBox: penalties.stats(),
+        tiersLoadedAt: tiers.loadedAt,
       }),
       upstreams: () => pool.status(),
+      penalties: {
+        keyTier: async (keyId) => (await getKey(sql, keyId))?.tier ?? null,
+        get: (keyId) => getPenalty(redis, keyId),
+        set: (record) => setPenalty(redis, record),
+        lift: (keyId) => liftPenalty(redis, keyId),
+        list: () => listPenalties(redis),
+      },
     },
   });
 
@@ -162,7 +197,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
     while (gate.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     adminListener.close();
-    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop()]);
+    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop(), limiter.close(), penalties.close(), tiers.close()]);
     await Promise.allSettled([redis.quit(), subscriber.quit(), sql.end({ timeout: 5 })]);
     log.info('stopped');
     process.exit(0);

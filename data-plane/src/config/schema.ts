@@ -65,6 +65,24 @@ export const dataPlaneEnvSchema = z.object({
   MAX_CONCURRENT_REQUESTS: z.coerce.number().int().positive().default(10_000),
   /** Open requests per API key when its tier does not say otherwise. */
   PER_KEY_CONCURRENCY: z.coerce.number().int().positive().default(64),
+  /** Per-key request and token limits from the key's tier, and the penalty box (false: neither). */
+  LIMITS_ENABLED: z.stringbool().default(true),
+  /** While Redis is unreachable: local (per-replica buckets), open (admit all) or closed (503). */
+  LIMITS_REDIS_DOWN_POLICY: z.enum(['local', 'open', 'closed']).default('local'),
+  /** The local fallback gives each replica the tier ÷ this (set it to the replica count). */
+  LIMITS_ASSUMED_REPLICAS: z.coerce.number().int().min(1).max(1000).default(1),
+  /** Completion tokens reserved for a request that sends no max_tokens. */
+  LIMITS_DEFAULT_MAX_TOKENS: z.coerce.number().int().min(1).default(1024),
+  /** Largest local lease, as a fraction of a bucket's capacity (0: every decision goes to Redis). */
+  LIMITS_LEASE_FRACTION: z.coerce.number().min(0).max(0.5).default(0.1),
+  /** An unspent lease goes back to Redis after this long. */
+  LIMITS_LEASE_TTL_MS: ms(2_000),
+  /** A rate-limit call to Redis slower than this counts as Redis down. */
+  LIMITS_REDIS_TIMEOUT_MS: ms(500),
+  /** Full re-read of the penalty box, repairing any lost pub/sub message. */
+  PENALTY_RESYNC_MS: ms(5_000),
+  /** Reload of the tiers table (also on every channels.tiers message). */
+  TIERS_REFRESH_MS: ms(60_000),
   /** SSE comment heartbeat while waiting for the first token (uWS drops idle connections at 10 s). */
   SSE_HEARTBEAT_MS: ms(5_000),
 

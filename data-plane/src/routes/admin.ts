@@ -2,6 +2,9 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { RouteContext, RouteHandler } from './context.js';
 import { sendError, sendJson } from './respond.js';
 import { GatewayError } from '../errors.js';
+import type { Method } from '../http/bind.js';
+import type { Logger } from '../log/logger.js';
+import { penaltyAdminRoutes, type PenaltyAdminSources } from './admin-penalty.js';
 
 /** Constant-time bearer check: hash both sides so lengths never leak through timing. */
 export function bearerMatches(header: string | undefined, token: string): boolean {
@@ -28,15 +31,21 @@ export interface AdminSources {
   prometheus(): Promise<{ contentType: string; body: string }>;
   snapshot(): Promise<unknown>;
   upstreams(): unknown;
+  penalties: PenaltyAdminSources;
 }
 
-export function adminRoutes(sources: AdminSources): Record<string, RouteHandler> {
-  return {
-    '/metrics': async ({ sink }) => {
-      const { contentType, body } = await sources.prometheus();
-      if (!sink.finished) sink.send(200, [['content-type', contentType]], body);
+export function adminRoutes(sources: AdminSources, log: Logger): Array<{ method: Method; pattern: string; handler: RouteHandler }> {
+  return [
+    {
+      method: 'get',
+      pattern: '/metrics',
+      handler: async ({ sink }) => {
+        const { contentType, body } = await sources.prometheus();
+        if (!sink.finished) sink.send(200, [['content-type', contentType]], body);
+      },
     },
-    '/admin/metrics': async ({ sink }) => sendJson(sink, 200, await sources.snapshot()),
-    '/admin/upstreams': ({ sink }) => sendJson(sink, 200, { upstreams: sources.upstreams() }),
-  };
+    { method: 'get', pattern: '/admin/metrics', handler: async ({ sink }) => sendJson(sink, 200, await sources.snapshot()) },
+    { method: 'get', pattern: '/admin/upstreams', handler: ({ sink }) => sendJson(sink, 200, { upstreams: sources.upstreams() }) },
+    ...penaltyAdminRoutes(sources.penalties, log),
+  ];
 }

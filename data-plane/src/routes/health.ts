@@ -5,6 +5,8 @@ export interface ReadinessChecks {
   redis(): Promise<boolean>;
   postgres(): Promise<boolean>;
   upstreams(): boolean;
+  /** Informational fields shown beside the checks (e.g. how rate limits are being decided). */
+  details?(): Record<string, string>;
 }
 
 /** Liveness: the process answers. Never touches a dependency. */
@@ -32,6 +34,6 @@ export function readyz(checks: ReadinessChecks, opts: { timeoutMs: number; cache
       cached = { at: Date.now(), body };
     }
     const ready = body.redis === true && body.postgres === true && body.upstreams === true;
-    sendJson(sink, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks: body }, [['cache-control', 'no-store']]);
+    sendJson(sink, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks: body, ...checks.details?.() }, [['cache-control', 'no-store']]);
   };
 }

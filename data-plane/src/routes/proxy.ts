@@ -1,6 +1,7 @@
 import { asGatewayError, GatewayError } from '../errors.js';
 import type { HeaderList } from '../http/types.js';
 import type { ConcurrencyGate } from '../limits/concurrency.js';
+import type { KeyLimits, KeyTier, Ticket } from '../limits/key-limits.js';
 import type { Logger } from '../log/logger.js';
 import type { ForwardControl, UpstreamPool } from '../proxy/types.js';
 import type { RouteHandler } from './context.js';
@@ -11,18 +12,23 @@ import { flavorOf, sendError } from './respond.js';
 
 export interface ProxyOptions {
   maxBodyBytes: number;
+  /** Ceiling on one key's open requests in this replica (the tier's concurrentStreams applies below it). */
   perKeyConcurrency: number;
   heartbeatMs: number;
 }
 
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD', 'OPTIONS']);
 
+const CUT_MESSAGE = "Rate limit exceeded: this stream used the API key's remaining tokens and was stopped; retry after the x-ratelimit-reset-tokens delay.";
+
 /**
- * `/v1/*` and `/api/*`: authenticate → admit → read the body → forward with backpressure →
- * settle usage exactly once. Every ending goes through `finish`.
+ * `/v1/*` and `/api/*`: authenticate → effective tier and per-key concurrency → read the body →
+ * rate-limit admission (requests + reserved tokens) → forward with backpressure, cutting a
+ * stream that outruns the key's tokens → settle usage and the reservation exactly once. Every
+ * ending goes through `finish`.
  */
-export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; ports: ProxyPorts; log: Logger; options: ProxyOptions }): RouteHandler {
-  const { pool, gate, ports, log, options } = deps;
+export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; limits: KeyLimits; ports: ProxyPorts; log: Logger; options: ProxyOptions }): RouteHandler {
+  const { pool, gate, limits, ports, log, options } = deps;
   return async (ctx) => {
     const { req, sink } = ctx;
     const flavor = flavorOf(req.path);
@@ -33,6 +39,9 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
 
     const abort = new AbortController();
     let principal: Principal | null = null;
+    let tier: KeyTier | null = null;
+    let ticket: Ticket | null = null;
+    let cut = false;
     let info: BodyInfo | null = null;
     let control: ForwardControl | null = null;
     let heldGlobal = false;
@@ -43,7 +52,8 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
     let meter: UsageTracker | null = null;
     const extraHeaders = (): HeaderList => [
       ['x-request-id', ctx.requestId],
-      ...(principal ? ([['x-fluxgate-tier', principal.tier]] as const) : []),
+      ...(tier ? ([['x-fluxgate-tier', tier.id]] as const) : []),
+      ...(ticket ? ticket.headers : []),
     ];
     const relay = new Relay(sink, flavor, extraHeaders);
 
@@ -59,6 +69,11 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
       ports.observe({ family, status: finalStatus, durationMs, ttfbMs, outcome });
       if (principal && info) {
         const usage = meter?.result() ?? { promptTokens: info.promptTokensEstimate, completionTokens: 0, estimated: true };
+        if (ticket) {
+          // The upstream's failure is not the client's spending; anything else is charged as used.
+          if (!cut && ((err !== undefined && err.status >= 500) || status >= 500)) ticket.refund();
+          else ticket.settle(usage.promptTokens + usage.completionTokens);
+        }
         ports.recordUsage(principal, {
           status: finalStatus,
           promptTokens: usage.promptTokens,
@@ -72,7 +87,7 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
           model: info.model,
           promptFingerprint: info.promptFingerprint,
           streamed: relay.responseFormat === 'sse' || relay.responseFormat === 'ndjson',
-          cut: false,
+          cut,
           upstreamError: err !== undefined && err.status >= 502,
         });
       }
@@ -102,19 +117,42 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
       ports.onStreamOpen(1);
       principal = await ports.authenticate(req);
       if (sink.aborted) return;
-      if (!gate.tryAcquireKey(principal.keyId, options.perKeyConcurrency)) {
-        throw new GatewayError('too_many_streams', undefined, { headers: [['retry-after', '1']] });
+      tier = limits.tierOf(principal.keyId, principal.tier);
+      const streams = limits.enabled ? Math.min(tier.limits.concurrentStreams, options.perKeyConcurrency) : options.perKeyConcurrency;
+      if (!gate.tryAcquireKey(principal.keyId, streams)) {
+        throw new GatewayError('too_many_streams', `Too many concurrent requests for this API key (at most ${streams} under tier ${tier.id}).`, { headers: [['retry-after', '1']] });
       }
       heldKey = true;
       const body = bodyPromise ? await bodyPromise : null;
       if (sink.aborted) return;
       info = ports.inspectBody(req, body);
+      const admission = limits.admit(principal.keyId, tier, info.promptTokensEstimate, info.maxTokens);
+      const admitted = admission instanceof Promise ? await admission : admission;
+      // The client left while Redis answered: nothing was forwarded, so nothing is charged.
+      if (sink.aborted) return admitted.refund();
+      ticket = admitted;
     } catch (e) {
       const err = asGatewayError(e);
       if (err.code === 'internal_error') log.error({ err: e, requestId: ctx.requestId }, 'proxy admission failed');
       sendError(sink, err, flavor, extraHeaders());
       return finish('rejected', err);
     }
+
+    const admittedTicket = ticket as Ticket;
+    /**
+     * Past its reservation a stream may go on while the key has tokens to spare; beyond that it
+     * is cut after the event just forwarded (wholeEvents keeps the output at a boundary): one
+     * rate_limit_exceeded event, a clean end, and the upstream aborted.
+     */
+    const checkBudget = (m: UsageTracker) => {
+      const streamed = relay.responseFormat === 'sse' || relay.responseFormat === 'ndjson';
+      if (!streamed || !m.atEventBoundary || m.completionTokens <= admittedTicket.budget()) return;
+      cut = true;
+      const err = new GatewayError('rate_limit_exceeded', CUT_MESSAGE);
+      relay.fail(err);
+      control?.abort(err);
+      finish('token_cut');
+    };
 
     if (info.stream) relay.startHeartbeat(options.heartbeatMs, flavor === 'ollama' ? 'ndjson' : 'sse');
     const bodyInfo = info;
@@ -141,6 +179,8 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
             contentEncoding: header('content-encoding'),
             promptText: bodyInfo.promptText,
             stripInjectedUsage: bodyInfo.injectedIncludeUsage,
+            // A stream that may have to be cut is forwarded whole event by whole event.
+            wholeEvents: admittedTicket.reservedCompletion !== Infinity,
           });
           if (!relay.start(upstreamStatus, headers, contentLength, meter, bodyInfo.injectedIncludeUsage)) {
             const err = new GatewayError('upstream_failed', `The upstream model server answered ${upstreamStatus}.`);
@@ -150,7 +190,9 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; po
         },
         onData(chunk) {
           if (sink.finished) return true;
-          return relay.data(chunk);
+          const ok = relay.data(chunk);
+          if (meter !== null && meter.completionTokens > admittedTicket.reservedCompletion) checkBudget(meter);
+          return ok;
         },
         onComplete() {
           relay.complete();

@@ -15,7 +15,8 @@ beforeAll(async () => {
     upstreams: mock.url,
     env: { UPSTREAM_HEADERS_TIMEOUT_MS: '1000', UPSTREAM_IDLE_TIMEOUT_MS: '1000', UPSTREAM_MAX_RETRIES: '0', SSE_HEARTBEAT_MS: '300' },
   });
-  key = (await gw.issueKey()).secret;
+  // Enterprise: these tests are about the pump and its faults, not the free tier's token limit.
+  key = (await gw.issueKey(undefined, 'enterprise')).secret;
 });
 afterAll(async () => {
   await gw?.stop();

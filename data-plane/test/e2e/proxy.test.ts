@@ -14,7 +14,8 @@ let key: string;
 beforeAll(async () => {
   mock = await startMockUpstream({ events: 20 });
   gw = await startGateway({ upstreams: mock.url, env: { MAX_BODY_BYTES: '65536' } });
-  key = (await gw.issueKey()).secret;
+  // Enterprise: these tests are about the pump and its faults, not the free tier's token limit.
+  key = (await gw.issueKey(undefined, 'enterprise')).secret;
 });
 afterAll(async () => {
   await gw?.stop();
@@ -40,7 +41,7 @@ describe('proxy over TLS', () => {
     mock.reset();
     const res = await post('/v1/chat/completions', { model: 'mock-model', messages: [{ role: 'user', content: 'hello' }] });
     expect(res.statusCode).toBe(200);
-    expect(res.headers['x-fluxgate-tier']).toBe('free');
+    expect(res.headers['x-fluxgate-tier']).toBe('enterprise');
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     const body = (await res.body.json()) as { object: string; usage: { prompt_tokens: number } };
     expect(body.object).toBe('chat.completion');
