@@ -46,6 +46,8 @@ async function measure(target, ctx, args, results) {
       log(`  [${target.name}] ${scenario}×${connections}: ${r.rps} req/s p50 ${r.p50} p99 ${r.p99} ms, ${r.cpuUsPerReq} µs/req, errors ${r.errors} non2xx ${r.non2xx}`);
     }
   }
+  // The limits-off baseline is compared on throughput and latency only.
+  if (target.name === 'fluxgate-nolimits') return;
   if (args.scenarios.includes('ttfb')) {
     const r = await phase('ttfb', () => runTtfb({ target, n: args.ttfbN, concurrency: args.ttfbConc }));
     if (r) results.ttfb.push(r), log(`  [${target.name}] ttfb: p50 ${r.p50} p99 ${r.p99} ms (${r.n} ok, ${r.errors} errors)`);
@@ -72,7 +74,9 @@ async function measure(target, ctx, args, results) {
 async function startTarget(name, ctx, args) {
   if (name === 'direct') return directTarget(ctx.mock);
   if (name === 'nginx') return nginxTarget({ dir: ctx.dir, mock: ctx.mock, tls: ctx.tls, nginx: args.nginx });
-  return fluxgateTarget({ root: args.fluxgateRoot || ROOT, dir: ctx.dir, mock: ctx.mock, tls: ctx.tls, adminDbUrl: args.databaseUrl, redisUrl: args.redisUrl });
+  // fluxgate-nolimits: the same process with LIMITS_ENABLED=false, the limits-off baseline.
+  const limits = name !== 'fluxgate-nolimits';
+  return fluxgateTarget({ root: args.fluxgateRoot || ROOT, dir: ctx.dir, mock: ctx.mock, tls: ctx.tls, adminDbUrl: args.databaseUrl, redisUrl: args.redisUrl, limits, name });
 }
 
 async function main() {
@@ -101,9 +105,9 @@ async function main() {
     skipped: {}, errors: [], load: [], ttfb: [], open: [], slow: [],
   };
   if (os.loadavg()[0] > 0.5) log(`note: load average ${os.loadavg()[0].toFixed(2)} — something else is using the CPU; numbers will be noisier`);
-  if (args.targets.includes('fluxgate') && args.build) {
+  if (args.targets.some((t) => t.startsWith('fluxgate')) && args.build) {
     const why = build(args.fluxgateRoot || ROOT);
-    if (why) results.skipped.fluxgate = why;
+    if (why) for (const t of args.targets.filter((x) => x.startsWith('fluxgate'))) results.skipped[t] = why;
   }
   const ctx = { dir, tls: makeCert(dir, args.cert), mock: await startMock() };
   log(`mock upstream on ${ctx.mock.origin} (pid ${ctx.mock.pid}); temp dir ${dir}`);

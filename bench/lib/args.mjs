@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 
 const OPTIONS = {
-  targets: ['direct,nginx,fluxgate', 'comma list of direct, nginx, fluxgate'],
+  targets: ['direct,nginx,fluxgate,fluxgate-nolimits', 'comma list of direct, nginx, fluxgate, fluxgate-nolimits (LIMITS_ENABLED=false; load phases only)'],
   scenarios: ['json,sse,paced,ttfb,open,slow', 'comma list: load (json, sse, paced; sse1 = SSE with one upstream write per event), ttfb, open, slow'],
   conns: ['32,128', 'autocannon connection counts'],
   duration: ['5', 'seconds per measured load run'],
@@ -82,7 +82,7 @@ export function parse(argv) {
     fluxgateRoot: get('fluxgate-root'),
     out: get('out'),
   };
-  for (const t of a.targets) if (!['direct', 'nginx', 'fluxgate'].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of a.targets) if (!['direct', 'nginx', 'fluxgate', 'fluxgate-nolimits'].includes(t)) throw new Error(`unknown target ${t}`);
   for (const s of a.scenarios) if (!['json', 'sse', 'sse1', 'paced', 'ttfb', 'open', 'slow'].includes(s)) throw new Error(`unknown scenario ${s}`);
   return a;
 }

@@ -31,14 +31,28 @@ function createDatabase(adminUrl) {
   return { url: url.toString(), drop: onCleanup(`database ${name}`, async () => drop(), drop) };
 }
 
-export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUrl }) {
+/**
+ * A tier no load run can exhaust, so limits-on measures the cost of deciding (leases, Redis
+ * top-ups, headers, token metering) and never refuses. Applied with init.sql before the start.
+ */
+const BENCH_TIER = `INSERT INTO tiers (id, requests_per_window, tokens_per_window, window_seconds, concurrent_streams, burst)
+  VALUES ('bench', 2000000000, 1000000000000000, 60, 1000000, 1000000000) ON CONFLICT (id) DO NOTHING`;
+
+export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUrl, limits = true, name = 'fluxgate' }) {
   const main = join(root, 'data-plane/dist/main.js');
   const cli = join(root, 'data-plane/dist/cli/main.js');
   if (!existsSync(main)) throw new Skip('data-plane/dist/main.js does not exist (data plane not built yet)');
   if (!existsSync(cli)) throw new Skip('data-plane/dist/cli/main.js does not exist (CLI not built yet)');
 
   const db = createDatabase(adminDbUrl);
-  const stateDir = join(dir, 'fluxgate-state');
+  try {
+    execFileSync('psql', [db.url, '-v', 'ON_ERROR_STOP=1', '-qAf', join(root, 'init.sql')], { stdio: 'pipe' });
+    psql(db.url, BENCH_TIER);
+  } catch (err) {
+    await db.drop();
+    throw new Skip(`cannot prepare the bench database: ${tail(String(err.stderr ?? err.message))}`);
+  }
+  const stateDir = join(dir, `${name}-state`);
   mkdirSync(stateDir, { recursive: true });
   const [port, adminPort] = [await freePort(), await freePort()];
   const env = {
@@ -57,6 +71,7 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
     // The same throwaway certificate as nginx, so both pay for the same TLS.
     TLS_CERT_PATH: tls.cert,
     TLS_KEY_PATH: tls.key,
+    LIMITS_ENABLED: String(limits),
   };
   const origin = `https://127.0.0.1:${port}`;
   let child;
@@ -80,7 +95,7 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
       throw new Skip(`smoke POST /v1/chat/completions → ${res.status} ${res.text.slice(0, 160)}`);
     }
     return {
-      name: 'fluxgate',
+      name,
       origin,
       headers,
       pids: () => processTree(child.pid),
@@ -97,7 +112,7 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
 async function createKey(cli, env, cwd) {
   let out;
   try {
-    out = await run(process.execPath, [cli, 'keys', 'create', '--email', 'bench@example.com', '--name', 'bench'], { env, cwd, timeout: 30_000 });
+    out = await run(process.execPath, [cli, 'keys', 'create', '--email', 'bench@example.com', '--name', 'bench', '--tier', 'bench'], { env, cwd, timeout: 30_000 });
   } catch (err) {
     throw new Skip(`keys create failed: ${tail(String(err.stderr || err.stdout || err.message))}`);
   }

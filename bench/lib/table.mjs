@@ -66,6 +66,13 @@ function ratios(results) {
   const head = ['scenario', 'conns', ...proxies.flatMap((t) => [`${t}/direct req/s`, `${t} added p99 ms`])];
   if (proxies.length === 2) head.push('fluxgate/nginx CPU/req');
   const text = [table('Ratios (same run, same mock)', head, rows)];
+  const limitRows = results.load
+    .filter((x) => x.target === 'fluxgate-nolimits')
+    .map((off) => {
+      const on = find('fluxgate', off.scenario, off.connections);
+      return [LOAD_SCENARIOS[off.scenario].label, off.connections, ratio(on?.rps, off.rps), added(on?.p99, off.p99), ratio(on?.cpuUsPerReq, off.cpuUsPerReq)];
+    });
+  text.push(table('Rate limits on vs off (fluxgate vs fluxgate-nolimits, same run)', ['scenario', 'conns', 'on/off req/s', 'added p99 ms', 'on/off CPU/req'], limitRows));
   const d = results.ttfb.find((r) => r.target === 'direct');
   for (const r of results.ttfb.filter((x) => x.target !== 'direct')) {
     text.push(`${r.target}: added TTFB p50 ${added(r.p50, d?.p50)} ms, p99 ${added(r.p99, d?.p99)} ms`);
