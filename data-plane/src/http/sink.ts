@@ -10,6 +10,11 @@
  * first slice after a writable event is at most PROBE bytes: an event that finds the backlog
  * still undrained grows it by no more than that.
  *
+ * Head coalescing: startStream() only records the status and headers; they go out in the same
+ * cork region as the first body slice (or the zero chunk), so a small response is one TLS
+ * record and one send instead of two or three. A setImmediate writes them alone if no body
+ * byte came in the same turn, so headers are never held back longer than that.
+ *
  * Lifetime: after onAborted, and once end() or a completing tryEnd returned, `res` is invalid
  * and never touched again (docs/index.d.ts HttpResponse). A false from write() is always
  * followed by onDrain, onAbort or the end of the response.
@@ -70,6 +75,9 @@ class UwsSink implements ResponseSink, SinkStats {
   #continuation: NodeJS.Immediate | undefined;
   #abortCbs: Array<() => void> = [];
   #drainCb: () => void = noop;
+  /** Status and headers recorded by startStream, not yet handed to uWS. */
+  #head: { status: number; headers: HeaderList; size: number } | null = null;
+  #headTimer: NodeJS.Immediate | undefined;
 
   constructor(res: HttpResponse, closeConnection: boolean) {
     this.#res = res;
@@ -135,14 +143,39 @@ class UwsSink implements ResponseSink, SinkStats {
     this.#fixed = contentLength !== undefined;
     this.#total = contentLength ?? 0;
     this.#res.onWritable(() => this.#writable());
-    this.#budget.spend(size);
+    this.#head = { status, headers, size };
+    if (this.#fixed && this.#total === 0) return this.#flushHead(false); // complete at once
+    this.#headTimer = setImmediate(() => {
+      this.#headTimer = undefined;
+      this.#flushHead(true);
+    });
+  }
+
+  /** The recorded head alone, in its own region (no body byte came to carry it). */
+  #flushHead(fresh: boolean): void {
+    const head = this.#head;
+    if (head === null || this.#finished) return;
+    if (!fresh && this.#budget.room() < head.size + OVERHEAD) return this.#defer();
+    this.#head = null;
+    this.#budget.spend(head.size + OVERHEAD);
     const done = corked(this.#res, () => {
-      writeHead(this.#res, status, headers);
+      writeHead(this.#res, head.status, head.headers);
       // Known length: an empty tryEnd writes Content-Length and ends the header block now.
       // (Chunked: uWS adds Transfer-Encoding and the blank line with the first write.)
       return this.#fixed && this.#res.tryEnd(EMPTY, this.#total)[1];
     });
     if (done) this.#finish(); // Content-Length: 0 is already complete
+  }
+
+  /** Writes the recorded head, if any (inside a cork region); returns its size for the budget. */
+  #takeHead(): number {
+    const head = this.#head;
+    if (head === null) return 0;
+    this.#head = null;
+    if (this.#headTimer !== undefined) clearImmediate(this.#headTimer);
+    this.#headTimer = undefined;
+    writeHead(this.#res, head.status, head.headers);
+    return head.size;
   }
 
   write(chunk: Uint8Array): boolean {
@@ -191,21 +224,29 @@ class UwsSink implements ResponseSink, SinkStats {
     while (!this.#finished && !this.#blocked) {
       const head = this.#queue[0];
       if (head === undefined) break;
-      let n = Math.max(Math.min(head.length, this.#probe ? PROBE : SLICE), Math.min(head.length, this.#retryMin));
+      // The recorded status and headers share this region with the slice (RULE 1 counts them).
+      const headSize = this.#head?.size ?? 0;
+      let n = Math.max(Math.min(head.length, this.#probe ? PROBE : SLICE - headSize), Math.min(head.length, this.#retryMin));
       if (!fresh) {
         // A caller's context may be inside a uWS cork region: stay within this turn's budget.
-        const fit = this.#budget.room() - OVERHEAD;
+        const fit = this.#budget.room() - OVERHEAD - headSize;
         if (fit <= 0 || fit < Math.min(head.length, this.#retryMin)) return this.#defer();
         n = Math.min(n, fit);
+      }
+      if (n <= 0) {
+        // No room for a body byte beside a header block this large: send the head alone first.
+        this.#flushHead(fresh);
+        if (this.#head !== null) return; // deferred: no budget left this turn
+        continue;
       }
       const piece = n === head.length ? head : head.subarray(0, n);
       let accepted = n;
       if (!this.#fixed) {
-        this.#blocked = !corked(res, () => res.write(piece));
+        this.#blocked = !corked(res, () => (this.#takeHead(), res.write(piece)));
         if (this.#finished) return; // the write found the socket closed; onAborted ran
       } else {
         const before = res.getWriteOffset();
-        const [ok, done] = corked(res, () => res.tryEnd(piece, this.#total));
+        const [ok, done] = corked(res, () => (this.#takeHead(), res.tryEnd(piece, this.#total)));
         if (done) {
           // tryEnd completed the response and uWS invalidated `res`; a producer still waiting
           // on a false must hear that everything was taken.
@@ -218,7 +259,7 @@ class UwsSink implements ResponseSink, SinkStats {
         this.#blocked = !ok;
       }
       this.#probe = false;
-      this.#budget.spend(accepted + OVERHEAD);
+      this.#budget.spend(accepted + OVERHEAD + headSize);
       this.#queued -= accepted;
       if (accepted === head.length) this.#queue.shift();
       else this.#queue[0] = head.subarray(accepted);
@@ -243,12 +284,16 @@ class UwsSink implements ResponseSink, SinkStats {
   #complete(fresh: boolean): void {
     // Known length: the last tryEnd already ended it; fewer bytes than promised cannot be.
     if (this.#fixed) return this.close();
-    if (!fresh && this.#budget.room() < OVERHEAD) return this.#defer();
+    const headSize = this.#head?.size ?? 0;
+    if (!fresh && this.#budget.room() < OVERHEAD + headSize) return this.#defer();
     const close = this.#wantsClose([]);
-    this.#budget.spend(OVERHEAD);
+    this.#budget.spend(OVERHEAD + headSize);
     // The zero chunk. Once the response is done uWS drops our onWritable and drains any backlog
     // itself (HttpResponseData::markDone), and `res` becomes invalid.
-    this.#res.cork(() => this.#res.end(undefined, close));
+    this.#res.cork(() => {
+      this.#takeHead();
+      this.#res.end(undefined, close);
+    });
     this.#finish();
     this.#drained();
   }
@@ -264,6 +309,7 @@ class UwsSink implements ResponseSink, SinkStats {
     this.#continuation ??= setImmediate(() => {
       this.#continuation = undefined;
       this.#pump(true);
+      this.#flushHead(true); // a head deferred with nothing queued behind it
     });
   }
 
@@ -274,6 +320,9 @@ class UwsSink implements ResponseSink, SinkStats {
     this.#queued = 0;
     if (this.#continuation !== undefined) clearImmediate(this.#continuation);
     this.#continuation = undefined;
+    if (this.#headTimer !== undefined) clearImmediate(this.#headTimer);
+    this.#headTimer = undefined;
+    this.#head = null;
   }
 
   #wantsClose(headers: HeaderList): boolean {

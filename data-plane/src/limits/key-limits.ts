@@ -36,11 +36,12 @@ export interface KeyLimits {
   readonly enabled: boolean;
   tierOf(keyId: string, ownTierId: string): KeyTier;
   /**
-   * Admits one request, reserving `promptTokens + (maxTokens ?? default)`. Throws (or rejects
-   * with) a GatewayError when refused: 429 rate_limit_exceeded, or 503 under the fail-closed
-   * Redis policy. Synchronous in the common case (a local lease covers it).
+   * Admits one request, reserving `promptTokens + (maxTokens ?? default)`; the default applies
+   * only to requests that `generate` (a body naming a model), not to GET /v1/models and the like.
+   * Throws (or rejects with) a GatewayError when refused: 429 rate_limit_exceeded, or 503 under
+   * the fail-closed Redis policy. Synchronous in the common case (a local lease covers it).
    */
-  admit(keyId: string, tier: KeyTier, promptTokens: number, maxTokens: number | null): Ticket | Promise<Ticket>;
+  admit(keyId: string, tier: KeyTier, promptTokens: number, maxTokens: number | null, generates: boolean): Ticket | Promise<Ticket>;
 }
 
 class AdmittedTicket implements Ticket {
@@ -80,8 +81,8 @@ export function createKeyLimits(deps: { tiers: TierRegistry; penalties: PenaltyC
       const { tier, penalty } = penalties.effectiveTier(keyId, tiers.get(ownTierId));
       return { id: tier.id, limits: tier, penalty };
     },
-    admit(keyId, tier, promptTokens, maxTokens) {
-      const a = limiter.admit(keyId, tier.limits, reservationFor(promptTokens, maxTokens, defaultMaxTokens));
+    admit(keyId, tier, promptTokens, maxTokens, generates) {
+      const a = limiter.admit(keyId, tier.limits, reservationFor(promptTokens, maxTokens, generates ? defaultMaxTokens : 0));
       return a instanceof Promise ? a.then((x) => answer(x, tier)) : answer(a, tier);
     },
   };

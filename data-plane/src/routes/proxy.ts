@@ -126,7 +126,7 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; li
       const body = bodyPromise ? await bodyPromise : null;
       if (sink.aborted) return;
       info = ports.inspectBody(req, body);
-      const admission = limits.admit(principal.keyId, tier, info.promptTokensEstimate, info.maxTokens);
+      const admission = limits.admit(principal.keyId, tier, info.promptTokensEstimate, info.maxTokens, info.model !== null);
       const admitted = admission instanceof Promise ? await admission : admission;
       // The client left while Redis answered: nothing was forwarded, so nothing is charged.
       if (sink.aborted) return admitted.refund();

@@ -5,6 +5,8 @@
  * (sink.backpressureEvents), not only the sink's own pacing (write() → false).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotRequest } from '../../src/http/request.js';
 import { createSink, HIGH_WATER, type SinkStats } from '../../src/http/sink.js';
@@ -296,6 +298,41 @@ describe('sink: backpressure, idleness and aborts', () => {
     expect(sink!.aborted).toBe(true);
     expect(sink!.finished).toBe(true);
     expect(sink!.queuedBytes).toBe(0);
+  });
+
+  it('the head rides with the first body slice: a small streamed response is one TLS record, and a head alone still goes out', async () => {
+    server.on('/coalesced', (res, req) => {
+      snapshotRequest(req, res);
+      const s = createSink(res);
+      s.startStream(200, [['content-type', 'application/json'], ['x-a', 'b']], 11);
+      s.write(Buffer.from('{"ok":true}'));
+      s.end();
+    });
+    let waiting: Sink | undefined;
+    server.on('/head-only', (res, req) => {
+      snapshotRequest(req, res);
+      waiting = createSink(res);
+      waiting.startStream(200, [['content-type', 'application/json']], 2);
+    });
+    const firstRead = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port: server.port, ca: readFileSync(server.cert.certPath), servername: 'localhost' }, () => {
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+        });
+        socket.once('data', (d: Buffer) => {
+          resolve(d.toString());
+          socket.destroy();
+        });
+        socket.once('error', reject);
+      });
+    const one = await firstRead('/coalesced');
+    expect(one).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(one).toContain('x-a: b\r\n');
+    expect(one.endsWith('\r\n\r\n{"ok":true}')).toBe(true);
+    // Nothing more comes in the same turn: the head is flushed on its own, the body follows later.
+    const alone = await firstRead('/head-only');
+    expect(alone).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*content-length: 2\r\n\r\n$/i);
+    expect(waiting!.headersSent).toBe(true);
   });
 
   it('close() drops the connection without reporting a client abort; send() maps status text and drops framing headers', async () => {
