@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer as createNetServer, connect as netConnect, type AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { snapshotRequest } from '../../src/http/request.js';
@@ -304,9 +305,12 @@ describe('sink: backpressure, idleness and aborts', () => {
     server.on('/coalesced', (res, req) => {
       snapshotRequest(req, res);
       const s = createSink(res);
-      s.startStream(200, [['content-type', 'application/json'], ['x-a', 'b']], 11);
-      s.write(Buffer.from('{"ok":true}'));
-      s.end();
+      // Outside uWS's own cork region of the handler, as when an upstream answers later.
+      setImmediate(() => {
+        s.startStream(200, [['content-type', 'application/json'], ['x-a', 'b']], 11);
+        s.write(Buffer.from('{"ok":true}'));
+        s.end();
+      });
     });
     let waiting: Sink | undefined;
     server.on('/head-only', (res, req) => {
@@ -314,24 +318,55 @@ describe('sink: backpressure, idleness and aborts', () => {
       waiting = createSink(res);
       waiting.startStream(200, [['content-type', 'application/json']], 2);
     });
-    const firstRead = (path: string) =>
-      new Promise<string>((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port: server.port, ca: readFileSync(server.cert.certPath), servername: 'localhost' }, () => {
+    /**
+     * Reads the response over TLS 1.2 on a tapped TCP socket, counting the application-data
+     * records (type 23) the server sent: one per uWS cork region flushed. (TLS 1.2, because 1.3
+     * also carries session tickets in type-23 records.)
+     */
+    const read = (path: string, untilText: string) =>
+      new Promise<{ text: string; records: number }>((resolve, reject) => {
+        let records = 0;
+        // A TCP relay in front of the server parses the TLS record headers going to the client.
+        const relay = createNetServer((client) => {
+          const up = netConnect({ host: '127.0.0.1', port: server.port });
+          let pending = Buffer.alloc(0);
+          up.on('data', (d: Buffer) => {
+            pending = Buffer.concat([pending, d]);
+            while (pending.length >= 5 && pending.length >= 5 + pending.readUInt16BE(3)) {
+              if (pending[0] === 23) records++;
+              pending = pending.subarray(5 + pending.readUInt16BE(3));
+            }
+            client.write(d);
+          });
+          client.on('data', (d: Buffer) => up.write(d));
+          client.on('close', () => up.destroy());
+          up.on('close', () => client.destroy());
+        }).listen(0, '127.0.0.1');
+        relay.once('listening', () => {
+          const raw = netConnect({ host: '127.0.0.1', port: (relay.address() as AddressInfo).port });
+        const socket = connect({ socket: raw, ca: readFileSync(server.cert.certPath), servername: 'localhost', maxVersion: 'TLSv1.2' }, () => {
           socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
         });
-        socket.once('data', (d: Buffer) => {
-          resolve(d.toString());
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d.toString();
+          if (!text.includes(untilText)) return;
+          resolve({ text, records });
           socket.destroy();
+          relay.close();
         });
         socket.once('error', reject);
+        });
       });
-    const one = await firstRead('/coalesced');
-    expect(one).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-    expect(one).toContain('x-a: b\r\n');
-    expect(one.endsWith('\r\n\r\n{"ok":true}')).toBe(true);
-    // Nothing more comes in the same turn: the head is flushed on its own, the body follows later.
-    const alone = await firstRead('/head-only');
-    expect(alone).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*content-length: 2\r\n\r\n$/i);
+    const one = await read('/coalesced', '{"ok":true}');
+    expect(one.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(one.text).toContain('x-a: b\r\n');
+    expect(one.text.endsWith('\r\n\r\n{"ok":true}')).toBe(true);
+    expect(one.records).toBe(1);
+    // Nothing more comes in the same turn: the head is flushed on its own.
+    const alone = await read('/head-only', '\r\n\r\n');
+    expect(alone.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*content-length: 2\r\n\r\n$/i);
+    expect(alone.records).toBe(1);
     expect(waiting!.headersSent).toBe(true);
   });
 
