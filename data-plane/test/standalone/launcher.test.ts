@@ -10,18 +10,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, expect, it } from 'vitest';
+import { startMockUpstream } from '../support/mock-upstream.js';
 import { freePort, waitUntil } from '../support/services.js';
 
 const LAUNCHER = fileURLToPath(new URL('../../dist/standalone/launcher.js', import.meta.url));
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
-it('comes up ready with no database configured and stops every process on SIGTERM', async () => {
+it('comes up ready with no database configured, takes a newcomer from sign-up to a completion, and stops every process on SIGTERM', async () => {
+  const mock = await startMockUpstream();
   const stateDir = await mkdtemp(join(tmpdir(), 'fg-launch-'));
   dirs.push(stateDir);
   const [publicPort, adminPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, [LAUNCHER], {
-    env: { PATH: process.env.PATH ?? '', FLUXGATE_STATE_DIR: stateDir, PUBLIC_HOST: '127.0.0.1', PUBLIC_PORT: String(publicPort), ADMIN_PORT: String(adminPort), LOG_LEVEL: 'warn', DOWNSTREAM_AI_URLS: 'http://127.0.0.1:9' },
+    env: { PATH: process.env.PATH ?? '', FLUXGATE_STATE_DIR: stateDir, PUBLIC_HOST: '127.0.0.1', PUBLIC_PORT: String(publicPort), ADMIN_PORT: String(adminPort), LOG_LEVEL: 'warn', DOWNSTREAM_AI_URLS: mock.url },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -41,7 +43,28 @@ it('comes up ready with no database configured and stops every process on SIGTER
     const runtime = JSON.parse(await readFile(join(stateDir, 'runtime.json'), 'utf8')) as { DATABASE_URL: string };
     expect(runtime.DATABASE_URL).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
     expect(existsSync(join(stateDir, 'tls', 'localhost.crt'))).toBe(true);
+
+    // The README's newcomer path, on the embedded Postgres: register, log in, create a key, use it.
+    const base = `https://127.0.0.1:${publicPort}`;
+    const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+      const res = await request(`${base}${path}`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+      return { status: res.statusCode, headers: res.headers, json: (await res.body.json()) as Record<string, any> };
+    };
+    const account = { email: 'Newcomer@Example.com', password: 'a long enough passphrase 42' };
+    expect((await post('/portal/register', account)).status).toBe(201);
+    const login = await post('/portal/login', account);
+    expect(login.status).toBe(200);
+    const auth = { authorization: `Bearer ${login.json.token as string}` };
+    const created = await post('/portal/keys', { name: 'first' }, auth);
+    expect(created.status).toBe(201);
+    expect(created.json.secret).toMatch(/^fgk_/);
+    const chat = await post('/v1/chat/completions', { model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${created.json.secret as string}` });
+    expect(chat.status).toBe(200);
+    expect(chat.json.object).toBe('chat.completion');
+    expect(chat.headers['x-fluxgate-tier']).toBe('free');
+    expect(chat.headers['x-ratelimit-limit-requests']).toBe('60');
   } finally {
+    await mock.close();
     const exited = new Promise<number | null>((r) => child.once('exit', r));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
