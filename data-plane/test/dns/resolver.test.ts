@@ -4,10 +4,21 @@
  * per-server timeouts, coalescing. Time-dependent cases fake only Date (the cache's clock), so
  * sockets and timeouts keep running on real time.
  */
+import type { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort, waitUntil } from '../support/services.js';
 import { rr, startDohUpstream, type DohUpstream } from './doh-upstream.js';
 import { buildResolver, counterValue, type Built } from './support.js';
+
+/** Observations in one histogram series (its `_count`; 0 when absent). */
+async function histogramCount(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) throw new Error(`${name} is not registered`);
+  // A histogram's values carry their series name (_bucket, _sum, _count).
+  const values = (await metric.get()).values as Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
+  const match = values.find((v) => v.metricName === `${name}_count` && Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val));
+  return match?.value ?? 0;
+}
 
 let up1: DohUpstream;
 let up2: DohUpstream;
@@ -44,6 +55,25 @@ describe('forwarding and the cache', () => {
     expect(up1.count('fwd.example', 'AAAA')).toBe(1);
     expect(await counterValue(registry, 'fluxgate_dns_lookups_total', { source: 'cache' })).toBe(1);
     expect(await counterValue(registry, 'fluxgate_dns_lookups_total', { source: 'upstream' })).toBe(2);
+  });
+
+  it('counts a cache hit and records the upstream exchange in the latency histogram', async () => {
+    up1.set('metrics.example', 'A', { answers: [rr('metrics.example', 'A', '203.0.113.60', 120)] });
+    const { resolver, registry } = make({ upstreams: [up1] });
+    expect(await counterValue(registry, 'fluxgate_dns_cache_hits_total', { state: 'fresh' })).toBe(0);
+    expect(await histogramCount(registry, 'fluxgate_dns_upstream_duration_seconds', { server: '0' })).toBe(0);
+
+    expect(await resolver.resolve('metrics.example', 'A')).toMatchObject({ source: 'upstream' });
+    expect(await counterValue(registry, 'fluxgate_dns_cache_hits_total', { state: 'fresh' })).toBe(0);
+    expect(await counterValue(registry, 'fluxgate_dns_cache_misses_total')).toBe(1);
+    expect(await histogramCount(registry, 'fluxgate_dns_upstream_duration_seconds', { server: '0' })).toBe(1);
+
+    expect(await resolver.resolve('metrics.example', 'A')).toMatchObject({ source: 'cache' });
+    expect(await counterValue(registry, 'fluxgate_dns_cache_hits_total', { state: 'fresh' })).toBe(1);
+    expect(await counterValue(registry, 'fluxgate_dns_cache_hits_total', { state: 'stale' })).toBe(0);
+    // A cache hit is not an upstream exchange: the histogram still holds the one observation.
+    expect(await histogramCount(registry, 'fluxgate_dns_upstream_duration_seconds', { server: '0' })).toBe(1);
+    expect(up1.count('metrics.example', 'A')).toBe(1);
   });
 
   it('follows a CNAME chain to the addresses', async () => {
