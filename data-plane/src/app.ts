@@ -11,7 +11,7 @@ import { proxyRoute } from './routes/proxy.js';
 import type { ProxyPorts } from './routes/proxy-ports.js';
 import { sendError } from './routes/respond.js';
 import { withClientAddress } from './routes/client-ip.js';
-import type { RouteHandler } from './routes/context.js';
+import type { RouteHandler, RouteSpec } from './routes/context.js';
 import { GatewayError } from './errors.js';
 
 export interface DataPlaneDeps {
@@ -32,7 +32,7 @@ export interface DataPlaneDeps {
   readiness: ReadinessChecks;
   admin: AdminSources;
   /** Portal routes (accounts, sessions, own keys, usage). */
-  portal: ReadonlyArray<{ method: Method; pattern: string; handler: RouteHandler }>;
+  portal: ReadonlyArray<RouteSpec>;
   /** RFC 8484 endpoint (GET and POST; other methods get 405 from the route itself). */
   dnsQuery: RouteHandler;
   /** Peers whose X-Forwarded-For names the client (TRUSTED_PROXIES). */

@@ -1,4 +1,4 @@
-import type { RouteHandler } from '../routes/context.js';
+import type { RouteHandler, RouteSpec } from '../routes/context.js';
 import { login, logout, me, register } from './accounts.js';
 import { portalRoute } from './http.js';
 import { createOwnKey, listOwnKeys, revokeOwnKey } from './keys.js';
@@ -8,11 +8,8 @@ import { usage } from './usage.js';
 export type { PortalConfig, PortalDeps } from './runtime.js';
 export { DEFAULT_PORTAL_CONFIG } from './runtime.js';
 
-export interface PortalRoute {
+export interface PortalRoute extends RouteSpec {
   method: 'get' | 'post' | 'del';
-  /** uWS route pattern. */
-  pattern: string;
-  handler: RouteHandler;
 }
 
 /**

@@ -1,11 +1,10 @@
 import { PENALTY_LEVELS, type PenaltyRecord } from '@fluxgate/contracts';
 import { z } from 'zod';
-import { asGatewayError, GatewayError, isGatewayError } from '../errors.js';
+import { GatewayError, isGatewayError } from '../errors.js';
 import { parseInput, parseJson } from '../http/json-input.js';
-import type { Method } from '../http/bind.js';
 import { buildPenaltyRecord } from '../limits/penalty-store.js';
 import type { Logger } from '../log/logger.js';
-import type { RouteContext, RouteHandler } from './context.js';
+import type { RouteContext, RouteHandler, RouteSpec } from './context.js';
 import { sendError, sendJson } from './respond.js';
 
 /**
@@ -47,7 +46,7 @@ const keyIdOf = (path: string): string => {
   }
 };
 
-export function penaltyAdminRoutes(src: PenaltyAdminSources, log: Logger): Array<{ method: Method; pattern: string; handler: RouteHandler }> {
+export function penaltyAdminRoutes(src: PenaltyAdminSources, log: Logger): RouteSpec[] {
   /** Store failures are the backing service being down, never a 500 with its detail. */
   const guarded =
     (fn: (ctx: RouteContext) => Promise<void>): RouteHandler =>
@@ -55,9 +54,9 @@ export function penaltyAdminRoutes(src: PenaltyAdminSources, log: Logger): Array
       try {
         await fn(ctx);
       } catch (e) {
-        const err = isGatewayError(e) ? e : new GatewayError('service_unavailable', 'Redis or Postgres is unavailable; retry shortly.', { cause: e });
-        if (!isGatewayError(e)) log.warn({ err: (e as Error).message, path: ctx.req.path }, 'penalty admin call failed');
-        sendError(ctx.sink, asGatewayError(err), 'plain');
+        if (isGatewayError(e)) return sendError(ctx.sink, e, 'plain');
+        log.warn({ err: (e as Error).message, path: ctx.req.path }, 'penalty admin call failed');
+        sendError(ctx.sink, new GatewayError('service_unavailable', 'Redis or Postgres is unavailable; retry shortly.', { cause: e }), 'plain');
       }
     };
   const knownKey = async (path: string): Promise<{ keyId: string; tier: string }> => {

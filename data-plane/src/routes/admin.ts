@@ -1,8 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
-import type { RouteContext, RouteHandler } from './context.js';
+import type { RouteContext, RouteHandler, RouteSpec } from './context.js';
 import { sendError, sendJson } from './respond.js';
 import { GatewayError } from '../errors.js';
-import type { Method } from '../http/bind.js';
 import type { Logger } from '../log/logger.js';
 import { penaltyAdminRoutes, type PenaltyAdminSources } from './admin-penalty.js';
 
@@ -34,7 +33,7 @@ export interface AdminSources {
   penalties: PenaltyAdminSources;
 }
 
-export function adminRoutes(sources: AdminSources, log: Logger): Array<{ method: Method; pattern: string; handler: RouteHandler }> {
+export function adminRoutes(sources: AdminSources, log: Logger): RouteSpec[] {
   return [
     {
       method: 'get',

@@ -1,3 +1,4 @@
+import type { Method } from '../http/bind.js';
 import type { RequestSnapshot, ResponseSink } from '../http/types.js';
 
 /** What a route handler gets: the copied request, the response sink, and a bounded body reader. */
@@ -11,3 +12,10 @@ export interface RouteContext {
 }
 
 export type RouteHandler = (ctx: RouteContext) => void | Promise<void>;
+
+/** A route for app.ts to bind: uWS method and pattern, and its handler. */
+export interface RouteSpec {
+  method: Method;
+  pattern: string;
+  handler: RouteHandler;
+}
