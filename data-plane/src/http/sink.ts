@@ -167,15 +167,14 @@ class UwsSink implements ResponseSink, SinkStats {
     if (done) this.#finish(); // Content-Length: 0 is already complete
   }
 
-  /** Writes the recorded head, if any (inside a cork region); returns its size for the budget. */
-  #takeHead(): number {
+  /** Writes the recorded head, if any (inside a cork region; the caller budgets its size). */
+  #takeHead(): void {
     const head = this.#head;
-    if (head === null) return 0;
+    if (head === null) return;
     this.#head = null;
     if (this.#headTimer !== undefined) clearImmediate(this.#headTimer);
     this.#headTimer = undefined;
     writeHead(this.#res, head.status, head.headers);
-    return head.size;
   }
 
   write(chunk: Uint8Array): boolean {

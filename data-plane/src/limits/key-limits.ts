@@ -17,6 +17,8 @@ export interface KeyTier {
   id: string;
   limits: TierLimits;
   penalty: PenaltyRecord | null;
+  /** Open requests this key may have per replica (Infinity when limits are off). */
+  concurrentStreams: number;
 }
 
 export interface Ticket {
@@ -33,7 +35,6 @@ export interface Ticket {
 }
 
 export interface KeyLimits {
-  readonly enabled: boolean;
   tierOf(keyId: string, ownTierId: string): KeyTier;
   /**
    * Admits one request, reserving `promptTokens + (maxTokens ?? default)`; the default applies
@@ -76,10 +77,9 @@ export function createKeyLimits(deps: { tiers: TierRegistry; penalties: PenaltyC
     throw rateLimitedError(a, tier.penalty);
   };
   return {
-    enabled: true,
     tierOf(keyId, ownTierId) {
       const { tier, penalty } = penalties.effectiveTier(keyId, tiers.get(ownTierId));
-      return { id: tier.id, limits: tier, penalty };
+      return { id: tier.id, limits: tier, penalty, concurrentStreams: tier.concurrentStreams };
     },
     admit(keyId, tier, promptTokens, maxTokens, generates) {
       const a = limiter.admit(keyId, tier.limits, reservationFor(promptTokens, maxTokens, generates ? defaultMaxTokens : 0));
@@ -102,10 +102,9 @@ const UNLIMITED: Ticket = {
  */
 export function unlimitedKeyLimits(tiers: Pick<TierRegistry, 'get'>): KeyLimits {
   return {
-    enabled: false,
     tierOf: (_keyId, ownTierId) => {
       const limits = tiers.get(ownTierId);
-      return { id: limits.id, limits, penalty: null };
+      return { id: limits.id, limits, penalty: null, concurrentStreams: Infinity };
     },
     admit: () => UNLIMITED,
   };

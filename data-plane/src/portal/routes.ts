@@ -1,4 +1,4 @@
-import type { RouteHandler, RouteSpec } from '../routes/context.js';
+import type { RouteSpec } from '../routes/context.js';
 import { login, logout, me, register } from './accounts.js';
 import { portalRoute } from './http.js';
 import { createOwnKey, listOwnKeys, revokeOwnKey } from './keys.js';

@@ -118,7 +118,7 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; li
       principal = await ports.authenticate(req);
       if (sink.aborted) return;
       tier = limits.tierOf(principal.keyId, principal.tier);
-      const streams = limits.enabled ? Math.min(tier.limits.concurrentStreams, options.perKeyConcurrency) : options.perKeyConcurrency;
+      const streams = Math.min(tier.concurrentStreams, options.perKeyConcurrency);
       if (!gate.tryAcquireKey(principal.keyId, streams)) {
         throw new GatewayError('too_many_streams', `Too many concurrent requests for this API key (at most ${streams} under tier ${tier.id}).`, { headers: [['retry-after', '1']] });
       }
