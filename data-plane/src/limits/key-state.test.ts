@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bucketLimitsOf } from './bucket.js';
 import { KeyState } from './key-state.js';
 
-const tier = { id: 't', requestsPerWindow: 1000, tokensPerWindow: 100_000, windowSeconds: 1, concurrentStreams: 2, burst: 99 };
+const tier = { id: 't', requestsPerWindow: 1000, tokensPerWindow: 100_000, windowSeconds: 1, concurrentStreams: 2, burst: 100 };
 const policy = { ttlMs: 2000, fraction: 0.1 };
 const grant = (requests: number, tokens: number) => ({ ok: true, granted: { requests, tokens }, level: { requests: 50, tokens: 50_000 } });
 
@@ -67,7 +67,8 @@ describe('KeyState leases (fake clock)', () => {
     st.absorb({ ok: false, granted: { requests: 0, tokens: 0 }, level: { requests: 0, tokens: 0 } }, 0, policy);
     expect(st.projected(50)).toEqual({ requests: 50, tokens: 5000 });
     const v = st.views(50, false);
-    expect(v.requests).toEqual({ limit: 1000, remaining: 50, resetMs: 50 });
+    // The limit is the bucket's capacity (burst 100), not the per-window rate (1000).
+    expect(v.requests).toEqual({ limit: 100, remaining: 50, resetMs: 50 });
     expect(v.tokens).toEqual({ limit: 100_000, remaining: 5000, resetMs: 950 });
   });
 
@@ -75,7 +76,7 @@ describe('KeyState leases (fake clock)', () => {
     const st = new KeyState(tier, bucketLimitsOf(tier), 0);
     st.extra.requests = 8;
     st.absorb(grant(8, 800), 0, policy);
-    const penalty = { ...tier, id: 'p', burst: 0, requestsPerWindow: 1 };
+    const penalty = { ...tier, id: 'p', burst: 1, requestsPerWindow: 1 };
     st.rebind(penalty, bucketLimitsOf(penalty));
     expect(st.lease).toEqual({ requests: 0, tokens: 0 });
     expect(st.pending).toEqual({ requests: 8, tokens: 800 });

@@ -177,12 +177,13 @@ export class KeyState {
   views(now: number, useFallback: boolean): { requests: LimitView; tokens: LimitView } {
     const a = this.available(now, useFallback);
     const lim = useFallback && this.fallback ? this.fallback.limits : this.limits;
-    const view = (d: Dimension, level: number, advertised: number): LimitView => ({
-      limit: advertised,
-      remaining: Math.min(advertised, Math.floor(level)),
+    // The limit is the capacity of the bucket in force (bucket.ts): what a burst can take now.
+    const view = (d: Dimension, level: number): LimitView => ({
+      limit: d.capacity,
+      remaining: Math.min(d.capacity, Math.floor(level)),
       resetMs: msUntil(d, Math.min(level, d.capacity), d.capacity),
     });
-    return { requests: view(lim.requests, a.requests, this.limits.requests.limit), tokens: view(lim.tokens, a.tokens, this.limits.tokens.limit) };
+    return { requests: view(lim.requests, a.requests), tokens: view(lim.tokens, a.tokens) };
   }
 
   /**

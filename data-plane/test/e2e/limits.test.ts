@@ -16,10 +16,10 @@ let b: Gateway;
 
 /** Test tiers: windows of a day, so refill is negligible while a test runs. */
 const TIERS: Array<[id: string, requests: number, tokens: number, streams: number, burst: number]> = [
-  ['e2e-ten', 10, 10_000_000, 1000, 9],
-  ['e2e-tokens', 1000, 3000, 100, 999],
-  ['e2e-refund', 2, 5000, 100, 1],
-  ['e2e-wide', 100_000, 100_000_000, 1000, 99_999],
+  ['e2e-ten', 10, 10_000_000, 1000, 10],
+  ['e2e-tokens', 1000, 3000, 100, 1000],
+  ['e2e-refund', 2, 5000, 100, 2],
+  ['e2e-wide', 100_000, 100_000_000, 1000, 100_000],
 ];
 
 beforeAll(async () => {
@@ -138,6 +138,24 @@ describe('admission across replicas', () => {
   });
 });
 
+describe('one definition of a tier (issue 12): the row, the headers and what is admitted agree', () => {
+  it('10 per window with burst 10: of 100 parallel requests exactly the announced x-ratelimit-limit-requests (10) pass, remaining counting 9 down to 0', async () => {
+    const { secret } = await a.issueKey(undefined, 'e2e-ten'); // row: requests_per_window 10, burst 10
+    const answers = await Promise.all(Array.from({ length: 100 }, () => call(a, secret, { max_tokens: 5 })));
+    const ok = answers.filter((r) => r.status === 200);
+    const limited = answers.filter((r) => r.status === 429);
+    expect(ok.length + limited.length).toBe(100);
+    // Every answer announces the same limit, and exactly that many were admitted (not burst + 1).
+    expect(new Set(answers.map((r) => r.headers['x-ratelimit-limit-requests']))).toEqual(new Set(['10']));
+    expect(ok).toHaveLength(10);
+    // Each admission used one unit of what was announced: 9, 8, … 0 left, each exactly once.
+    const remaining = ok.map((r) => Number(r.headers['x-ratelimit-remaining-requests'])).sort((x, y) => x - y);
+    expect(remaining).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (const r of limited) expect(r.headers['x-ratelimit-remaining-requests']).toBe('0');
+    expect(new Set(answers.map((r) => r.headers['x-ratelimit-limit-tokens']))).toEqual(new Set(['10000000']));
+  });
+});
+
 describe('the mid-stream cut', () => {
   it('an SSE stream that outruns the key\'s tokens ends with one rate_limit_exceeded event, no [DONE], and the upstream aborted', async () => {
     const { secret } = await a.issueKey(undefined, 'e2e-tokens'); // 3000 tokens; no max_tokens → 1024 reserved
@@ -200,7 +218,7 @@ describe('the penalty override', () => {
     expect(got.json).toMatchObject({ keyId: id, tier: 'e2e-wide', effectiveTier: 'penalty-1', penalty: { level: 'penalty-1' } });
     expect((await admin(b, 'GET', '/admin/penalty')).json.penalties.map((p: { keyId: string }) => p.keyId)).toContain(id);
 
-    // Under penalty-1 (10 requests, burst 0): the second request at once is refused, and says why.
+    // Under penalty-1 (10 requests, burst 1): the second request at once is refused, and says why.
     const limited = await call(b, secret);
     expect(limited.status).toBe(429);
     expect(limited.headers['x-fluxgate-tier']).toBe('penalty-1');

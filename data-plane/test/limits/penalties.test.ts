@@ -161,10 +161,10 @@ describe('penalty cache across replicas', () => {
       for (let i = 0; i < 5; i++) expect((await admitAs()).ok).toBe(true);
       await setPenalty(tr.redis, record(keyId, 'penalty-2'));
       await waitUntil(() => b.get(keyId), { timeoutMs: 1000 });
-      // penalty-2: one request at once (burst 0), then one per 30 s.
+      // penalty-2: one request at once (burst 1, the header's limit), then one per 30 s.
       const first = await admitAs();
       expect(first.ok).toBe(true);
-      expect(first.headers).toContainEqual(['x-ratelimit-limit-requests', '2']);
+      expect(first.headers).toContainEqual(['x-ratelimit-limit-requests', '1']);
       const second = await admitAs();
       expect(second.ok).toBe(false);
       if (!second.ok) expect(second.retryAfterSeconds).toBeGreaterThan(20);

@@ -28,7 +28,7 @@ const tier = (capacity: number, tokens = 1_000_000, over: Partial<TierLimits> = 
   tokensPerWindow: tokens,
   windowSeconds: 86_400,
   concurrentStreams: 8,
-  burst: capacity - 1,
+  burst: capacity,
   ...over,
 });
 
@@ -64,6 +64,26 @@ describe('rate limiter against Redis', () => {
     }
     expect(l.stats().redisCalls).toBe(2);
     expect((await bucket(keyId)).requests).toBeLessThan(1);
+  });
+
+  it('issue 12: the x-ratelimit-limit-* headers announce exactly what a burst can take, for requests and for tokens', async () => {
+    const l = await limiter();
+    const ascending = (xs: number[]) => xs.sort((x, y) => x - y);
+    // Requests: burst 10 → 10 admitted of 100 at once, each announcing 10 and using one of them.
+    const requestKey = newKey();
+    const byRequests = await Promise.all(Array.from({ length: 100 }, () => l.admit(requestKey, tier(10), 1)));
+    expect(new Set(byRequests.map((a) => header(a, 'x-ratelimit-limit-requests')))).toEqual(new Set(['10']));
+    const okR = byRequests.filter((a) => a.ok);
+    expect(okR).toHaveLength(10);
+    expect(ascending(okR.map((a) => num(a, 'x-ratelimit-remaining-requests')))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // Tokens: 1000 per window, 100 per request → 10 admitted, 900 … 0 left.
+    const tokenKey = newKey();
+    const byTokens = await Promise.all(Array.from({ length: 100 }, () => l.admit(tokenKey, tier(1000, 1000), 100)));
+    expect(new Set(byTokens.map((a) => header(a, 'x-ratelimit-limit-tokens')))).toEqual(new Set(['1000']));
+    const okT = byTokens.filter((a) => a.ok);
+    expect(okT).toHaveLength(10);
+    expect(ascending(okT.map((a) => num(a, 'x-ratelimit-remaining-tokens')))).toEqual([0, 100, 200, 300, 400, 500, 600, 700, 800, 900]);
+    for (const a of byTokens) if (!a.ok) expect(a.reason).toBe('tokens');
   });
 
   it('two replicas sharing one Redis never admit more than the global limit under concurrent load', async () => {
@@ -177,15 +197,16 @@ describe('rate limiter against Redis', () => {
   it('refuses with the time until the bucket refills, then admits again by itself', async () => {
     const l = await limiter();
     const keyId = newKey();
-    // 2 requests per second, no burst: one at once, the next 500 ms later.
-    const t = tier(1, 1_000_000, { requestsPerWindow: 2, windowSeconds: 1, burst: 0 });
+    // 2 requests per second, a burst of 1: one at once, the next 500 ms later.
+    const t = tier(1, 1_000_000, { requestsPerWindow: 2, windowSeconds: 1, burst: 1 });
     expect((await l.admit(keyId, t, 1)).ok).toBe(true);
     const refused = await l.admit(keyId, t, 1);
     expect(refused.ok).toBe(false);
     if (refused.ok) return;
     expect(refused.retryAfterSeconds).toBe(1);
     expect(header(refused, 'x-ratelimit-reset-requests')).toMatch(/^\d+ms$/);
-    expect(header(refused, 'x-ratelimit-limit-requests')).toBe('2');
+    // The limit is what a burst can take (1), not the sustained rate per window (2).
+    expect(header(refused, 'x-ratelimit-limit-requests')).toBe('1');
     await waitUntil(async () => (await l.admit(keyId, t, 1)).ok, { timeoutMs: 2000, intervalMs: 50, message: 'bucket did not refill' });
   });
 
@@ -220,7 +241,7 @@ describe('rate limiter against Redis', () => {
     // Own tier refills fast (1000 requests per second) so the ramp-up is quick to observe.
     const own = tier(1000, 1_000_000_000, { windowSeconds: 1 });
     for (let i = 0; i < 40; i++) expect((await l.admit(keyId, own, 1)).ok).toBe(true);
-    const penalty: TierLimits = { id: 'penalty-x', requestsPerWindow: 1, tokensPerWindow: 1000, windowSeconds: 86_400, concurrentStreams: 1, burst: 0 };
+    const penalty: TierLimits = { id: 'penalty-x', requestsPerWindow: 1, tokensPerWindow: 1000, windowSeconds: 86_400, concurrentStreams: 1, burst: 1 };
     const first = await l.admit(keyId, penalty, 1);
     expect(first.ok).toBe(true);
     expect(header(first, 'x-ratelimit-limit-requests')).toBe('1');

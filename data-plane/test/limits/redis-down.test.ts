@@ -47,7 +47,7 @@ async function limiter(opts: Partial<RateLimiterOptions> = {}): Promise<RateLimi
   return l;
 }
 
-const tier = (capacity: number): TierLimits => ({ id: 'test', requestsPerWindow: capacity, tokensPerWindow: 1_000_000, windowSeconds: 86_400, concurrentStreams: 4, burst: capacity - 1 });
+const tier = (capacity: number): TierLimits => ({ id: 'test', requestsPerWindow: capacity, tokensPerWindow: 1_000_000, windowSeconds: 86_400, concurrentStreams: 4, burst: capacity });
 
 async function admitted(l: RateLimiter, keyId: string, t: TierLimits, n: number): Promise<number> {
   let ok = 0;
