@@ -19,8 +19,10 @@
 --   tokens_per_window   the token bucket's capacity (x-ratelimit-limit-tokens) and, per
 --                       window_seconds, its refill.
 --   concurrent_streams  open requests at once, per replica.
--- Each limit applies per API key and, summed over its keys, per account (users.id): see
--- data-plane/src/limits/rate-limiter.ts for which tier an account bucket uses.
+-- Each limit applies per API key (under its effective tier: a live penalty, else the key's own
+-- tier) and, summed over its keys, per account (users.id, under the key's own tier: the key's
+-- override, else the owner's tier; never a penalty). concurrent_streams too: per key, and per
+-- account across its keys.
 CREATE TABLE IF NOT EXISTS tiers (
   id                  text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9_-]{0,63}$'),
   requests_per_window integer NOT NULL CHECK (requests_per_window > 0),

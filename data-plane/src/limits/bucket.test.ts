@@ -36,19 +36,23 @@ describe('LocalBuckets (fake clock)', () => {
   it('admits the burst, then one request per emission interval', () => {
     let now = 1_000_000;
     const b = new LocalBuckets(bucketLimitsOf(tier), now);
-    for (let i = 0; i < 4; i++) expect(b.take(now, 10).ok).toBe(true);
-    const refused = b.take(now, 10);
-    expect(refused).toEqual({ ok: false, waitMs: 1000, reason: 'requests' });
+    const takeIfThere = () => {
+      const short = b.shortfall(now, 10);
+      if (!short) b.take(now, 10);
+      return short;
+    };
+    for (let i = 0; i < 4; i++) expect(takeIfThere()).toBeNull();
+    expect(takeIfThere()).toEqual({ waitMs: 1000, reason: 'requests' });
     now += 999;
-    expect(b.take(now, 10).ok).toBe(false);
+    expect(takeIfThere()).not.toBeNull();
     now += 1;
-    expect(b.take(now, 10).ok).toBe(true);
+    expect(takeIfThere()).toBeNull();
   });
 
   it('refuses on tokens with the wait until they refill', () => {
     const now = 0;
     const b = new LocalBuckets(bucketLimitsOf(tier), now, { requests: 4, tokens: 50 });
-    expect(b.take(now, 150)).toEqual({ ok: false, waitMs: 1000, reason: 'tokens' });
+    expect(b.shortfall(now, 150)).toEqual({ waitMs: 1000, reason: 'tokens' });
   });
 
   it('gives back up to capacity and charges down to minus capacity', () => {
@@ -71,7 +75,7 @@ describe('reservations', () => {
   });
 
   it('closes exactly once, whichever of settle and refund comes first', () => {
-    const r = new Reservation('k', bucketLimitsOf(tier), 10, 20, 'redis');
+    const r = new Reservation('k', bucketLimitsOf(tier), bucketLimitsOf(tier), 10, 20, 'redis');
     expect(r.tokens).toBe(30);
     expect(r.close('settled')).toBe(true);
     expect(r.close('refunded')).toBe(false);

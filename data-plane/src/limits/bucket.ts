@@ -29,6 +29,12 @@ export interface Dimension {
   ratePerMs: number;
 }
 
+/** A number of requests and of tokens (a lease, a level, a give-back). */
+export interface Units {
+  requests: number;
+  tokens: number;
+}
+
 export interface BucketLimits {
   tierId: string;
   requests: Dimension;
@@ -72,7 +78,8 @@ export function msUntil(d: Dimension, level: number, target: number): number {
 }
 
 /**
- * One in-process pair of buckets: the Redis-down fallback (rate-limiter.ts) and nothing else.
+ * One in-process pair of buckets (a key's or an account's): the Redis-down fallback
+ * (redis-down.ts) and nothing else.
  * The clock is passed in so the window logic is testable with a fake clock.
  */
 export class LocalBuckets {
@@ -96,15 +103,23 @@ export class LocalBuckets {
     this.at = Math.max(this.at, now);
   }
 
-  /** Takes one request and `tokens` if both are there; otherwise the wait until they are. */
-  take(now: number, tokens: number): { ok: true } | { ok: false; waitMs: number; reason: 'requests' | 'tokens' } {
+  /** How long until one request and `tokens` are both there; null when they are now. */
+  shortfall(now: number, tokens: number): { waitMs: number; reason: 'requests' | 'tokens' } | null {
     this.#refill(now);
     const waitReq = msUntil(this.limits.requests, this.requests, 1);
     const waitTok = msUntil(this.limits.tokens, this.tokens, tokens);
-    if (waitReq > 0 || waitTok > 0) return { ok: false, waitMs: Math.max(waitReq, waitTok), reason: waitReq >= waitTok ? 'requests' : 'tokens' };
+    if (waitReq === 0 && waitTok === 0) return null;
+    return { waitMs: Math.max(waitReq, waitTok), reason: waitReq >= waitTok ? 'requests' : 'tokens' };
+  }
+
+  /**
+   * Takes one request and `tokens`, unchecked: the caller asked `shortfall` first (of this bucket
+   * pair and of the account's, which must both have room before either is drawn from).
+   */
+  take(now: number, tokens: number): void {
+    this.#refill(now);
     this.requests -= 1;
     this.tokens -= tokens;
-    return { ok: true };
   }
 
   /** Gives back (positive) or charges (negative); capped at capacity, floored at −capacity. */

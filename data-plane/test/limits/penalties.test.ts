@@ -156,7 +156,7 @@ describe('penalty cache across replicas', () => {
       const own = DEFAULT_TIERS.pro;
       const admitAs = () => {
         const { tier } = b.effectiveTier(keyId, own);
-        return limiter.admit(keyId, tier, 10);
+        return limiter.admit(keyId, tier, 10, { id: `acct-${keyId}`, tier: own });
       };
       for (let i = 0; i < 5; i++) expect((await admitAs()).ok).toBe(true);
       await setPenalty(tr.redis, record(keyId, 'penalty-2'));
