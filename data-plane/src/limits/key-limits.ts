@@ -64,16 +64,17 @@ export interface KeyLimits {
 class AdmittedTicket implements Ticket {
   readonly headers: readonly HeaderPair[];
   readonly reservedCompletion: number;
-  #slot: (() => void) | null;
+  #slots: SlotCounter | null;
   constructor(
     private readonly limiter: RateLimiter,
     private readonly reservation: Reservation,
     headers: readonly HeaderPair[],
-    releaseSlot: () => void,
+    accountStreams: SlotCounter,
+    private readonly accountId: string,
   ) {
     this.headers = headers;
     this.reservedCompletion = reservation.completionTokens;
-    this.#slot = releaseSlot;
+    this.#slots = accountStreams;
   }
   budget(): number {
     return this.limiter.streamBudget(this.reservation);
@@ -87,17 +88,17 @@ class AdmittedTicket implements Ticket {
     this.#release();
   }
   #release(): void {
-    this.#slot?.();
-    this.#slot = null;
+    this.#slots?.release(this.accountId);
+    this.#slots = null;
   }
 }
 
 export function createKeyLimits(deps: { tiers: TierRegistry; penalties: PenaltyCache; limiter: RateLimiter; defaultMaxTokens: number }): KeyLimits {
   const { tiers, penalties, limiter, defaultMaxTokens } = deps;
   const accountStreams = new SlotCounter();
-  const answer = (a: Admission, tier: KeyTier, release: () => void): Ticket => {
-    if (a.ok) return new AdmittedTicket(limiter, a.reservation, a.headers, release);
-    release();
+  const answer = (a: Admission, tier: KeyTier): Ticket => {
+    if (a.ok) return new AdmittedTicket(limiter, a.reservation, a.headers, accountStreams, tier.account.id);
+    accountStreams.release(tier.account.id);
     if (a.reason === 'unavailable') {
       throw new GatewayError('service_unavailable', 'Rate limits cannot be checked right now (Redis unavailable, fail-closed policy); retry shortly.', { headers: a.headers });
     }
@@ -115,19 +116,18 @@ export function createKeyLimits(deps: { tiers: TierRegistry; penalties: PenaltyC
         const message = `Too many concurrent requests for this account (at most ${accountTier.concurrentStreams} across all its API keys under tier ${accountTier.id}).`;
         throw new GatewayError('too_many_streams', message, { headers: [['retry-after', '1']] });
       }
-      const release = () => accountStreams.release(accountId);
       let a: Admission | Promise<Admission>;
       try {
         a = limiter.admit(keyId, tier.limits, reservationFor(promptTokens, maxTokens, generates ? defaultMaxTokens : 0), tier.account);
       } catch (err) {
-        release();
+        accountStreams.release(accountId);
         throw err;
       }
-      if (!(a instanceof Promise)) return answer(a, tier, release);
+      if (!(a instanceof Promise)) return answer(a, tier);
       return a.then(
-        (x) => answer(x, tier, release),
+        (x) => answer(x, tier),
         (err: unknown) => {
-          release();
+          accountStreams.release(accountId);
           throw err;
         },
       );

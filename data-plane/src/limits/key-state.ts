@@ -25,15 +25,21 @@ interface BucketOwner {
 
 const SCOPES: readonly LimitScope[] = ['key', 'account'];
 
-/** Of two views of one dimension, the one that binds first: less remaining, else the longer wait. */
-const tighter = (a: LimitView, b: LimitView): LimitView => (a.remaining !== b.remaining ? (a.remaining < b.remaining ? a : b) : a.resetMs >= b.resetMs ? a : b);
+const remainingOf = (d: Dimension, level: number): number => Math.min(d.capacity, Math.floor(level));
+const resetOf = (d: Dimension, level: number): number => msUntil(d, Math.min(level, d.capacity), d.capacity);
 
-const view = (d: Dimension, level: number): LimitView => ({
-  // The limit is the capacity of the bucket in force (bucket.ts): what a burst can take now.
-  limit: d.capacity,
-  remaining: Math.min(d.capacity, Math.floor(level)),
-  resetMs: msUntil(d, Math.min(level, d.capacity), d.capacity),
-});
+/**
+ * The header view of one dimension: of the key's bucket (`k` at level `kl`) and the account's
+ * (`a` at `al`) the one that binds first — less remaining, else the longer wait until full. The
+ * limit is that bucket's capacity (bucket.ts): what a burst can take. On the hot path (every
+ * admission), so it builds only the view it returns.
+ */
+function tighterView(k: Dimension, kl: number, a: Dimension, al: number): LimitView {
+  const kr = remainingOf(k, kl);
+  const ar = remainingOf(a, al);
+  const useKey = kr !== ar ? kr < ar : resetOf(k, kl) >= resetOf(a, al);
+  return useKey ? { limit: k.capacity, remaining: kr, resetMs: resetOf(k, kl) } : { limit: a.capacity, remaining: ar, resetMs: resetOf(a, al) };
+}
 
 /** A request waiting for the key's next Redis reply. */
 export interface Waiter {
@@ -239,11 +245,16 @@ export class KeyState {
 
   /** The x-ratelimit-* views: per dimension, of the key's and the account's bucket the tighter. */
   views(now: number, useFallback: boolean): { requests: LimitView; tokens: LimitView } {
-    const k = this.#inForce('key', now, useFallback);
-    const a = this.#inForce('account', now, useFallback);
+    const kf = useFallback ? this.fallback : null;
+    const af = useFallback ? this.account.fallback : null;
+    const kl = kf ? kf.limits : this.limits;
+    const al = af ? af.limits : this.account.limits;
+    const k = kf ? kf.levels(now) : this.projected(now);
+    const a = af ? af.levels(now) : this.account.projected(now);
+    const { requests: lr, tokens: lt } = this.lease;
     return {
-      requests: tighter(view(k.limits.requests, k.level.requests), view(a.limits.requests, a.level.requests)),
-      tokens: tighter(view(k.limits.tokens, k.level.tokens), view(a.limits.tokens, a.level.tokens)),
+      requests: tighterView(kl.requests, lr + k.requests, al.requests, lr + a.requests),
+      tokens: tighterView(kl.tokens, lt + k.tokens, al.tokens, lt + a.tokens),
     };
   }
 
