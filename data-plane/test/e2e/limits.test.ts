@@ -181,8 +181,8 @@ describe('limits per account (issue 12 item 6): more keys never mean more quota'
   it("an account's open requests are capped at its tier's concurrent_streams across its keys (per replica)", async () => {
     const email = `streams-${Math.random().toString(36).slice(2)}@example.com`;
     const [one, two] = [await a.issueKey(email, 'e2e-streams'), await a.issueKey(email, 'e2e-streams')]; // 2 streams
-    // Streams that last ~10 s unless the client leaves: they hold their slots meanwhile.
-    mock.set({ events: 400, eventDelayMs: 25 });
+    // Streams that last a minute unless the client leaves: they hold their slots meanwhile.
+    mock.set({ events: 600, eventDelayMs: 100 });
     const open: Array<Awaited<ReturnType<typeof request>>> = [];
     try {
       for (let i = 0; i < 2; i++) {

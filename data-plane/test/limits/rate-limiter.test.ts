@@ -285,6 +285,7 @@ describe('rate limiter against Redis', () => {
     expect(text).toContain('fluxgate_rate_limit_decisions_total{decision="redis_refuse"} 1');
     expect(text).toContain('fluxgate_rate_limit_redis_calls_total 2');
     expect(text).toContain('fluxgate_rate_limit_degraded 0');
+    expect(text).toContain('fluxgate_rate_limit_accounts 1');
     // Counters only move by what happened since the last scrape.
     await admit(l, keyId, tier(1), 1);
     const again = await registry.metrics();
