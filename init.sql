@@ -8,17 +8,39 @@
 
 -- Rate tiers. Penalty levels are tiers too (is_penalty), applied by the control plane as a
 -- Redis override; users and keys are never given a penalty tier directly (checked by the app).
+--
+-- What a row means (one definition for the row, the x-ratelimit-* headers and what is admitted;
+-- README "Rate limits"): each limit is a bucket refilled continuously at
+-- per_window / window_seconds.
+--   burst               the request bucket's capacity: the most requests admitted at once, and
+--                       exactly what x-ratelimit-limit-requests reports. At least 1.
+--   requests_per_window the sustained request rate: over any T seconds at most
+--                       burst + requests_per_window * T / window_seconds requests.
+--   tokens_per_window   the token bucket's capacity (x-ratelimit-limit-tokens) and, per
+--                       window_seconds, its refill.
+--   concurrent_streams  open requests at once, per replica.
+-- Each limit applies per API key (under its effective tier: a live penalty, else the key's own
+-- tier) and, summed over its keys, per account (users.id, under the key's own tier: the key's
+-- override, else the owner's tier; never a penalty). concurrent_streams too: per key, and per
+-- account across its keys.
 CREATE TABLE IF NOT EXISTS tiers (
   id                  text PRIMARY KEY CHECK (id ~ '^[a-z0-9][a-z0-9_-]{0,63}$'),
   requests_per_window integer NOT NULL CHECK (requests_per_window > 0),
   tokens_per_window   bigint  NOT NULL CHECK (tokens_per_window > 0),
   window_seconds      integer NOT NULL CHECK (window_seconds > 0),
   concurrent_streams  integer NOT NULL CHECK (concurrent_streams > 0),
-  burst               integer NOT NULL DEFAULT 0 CHECK (burst >= 0),
+  burst               integer NOT NULL CHECK (burst >= 1),
   is_penalty          boolean NOT NULL DEFAULT false,
   created_at          timestamptz NOT NULL DEFAULT now(),
   updated_at          timestamptz NOT NULL DEFAULT now()
 );
+-- Until issue 12, burst meant nginx's "extra requests above one" (burst 0 = one at a time, and
+-- burst + 1 at once). Rows from then say 0 where they meant one at a time: 1 now admits exactly
+-- what they admitted before. Re-stating the check each boot keeps this file idempotent.
+UPDATE tiers SET burst = 1 WHERE burst < 1;
+ALTER TABLE tiers ALTER COLUMN burst DROP DEFAULT;
+ALTER TABLE tiers DROP CONSTRAINT IF EXISTS tiers_burst_check;
+ALTER TABLE tiers ADD CONSTRAINT tiers_burst_check CHECK (burst >= 1);
 
 -- Seeded with contracts/src/tiers.ts DEFAULT_TIERS (a test compares them). DO NOTHING: an
 -- operator's later edit of a tier's limits survives reboots.
@@ -26,9 +48,9 @@ INSERT INTO tiers (id, requests_per_window, tokens_per_window, window_seconds, c
   ('free',             60,     100000,   60,   4,   10, false),
   ('pro',             600,    2000000,   60,  32,  100, false),
   ('enterprise',     6000,   20000000,   60, 256, 1000, false),
-  ('penalty-1',        10,      10000,   60,   2,    0, true),
-  ('penalty-2',         2,       2000,   60,   1,    0, true),
-  ('penalty-3',         1,          1, 3600,   1,    0, true)
+  ('penalty-1',        10,      10000,   60,   2,    1, true),
+  ('penalty-2',         2,       2000,   60,   1,    1, true),
+  ('penalty-3',         1,          1, 3600,   1,    1, true)
 ON CONFLICT (id) DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS users (

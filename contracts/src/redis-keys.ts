@@ -10,6 +10,12 @@ export const PREFIX = 'fg';
 
 /** Hash tag for everything belonging to one API key. */
 export const keyTag = (keyId: string): string => `{k:${keyId}}`;
+/**
+ * Hash tag for the rate-limit buckets of one account (a user: the sum over its keys) and of each
+ * of its keys: the lease script decides a key's and its account's buckets in one atomic call,
+ * which Redis Cluster only allows within one slot.
+ */
+export const accountTag = (accountId: string): string => `{a:${accountId}}`;
 /** Hash tag for everything belonging to one client IP. */
 export const ipTag = (ip: string): string => `{ip:${ip}}`;
 
@@ -31,10 +37,13 @@ export const redisKeys = {
 
   /**
    * Rate-limit state of one key under one tier (hash: request and token buckets), see tiers.ts.
+   * In its account's slot (accountTag), not the key's, so one script call decides both.
    * Per tier, so a penalty drains its own buckets and a pardoned key finds its own tier's
    * buckets as it left them (refilled meanwhile), not emptied by the penalty.
    */
-  rateLimit: (keyId: string, tierId: string) => `${PREFIX}:rl:${keyTag(keyId)}:${tierId}`,
+  rateLimit: (accountId: string, keyId: string, tierId: string) => `${PREFIX}:rl:${accountTag(accountId)}:k:${keyId}:${tierId}`,
+  /** Rate-limit state of one account (the sum over its keys) under one tier; same hash shape. */
+  rateLimitAccount: (accountId: string, tierId: string) => `${PREFIX}:rl:${accountTag(accountId)}:acct:${tierId}`,
   /** Open-stream counter of one key (concurrency cap). */
   concurrency: (keyId: string) => `${PREFIX}:conc:${keyTag(keyId)}`,
   /** Penalty override of one key (JSON, PenaltyRecord), with a TTL equal to its expiry. */

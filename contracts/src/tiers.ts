@@ -7,15 +7,21 @@ import { z } from 'zod';
  */
 export const tierLimitsSchema = z.object({
   id: z.string().min(1).max(64),
-  /** Requests admitted per window. */
+  /** Sustained request rate: the request bucket refills by this much per window. */
   requestsPerWindow: z.number().int().positive(),
-  /** Tokens (prompt + completion) admitted per window. */
+  /**
+   * Tokens (prompt + completion): the token bucket's capacity — the most reserved at once and
+   * x-ratelimit-limit-tokens — refilled by this much per window.
+   */
   tokensPerWindow: z.number().int().positive(),
   windowSeconds: z.number().int().positive(),
-  /** Open streams at once. */
+  /** Open streams at once (per replica). */
   concurrentStreams: z.number().int().positive(),
-  /** Extra requests allowed as a burst above the steady rate. */
-  burst: z.number().int().nonnegative(),
+  /**
+   * The request bucket's capacity: the most requests admitted at once, and exactly what
+   * x-ratelimit-limit-requests reports (issue 12: not nginx's `burst + 1`).
+   */
+  burst: z.number().int().positive(),
 });
 export type TierLimits = z.infer<typeof tierLimitsSchema>;
 
@@ -29,9 +35,9 @@ export const DEFAULT_TIERS: Record<TierId | PenaltyLevel, TierLimits> = {
   free: { id: 'free', requestsPerWindow: 60, tokensPerWindow: 100_000, windowSeconds: 60, concurrentStreams: 4, burst: 10 },
   pro: { id: 'pro', requestsPerWindow: 600, tokensPerWindow: 2_000_000, windowSeconds: 60, concurrentStreams: 32, burst: 100 },
   enterprise: { id: 'enterprise', requestsPerWindow: 6000, tokensPerWindow: 20_000_000, windowSeconds: 60, concurrentStreams: 256, burst: 1000 },
-  'penalty-1': { id: 'penalty-1', requestsPerWindow: 10, tokensPerWindow: 10_000, windowSeconds: 60, concurrentStreams: 2, burst: 0 },
-  'penalty-2': { id: 'penalty-2', requestsPerWindow: 2, tokensPerWindow: 2_000, windowSeconds: 60, concurrentStreams: 1, burst: 0 },
-  'penalty-3': { id: 'penalty-3', requestsPerWindow: 1, tokensPerWindow: 1, windowSeconds: 3600, concurrentStreams: 1, burst: 0 },
+  'penalty-1': { id: 'penalty-1', requestsPerWindow: 10, tokensPerWindow: 10_000, windowSeconds: 60, concurrentStreams: 2, burst: 1 },
+  'penalty-2': { id: 'penalty-2', requestsPerWindow: 2, tokensPerWindow: 2_000, windowSeconds: 60, concurrentStreams: 1, burst: 1 },
+  'penalty-3': { id: 'penalty-3', requestsPerWindow: 1, tokensPerWindow: 1, windowSeconds: 3600, concurrentStreams: 1, burst: 1 },
 };
 
 /** How long each penalty level lasts before it expires by itself. */

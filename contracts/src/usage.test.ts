@@ -16,8 +16,15 @@ describe('usage windows', () => {
   });
   it('keeps every per-key record in one cluster slot', () => {
     const tag = /\{[^}]+\}/;
-    const keys = [redisKeys.usage('abc', 's10', 1), redisKeys.rateLimit('abc', 'free'), redisKeys.penalty('abc'), redisKeys.concurrency('abc')];
+    const keys = [redisKeys.usage('abc', 's10', 1), redisKeys.penalty('abc'), redisKeys.concurrency('abc')];
     const tags = keys.map((k) => k.match(tag)?.[0]);
     expect(new Set(tags)).toEqual(new Set(['{k:abc}']));
+  });
+  it("keeps a key's rate-limit buckets in its account's slot, apart from other keys' and tiers'", () => {
+    const tag = /\{[^}]+\}/;
+    const keys = [redisKeys.rateLimit('u1', 'abc', 'free'), redisKeys.rateLimit('u1', 'def', 'pro'), redisKeys.rateLimitAccount('u1', 'free')];
+    expect(new Set(keys.map((k) => k.match(tag)?.[0]))).toEqual(new Set(['{a:u1}']));
+    expect(new Set(keys).size).toBe(3);
+    expect(redisKeys.rateLimitAccount('u1', 'free')).not.toBe(redisKeys.rateLimitAccount('u1', 'pro'));
   });
 });

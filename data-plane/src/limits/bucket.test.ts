@@ -6,10 +6,10 @@ import { reservationFor, Reservation } from './reservation.js';
 const tier = { id: 't', requestsPerWindow: 60, tokensPerWindow: 6000, windowSeconds: 60, concurrentStreams: 2, burst: 4 };
 
 describe('bucketLimitsOf', () => {
-  it('requests: burst + 1 at once, refilled at the tier rate; tokens: one window, same rate per window', () => {
+  it('requests: exactly burst at once (the capacity the header reports), refilled at the tier rate; tokens: one window', () => {
     const l = bucketLimitsOf(tier);
-    expect(l.requests).toEqual({ capacity: 5, ratePerMs: 60 / 60_000, limit: 60 });
-    expect(l.tokens).toEqual({ capacity: 6000, ratePerMs: 6000 / 60_000, limit: 6000 });
+    expect(l.requests).toEqual({ capacity: 4, ratePerMs: 60 / 60_000 });
+    expect(l.tokens).toEqual({ capacity: 6000, ratePerMs: 6000 / 60_000 });
   });
 
   it('splits the tier between assumed replicas but keeps at least one unit', () => {
@@ -36,25 +36,29 @@ describe('LocalBuckets (fake clock)', () => {
   it('admits the burst, then one request per emission interval', () => {
     let now = 1_000_000;
     const b = new LocalBuckets(bucketLimitsOf(tier), now);
-    for (let i = 0; i < 5; i++) expect(b.take(now, 10).ok).toBe(true);
-    const refused = b.take(now, 10);
-    expect(refused).toEqual({ ok: false, waitMs: 1000, reason: 'requests' });
+    const takeIfThere = () => {
+      const short = b.shortfall(now, 10);
+      if (!short) b.take(now, 10);
+      return short;
+    };
+    for (let i = 0; i < 4; i++) expect(takeIfThere()).toBeNull();
+    expect(takeIfThere()).toEqual({ waitMs: 1000, reason: 'requests' });
     now += 999;
-    expect(b.take(now, 10).ok).toBe(false);
+    expect(takeIfThere()).not.toBeNull();
     now += 1;
-    expect(b.take(now, 10).ok).toBe(true);
+    expect(takeIfThere()).toBeNull();
   });
 
   it('refuses on tokens with the wait until they refill', () => {
     const now = 0;
-    const b = new LocalBuckets(bucketLimitsOf(tier), now, { requests: 5, tokens: 50 });
-    expect(b.take(now, 150)).toEqual({ ok: false, waitMs: 1000, reason: 'tokens' });
+    const b = new LocalBuckets(bucketLimitsOf(tier), now, { requests: 4, tokens: 50 });
+    expect(b.shortfall(now, 150)).toEqual({ waitMs: 1000, reason: 'tokens' });
   });
 
   it('gives back up to capacity and charges down to minus capacity', () => {
     const b = new LocalBuckets(bucketLimitsOf(tier), 0);
     b.adjust(0, 10, 10_000);
-    expect(b.levels(0)).toEqual({ requests: 5, tokens: 6000 });
+    expect(b.levels(0)).toEqual({ requests: 4, tokens: 6000 });
     b.adjust(0, 0, -20_000);
     expect(b.levels(0).tokens).toBe(-6000);
     expect(b.isFull(0)).toBe(false);
@@ -71,7 +75,7 @@ describe('reservations', () => {
   });
 
   it('closes exactly once, whichever of settle and refund comes first', () => {
-    const r = new Reservation('k', bucketLimitsOf(tier), 10, 20, 'redis');
+    const r = new Reservation('k', bucketLimitsOf(tier), bucketLimitsOf(tier), 10, 20, 'redis');
     expect(r.tokens).toBe(30);
     expect(r.close('settled')).toBe(true);
     expect(r.close('refunded')).toBe(false);

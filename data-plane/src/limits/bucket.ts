@@ -2,16 +2,19 @@ import type { TierLimits } from '@fluxgate/contracts';
 
 /**
  * The rate-limit algorithm, shared by the Redis script (lease-script.ts) and the in-process
- * fallback: two token buckets per API key, one for requests and one for tokens, refilled
- * continuously.
+ * fallback: token buckets for requests and for tokens, refilled continuously.
  *
- * - Requests are shaped like nginx `limit_req rate=… burst=… nodelay` (GCRA): the sustained
- *   rate is `requestsPerWindow / windowSeconds` and at most `burst + 1` requests pass at once —
- *   `burst` is, as tiers.ts says, the extra requests allowed above the steady rate. So over any
- *   interval T a key gets at most (burst + 1) + rate·T requests.
- * - Tokens are budgeted: the bucket holds one whole window (`tokensPerWindow`) because a single
- *   request may legitimately reserve a large share of it (a long prompt plus max_tokens), and
- *   refills at `tokensPerWindow / windowSeconds`.
+ * One definition, so that the tier row, the x-ratelimit-limit-* headers and what is admitted
+ * agree (issue 12): a bucket's CAPACITY is the number the header reports — OpenAI documents
+ * x-ratelimit-limit-requests as "the maximum number of requests permitted before exhausting the
+ * rate limit" — and exactly what a burst of simultaneous requests can take. It refills at the
+ * tier's sustained rate, `perWindow / windowSeconds`.
+ * - Requests: capacity = the row's `burst`; refill `requestsPerWindow / windowSeconds`. So over
+ *   any interval T a key gets at most burst + rate·T requests. (Until issue 12 this was nginx's
+ *   `burst + 1` while the header said requestsPerWindow: a 10/window, burst 10 tier admitted 11
+ *   at once and announced 10.)
+ * - Tokens: capacity = `tokensPerWindow` (one whole window, because a single request may
+ *   legitimately reserve a large share of it: a long prompt plus max_tokens); same refill rule.
  *
  * Why buckets rather than fixed windows: no double allowance at window edges, and a bucket's
  * state is two numbers and a time, which leases can draw from and give back to (a fixed
@@ -20,12 +23,16 @@ import type { TierLimits } from '@fluxgate/contracts';
  * before it is admitted again.
  */
 export interface Dimension {
-  /** What the bucket holds when full. */
+  /** What the bucket holds when full: the most admitted at once, and the x-ratelimit-limit-* header. */
   capacity: number;
   /** Refill per millisecond. */
   ratePerMs: number;
-  /** The tier's advertised number per window (the x-ratelimit-limit-* header). */
-  limit: number;
+}
+
+/** A number of requests and of tokens (a lease, a level, a give-back). */
+export interface Units {
+  requests: number;
+  tokens: number;
 }
 
 export interface BucketLimits {
@@ -37,18 +44,17 @@ export interface BucketLimits {
 export function bucketLimitsOf(tier: TierLimits, divisor = 1): BucketLimits {
   const windowMs = tier.windowSeconds * 1000;
   // A divisor (LIMITS_ASSUMED_REPLICAS in the Redis-down fallback) splits the tier between
-  // replicas; capacities stay ≥ 1 so the smallest tier still admits something.
+  // replicas; capacities stay ≥ 1 so the smallest tier still admits something. The headers then
+  // report the split capacity: what this replica admits on its own.
   return {
     tierId: tier.id,
     requests: {
-      capacity: Math.max(1, Math.floor((tier.burst + 1) / divisor)),
+      capacity: Math.max(1, Math.floor(tier.burst / divisor)),
       ratePerMs: tier.requestsPerWindow / windowMs / divisor,
-      limit: tier.requestsPerWindow,
     },
     tokens: {
       capacity: Math.max(1, Math.floor(tier.tokensPerWindow / divisor)),
       ratePerMs: tier.tokensPerWindow / windowMs / divisor,
-      limit: tier.tokensPerWindow,
     },
   };
 }
@@ -72,7 +78,8 @@ export function msUntil(d: Dimension, level: number, target: number): number {
 }
 
 /**
- * One in-process pair of buckets: the Redis-down fallback (rate-limiter.ts) and nothing else.
+ * One in-process pair of buckets (a key's or an account's): the Redis-down fallback
+ * (redis-down.ts) and nothing else.
  * The clock is passed in so the window logic is testable with a fake clock.
  */
 export class LocalBuckets {
@@ -96,15 +103,23 @@ export class LocalBuckets {
     this.at = Math.max(this.at, now);
   }
 
-  /** Takes one request and `tokens` if both are there; otherwise the wait until they are. */
-  take(now: number, tokens: number): { ok: true } | { ok: false; waitMs: number; reason: 'requests' | 'tokens' } {
+  /** How long until one request and `tokens` are both there; null when they are now. */
+  shortfall(now: number, tokens: number): { waitMs: number; reason: 'requests' | 'tokens' } | null {
     this.#refill(now);
     const waitReq = msUntil(this.limits.requests, this.requests, 1);
     const waitTok = msUntil(this.limits.tokens, this.tokens, tokens);
-    if (waitReq > 0 || waitTok > 0) return { ok: false, waitMs: Math.max(waitReq, waitTok), reason: waitReq >= waitTok ? 'requests' : 'tokens' };
+    if (waitReq === 0 && waitTok === 0) return null;
+    return { waitMs: Math.max(waitReq, waitTok), reason: waitReq >= waitTok ? 'requests' : 'tokens' };
+  }
+
+  /**
+   * Takes one request and `tokens`, unchecked: the caller asked `shortfall` first (of this bucket
+   * pair and of the account's, which must both have room before either is drawn from).
+   */
+  take(now: number, tokens: number): void {
+    this.#refill(now);
     this.requests -= 1;
     this.tokens -= tokens;
-    return { ok: true };
   }
 
   /** Gives back (positive) or charges (negative); capped at capacity, floored at −capacity. */

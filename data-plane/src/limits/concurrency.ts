@@ -1,6 +1,7 @@
 /**
  * In-process concurrency caps: one for the whole replica (503 beyond) and one per API key
  * (429 beyond). Each admitted request holds a slot until its single `finish`, which releases it.
+ * The per-account cap (key-limits.ts) counts with the same SlotCounter.
  */
 export interface ConcurrencyGate {
   tryAcquireGlobal(): boolean;
@@ -11,9 +12,32 @@ export interface ConcurrencyGate {
   openFor(keyId: string): number;
 }
 
+/** Open slots per id, each acquire checked against the caller's cap. */
+export class SlotCounter {
+  readonly #open = new Map<string, number>();
+
+  tryAcquire(id: string, cap: number): boolean {
+    const n = this.#open.get(id) ?? 0;
+    if (n >= cap) return false;
+    this.#open.set(id, n + 1);
+    return true;
+  }
+
+  release(id: string): void {
+    const n = this.#open.get(id) ?? 0;
+    // Delete at zero so the map only ever holds ids with open requests.
+    if (n <= 1) this.#open.delete(id);
+    else this.#open.set(id, n - 1);
+  }
+
+  count(id: string): number {
+    return this.#open.get(id) ?? 0;
+  }
+}
+
 export function createConcurrencyGate(globalCap: number): ConcurrencyGate {
   let open = 0;
-  const perKey = new Map<string, number>();
+  const perKey = new SlotCounter();
   return {
     tryAcquireGlobal() {
       if (open >= globalCap) return false;
@@ -23,21 +47,11 @@ export function createConcurrencyGate(globalCap: number): ConcurrencyGate {
     releaseGlobal() {
       if (open > 0) open -= 1;
     },
-    tryAcquireKey(keyId, cap) {
-      const n = perKey.get(keyId) ?? 0;
-      if (n >= cap) return false;
-      perKey.set(keyId, n + 1);
-      return true;
-    },
-    releaseKey(keyId) {
-      const n = perKey.get(keyId) ?? 0;
-      // Delete at zero so the map only ever holds keys with open requests.
-      if (n <= 1) perKey.delete(keyId);
-      else perKey.set(keyId, n - 1);
-    },
+    tryAcquireKey: (keyId, cap) => perKey.tryAcquire(keyId, cap),
+    releaseKey: (keyId) => perKey.release(keyId),
     get open() {
       return open;
     },
-    openFor: (keyId) => perKey.get(keyId) ?? 0,
+    openFor: (keyId) => perKey.count(keyId),
   };
 }

@@ -53,13 +53,17 @@ describe('rateLimitHeaders', () => {
   });
 
   it('builds the 429 with the refusal headers and a reason-specific message', () => {
-    const err = rateLimitedError({ reason: 'tokens', retryAfterSeconds: 7, headers: [['retry-after', '7']] });
+    const err = rateLimitedError({ reason: 'tokens', scope: 'key', retryAfterSeconds: 7, headers: [['retry-after', '7']] });
     expect(err.status).toBe(429);
     expect(err.code).toBe('rate_limit_exceeded');
     expect(err.headers).toEqual([['retry-after', '7']]);
     expect(err.message).toMatch(/tokens/);
-    expect(rateLimitedError({ reason: 'too_large', retryAfterSeconds: 60, headers: [] }).message).toMatch(/max_tokens/);
-    const penalized = rateLimitedError({ reason: 'too_large', retryAfterSeconds: 60, headers: [] }, { level: 'penalty-3', expiresAt: Date.UTC(2030, 0, 1) });
+    expect(rateLimitedError({ reason: 'too_large', scope: 'key', retryAfterSeconds: 60, headers: [] }).message).toMatch(/max_tokens/);
+    const penalty = { level: 'penalty-3', expiresAt: Date.UTC(2030, 0, 1) };
+    const penalized = rateLimitedError({ reason: 'too_large', scope: 'key', retryAfterSeconds: 60, headers: [] }, penalty);
     expect(penalized.message).toBe('Rate limit exceeded: this API key is restricted (penalty-3) until 2030-01-01T00:00:00.000Z.');
+    // The account's limit is not the penalty's doing: say which limit it was.
+    const byAccount = rateLimitedError({ reason: 'requests', scope: 'account', retryAfterSeconds: 3, headers: [] }, penalty);
+    expect(byAccount.message).toMatch(/too many requests for this API key's account \(the limit applies to all its keys together\)/);
   });
 });

@@ -69,23 +69,34 @@ export interface RefusalLike {
   retryAfterSeconds: number;
   headers: readonly HeaderPair[];
   reason: string;
+  /** Whose limit was hit: the API key's own, or its account's (all its keys together). */
+  scope: 'key' | 'account';
 }
 
-const REFUSAL_MESSAGES: Record<string, string> = {
-  requests: 'Rate limit exceeded: too many requests for this API key; retry after the Retry-After delay.',
-  tokens: 'Rate limit exceeded: too many tokens for this API key; retry after the Retry-After delay.',
-  too_large: "Request too large: its token reservation (prompt + max_tokens) exceeds this API key's token limit; lower max_tokens.",
+const REFUSAL_MESSAGES: Record<'key' | 'account', Record<string, string>> = {
+  key: {
+    requests: 'Rate limit exceeded: too many requests for this API key; retry after the Retry-After delay.',
+    tokens: 'Rate limit exceeded: too many tokens for this API key; retry after the Retry-After delay.',
+    too_large: "Request too large: its token reservation (prompt + max_tokens) exceeds this API key's token limit; lower max_tokens.",
+  },
+  account: {
+    requests: "Rate limit exceeded: too many requests for this API key's account (the limit applies to all its keys together); retry after the Retry-After delay.",
+    tokens: "Rate limit exceeded: too many tokens for this API key's account (the limit applies to all its keys together); retry after the Retry-After delay.",
+    too_large: "Request too large: its token reservation (prompt + max_tokens) exceeds the token limit of this API key's account; lower max_tokens.",
+  },
 };
 
 /**
  * The 429 for a refused admission: `rate_limit_exceeded` with Retry-After plus the x-ratelimit
- * headers. (`unavailable`, the fail-closed Redis policy, is the caller's 503.) With a penalty in
- * force the message says so — under penalty-3 every request is "too large" for its 1-token
- * budget, and telling that client to lower max_tokens would be wrong.
+ * headers, and a message that says whose limit was hit. (`unavailable`, the fail-closed Redis
+ * policy, is the caller's 503.) With a penalty in force on the key's own limit the message says
+ * so — under penalty-3 every request is "too large" for its 1-token budget, and telling that
+ * client to lower max_tokens would be wrong.
  */
 export function rateLimitedError(refusal: RefusalLike, penalty?: { level: string; expiresAt: number } | null): GatewayError {
-  const message = penalty
-    ? `Rate limit exceeded: this API key is restricted (${penalty.level}) until ${new Date(penalty.expiresAt).toISOString()}.`
-    : REFUSAL_MESSAGES[refusal.reason];
+  const message =
+    penalty && refusal.scope === 'key'
+      ? `Rate limit exceeded: this API key is restricted (${penalty.level}) until ${new Date(penalty.expiresAt).toISOString()}.`
+      : REFUSAL_MESSAGES[refusal.scope][refusal.reason];
   return new GatewayError('rate_limit_exceeded', message, { headers: refusal.headers });
 }

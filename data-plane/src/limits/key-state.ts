@@ -1,12 +1,44 @@
 import type { TierLimits } from '@fluxgate/contracts';
-import { LocalBuckets, msUntil, refilled, sameLimits, type BucketLimits, type Dimension } from './bucket.js';
+import type { AccountState } from './account-state.js';
+import { msUntil, refilled, sameLimits, type BucketLimits, type Dimension, type LocalBuckets, type Units } from './bucket.js';
 import type { LimitView } from './headers.js';
 import type { LeaseReply } from './lease-script.js';
 import type { Reservation } from './reservation.js';
 
-export interface Units {
-  requests: number;
-  tokens: number;
+export type { Units } from './bucket.js';
+
+/** Which bucket a refusal is about: the API key's own, or its account's (the sum over its keys). */
+export type LimitScope = 'key' | 'account';
+
+export interface Shortfall {
+  reason: 'requests' | 'tokens';
+  scope: LimitScope;
+  waitMs: number;
+}
+
+/** What KeyState and AccountState both have: limits, a shared level as last seen, a fallback. */
+interface BucketOwner {
+  readonly limits: BucketLimits;
+  readonly fallback: LocalBuckets | null;
+  projected(now: number): Units;
+}
+
+const SCOPES: readonly LimitScope[] = ['key', 'account'];
+
+const remainingOf = (d: Dimension, level: number): number => Math.min(d.capacity, Math.floor(level));
+const resetOf = (d: Dimension, level: number): number => msUntil(d, Math.min(level, d.capacity), d.capacity);
+
+/**
+ * The header view of one dimension: of the key's bucket (`k` at level `kl`) and the account's
+ * (`a` at `al`) the one that binds first — less remaining, else the longer wait until full. The
+ * limit is that bucket's capacity (bucket.ts): what a burst can take. On the hot path (every
+ * admission), so it builds only the view it returns.
+ */
+function tighterView(k: Dimension, kl: number, a: Dimension, al: number): LimitView {
+  const kr = remainingOf(k, kl);
+  const ar = remainingOf(a, al);
+  const useKey = kr !== ar ? kr < ar : resetOf(k, kl) >= resetOf(a, al);
+  return useKey ? { limit: k.capacity, remaining: kr, resetMs: resetOf(k, kl) } : { limit: a.capacity, remaining: ar, resetMs: resetOf(a, al) };
 }
 
 /** A request waiting for the key's next Redis reply. */
@@ -26,9 +58,11 @@ export interface LeasePolicy {
 
 /**
  * One replica's view of one API key: the LEASE (units already drawn from the shared Redis
- * bucket and not yet spent here), the lease size it asks for next, the shared levels of the last
- * Redis reply, units waiting to go back to Redis, and the fallback buckets used only while
- * Redis is unreachable. Pure bookkeeping: rate-limiter.ts does the I/O.
+ * buckets — the key's and its account's, see lease-script.ts — and not yet spent here), the
+ * lease size it asks for next, the shared levels of the last Redis reply, units waiting to go
+ * back to Redis, the fallback buckets used only while Redis is unreachable, and the account's
+ * state (account-state.ts), shared with the account's other keys in this process. Pure
+ * bookkeeping: rate-limiter.ts does the I/O.
  *
  * Lease sizing is adaptive, in the spirit of TCP slow start: a key starts with no lease (one
  * Redis round trip per request — right for the many keys that send a request now and then);
@@ -59,15 +93,27 @@ export class KeyState {
   lastUse: number;
   lastTokens = 0;
 
-  constructor(tier: TierLimits, limits: BucketLimits, now: number) {
+  account: AccountState;
+
+  constructor(tier: TierLimits, limits: BucketLimits, account: AccountState, now: number) {
     this.tier = tier;
     this.limits = limits;
+    this.account = account;
+    account.keys++;
     this.lastUse = now;
   }
 
-  /** The tier changed (penalty set or lifted, tier edited): the old lease goes back to Redis. */
-  rebind(tier: TierLimits, limits: BucketLimits): void {
+  /**
+   * The key's tier changed (penalty set or lifted, tier edited) or its account bucket did (the
+   * owner's or the key's own tier changed): the old lease goes back to Redis.
+   */
+  rebind(tier: TierLimits, limits: BucketLimits, account: AccountState = this.account): void {
     this.releaseLease();
+    if (account !== this.account) {
+      this.account.keys--;
+      account.keys++;
+      this.account = account;
+    }
     this.tier = tier;
     this.limits = limits;
     this.extra.requests = 0;
@@ -77,12 +123,21 @@ export class KeyState {
     this.fallback = null;
   }
 
-  /** Largest lease wish; fraction 0 turns leases off (one Redis round trip per request). */
+  /** The state is being forgotten. */
+  detach(): void {
+    this.account.keys--;
+  }
+
+  /**
+   * Largest lease wish, a fraction of the smaller of the key's and the account's capacity;
+   * fraction 0 turns leases off (one Redis round trip per request).
+   */
   maxExtra(p: LeasePolicy): Units {
     if (p.fraction <= 0) return { requests: 0, tokens: 0 };
+    const a = this.account.limits;
     return {
-      requests: Math.max(1, Math.floor(this.limits.requests.capacity * p.fraction)),
-      tokens: Math.max(1, Math.floor(this.limits.tokens.capacity * p.fraction)),
+      requests: Math.max(1, Math.floor(Math.min(this.limits.requests.capacity, a.requests.capacity) * p.fraction)),
+      tokens: Math.max(1, Math.floor(Math.min(this.limits.tokens.capacity, a.tokens.capacity) * p.fraction)),
     };
   }
 
@@ -114,6 +169,7 @@ export class KeyState {
 
   absorb(reply: LeaseReply, now: number, p: LeasePolicy): void {
     this.shared = { requests: reply.level.requests, tokens: reply.level.tokens, at: now };
+    this.account.note(reply.accountLevel, !reply.ok, now);
     if (!reply.ok) {
       this.refusedAt = now;
       return;
@@ -168,34 +224,60 @@ export class KeyState {
     return { requests: refilled(this.limits.requests, s.requests, now - s.at), tokens: refilled(this.limits.tokens, s.tokens, now - s.at) };
   }
 
-  /** What this replica believes the key can still use: its lease plus the shared (or fallback) level. */
-  available(now: number, useFallback: boolean): Units {
-    const base = useFallback && this.fallback ? this.fallback.levels(now) : this.projected(now);
-    return { requests: this.lease.requests + base.requests, tokens: this.lease.tokens + base.tokens };
+  /**
+   * One bucket as this key's decisions see it: its limits and level in force — the bucket's shared
+   * level as last seen (or, deciding locally, its fallback) plus this key's lease, which was paid
+   * from both buckets and is spendable by this key alone.
+   */
+  #inForce(scope: LimitScope, now: number, useFallback: boolean): { limits: BucketLimits; level: Units } {
+    const owner: BucketOwner = scope === 'key' ? this : this.account;
+    const fb = useFallback ? owner.fallback : null;
+    const base = fb ? fb.levels(now) : owner.projected(now);
+    return { limits: fb ? fb.limits : owner.limits, level: { requests: this.lease.requests + base.requests, tokens: this.lease.tokens + base.tokens } };
   }
 
+  /** What this replica believes the key can still use: the smaller of its own and its account's. */
+  available(now: number, useFallback: boolean): Units {
+    const k = this.#inForce('key', now, useFallback).level;
+    const a = this.#inForce('account', now, useFallback).level;
+    return { requests: Math.min(k.requests, a.requests), tokens: Math.min(k.tokens, a.tokens) };
+  }
+
+  /** The x-ratelimit-* views: per dimension, of the key's and the account's bucket the tighter. */
   views(now: number, useFallback: boolean): { requests: LimitView; tokens: LimitView } {
-    const a = this.available(now, useFallback);
-    const lim = useFallback && this.fallback ? this.fallback.limits : this.limits;
-    const view = (d: Dimension, level: number, advertised: number): LimitView => ({
-      limit: advertised,
-      remaining: Math.min(advertised, Math.floor(level)),
-      resetMs: msUntil(d, Math.min(level, d.capacity), d.capacity),
-    });
-    return { requests: view(lim.requests, a.requests, this.limits.requests.limit), tokens: view(lim.tokens, a.tokens, this.limits.tokens.limit) };
+    const kf = useFallback ? this.fallback : null;
+    const af = useFallback ? this.account.fallback : null;
+    const kl = kf ? kf.limits : this.limits;
+    const al = af ? af.limits : this.account.limits;
+    const k = kf ? kf.levels(now) : this.projected(now);
+    const a = af ? af.levels(now) : this.account.projected(now);
+    const { requests: lr, tokens: lt } = this.lease;
+    return {
+      requests: tighterView(kl.requests, lr + k.requests, al.requests, lr + a.requests),
+      tokens: tighterView(kl.tokens, lt + k.tokens, al.tokens, lt + a.tokens),
+    };
   }
 
   /**
-   * How long until one request and `need` tokens would fit, judged from the lease and the shared
-   * level as last seen (or the fallback buckets); null when they fit now.
+   * How long until one request and `need` tokens would fit in both the key's and the account's
+   * bucket, judged from the lease and the shared levels as last seen (or the fallback buckets),
+   * and which limit binds; null when they fit now.
    */
-  shortfall(need: number, now: number, useFallback: boolean): { reason: 'requests' | 'tokens'; waitMs: number } | null {
-    const a = this.available(now, useFallback);
-    const lim = useFallback && this.fallback ? this.fallback.limits : this.limits;
-    const waitReq = msUntil(lim.requests, a.requests, 1);
-    const waitTok = msUntil(lim.tokens, a.tokens, need);
-    if (waitReq === 0 && waitTok === 0) return null;
-    return waitReq >= waitTok ? { reason: 'requests', waitMs: waitReq } : { reason: 'tokens', waitMs: waitTok };
+  shortfall(need: number, now: number, useFallback: boolean): Shortfall | null {
+    let worst: Shortfall | null = null;
+    for (const scope of SCOPES) {
+      const { limits, level } = this.#inForce(scope, now, useFallback);
+      const waitReq = msUntil(limits.requests, level.requests, 1);
+      const waitTok = msUntil(limits.tokens, level.tokens, need);
+      const waitMs = Math.max(waitReq, waitTok);
+      if (waitMs > 0 && (worst === null || waitMs > worst.waitMs)) worst = { reason: waitReq >= waitTok ? 'requests' : 'tokens', scope, waitMs };
+    }
+    return worst;
+  }
+
+  /** Whether a reservation was drawn under the buckets this key uses now. */
+  drawnHere(res: Reservation): boolean {
+    return sameLimits(this.limits, res.limits) && sameLimits(this.account.limits, res.accountLimits);
   }
 
   /**
@@ -208,9 +290,11 @@ export class KeyState {
     if (res.source === 'open') return;
     if (res.source === 'fallback') {
       if (this.fallback && sameLimits(this.limits, res.limits)) this.fallback.adjust(now, units.requests, units.tokens);
+      const acct = this.account;
+      if (acct.fallback && sameLimits(acct.limits, res.accountLimits)) acct.fallback.adjust(now, units.requests, units.tokens);
       return;
     }
-    if (!sameLimits(this.limits, res.limits) || !this.leaseLive(now)) {
+    if (!this.drawnHere(res) || !this.leaseLive(now)) {
       this.restorePending(units);
       return;
     }

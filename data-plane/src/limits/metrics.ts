@@ -59,6 +59,14 @@ export function registerLimitsMetrics(registry: Registry, deps: { limiter: RateL
       this.set(limiter.stats().keys);
     },
   });
+  new Gauge({
+    name: 'fluxgate_rate_limit_accounts',
+    help: 'Accounts (per account tier) with rate-limit state held in this process.',
+    registers,
+    collect() {
+      this.set(limiter.stats().accounts);
+    },
+  });
   if (penalties) {
     new Gauge({
       name: 'fluxgate_penalty_box_size',

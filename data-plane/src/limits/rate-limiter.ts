@@ -1,27 +1,38 @@
 import { redisKeys, type TierLimits } from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log/logger.js';
+import { AccountState, type AccountRef } from './account-state.js';
 import { admitted, DECISION_KINDS, refused, type Admission, type DecisionKind, type RefusalReason } from './admission.js';
 import { RedisAvailability } from './availability.js';
 import { bucketLimitsOf, sameLimits, type BucketLimits } from './bucket.js';
-import { KeyState, type LeasePolicy } from './key-state.js';
+import { KeyState, type LeasePolicy, type LimitScope } from './key-state.js';
 import { callLease, defineLeaseCommand, type LeaseCall, type LeaseReply } from './lease-script.js';
 import { decideLocally, type RedisDownPolicy } from './redis-down.js';
 import type { Reservation, TokenEstimate } from './reservation.js';
 
 export { DECISION_KINDS, type Admission, type DecisionKind, type RefusalReason } from './admission.js';
+export type { AccountRef } from './account-state.js';
+export type { LimitScope } from './key-state.js';
 export type { RedisDownPolicy } from './redis-down.js';
 
 /**
- * Per-key request and token limits, shared by every replica through one Redis bucket pair per
- * key (bucket.ts, lease-script.ts), with LOCAL LEASES keeping Redis off the hot path: a replica
- * draws a batch of units atomically and admits from it in process until it runs low, then tops
- * up in the background (key-state.ts sizes the batch).
+ * Request and token limits per API key AND per account (the key's owner: the sum over all its
+ * keys, so more keys never mean more quota), shared by every replica through one Redis bucket
+ * pair per key and one per account (bucket.ts, lease-script.ts), with LOCAL LEASES keeping Redis
+ * off the hot path: a replica draws a batch of units atomically from both and admits from it in
+ * process until it runs low, then tops up in the background (key-state.ts sizes the batch).
+ *
+ * Which tiers: the key's bucket uses its EFFECTIVE tier (a live penalty, else the key's own tier);
+ * the account's bucket uses the key's OWN tier — the key's tier override, else the owner's tier —
+ * never the penalty: a penalty restricts the one key it was set on, while everything that key
+ * still does counts towards its account. An account's keys on the same tier (every key made in
+ * the portal, which cannot set a tier) share one account bucket; a key an operator gave another
+ * tier draws from the account's bucket of that tier (AccountRef).
  *
  * Guarantees while Redis is up:
- * - No over-admission across replicas: every admitted request and token is paid from units
- *   drawn atomically from the shared bucket, so Σ admitted ≤ Σ drawn ≤ what the bucket allows
- *   ((burst+1) + rate·T requests, tokensPerWindow + rate·T tokens, over any interval T).
+ * - No over-admission across replicas or keys: every admitted request and token is paid from
+ *   units drawn atomically from both shared buckets, so Σ admitted ≤ Σ drawn ≤ what each bucket
+ *   allows (burst + rate·T requests, tokensPerWindow + rate·T tokens, over any interval T).
  *   Timing caveat: a drawn unit may be spent up to leaseTtlMs later, so over [a, a+T] a key may
  *   see that bound plus L(a), the units replicas held in leases at time a — units withheld from
  *   everyone before a. Per replica and dimension L ≤ 1.5·⌊leaseFraction·capacity⌋ (+ less than
@@ -43,6 +54,8 @@ export interface RateLimiterStats {
   redisErrors: number;
   /** Times Redis was declared unavailable. */
   outages: number;
+  /** Accounts with rate-limit state held in this process. */
+  accounts: number;
 }
 
 export interface RateLimiterOptions {
@@ -79,6 +92,8 @@ export class RateLimiter {
   readonly #idleMs: number;
   readonly #now: () => number;
   readonly #states = new Map<string, KeyState>();
+  /** By account id and tier id (one account may have keys on several tiers). */
+  readonly #accounts = new Map<string, AccountState>();
   readonly #limitsCache = new WeakMap<TierLimits, BucketLimits>();
   readonly #decisions = Object.fromEntries(DECISION_KINDS.map((k) => [k, 0])) as Record<DecisionKind, number>;
   readonly #redisUp: RedisAvailability;
@@ -104,6 +119,7 @@ export class RateLimiter {
       // Back to shared limits: the local buckets are history.
       onRecover: () => {
         for (const st of this.#states.values()) st.fallback = null;
+        for (const a of this.#accounts.values()) a.fallback = null;
       },
     });
     this.#timer = setInterval(() => this.#sweep(), opts.sweepIntervalMs ?? 1000);
@@ -117,22 +133,24 @@ export class RateLimiter {
 
   stats(): RateLimiterStats {
     const up = this.#redisUp;
-    return { degraded: up.degraded, keys: this.#states.size, decisions: { ...this.#decisions }, redisCalls: this.#redisCalls, redisErrors: up.errors, outages: up.outages };
+    return { degraded: up.degraded, keys: this.#states.size, accounts: this.#accounts.size, decisions: { ...this.#decisions }, redisCalls: this.#redisCalls, redisErrors: up.errors, outages: up.outages };
   }
 
   /**
-   * Admits one request reserving `tokens` (a TokenEstimate from reservationFor; a bare number
-   * counts as completion tokens). Synchronous when the local lease covers it or the answer is
-   * known locally; otherwise waits for one Redis round trip shared with other queued requests.
+   * Admits one request of key `keyId` under its effective `tier`, counted against `account` too,
+   * reserving `tokens` (a TokenEstimate from reservationFor; a bare number counts as completion
+   * tokens). Synchronous when the local lease covers it or the answer is known locally;
+   * otherwise waits for one Redis round trip shared with other queued requests of the key.
    */
-  admit(keyId: string, tier: TierLimits, tokens: number | TokenEstimate): Admission | Promise<Admission> {
+  admit(keyId: string, tier: TierLimits, tokens: number | TokenEstimate, account: AccountRef): Admission | Promise<Admission> {
     const est = typeof tokens === 'number' ? { promptTokens: 0, completionTokens: whole(tokens) } : { promptTokens: whole(tokens.promptTokens), completionTokens: whole(tokens.completionTokens) };
     const need = est.promptTokens + est.completionTokens;
     const now = this.#now();
-    const st = this.#state(keyId, tier, now);
+    const st = this.#state(keyId, tier, account, now);
     st.lastUse = now;
     st.lastTokens = need;
-    if (need > st.limits.tokens.capacity) return this.#refuse(st, 'too_large', Infinity, now, 'too_large');
+    if (need > st.limits.tokens.capacity) return this.#refuse(st, 'too_large', 'key', Infinity, now, 'too_large');
+    if (need > st.account.limits.tokens.capacity) return this.#refuse(st, 'too_large', 'account', Infinity, now, 'too_large');
     if (st.queue.length > 0 || st.pumping) return this.#enqueue(keyId, st, est, tier);
     if (st.tryLease(need)) {
       this.#decisions.lease_admit++;
@@ -164,7 +182,7 @@ export class RateLimiter {
    */
   streamBudget(res: Reservation): number {
     const st = this.#states.get(res.keyId);
-    if (!st || res.state !== 'open' || !sameLimits(st.limits, res.limits)) return res.completionTokens;
+    if (!st || res.state !== 'open' || !st.drawnHere(res)) return res.completionTokens;
     const now = this.#now();
     const spare = st.available(now, res.source === 'fallback' || this.#redisUp.offline(now)).tokens;
     return res.completionTokens + Math.max(0, Math.floor(spare));
@@ -196,26 +214,42 @@ export class RateLimiter {
     return l;
   }
 
-  #state(keyId: string, tier: TierLimits, now: number): KeyState {
+  #state(keyId: string, tier: TierLimits, account: AccountRef, now: number): KeyState {
     const limits = this.#limits(tier);
     let st = this.#states.get(keyId);
-    if (!st) this.#states.set(keyId, (st = new KeyState(tier, limits, now)));
-    else if (st.limits !== limits && !sameLimits(st.limits, limits)) st.rebind(tier, limits);
+    if (!st) {
+      this.#states.set(keyId, (st = new KeyState(tier, limits, this.#account(account), now)));
+      return st;
+    }
+    // The common case is two identity checks; only a changed tier object looks further.
+    const acct = st.account.tier === account.tier && st.account.id === account.id ? st.account : this.#account(account);
+    if (acct !== st.account || (st.limits !== limits && !sameLimits(st.limits, limits))) st.rebind(tier, limits, acct);
     else st.tier = tier;
     return st;
   }
 
-  #refuse(st: KeyState, reason: RefusalReason, waitMs: number, now: number, kind: DecisionKind): Admission {
+  #account(ref: AccountRef): AccountState {
+    const limits = this.#limits(ref.tier);
+    const id = `${ref.id}\n${ref.tier.id}`;
+    let a = this.#accounts.get(id);
+    if (!a) this.#accounts.set(id, (a = new AccountState(ref.id, ref.tier, limits)));
+    else if (a.limits !== limits && !sameLimits(a.limits, limits)) a.rebind(ref.tier, limits);
+    else a.tier = ref.tier;
+    return a;
+  }
+
+  #refuse(st: KeyState, reason: RefusalReason, scope: LimitScope, waitMs: number, now: number, kind: DecisionKind): Admission {
     this.#decisions[kind]++;
-    return refused(st, reason, waitMs, now, kind === 'fallback_refuse');
+    return refused(st, reason, scope, waitMs, now, kind === 'fallback_refuse');
   }
 
   /** The answer when it needs no Redis call: Redis is down, or a fresh refusal still holds. */
   #decideWithoutRedis(keyId: string, st: KeyState, est: TokenEstimate, now: number): Admission | null {
     if (this.#redisUp.offline(now)) return this.#fallback(keyId, st, est, now);
-    if (now - st.refusedAt >= this.#refusalCacheMs) return null;
+    // A refusal of this key, or of any key of its account, still fresh: judge locally.
+    if (now - Math.max(st.refusedAt, st.account.refusedAt) >= this.#refusalCacheMs) return null;
     const short = st.shortfall(est.promptTokens + est.completionTokens, now, false);
-    return short && this.#refuse(st, short.reason, short.waitMs, now, 'cached_refuse');
+    return short && this.#refuse(st, short.reason, short.scope, short.waitMs, now, 'cached_refuse');
   }
 
   #fallback(keyId: string, st: KeyState, est: TokenEstimate, now: number): Admission {
@@ -261,7 +295,7 @@ export class RateLimiter {
           if (!reply || reply.ok) continue;
           const t = this.#now();
           const short = st.shortfall(head.tokens, t, false);
-          answer = this.#refuse(st, short?.reason ?? 'requests', short?.waitMs ?? 0, t, 'redis_refuse');
+          answer = this.#refuse(st, short?.reason ?? 'requests', short?.scope ?? 'key', short?.waitMs ?? 0, t, 'redis_refuse');
         }
         st.queue.shift();
         head.resolve(answer);
@@ -292,16 +326,18 @@ export class RateLimiter {
   /** One lease call carrying the key's pending give-backs; null when Redis failed (now degraded). */
   async #call(keyId: string, st: KeyState, c: Pick<LeaseCall, 'need' | 'demand' | 'extra'>): Promise<LeaseReply | null> {
     const give = st.takePending();
-    const limits = st.limits;
+    const { limits, account } = st;
+    const accountLimits = account.limits;
     this.#redisCalls++;
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`rate-limit call timed out after ${this.#timeoutMs} ms`)), this.#timeoutMs);
       });
-      const reply = await Promise.race([callLease(this.#redis, redisKeys.rateLimit(keyId, limits.tierId), { limits, give, share: this.#share, ...c }), timeout]);
+      const buckets = [redisKeys.rateLimit(account.id, keyId, limits.tierId), redisKeys.rateLimitAccount(account.id, accountLimits.tierId)] as const;
+      const reply = await Promise.race([callLease(this.#redis, ...buckets, { limits, accountLimits, give, share: this.#share, ...c }), timeout]);
       this.#redisUp.recovered('probe succeeded');
-      if (st.limits === limits) st.absorb(reply, this.#now(), this.#lease);
+      if (st.limits === limits && st.account === account && account.limits === accountLimits) st.absorb(reply, this.#now(), this.#lease);
       // Granted under a tier that changed meanwhile: hand it straight back.
       else st.restorePending(reply.granted);
       return reply;
@@ -323,8 +359,12 @@ export class RateLimiter {
       if (st.pumping || st.inflight || st.queue.length > 0) continue;
       st.expire(now);
       if (st.hasPending() && usable) void this.#giveNow(keyId, st);
-      else if (st.idle(now, this.#idleMs)) this.#states.delete(keyId);
+      else if (st.idle(now, this.#idleMs)) {
+        this.#states.delete(keyId);
+        st.detach();
+      }
     }
+    for (const [id, a] of this.#accounts) if (a.idle(now)) this.#accounts.delete(id);
   }
 }
 

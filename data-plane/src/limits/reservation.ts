@@ -31,7 +31,9 @@ export class Reservation {
 
   constructor(
     readonly keyId: string,
+    /** The key's buckets and its account's when admitted: settling into a changed tier goes to Redis, not the lease. */
     readonly limits: BucketLimits,
+    readonly accountLimits: BucketLimits,
     readonly promptTokens: number,
     readonly completionTokens: number,
     readonly source: AdmissionSource,

@@ -117,7 +117,7 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; li
       ports.onStreamOpen(1);
       principal = await ports.authenticate(req);
       if (sink.aborted) return;
-      tier = limits.tierOf(principal.keyId, principal.tier);
+      tier = limits.tierOf(principal.keyId, principal.tier, principal.userId);
       const streams = Math.min(tier.concurrentStreams, options.perKeyConcurrency);
       if (!gate.tryAcquireKey(principal.keyId, streams)) {
         throw new GatewayError('too_many_streams', `Too many concurrent requests for this API key (at most ${streams} under tier ${tier.id}).`, { headers: [['retry-after', '1']] });

@@ -16,10 +16,11 @@ let b: Gateway;
 
 /** Test tiers: windows of a day, so refill is negligible while a test runs. */
 const TIERS: Array<[id: string, requests: number, tokens: number, streams: number, burst: number]> = [
-  ['e2e-ten', 10, 10_000_000, 1000, 9],
-  ['e2e-tokens', 1000, 3000, 100, 999],
-  ['e2e-refund', 2, 5000, 100, 1],
-  ['e2e-wide', 100_000, 100_000_000, 1000, 99_999],
+  ['e2e-ten', 10, 10_000_000, 1000, 10],
+  ['e2e-tokens', 1000, 3000, 100, 1000],
+  ['e2e-refund', 2, 5000, 100, 2],
+  ['e2e-wide', 100_000, 100_000_000, 1000, 100_000],
+  ['e2e-streams', 100_000, 100_000_000, 2, 100_000],
 ];
 
 beforeAll(async () => {
@@ -138,6 +139,76 @@ describe('admission across replicas', () => {
   });
 });
 
+describe('one definition of a tier (issue 12): the row, the headers and what is admitted agree', () => {
+  it('10 per window with burst 10: of 100 parallel requests exactly the announced x-ratelimit-limit-requests (10) pass, remaining counting 9 down to 0', async () => {
+    const { secret } = await a.issueKey(undefined, 'e2e-ten'); // row: requests_per_window 10, burst 10
+    const answers = await Promise.all(Array.from({ length: 100 }, () => call(a, secret, { max_tokens: 5 })));
+    const ok = answers.filter((r) => r.status === 200);
+    const limited = answers.filter((r) => r.status === 429);
+    expect(ok.length + limited.length).toBe(100);
+    // Every answer announces the same limit, and exactly that many were admitted (not burst + 1).
+    expect(new Set(answers.map((r) => r.headers['x-ratelimit-limit-requests']))).toEqual(new Set(['10']));
+    expect(ok).toHaveLength(10);
+    // Each admission used one unit of what was announced: 9, 8, … 0 left, each exactly once.
+    const remaining = ok.map((r) => Number(r.headers['x-ratelimit-remaining-requests'])).sort((x, y) => x - y);
+    expect(remaining).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (const r of limited) expect(r.headers['x-ratelimit-remaining-requests']).toBe('0');
+    expect(new Set(answers.map((r) => r.headers['x-ratelimit-limit-tokens']))).toEqual(new Set(['10000000']));
+  });
+});
+
+describe('limits per account (issue 12 item 6): more keys never mean more quota', () => {
+  it('two keys of one account, 100 parallel requests through two replicas: exactly the tier (10) in total, refusals name the account; another account is unaffected', async () => {
+    const email = `split-${Math.random().toString(36).slice(2)}@example.com`;
+    const [one, two] = [await a.issueKey(email, 'e2e-ten'), await a.issueKey(email, 'e2e-ten')];
+    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => call(i % 2 === 0 ? a : b, i % 4 < 2 ? one.secret : two.secret, { max_tokens: 5 })));
+    expect(answers.every((r) => r.status === 200 || r.status === 429)).toBe(true);
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(10);
+    const messages = answers.filter((r) => r.status === 429).map((r) => JSON.parse(r.text).error.message as string);
+    expect(messages.some((m) => /too many requests for this API key's account \(the limit applies to all its keys together\)/.test(m))).toBe(true);
+
+    // A third key of the same account finds nothing left; a key of another account has its own 10.
+    const third = await a.issueKey(email, 'e2e-ten');
+    const late = await call(b, third.secret, { max_tokens: 5 });
+    expect(late.status).toBe(429);
+    expect(late.headers['x-ratelimit-remaining-requests']).toBe('0');
+    expect(JSON.parse(late.text).error.message).toMatch(/account/);
+    const stranger = await a.issueKey(undefined, 'e2e-ten');
+    const theirs = await Promise.all(Array.from({ length: 20 }, (_, i) => call(i % 2 === 0 ? a : b, stranger.secret, { max_tokens: 5 })));
+    expect(theirs.filter((r) => r.status === 200)).toHaveLength(10);
+  });
+
+  it("an account's open requests are capped at its tier's concurrent_streams across its keys (per replica)", async () => {
+    const email = `streams-${Math.random().toString(36).slice(2)}@example.com`;
+    const [one, two] = [await a.issueKey(email, 'e2e-streams'), await a.issueKey(email, 'e2e-streams')]; // 2 streams
+    // Streams that last a minute unless the client leaves: they hold their slots meanwhile.
+    mock.set({ events: 600, eventDelayMs: 100 });
+    const open: Array<Awaited<ReturnType<typeof request>>> = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const res = await request(`${a.url}/v1/chat/completions`, {
+          method: 'POST',
+          dispatcher: a.dispatcher,
+          headers: { authorization: `Bearer ${one.secret}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'mock-model', stream: true, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        expect(res.statusCode).toBe(200);
+        open.push(res);
+      }
+      // The other key has no stream of its own open, but its account has both of its two.
+      const refused = await call(a, two.secret, { max_tokens: 5 });
+      expect(refused.status).toBe(429);
+      expect(JSON.parse(refused.text).error).toMatchObject({ code: 'too_many_streams' });
+      expect(JSON.parse(refused.text).error.message).toMatch(/for this account \(at most 2 across all its API keys/);
+    } finally {
+      for (const res of open) res.body.destroy();
+      mock.reset();
+    }
+    // The streams' clients left: their slots are free again.
+    await waitUntil(async () => (await call(a, two.secret, { max_tokens: 5 })).status === 200, { timeoutMs: 5000, intervalMs: 50, message: 'account slots not released' });
+  });
+});
+
 describe('the mid-stream cut', () => {
   it('an SSE stream that outruns the key\'s tokens ends with one rate_limit_exceeded event, no [DONE], and the upstream aborted', async () => {
     const { secret } = await a.issueKey(undefined, 'e2e-tokens'); // 3000 tokens; no max_tokens → 1024 reserved
@@ -200,7 +271,7 @@ describe('the penalty override', () => {
     expect(got.json).toMatchObject({ keyId: id, tier: 'e2e-wide', effectiveTier: 'penalty-1', penalty: { level: 'penalty-1' } });
     expect((await admin(b, 'GET', '/admin/penalty')).json.penalties.map((p: { keyId: string }) => p.keyId)).toContain(id);
 
-    // Under penalty-1 (10 requests, burst 0): the second request at once is refused, and says why.
+    // Under penalty-1 (10 requests, burst 1): the second request at once is refused, and says why.
     const limited = await call(b, secret);
     expect(limited.status).toBe(429);
     expect(limited.headers['x-fluxgate-tier']).toBe('penalty-1');

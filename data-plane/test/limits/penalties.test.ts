@@ -156,15 +156,15 @@ describe('penalty cache across replicas', () => {
       const own = DEFAULT_TIERS.pro;
       const admitAs = () => {
         const { tier } = b.effectiveTier(keyId, own);
-        return limiter.admit(keyId, tier, 10);
+        return limiter.admit(keyId, tier, 10, { id: `acct-${keyId}`, tier: own });
       };
       for (let i = 0; i < 5; i++) expect((await admitAs()).ok).toBe(true);
       await setPenalty(tr.redis, record(keyId, 'penalty-2'));
       await waitUntil(() => b.get(keyId), { timeoutMs: 1000 });
-      // penalty-2: one request at once (burst 0), then one per 30 s.
+      // penalty-2: one request at once (burst 1, the header's limit), then one per 30 s.
       const first = await admitAs();
       expect(first.ok).toBe(true);
-      expect(first.headers).toContainEqual(['x-ratelimit-limit-requests', '2']);
+      expect(first.headers).toContainEqual(['x-ratelimit-limit-requests', '1']);
       const second = await admitAs();
       expect(second.ok).toBe(false);
       if (!second.ok) expect(second.retryAfterSeconds).toBeGreaterThan(20);

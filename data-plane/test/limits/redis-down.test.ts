@@ -1,7 +1,7 @@
 import type { TierLimits } from '@fluxgate/contracts';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createRateLimiter, type RateLimiter, type RateLimiterOptions } from '../../src/limits/rate-limiter.js';
+import { createRateLimiter, type AccountRef, type RateLimiter, type RateLimiterOptions } from '../../src/limits/rate-limiter.js';
 import { spawnRedisServer, waitUntil, type SpawnedRedis } from '../support/services.js';
 
 // A private redis-server this file may kill, restart and pause without touching the shared one.
@@ -47,11 +47,14 @@ async function limiter(opts: Partial<RateLimiterOptions> = {}): Promise<RateLimi
   return l;
 }
 
-const tier = (capacity: number): TierLimits => ({ id: 'test', requestsPerWindow: capacity, tokensPerWindow: 1_000_000, windowSeconds: 86_400, concurrentStreams: 4, burst: capacity - 1 });
+const tier = (capacity: number): TierLimits => ({ id: 'test', requestsPerWindow: capacity, tokensPerWindow: 1_000_000, windowSeconds: 86_400, concurrentStreams: 4, burst: capacity });
 
-async function admitted(l: RateLimiter, keyId: string, t: TierLimits, n: number): Promise<number> {
+/** Each key is its own account's only key unless a test says otherwise. */
+const admit = (l: RateLimiter, keyId: string, t: TierLimits, tokens: number, account: AccountRef = { id: `acct-${keyId}`, tier: t }) => l.admit(keyId, t, tokens, account);
+
+async function admitted(l: RateLimiter, keyId: string, t: TierLimits, n: number, account?: AccountRef): Promise<number> {
   let ok = 0;
-  for (let i = 0; i < n; i++) if ((await l.admit(keyId, t, 1)).ok) ok++;
+  for (let i = 0; i < n; i++) if ((await admit(l, keyId, t, 1, account)).ok) ok++;
   return ok;
 }
 
@@ -68,7 +71,7 @@ describe('rate limiter with Redis unavailable', () => {
     expect(l.degraded).toBe(true);
     // A key not seen before gets the tier (÷ LIMITS_ASSUMED_REPLICAS, here 1) locally.
     expect(await admitted(l, 'unseen', t, 10)).toBe(5);
-    const refusal = await l.admit('unseen', t, 1);
+    const refusal = await admit(l, 'unseen', t, 1);
     expect(refusal.ok).toBe(false);
     if (!refusal.ok) expect(refusal.reason).toBe('requests');
     const down = l.stats();
@@ -81,10 +84,25 @@ describe('rate limiter with Redis unavailable', () => {
     await restart(); // empty again: no persistence
     await waitUntil(() => !l.degraded, { timeoutMs: 5000, message: 'limiter still degraded after Redis returned' });
     const callsBefore = l.stats().redisCalls;
-    const back = await l.admit('unseen', t, 1);
+    const back = await admit(l, 'unseen', t, 1);
     expect(back.ok).toBe(true);
     if (back.ok) expect(back.reservation.source).toBe('redis');
     expect(l.stats().redisCalls).toBeGreaterThan(callsBefore);
+  });
+
+  it("bounds each account too while down: two keys of one account share the account's local allowance", async () => {
+    const l = await limiter({ assumedReplicas: 2 });
+    const t = tier(10);
+    const account = { id: 'acct-shared', tier: t };
+    await kill();
+    // tier 10 ÷ 2 assumed replicas = 5 for the account here, however many keys it uses.
+    const byTwoKeys = (await admitted(l, 'one', t, 4, account)) + (await admitted(l, 'two', t, 10, account));
+    expect(byTwoKeys).toBe(5);
+    const refusal = await admit(l, 'two', t, 1, account);
+    expect(refusal.ok).toBe(false);
+    if (!refusal.ok) expect([refusal.reason, refusal.scope]).toEqual(['requests', 'account']);
+    // Another account is not affected.
+    expect(await admitted(l, 'three', t, 10)).toBe(5);
   });
 
   it('splits the tier between LIMITS_ASSUMED_REPLICAS while down', async () => {
@@ -97,7 +115,7 @@ describe('rate limiter with Redis unavailable', () => {
     const closed = await limiter({ redisDownPolicy: 'closed' });
     const open = await limiter({ redisDownPolicy: 'open' });
     await kill();
-    const c = await closed.admit('k', tier(5), 1);
+    const c = await admit(closed, 'k', tier(5), 1);
     expect(c.ok).toBe(false);
     if (!c.ok) expect(c.reason).toBe('unavailable');
     expect(await admitted(closed, 'k', tier(5), 5)).toBe(0);
@@ -111,14 +129,14 @@ describe('rate limiter with Redis unavailable', () => {
     clients.push(admin);
     await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
     const started = performance.now();
-    const first = await l.admit('k', tier(5), 1);
+    const first = await admit(l, 'k', tier(5), 1);
     expect(first.ok).toBe(true);
     if (first.ok) expect(first.reservation.source).toBe('fallback');
     expect(performance.now() - started).toBeLessThan(900);
     expect(l.degraded).toBe(true);
     // The connection never dropped, so no 'ready' event: only a successful probe ends it.
     await waitUntil(async () => {
-      await l.admit('k', tier(5), 1);
+      await admit(l, 'k', tier(5), 1);
       return !l.degraded;
     }, { timeoutMs: 5000, intervalMs: 100, message: 'probe did not clear degraded' });
   });

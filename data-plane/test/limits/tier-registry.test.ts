@@ -1,8 +1,9 @@
 import { DEFAULT_TIERS } from '@fluxgate/contracts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { applySchema } from '../../src/store/migrate.js';
 import { loadTiers } from '../../src/store/tiers.js';
 import { createTierRegistry, publishTiersChanged, type TierRegistry, type TierRegistryOptions } from '../../src/limits/tier-registry.js';
-import { connectTestRedis, createTestDatabase, waitUntil, type TestDatabase, type TestRedis } from '../support/services.js';
+import { INIT_SQL_PATH, connectTestRedis, createTestDatabase, waitUntil, type TestDatabase, type TestRedis } from '../support/services.js';
 
 let db: TestDatabase;
 let tr: TestRedis;
@@ -73,5 +74,37 @@ describe('tier registry', () => {
     await db.sql`UPDATE tiers SET requests_per_window = 601 WHERE id = 'pro'`;
     expect(await r.refresh()).toBe(true);
     expect(r.get('pro').requestsPerWindow).toBe(601);
+  });
+});
+
+describe('burst is the request bucket\'s capacity (issue 12)', () => {
+  it('a database from before issue 12 (burst 0 = "one at a time") is migrated to burst 1, and 0 is refused from then on', async () => {
+    const old = await createTestDatabase({ applySchema: false });
+    try {
+      // The tiers table as init.sql created it until issue 12.
+      await old.sql`CREATE TABLE tiers (
+        id text PRIMARY KEY, requests_per_window integer NOT NULL, tokens_per_window bigint NOT NULL,
+        window_seconds integer NOT NULL, concurrent_streams integer NOT NULL,
+        burst integer NOT NULL DEFAULT 0 CHECK (burst >= 0), is_penalty boolean NOT NULL DEFAULT false,
+        created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())`;
+      await old.sql`INSERT INTO tiers (id, requests_per_window, tokens_per_window, window_seconds, concurrent_streams, burst, is_penalty)
+                    VALUES ('penalty-1', 10, 10000, 60, 2, 0, true), ('custom', 5, 500, 60, 1, 0, false), ('free', 60, 100000, 60, 4, 10, false)`;
+      await applySchema(old.sql, INIT_SQL_PATH);
+      const tiers = new Map((await loadTiers(old.sql)).map((t) => [t.id, t]));
+      expect(tiers.get('penalty-1')?.burst).toBe(1);
+      expect(tiers.get('custom')?.burst).toBe(1);
+      expect(tiers.get('free')?.burst).toBe(10);
+      await expect(old.sql`UPDATE tiers SET burst = 0 WHERE id = 'custom'`).rejects.toThrow(/tiers_burst_check/);
+      // Idempotent: applied again, nothing changes.
+      await applySchema(old.sql, INIT_SQL_PATH);
+      expect((await loadTiers(old.sql)).find((t) => t.id === 'custom')?.burst).toBe(1);
+    } finally {
+      await old.drop();
+    }
+  });
+
+  it('the seeded tiers admit at most burst at once: every seeded burst is at least 1', async () => {
+    for (const t of await loadTiers(db.sql)) expect(t.burst).toBeGreaterThanOrEqual(1);
+    await expect(db.sql`UPDATE tiers SET burst = 0 WHERE id = 'pro'`).rejects.toThrow(/tiers_burst_check/);
   });
 });
