@@ -54,18 +54,20 @@ export function readBody(res: HttpResponse, limit: number, opts: ReadBodyOptions
       if (settled) return;
       settled = true;
       unsubscribe();
+      if (exchange.onResponded === discard) exchange.onResponded = null;
       fn();
       buf = EMPTY; // whatever was read is the promise's now, or garbage
     };
     const unsubscribe = onClientAbort(res, () => settle(() => reject(new ClientAbortedError())));
+    const discard = () => settle(() => reject(new BodyDiscardedError()));
+    exchange.onResponded = discard;
 
     // Known length: one buffer, filled in place. Unknown (chunked): grow by doubling up to
     // limit. Allocated on the first byte, so a client that only declares a length costs nothing.
     let buf = EMPTY;
     let received = 0;
     res.onData((chunk, isLast) => {
-      if (settled) return; // refused or aborted: discard what is still in flight
-      if (exchange.responded) return settle(() => reject(new BodyDiscardedError()));
+      if (settled) return; // refused, answered or aborted: discard what is still in flight
       const n = chunk.byteLength;
       if (received + n > limit) return settle(() => reject(tooLarge()));
       if (buf === EMPTY && n > 0) buf = new Uint8Array(declared ?? Math.min(limit, Math.max(FIRST_GROWABLE, n)));

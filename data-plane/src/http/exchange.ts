@@ -31,6 +31,8 @@ export interface Exchange {
   bodyRead: boolean;
   /** The sink committed the response's status line: body bytes still arriving are not wanted. */
   responded: boolean;
+  /** Set by a body reader still reading: told when the response is committed (markResponded). */
+  onResponded: (() => void) | null;
   /** Why the request's framing is invalid (RFC 9112 §6), set by snapshotRequest; null when valid. */
   framingError: string | null;
 }
@@ -64,6 +66,7 @@ export function exchangeOf(res: HttpResponse): Exchange {
     closeAfterResponse: false,
     bodyRead: false,
     responded: false,
+    onResponded: null,
     framingError: null,
   };
   exchanges.set(res, created);
@@ -75,6 +78,14 @@ export function exchangeOf(res: HttpResponse): Exchange {
     for (const listener of listeners) listener();
   });
   return created;
+}
+
+/** The sink commits the response: a body reader still running stops (body.ts). */
+export function markResponded(ex: Exchange): void {
+  ex.responded = true;
+  const cb = ex.onResponded;
+  ex.onResponded = null;
+  cb?.();
 }
 
 /** Run `cb` once when the client aborts; returns an unsubscribe function. */

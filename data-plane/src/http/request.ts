@@ -53,7 +53,7 @@ export function snapshotRequest(req: HttpRequest, res: HttpResponse): RequestSna
  * connection after a Content-Length that is not a number; the checks stay for any build that
  * does not.)
  */
-function framingError(headers: ReadonlyMap<string, string>, conflictingLength: boolean): string | null {
+export function framingError(headers: ReadonlyMap<string, string>, conflictingLength: boolean): string | null {
   if (conflictingLength) return 'two different Content-Length values';
   const te = headers.get('transfer-encoding');
   const length = headers.get('content-length');
