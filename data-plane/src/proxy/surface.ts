@@ -85,20 +85,16 @@ function ollamaTable(modelManagement: boolean): FamilyTable {
 
 // Percent-encoded '.', '/' and '\' in either case (RFC 3986 §2.1: hex digits are case-insensitive).
 const ENCODED_DELIMITER = /%(?:2e|2f|5c)/i;
+// A whole segment of '.' or '..' (RFC 3986 §3.3), anywhere in the path.
+const DOT_SEGMENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
-/** Why `rest` (the path after the family prefix) is ambiguous, or null when it is not. */
+/** Why `rest` (the path after the family prefix) is ambiguous, or null when it is not. No allocation. */
 function syntaxProblem(rest: string): string | null {
   if (rest.includes('\\')) return 'a backslash';
   if (ENCODED_DELIMITER.test(rest)) return "a percent-encoded '.', '/' or '\\'";
-  let start = 0;
-  for (;;) {
-    const end = rest.indexOf('/', start);
-    const segment = end === -1 ? rest.slice(start) : rest.slice(start, end);
-    if (segment === '') return "an empty segment ('//' or a trailing '/')";
-    if (segment === '.' || segment === '..') return "a '.' or '..' segment";
-    if (end === -1) return null;
-    start = end + 1;
-  }
+  if (rest === '' || rest.startsWith('/') || rest.endsWith('/') || rest.includes('//')) return "an empty segment ('//' or a trailing '/')";
+  if (DOT_SEGMENT.test(rest)) return "a '.' or '..' segment";
+  return null;
 }
 
 function match(table: FamilyTable, rest: string): Endpoint | null {
