@@ -112,8 +112,9 @@ describe('refused uploads are not read', () => {
   const proxied = () => mock.requests.filter((r) => r.path !== '/');
 
   it(`${UPLOADS} chunked uploads with a malformed key, written flat out: each closed while the client writes, no RSS growth`, async () => {
-    // Warm the process up (TLS, JIT, allocators) so the baseline is not the cold start.
+    // Warm the process up (TLS, JIT, allocators, this very path) so the baseline is not the cold start.
     for (let i = 0; i < 3; i++) await (await request(`${gw.url}/healthz`, { dispatcher: gw.dispatcher })).body.text();
+    await Promise.all(Array.from({ length: UPLOADS }, () => upload('/v1/chat/completions', 'Authorization: Bearer not-a-key\r\n')));
     const pid = gw.child.pid!;
     const before = rssOf(pid);
     const results = await Promise.all(Array.from({ length: UPLOADS }, () => upload('/v1/chat/completions', 'Authorization: Bearer not-a-key\r\n')));
