@@ -37,6 +37,7 @@ export function readBody(res: HttpResponse, limit: number, opts: ReadBodyOptions
   const declared = opts.contentLength ?? exchange.contentLength;
   const promise = new Promise<Uint8Array>((resolve, reject) => {
     if (exchange.aborted) return reject(new ClientAbortedError());
+    if (exchange.responded) return reject(new BodyDiscardedError());
     const tooLarge = () => {
       exchange.closeAfterResponse = true;
       return new GatewayError('payload_too_large', `The request body is larger than the limit of ${limit} bytes.`);

@@ -20,8 +20,8 @@ export interface ClientHops {
  * the proxy to its right saw, so the rightmost hop that is not itself a trusted proxy is the
  * client, and everything to its left is whatever the client chose to send (nginx realip with
  * real_ip_recursive does the same). When every hop is trusted the leftmost is the best known
- * client. A hop that is not an IP address cannot have been written by a trusted proxy's peer
- * logic: the chain stops at the trusted hop to its right.
+ * client. A trusted proxy writes its peer's address, so a hop that is not an IP address was
+ * not written by one: the chain stops at the trusted hop to its right.
  */
 export function resolveClient(req: RequestSnapshot, trusted: AddressSet): ClientHops {
   const peer = req.remoteAddress;
