@@ -4,6 +4,7 @@ import { bind, type Method } from './http/bind.js';
 import type { ConcurrencyGate } from './limits/concurrency.js';
 import type { KeyLimits } from './limits/key-limits.js';
 import type { Logger } from './log/logger.js';
+import type { AddressSet } from './net/cidr-set.js';
 import type { UpstreamPool } from './proxy/types.js';
 import { adminRoutes, requireAdmin, type AdminSources } from './routes/admin.js';
 import { healthz, readyz, type ReadinessChecks } from './routes/health.js';
@@ -17,7 +18,7 @@ import { GatewayError } from './errors.js';
 export interface DataPlaneDeps {
   config: Pick<
     DataPlaneConfig,
-    'MAX_BODY_BYTES' | 'PER_KEY_CONCURRENCY' | 'SSE_HEARTBEAT_MS'
+    'MAX_BODY_BYTES' | 'PER_KEY_CONCURRENCY' | 'SSE_HEARTBEAT_MS' | 'PROXY_MODEL_MANAGEMENT'
   >;
   log: Logger;
   /** The TLS public app and the plain admin app, created by http/ in main.ts. */
@@ -35,8 +36,8 @@ export interface DataPlaneDeps {
   portal: ReadonlyArray<RouteSpec>;
   /** RFC 8484 endpoint (GET and POST; other methods get 405 from the route itself). */
   dnsQuery: RouteHandler;
-  /** Peers whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
-  trustedProxies: ReadonlySet<string>;
+  /** Peers whose X-Forwarded-For names the client (TRUSTED_PROXIES: addresses and CIDRs). */
+  trustedProxies: AddressSet;
 }
 
 /** Wire every route onto the two listeners. No I/O here: main.ts listens and drains. */
@@ -61,6 +62,7 @@ export function createDataPlane(deps: DataPlaneDeps): void {
       maxBodyBytes: config.MAX_BODY_BYTES,
       perKeyConcurrency: config.PER_KEY_CONCURRENCY,
       heartbeatMs: config.SSE_HEARTBEAT_MS,
+      modelManagement: config.PROXY_MODEL_MANAGEMENT,
     },
   });
   route('any', '/v1/*', proxy);

@@ -5,6 +5,9 @@
 
 export type ErrorFlavor = 'openai' | 'ollama' | 'plain';
 
+/** The wire shape for a request path: OpenAI on /v1, Ollama on /api, plain JSON elsewhere. */
+export const flavorOf = (path: string): ErrorFlavor => (path.startsWith('/api/') ? 'ollama' : path.startsWith('/v1/') ? 'openai' : 'plain');
+
 interface CatalogueEntry {
   status: number;
   /** OpenAI `error.type`. */

@@ -26,6 +26,7 @@ import { createLogger, type Logger } from './log/logger.js';
 import { createCounters } from './metrics/counters.js';
 import { createGatewayMetrics } from './metrics/registry.js';
 import { metricsSnapshot } from './metrics/snapshot.js';
+import { createCidrSet } from './net/cidr-set.js';
 import { createUpstreamPool } from './proxy/pool.js';
 import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
@@ -150,7 +151,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
         maxKeysPerUser: config.PORTAL_MAX_KEYS_PER_USER,
       },
     }),
-    trustedProxies: new Set(config.TRUSTED_PROXIES),
+    trustedProxies: createCidrSet(config.TRUSTED_PROXIES),
     dnsQuery: dns.route,
     readiness: {
       redis: async () => (await redis.ping()) === 'PONG',

@@ -31,7 +31,7 @@ function setup(records: Array<{ hash: string; record: KeyRecord }>, opts: { stor
 
 const key = (status: KeyRecord['status']) => {
   const k = generateKey();
-  return { k, entry: { hash: k.hash, record: { id: `id-${status}`, userId: 'u1', status, tier: 'pro', prefix: k.displayPrefix, ownerEmail: 'a@b.c' } } };
+  return { k, entry: { hash: k.hash, record: { id: `id-${status}`, userId: 'u1', status, tier: 'pro', prefix: k.displayPrefix, ownerEmail: 'a@b.c', role: 'operator' as const } } };
 };
 
 const codeOf = (r: unknown) => (r instanceof GatewayError ? r.code : 'principal');
@@ -54,7 +54,7 @@ describe('authenticate', () => {
     const { k, entry } = key('active');
     const s = setup([entry]);
     const r = await s.auth({ headers: headers({ authorization: `Bearer ${k.secret}` }), remoteAddress: '10.0.0.1' });
-    expect(r).toEqual({ keyId: 'id-active', userId: 'u1', tier: 'pro', prefix: k.displayPrefix });
+    expect(r).toEqual({ keyId: 'id-active', userId: 'u1', tier: 'pro', prefix: k.displayPrefix, role: 'operator' });
     expect(s.used).toEqual(['id-active']);
     expect(s.reasons).toEqual([]);
   });
@@ -86,6 +86,25 @@ describe('authenticate', () => {
       expect(codeOf(await s.auth({ headers: headers({ authorization: `Bearer ${bad}` }), remoteAddress: '::1' }))).toBe('invalid_api_key');
     }
     expect(s.lookups()).toBe(0);
+  });
+
+  it('check() answers missing and malformed keys synchronously, counted once, with no lookup', async () => {
+    const { k, entry } = key('active');
+    const s = setup([entry]);
+    const ip = '192.0.2.8';
+    const missing = s.auth.check({ headers: headers({}), remoteAddress: ip });
+    const malformed = s.auth.check({ headers: headers({ authorization: 'Bearer not-a-key' }), remoteAddress: ip });
+    expect([missing, malformed].map(codeOf)).toEqual(['missing_api_key', 'invalid_api_key']);
+    expect(s.reasons).toEqual(['missing', 'malformed']);
+    // Only a guess (the malformed key) counts against the IP, as in the combined path.
+    expect(s.failedIps).toEqual([ip]);
+    expect(s.lookups()).toBe(0);
+    const checked = s.auth.check({ headers: headers({ 'x-api-key': k.secret }), remoteAddress: ip });
+    expect(checked).toEqual({ hash: k.hash });
+    if (checked instanceof GatewayError) throw checked;
+    expect(await s.auth.lookup(checked, { headers: headers({}), remoteAddress: ip })).toMatchObject({ keyId: 'id-active', role: 'operator' });
+    expect(s.lookups()).toBe(1);
+    expect(s.reasons).toEqual(['missing', 'malformed']);
   });
 
   it('answers 503 service_unavailable, not 401, when the store cannot answer', async () => {

@@ -1,5 +1,6 @@
 import { GatewayError } from '../errors.js';
 import type { AuthFailureLabel } from '../metrics/registry.js';
+import type { UserRole } from '../store/users.js';
 import type { KeyCache } from './key-cache.js';
 import { hashKey, parseKey } from './key-format.js';
 
@@ -11,6 +12,8 @@ export interface Principal {
   tier: string;
   /** Display prefix, safe for logs. */
   prefix: string;
+  /** The key owner's role (users.role): model management is for operators. */
+  role: UserRole;
 }
 
 /** The bounded `reason` label of fluxgate_auth_failures_total. */
@@ -46,7 +49,22 @@ export function extractApiKey(headers: ReadonlyMap<string, string>): string | nu
   return x ? x : null;
 }
 
-export type Authenticate = (req: AuthRequest) => Promise<Principal | GatewayError>;
+/** A key that passed the synchronous format check: only its hash is kept. */
+export interface PresentedKey {
+  readonly hash: string;
+}
+
+/**
+ * `authenticate(req)` does both stages; routes that must not read a body for an anonymous
+ * client call `check` first (synchronous, no lookup) and `lookup` after.
+ */
+export interface Authenticate {
+  (req: AuthRequest): Promise<Principal | GatewayError>;
+  /** Stage one: the key's presence and format, no I/O. A GatewayError (401) to answer at once. */
+  check(req: AuthRequest): PresentedKey | GatewayError;
+  /** Stage two: the cache/Postgres lookup of a checked key. */
+  lookup(key: PresentedKey, req: AuthRequest): Promise<Principal | GatewayError>;
+}
 
 /**
  * Resolves a request's API key to a Principal, or to the GatewayError to answer with. Never
@@ -63,14 +81,18 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     return new GatewayError(code);
   };
 
-  return async (req) => {
+  const check = (req: AuthRequest): PresentedKey | GatewayError => {
     const presented = extractApiKey(req.headers);
     if (presented === null) return fail('missing', 'missing_api_key', req.remoteAddress);
     const parsed = parseKey(presented);
     if (!parsed.ok) return fail('malformed', 'invalid_api_key', req.remoteAddress);
+    return { hash: hashKey(parsed.key) };
+  };
+
+  const lookup = async (key: PresentedKey, req: AuthRequest): Promise<Principal | GatewayError> => {
     let record;
     try {
-      record = await deps.cache.get(hashKey(parsed.key));
+      record = await deps.cache.get(key.hash);
     } catch {
       return fail('store_unavailable', 'service_unavailable', req.remoteAddress);
     }
@@ -78,6 +100,12 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     if (record.status === 'revoked') return fail('revoked', 'key_revoked', req.remoteAddress);
     if (record.status === 'suspended') return fail('suspended', 'key_suspended', req.remoteAddress);
     deps.lastUsed?.mark(record.id);
-    return { keyId: record.id, userId: record.userId, tier: record.tier, prefix: record.prefix };
+    return { keyId: record.id, userId: record.userId, tier: record.tier, prefix: record.prefix, role: record.role };
   };
+
+  const authenticate = async (req: AuthRequest): Promise<Principal | GatewayError> => {
+    const key = check(req);
+    return key instanceof GatewayError ? key : lookup(key, req);
+  };
+  return Object.assign(authenticate, { check, lookup });
 }

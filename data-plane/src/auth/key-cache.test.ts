@@ -9,6 +9,7 @@ const rec = (id: string, status: KeyRecord['status'] = 'active'): KeyRecord => (
   tier: 'free',
   prefix: `fgk_${id}`,
   ownerEmail: `${id}@example.com`,
+  role: 'user',
 });
 
 /** An in-memory store that counts lookups; `fail` makes it throw like a dead Postgres. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isCidr } from '../net/cidr-set.js';
 
 /**
  * Every variable the data plane reads, parsed once at boot. Nothing else reads process.env.
@@ -99,8 +100,13 @@ export const dataPlaneEnvSchema = z.object({
   LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
   LOGIN_THROTTLE_WINDOW_SECONDS: z.coerce.number().int().positive().default(900),
   PORTAL_MAX_KEYS_PER_USER: z.coerce.number().int().positive().default(50),
-  /** Reverse proxies whose X-Forwarded-For is trusted for the client address (comma-separated IPs). */
-  TRUSTED_PROXIES: list,
+  /** Reverse proxies whose X-Forwarded-For is trusted for the client address (comma-separated IPs or CIDRs). */
+  TRUSTED_PROXIES: list.superRefine((entries, ctx) => {
+    const bad = entries.findIndex((e) => !isCidr(e));
+    if (bad >= 0) ctx.addIssue({ code: 'custom', message: `entry ${bad + 1} is not an IP address or CIDR (expected e.g. 10.0.0.2,172.16.0.0/12,fd00::/8)` });
+  }),
+  /** Forward Ollama model management (delete, pull, push, create, copy, blobs) for operator keys. */
+  PROXY_MODEL_MANAGEMENT: z.stringbool().default(false),
   CLUSTER_DOMAIN: z.string().trim().default('fluxgate.internal'),
   /** DoH servers for upstream names, in order; IP-literal https URLs need no bootstrap lookup. */
   DOH_UPSTREAMS: z.string().default('https://1.1.1.1/dns-query,https://9.9.9.9/dns-query'),

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { asGatewayError, toWireBody } from '../errors.js';
+import { asGatewayError, flavorOf, GatewayError, toWireBody } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RouteContext, RouteHandler } from '../routes/context.js';
 import { readBody } from './body.js';
+import { exchangeOf } from './exchange.js';
 import { snapshotRequest } from './request.js';
 import { createSink } from './sink.js';
 
@@ -28,6 +29,19 @@ export function bind(app: TemplatedApp, method: Method, pattern: string, handler
       readBody: (limit: number) => readBody(res, limit),
       requestId: incomingId && REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
     };
+    const exchange = exchangeOf(res);
+    if (exchange.framingError !== null) {
+      // RFC 9112 §6.3: the body's length cannot be known, so neither can where the next request
+      // starts: 400 and close. Answered from the next turn, not from inside uWS's parse of this
+      // read: uWS would go on to dispatch a request that follows the first Content-Length in the
+      // same read (and keep the connection for it, Connection: close or not), which is the
+      // smuggled request. With this response still pending it drops the connection instead.
+      exchange.closeAfterResponse = true;
+      const err = new GatewayError('bad_request', `The request framing is invalid: ${exchange.framingError}.`);
+      const body = toWireBody(err, flavorOf(snapshot.path));
+      setImmediate(() => sink.send(err.status, [['content-type', 'application/json'], ['x-request-id', ctx.requestId]], body));
+      return;
+    }
     const fail = (e: unknown) => {
       const err = asGatewayError(e);
       if (err.code === 'internal_error') log.error({ err: e, path: snapshot.path, requestId: ctx.requestId }, 'unhandled route error');

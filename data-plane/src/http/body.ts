@@ -10,6 +10,15 @@ export interface ReadBodyOptions {
 const FIRST_GROWABLE = 16 * 1024;
 const EMPTY = new Uint8Array(0);
 
+/** The response went out before the body was read: the rest of the body is discarded. */
+export class BodyDiscardedError extends Error {
+  override readonly name = 'BodyDiscardedError';
+  readonly code = 'body_discarded';
+  constructor() {
+    super('The request was answered before its body was read; the body was discarded.');
+  }
+}
+
 /**
  * Read the whole request body, at most `limit` bytes.
  *
@@ -18,13 +27,17 @@ const EMPTY = new Uint8Array(0);
  * GatewayError('payload_too_large') as soon as the declared or received size passes `limit`
  * (the rest is discarded and the response will carry Connection: close), and with
  * ClientAbortedError when the client goes away mid-body (including a chunked body cut off
- * mid-chunk: uWS reports that as an abort).
+ * mid-chunk: uWS reports that as an abort). Once the response has gone out (an early refusal)
+ * the reader stops: what still arrives is discarded, the bytes held so far are released, and
+ * the promise rejects with BodyDiscardedError; the sink closes such a connection after the
+ * answer (exchange.ts closesAfterResponse).
  */
 export function readBody(res: HttpResponse, limit: number, opts: ReadBodyOptions = {}): Promise<Uint8Array> {
   const exchange = exchangeOf(res);
   const declared = opts.contentLength ?? exchange.contentLength;
   const promise = new Promise<Uint8Array>((resolve, reject) => {
     if (exchange.aborted) return reject(new ClientAbortedError());
+    if (exchange.responded) return reject(new BodyDiscardedError());
     const tooLarge = () => {
       exchange.closeAfterResponse = true;
       return new GatewayError('payload_too_large', `The request body is larger than the limit of ${limit} bytes.`);
@@ -32,23 +45,30 @@ export function readBody(res: HttpResponse, limit: number, opts: ReadBodyOptions
     // Answer 413 from the header alone, without reading a byte (RFC 9110 §15.5.14).
     if (declared !== undefined && declared > limit) return reject(tooLarge());
     // No body announced: nothing to wait for (and no reliance on uWS's empty final onData).
-    if (exchange.hasBody === false) return resolve(EMPTY);
+    if (exchange.hasBody === false) {
+      exchange.bodyRead = true;
+      return resolve(EMPTY);
+    }
 
     let settled = false;
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
       unsubscribe();
+      if (exchange.onResponded === discard) exchange.onResponded = null;
       fn();
+      buf = EMPTY; // whatever was read is the promise's now, or garbage
     };
     const unsubscribe = onClientAbort(res, () => settle(() => reject(new ClientAbortedError())));
+    const discard = () => settle(() => reject(new BodyDiscardedError()));
+    exchange.onResponded = discard;
 
     // Known length: one buffer, filled in place. Unknown (chunked): grow by doubling up to
     // limit. Allocated on the first byte, so a client that only declares a length costs nothing.
     let buf = EMPTY;
     let received = 0;
     res.onData((chunk, isLast) => {
-      if (settled) return; // refused or aborted: discard what is still in flight
+      if (settled) return; // refused, answered or aborted: discard what is still in flight
       const n = chunk.byteLength;
       if (received + n > limit) return settle(() => reject(tooLarge()));
       if (buf === EMPTY && n > 0) buf = new Uint8Array(declared ?? Math.min(limit, Math.max(FIRST_GROWABLE, n)));
@@ -63,7 +83,9 @@ export function readBody(res: HttpResponse, limit: number, opts: ReadBodyOptions
       received += n;
       if (!isLast) return;
       if (declared !== undefined && received !== declared) return settle(() => reject(new GatewayError('bad_request', 'The request body is shorter than its Content-Length.')));
-      settle(() => resolve(received === buf.length ? buf : buf.subarray(0, received)));
+      exchange.bodyRead = true;
+      const body = received === buf.length ? buf : buf.subarray(0, received);
+      settle(() => resolve(body));
     });
   });
   // The route may start reading before it awaits something else (it must, see above); a

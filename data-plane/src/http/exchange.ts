@@ -27,6 +27,24 @@ export interface Exchange {
   hasBody: boolean | undefined;
   /** The body reader refused the body: answer with `Connection: close`, do not read on. */
   closeAfterResponse: boolean;
+  /** readBody has the whole body (or the headers announced none). */
+  bodyRead: boolean;
+  /** The sink committed the response's status line: body bytes still arriving are not wanted. */
+  responded: boolean;
+  /** Set by a body reader still reading: told when the response is committed (markResponded). */
+  onResponded: (() => void) | null;
+  /** Why the request's framing is invalid (RFC 9112 §6), set by snapshotRequest; null when valid. */
+  framingError: string | null;
+}
+
+/**
+ * Must the connection close after this response? Yes when the body was refused, and whenever
+ * the answer goes out before a body the client announced was read: the rest of the body would
+ * otherwise keep arriving (uWS parses and delivers it to the end, however long), costing reads
+ * for a request already answered. RFC 9112 §9.6 lets a server close instead of reading it.
+ */
+export function closesAfterResponse(ex: Exchange): boolean {
+  return ex.closeAfterResponse || (ex.hasBody === true && !ex.bodyRead);
 }
 
 const exchanges = new WeakMap<HttpResponse, Exchange>();
@@ -40,7 +58,17 @@ const exchanges = new WeakMap<HttpResponse, Exchange>();
 export function exchangeOf(res: HttpResponse): Exchange {
   let ex = exchanges.get(res);
   if (ex) return ex;
-  const created: Exchange = { aborted: false, listeners: [], contentLength: undefined, hasBody: undefined, closeAfterResponse: false };
+  const created: Exchange = {
+    aborted: false,
+    listeners: [],
+    contentLength: undefined,
+    hasBody: undefined,
+    closeAfterResponse: false,
+    bodyRead: false,
+    responded: false,
+    onResponded: null,
+    framingError: null,
+  };
   exchanges.set(res, created);
   res.onAborted(() => {
     // uWS has already invalidated `res` when this runs: listeners must not touch it.
@@ -50,6 +78,14 @@ export function exchangeOf(res: HttpResponse): Exchange {
     for (const listener of listeners) listener();
   });
   return created;
+}
+
+/** The sink commits the response: a body reader still running stops (body.ts). */
+export function markResponded(ex: Exchange): void {
+  ex.responded = true;
+  const cb = ex.onResponded;
+  ex.onResponded = null;
+  cb?.();
 }
 
 /** Run `cb` once when the client aborts; returns an unsubscribe function. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseAddress } from './request.js';
+import { framingError, normaliseAddress } from './request.js';
 
 describe('normaliseAddress', () => {
   it('keeps IPv4 and gives IPv6 in RFC 5952 form', () => {
@@ -16,5 +16,24 @@ describe('normaliseAddress', () => {
   it('passes through what it cannot parse', () => {
     expect(normaliseAddress('')).toBe('');
     expect(normaliseAddress('not:an:address')).toBe('not:an:address');
+  });
+});
+
+describe('framingError (RFC 9112 §6)', () => {
+  const h = (entries: Array<[string, string]>) => new Map(entries);
+  it('accepts one length, one chunked coding, or neither', () => {
+    expect(framingError(h([['content-length', '12']]), false)).toBeNull();
+    expect(framingError(h([['transfer-encoding', 'chunked']]), false)).toBeNull();
+    expect(framingError(h([['transfer-encoding', ' Chunked ']]), false)).toBeNull();
+    expect(framingError(h([]), false)).toBeNull();
+  });
+  it('refuses conflicting lengths, length with chunked, other codings and non-numeric lengths', () => {
+    expect(framingError(h([['content-length', '5']]), true)).toMatch(/two different Content-Length/);
+    expect(framingError(h([['content-length', '5'], ['transfer-encoding', 'chunked']]), false)).toMatch(/both/);
+    expect(framingError(h([['transfer-encoding', 'gzip']]), false)).toMatch(/other than chunked/);
+    expect(framingError(h([['transfer-encoding', 'gzip, chunked']]), false)).toMatch(/other than chunked/);
+    expect(framingError(h([['transfer-encoding', 'chunked, chunked']]), false)).toMatch(/other than chunked/);
+    expect(framingError(h([['content-length', '5, 5']]), false)).toMatch(/not a number/);
+    expect(framingError(h([['content-length', '+5']]), false)).toMatch(/not a number/);
   });
 });

@@ -4,7 +4,7 @@ import type { RequestSnapshot } from './types.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 
 const decoder = new TextDecoder();
-const DIGITS = /^\d{1,15}$/;
+const DIGITS = /^\d+$/;
 
 /**
  * Copy everything a route needs out of uWS's request. Call it first thing in the uWS handler:
@@ -15,11 +15,15 @@ const DIGITS = /^\d{1,15}$/;
 export function snapshotRequest(req: HttpRequest, res: HttpResponse): RequestSnapshot {
   const receivedAt = performance.now();
   const headers = new Map<string, string>();
+  let conflictingLength = false;
   // uWS hands header names already lower-cased. RFC 9110 §5.3: repeated fields combine with
-  // ", "; Cookie is the exception and combines with "; " (RFC 6265 §5.4).
+  // ", "; Cookie is the exception and combines with "; " (RFC 6265 §5.4). Repeated identical
+  // Content-Length values fold into one (RFC 9110 §8.6); different ones are a framing error.
   req.forEach((name, value) => {
     const prev = headers.get(name);
-    headers.set(name, prev === undefined ? value : `${prev}${name === 'cookie' ? '; ' : ', '}${value}`);
+    if (prev === undefined) headers.set(name, value);
+    else if (name === 'content-length') conflictingLength ||= value !== prev;
+    else headers.set(name, `${prev}${name === 'cookie' ? '; ' : ', '}${value}`);
   });
 
   const exchange = exchangeOf(res);
@@ -27,6 +31,7 @@ export function snapshotRequest(req: HttpRequest, res: HttpResponse): RequestSna
   exchange.contentLength = length !== undefined && DIGITS.test(length) ? Number(length) : undefined;
   // RFC 9112 §6.3: a request has a body only with Transfer-Encoding or a Content-Length.
   exchange.hasBody = headers.has('transfer-encoding') || (exchange.contentLength ?? 0) > 0;
+  exchange.framingError = framingError(headers, conflictingLength);
 
   return {
     // This build lower-cases even getCaseSensitiveMethod(); uWS only routes upper-case methods.
@@ -38,6 +43,25 @@ export function snapshotRequest(req: HttpRequest, res: HttpResponse): RequestSna
     remoteAddress: normaliseAddress(decoder.decode(res.getRemoteAddressAsText())),
     receivedAt,
   };
+}
+
+/**
+ * Request framing that cannot be read one way only (RFC 9112 §6.1, §6.3): a server and the
+ * proxies around it could each see a different body length, which is how requests are smuggled.
+ * Each case is answered 400 and the connection closed. (This uWS build already drops, without
+ * calling any handler, a request with both Content-Length and Transfer-Encoding, and closes the
+ * connection after a Content-Length that is not a number; the checks stay for any build that
+ * does not.)
+ */
+export function framingError(headers: ReadonlyMap<string, string>, conflictingLength: boolean): string | null {
+  if (conflictingLength) return 'two different Content-Length values';
+  const te = headers.get('transfer-encoding');
+  const length = headers.get('content-length');
+  if (te !== undefined && length !== undefined) return 'both Content-Length and Transfer-Encoding';
+  // uWS de-chunks whatever coding is named; anything but a single chunked leaves the length unknown.
+  if (te !== undefined && te.trim().toLowerCase() !== 'chunked') return 'a Transfer-Encoding other than chunked';
+  if (length !== undefined && !DIGITS.test(length)) return 'a Content-Length that is not a number';
+  return null;
 }
 
 /**

@@ -20,7 +20,7 @@
  * followed by onDrain, onAbort or the end of the response.
  */
 import { corked, OVERHEAD, SLICE, TurnBudget } from './cork.js';
-import { exchangeOf, onClientAbort } from './exchange.js';
+import { closesAfterResponse, exchangeOf, markResponded, onClientAbort } from './exchange.js';
 import { headBytes, isBodiless, wantsClose, writeHead } from './head.js';
 import type { HeaderList, ResponseSink } from './types.js';
 import type { HttpResponse } from './uws.js';
@@ -121,6 +121,7 @@ class UwsSink implements ResponseSink, SinkStats {
     // Fits one cork region: uWS's end() copies it all (or buffers it), it cannot fail.
     const close = this.#wantsClose(headers);
     this.#headersSent = true;
+    markResponded(exchangeOf(this.#res));
     this.#bytesWritten = isBodiless(status) ? 0 : bytes.length;
     this.#budget.spend(size);
     this.#res.cork(() => {
@@ -140,6 +141,7 @@ class UwsSink implements ResponseSink, SinkStats {
     if (size > SLICE) throw new RangeError(`response header block of ${size} bytes does not fit one cork region`);
     if (wantsClose(headers)) this.#closeConnection = true;
     this.#headersSent = true;
+    markResponded(exchangeOf(this.#res));
     this.#fixed = contentLength !== undefined;
     this.#total = contentLength ?? 0;
     this.#res.onWritable(() => this.#writable());
@@ -325,6 +327,6 @@ class UwsSink implements ResponseSink, SinkStats {
   }
 
   #wantsClose(headers: HeaderList): boolean {
-    return this.#closeConnection || wantsClose(headers) || exchangeOf(this.#res).closeAfterResponse;
+    return this.#closeConnection || wantsClose(headers) || closesAfterResponse(exchangeOf(this.#res));
   }
 }

@@ -18,6 +18,11 @@ export interface RequestSnapshot {
   readonly headers: ReadonlyMap<string, string>;
   /** Client address as text (IPv4 dotted, or IPv6). */
   readonly remoteAddress: string;
+  /**
+   * Behind a trusted proxy: the X-Forwarded-For chain from the client through the trusted
+   * hops (routes/client-ip.ts). Absent when the peer is the client.
+   */
+  readonly forwardedFor?: string;
   /** Monotonic receive time (performance.now()). */
   readonly receivedAt: number;
 }

@@ -39,13 +39,29 @@ describe('request headers', () => {
     ]);
   });
 
-  it('adds X-Forwarded-For (appending) and the gateway request id', () => {
-    const h = new Map([['x-forwarded-for', '198.51.100.1']]);
-    expect(pairs(filterRequestHeaders(h, { forwardedFor: '10.0.0.1', requestId: 'r1' }))).toEqual([
+  it("states the client hop itself: the client's forwarding claims never pass, X-Forwarded-For is the gateway's", () => {
+    const h = new Map([
+      ['x-forwarded-for', '198.51.100.1, 127.0.0.1'],
+      ['forwarded', 'for=127.0.0.1;proto=https;host=internal'],
+      ['x-real-ip', '127.0.0.1'],
+      ['x-forwarded-host', 'internal.example'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-port', '80'],
+      ['x-forwarded-prefix', '/admin'],
+      ['true-client-ip', '127.0.0.1'],
+      ['x-original-url', '/api/delete'],
+      ['x-http-method-override', 'DELETE'],
+      ['x-forwardedness', 'kept: not in the family'],
+    ]);
+    expect(pairs(filterRequestHeaders(h, { forwardedFor: '203.0.113.9', requestId: 'r1' }))).toEqual([
+      ['x-forwardedness', 'kept: not in the family'],
       ['accept-encoding', 'identity'],
-      ['x-forwarded-for', '198.51.100.1, 10.0.0.1'],
+      ['x-forwarded-for', '203.0.113.9'],
+      ['x-forwarded-proto', 'https'],
       ['x-request-id', 'r1'],
     ]);
+    // Behind trusted proxies the caller passes the resolved chain; it is sent as given.
+    expect(pairs(filterRequestHeaders(h, { forwardedFor: '198.51.100.1, 10.0.0.2' }))).toContainEqual(['x-forwarded-for', '198.51.100.1, 10.0.0.2']);
   });
 
   it('injects the upstream credential without mutating the shared list', () => {

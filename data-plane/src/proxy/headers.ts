@@ -43,7 +43,28 @@ const REQUEST_DROP: ReadonlySet<string> = new Set([
   // Replaced below when the gateway knows them.
   'x-forwarded-for',
   'x-request-id',
+  // Client-written claims about the client hop (RFC 7239 Forwarded, the de facto X-Forwarded-*
+  // family below, X-Real-IP and the CDN variants): an upstream that trusts them for the
+  // client's address, scheme or host would be trusting the client. The gateway states the
+  // facts itself (X-Forwarded-For, X-Forwarded-Proto).
+  'forwarded',
+  'x-real-ip',
+  'true-client-ip',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  // Path and method overrides that some frameworks honour (Symfony, IIS, Express
+  // method-override): they would turn an allowed (method, path) into another (proxy/surface.ts).
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ]);
+
+/** X-Forwarded-Host, -Proto, -Port, -Prefix, -Server, …: never the client's to set. */
+const X_FORWARDED = 'x-forwarded-';
 
 /** Response fields we never forward, besides hop-by-hop ones. */
 const RESPONSE_DROP: ReadonlySet<string> = new Set([
@@ -69,7 +90,11 @@ function connectionNamed(value: string | undefined): ReadonlySet<string> | null 
 }
 
 export interface RequestHeaderExtras {
-  /** The client's address, appended to X-Forwarded-For. */
+  /**
+   * The X-Forwarded-For value to send: the client's address, or behind trusted proxies the
+   * chain from the client through them (routes/client-ip.ts). It replaces whatever the client
+   * sent, and comes with `X-Forwarded-Proto: https` (the client hop is always TLS).
+   */
   forwardedFor?: string | null;
   /** The gateway's request id, sent as X-Request-Id. */
   requestId?: string | null;
@@ -83,17 +108,13 @@ export function filterRequestHeaders(headers: ReadonlyMap<string, string>, extra
   const named = connectionNamed(headers.get('connection'));
   const out: string[] = [];
   for (const [name, value] of headers) {
-    if (HOP_BY_HOP.has(name) || REQUEST_DROP.has(name) || named?.has(name) === true) continue;
+    if (HOP_BY_HOP.has(name) || REQUEST_DROP.has(name) || named?.has(name) === true || name.startsWith(X_FORWARDED)) continue;
     out.push(name, value);
   }
   // RFC 9110 §12.5.3: without Accept-Encoding any coding is acceptable, so ask explicitly for
   // identity: usage counting has to read the response bytes.
   out.push('accept-encoding', 'identity');
-  if (extras.forwardedFor) {
-    // De facto X-Forwarded-For: append this hop's client to any chain the client sent.
-    const prior = headers.get('x-forwarded-for');
-    out.push('x-forwarded-for', prior ? `${prior}, ${extras.forwardedFor}` : extras.forwardedFor);
-  }
+  if (extras.forwardedFor) out.push('x-forwarded-for', extras.forwardedFor, 'x-forwarded-proto', 'https');
   const requestId = extras.requestId ?? headers.get('x-request-id');
   if (requestId) out.push('x-request-id', requestId);
   return out;

@@ -27,7 +27,7 @@ export interface ForwardRequest {
   model: string | null;
   /** Aborted when the client goes away or the total timeout fires. */
   signal: AbortSignal;
-  /** Client address, appended to X-Forwarded-For when given. */
+  /** X-Forwarded-For to send (the client's address, or the trusted chain); replaces the client's. */
   remoteAddress?: string | null;
   /** Gateway request id, sent upstream as X-Request-Id when given. */
   requestId?: string | null;

@@ -1,10 +1,10 @@
 import type { GatewayError } from '../errors.js';
 import type { RequestSnapshot } from '../http/types.js';
-import type { Principal } from '../auth/authenticate.js';
+import type { Principal, PresentedKey } from '../auth/authenticate.js';
 import type { UsageSample } from '../metrics/counters.js';
 import type { InspectedBody } from '../proxy/request-body.js';
 
-export type { Principal, UsageSample };
+export type { Principal, PresentedKey, UsageSample };
 
 /** The inspected request body plus what counters need from it. */
 export interface BodyInfo extends InspectedBody {
@@ -15,7 +15,10 @@ export interface BodyInfo extends InspectedBody {
 }
 
 export interface ProxyPorts {
-  authenticate(req: RequestSnapshot): Principal | Promise<Principal>;
+  /** Synchronous: the key's presence and format (no lookup); throws the 401 to answer. */
+  checkKey(req: RequestSnapshot): PresentedKey;
+  /** The lookup of a checked key; rejects with the GatewayError to answer. */
+  authenticate(key: PresentedKey, req: RequestSnapshot): Principal | Promise<Principal>;
   inspectBody(req: RequestSnapshot, body: Uint8Array | null): BodyInfo;
   recordUsage(principal: Principal, sample: UsageSample): void;
   /** Bounded metrics: route family, status class, durations. */

@@ -19,8 +19,13 @@ export function promptFingerprint(promptText: string): string | null {
 export function createProxyPorts(deps: { authenticate: Authenticate; counters: Counters; metrics: GatewayMetrics }): ProxyPorts {
   const { authenticate, counters, metrics } = deps;
   return {
-    async authenticate(req) {
-      const result = await authenticate(req);
+    checkKey(req) {
+      const result = authenticate.check(req);
+      if (result instanceof GatewayError) throw result;
+      return result;
+    },
+    async authenticate(key, req) {
+      const result = await authenticate.lookup(key, req);
       if (result instanceof GatewayError) throw result;
       return result;
     },

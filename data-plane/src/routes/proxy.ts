@@ -3,9 +3,10 @@ import type { HeaderList } from '../http/types.js';
 import type { ConcurrencyGate } from '../limits/concurrency.js';
 import type { KeyLimits, KeyTier, Ticket } from '../limits/key-limits.js';
 import type { Logger } from '../log/logger.js';
+import { createSurface, MANAGEMENT_FORBIDDEN, mayManageModels } from '../proxy/surface.js';
 import type { ForwardControl, UpstreamPool } from '../proxy/types.js';
-import type { RouteHandler } from './context.js';
-import type { BodyInfo, Principal, ProxyPorts } from './proxy-ports.js';
+import type { RouteContext, RouteHandler } from './context.js';
+import type { BodyInfo, PresentedKey, Principal, ProxyPorts } from './proxy-ports.js';
 import { Relay } from './relay.js';
 import { createUsageTracker, type UsageTracker } from '../proxy/usage.js';
 import { flavorOf, sendError } from './respond.js';
@@ -15,6 +16,24 @@ export interface ProxyOptions {
   /** Ceiling on one key's open requests in this replica (the tier's concurrentStreams applies below it). */
   perKeyConcurrency: number;
   heartbeatMs: number;
+  /** PROXY_MODEL_MANAGEMENT: Ollama model management for operator keys (otherwise 404). */
+  modelManagement: boolean;
+}
+
+export interface ProxyDeps {
+  pool: UpstreamPool;
+  gate: ConcurrencyGate;
+  limits: KeyLimits;
+  ports: ProxyPorts;
+  log: Logger;
+  options: ProxyOptions;
+}
+
+/** What the synchronous checks established before any body byte or lookup. */
+interface Admitted {
+  key: PresentedKey;
+  /** A model-management call: the key's owner must be an operator. */
+  management: boolean;
 }
 
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -22,14 +41,41 @@ const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD', 'OPTIONS']);
 const CUT_MESSAGE = "Rate limit exceeded: this stream used the API key's remaining tokens and was stopped; retry after the x-ratelimit-reset-tokens delay.";
 
 /**
- * `/v1/*` and `/api/*`: authenticate → effective tier and per-key concurrency → read the body →
- * rate-limit admission (requests + reserved tokens) → forward with backpressure, cutting a
- * stream that outruns the key's tokens → settle usage and the reservation exactly once. Every
- * ending goes through `finish`.
+ * `/v1/*` and `/api/*`: the allow-list and the key's format, synchronously (an anonymous or
+ * misdirected client never makes the gateway read its body or look anything up) → read the
+ * body while the key is looked up → effective tier and per-key concurrency → rate-limit
+ * admission (requests + reserved tokens) → forward with backpressure, cutting a stream that
+ * outruns the key's tokens → settle usage and the reservation exactly once. Every ending goes
+ * through `finish`. Any answer sent before the body was read closes the connection (the sink
+ * does that, see http/exchange.ts closesAfterResponse), so a refused upload stops at once.
  */
-export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; limits: KeyLimits; ports: ProxyPorts; log: Logger; options: ProxyOptions }): RouteHandler {
+export function proxyRoute(deps: ProxyDeps): RouteHandler {
+  const { ports } = deps;
+  const surface = createSurface({ modelManagement: deps.options.modelManagement });
+  const serve = serveAdmitted(deps);
+  return (ctx) => {
+    const { req, sink } = ctx;
+    let admitted: Admitted;
+    try {
+      const verdict = surface.check(req.method, req.path);
+      if (!verdict.ok) throw verdict.error;
+      admitted = { key: ports.checkKey(req), management: verdict.management };
+    } catch (e) {
+      const err = asGatewayError(e);
+      const flavor = flavorOf(req.path);
+      sendError(sink, err, flavor, [['x-request-id', ctx.requestId]]);
+      const durationMs = performance.now() - req.receivedAt;
+      ports.observe({ family: flavor === 'ollama' ? 'ollama' : 'openai', status: err.status, durationMs, ttfbMs: null, outcome: 'rejected' });
+      return;
+    }
+    return serve(ctx, admitted);
+  };
+}
+
+/** Everything after the synchronous checks: body, lookup, limits, forwarding. */
+function serveAdmitted(deps: ProxyDeps) {
   const { pool, gate, limits, ports, log, options } = deps;
-  return async (ctx) => {
+  return async (ctx: RouteContext, admittedBy: Admitted): Promise<void> => {
     const { req, sink } = ctx;
     const flavor = flavorOf(req.path);
     const family = flavor === 'ollama' ? 'ollama' : 'openai';
@@ -115,8 +161,9 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; li
       if (!gate.tryAcquireGlobal()) throw new GatewayError('server_busy', undefined, { headers: [['retry-after', '1']] });
       heldGlobal = true;
       ports.onStreamOpen(1);
-      principal = await ports.authenticate(req);
+      principal = await ports.authenticate(admittedBy.key, req);
       if (sink.aborted) return;
+      if (admittedBy.management && !mayManageModels(principal.role)) throw new GatewayError('forbidden', MANAGEMENT_FORBIDDEN);
       tier = limits.tierOf(principal.keyId, principal.tier, principal.userId);
       const streams = Math.min(tier.concurrentStreams, options.perKeyConcurrency);
       if (!gate.tryAcquireKey(principal.keyId, streams)) {
@@ -165,7 +212,8 @@ export function proxyRoute(deps: { pool: UpstreamPool; gate: ConcurrencyGate; li
         body: bodyInfo.body,
         model: bodyInfo.model,
         signal: abort.signal,
-        remoteAddress: req.remoteAddress,
+        // The whole chain when a trusted proxy is in front, else the peer (proxy/headers.ts).
+        remoteAddress: req.forwardedFor ?? req.remoteAddress,
         requestId: ctx.requestId,
       },
       {

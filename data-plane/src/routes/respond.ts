@@ -15,4 +15,4 @@ export function sendError(sink: ResponseSink, error: unknown, flavor: ErrorFlavo
   sink.send(err.status, [JSON_TYPE, ...err.headers, ...headers], toWireBody(err, flavor));
 }
 
-export const flavorOf = (path: string): ErrorFlavor => (path.startsWith('/api/') ? 'ollama' : path.startsWith('/v1/') ? 'openai' : 'plain');
+export { flavorOf } from '../errors.js';

@@ -1,6 +1,7 @@
 import type { Queryable, Sql } from './db.js';
 import { StoreError } from './errors.js';
 import { assertAssignableTier } from './tiers.js';
+import type { UserRole } from './users.js';
 
 export { StoreError, type StoreErrorCode } from './errors.js';
 
@@ -17,6 +18,8 @@ export interface KeyRecord {
   tier: string;
   prefix: string;
   ownerEmail: string;
+  /** The owner's role: model management through the proxy is for operators (proxy/surface.ts). */
+  role: UserRole;
 }
 
 /** A key as listed to its owner or an operator. Never contains the secret or its hash. */
@@ -78,14 +81,14 @@ const toInfo = (r: KeyRow): KeyInfo => ({
 
 /** The hot-path lookup (one indexed query; the key cache in front of it makes it rare). */
 export async function findKeyByHash(sql: Sql, hash: string): Promise<KeyRecord | null> {
-  const rows = await sql<Pick<KeyRow, 'id' | 'user_id' | 'status' | 'owner_disabled' | 'tier' | 'display_prefix' | 'owner_email'>[]>`
+  const rows = await sql<Array<Pick<KeyRow, 'id' | 'user_id' | 'status' | 'owner_disabled' | 'tier' | 'display_prefix' | 'owner_email'> & { role: UserRole }>>`
     SELECT k.id, k.user_id, k.status, u.disabled_at IS NOT NULL AS owner_disabled,
-           coalesce(k.tier, u.tier) AS tier, k.display_prefix, u.email AS owner_email
+           coalesce(k.tier, u.tier) AS tier, k.display_prefix, u.email AS owner_email, u.role
     FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE k.key_hash = ${hash}`;
   const r = rows[0];
   if (!r) return null;
-  return { id: r.id, userId: r.user_id, status: effectiveStatus(r), tier: r.tier, prefix: r.display_prefix, ownerEmail: r.owner_email };
+  return { id: r.id, userId: r.user_id, status: effectiveStatus(r), tier: r.tier, prefix: r.display_prefix, ownerEmail: r.owner_email, role: r.role };
 }
 
 export interface CreateKeyInput {

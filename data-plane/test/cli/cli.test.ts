@@ -55,7 +55,7 @@ describe('fluxgate keys', () => {
     const sub = await attachKeyCache(await tr.connect(), cache);
     try {
       const auth = createAuthenticator({ cache });
-      expect(await auth(request(secret))).toEqual({ keyId: id, userId: expect.any(String), tier: 'pro', prefix });
+      expect(await auth(request(secret))).toEqual({ keyId: id, userId: expect.any(String), tier: 'pro', prefix, role: 'user' });
 
       const listed = await cli(['keys', 'list', '--email', 'CLI@example.com']);
       expect(listed.code).toBe(0);

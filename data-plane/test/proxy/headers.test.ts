@@ -57,7 +57,9 @@ describe('header filtering on the wire', () => {
     expect(h['content-length']).toBe(String(body.length));
     expect(h['content-type']).toBe('application/vnd.custom+json');
     expect(h['accept-encoding']).toBe('identity');
-    expect(h['x-forwarded-for']).toBe('203.0.113.9, 10.0.0.7');
+    // The client's own X-Forwarded-For is replaced by what the gateway knows (issue 12).
+    expect(h['x-forwarded-for']).toBe('10.0.0.7');
+    expect(h['x-forwarded-proto']).toBe('https');
     expect(h['x-request-id']).toBe('req-123');
     expect(h['x-custom']).toBe('kept');
   });

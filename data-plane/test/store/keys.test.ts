@@ -42,6 +42,7 @@ describe('createKey / issueKey', () => {
       tier: 'free',
       prefix: issued.secret.slice(0, 12),
       ownerEmail: 'new.user@example.com',
+      role: 'user',
     });
   });
 
@@ -98,6 +99,13 @@ describe('findKeyByHash', () => {
     await db.sql`UPDATE users SET disabled_at = now() WHERE id = ${k.key.userId}`;
     expect((await findKeyByHash(db.sql, hashKey(k.secret)))?.status).toBe('suspended');
     expect((await getKey(db.sql, k.key.id))?.status).toBe('suspended');
+  });
+
+  it("carries the owner's role, for the proxy's model-management check", async () => {
+    const k = await issueKey(db.sql, { email: 'ops@example.com' });
+    expect((await findKeyByHash(db.sql, hashKey(k.secret)))?.role).toBe('user');
+    await db.sql`UPDATE users SET role = 'operator' WHERE id = ${k.key.userId}`;
+    expect((await findKeyByHash(db.sql, hashKey(k.secret)))?.role).toBe('operator');
   });
 });
 
