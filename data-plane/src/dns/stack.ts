@@ -1,6 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import { ConfigError } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import type { RouteHandler } from '../routes/context.js';
 import { createAddressPolicy } from './address-policy.js';
@@ -51,10 +52,19 @@ function replicaAddress(s: DnsSettings): string {
   return '127.0.0.1';
 }
 
+async function readConfiguredHostsFile(path: string): Promise<{ path: string; text: string }> {
+  try {
+    return await readHostsFile(path);
+  } catch (err) {
+    throw new ConfigError(`DNS_HOSTS_FILE ${path}: cannot be read (${(err as { code?: string }).code ?? (err as Error).message})`, { cause: err });
+  }
+}
+
 /** Builds the resolver every upstream connection uses, the /dns-query route and the replica heartbeat. */
 export async function createDnsStack(s: DnsSettings, deps: { redis: Redis; registry: Registry; log: Logger }): Promise<DnsStack> {
   const { redis, registry, log } = deps;
   const servers = parseDohUpstreams(s.dohUpstreams);
+  const hostsFile = s.hostsFile ? await readConfiguredHostsFile(s.hostsFile) : null;
   const cache = new DnsCache();
   const metrics = createDnsMetrics(registry, { servers: servers.length, cacheSize: () => cache.size });
   let lastWatchError = 0;
@@ -66,9 +76,16 @@ export async function createDnsStack(s: DnsSettings, deps: { redis: Redis; regis
       log.warn({ err: (err as Error).message }, 'cannot read the replica registry; serving the last known replicas');
     },
   });
-  const hosts = [s.overrides.replaceAll(';', '\n'), s.hostsFile ? await readHostsFile(s.hostsFile) : ''].join('\n');
+  let overrides;
+  try {
+    overrides = createOverrides({ hosts: s.overrides, hostsFile, clusterDomain: s.clusterDomain, replicas });
+  } catch (err) {
+    replicas.stop();
+    // The message names its setting: DNS_OVERRIDES (entry), DNS_HOSTS_FILE (path, line) or CLUSTER_DOMAIN.
+    throw new ConfigError((err as Error).message, { cause: err });
+  }
   const resolver = createResolver({
-    overrides: createOverrides({ hosts, clusterDomain: s.clusterDomain, replicas }),
+    overrides,
     system: createSystemNames(s.systemNames),
     upstream: servers.length > 0 ? new DohClient({ servers, timeoutMs: s.dohTimeoutMs, metrics }) : null,
     cache,
