@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rr, startDohUpstream, type DohUpstream } from '../dns/doh-upstream.js';
 import { startGateway, type Gateway } from '../support/gateway.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
+import { TEST_REDIS_URL, waitUntil } from '../support/services.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -23,6 +25,7 @@ let mock: MockUpstream;
 let gw: Gateway;
 let key: string;
 let env: Record<string, string>;
+let upstreamsJson: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fluxgate-e2e-dns-'));
@@ -37,11 +40,12 @@ beforeAll(async () => {
   const upstreams = join(dir, 'upstreams.json');
   const hosts = join(dir, 'hosts');
   await writeFile(ca, doh.ca);
-  await writeFile(upstreams, JSON.stringify([
+  upstreamsJson = JSON.stringify([
     // Named only by a gateway override, and only in public DNS.
     { name: 'by-override', url: `http://models.fluxgate.test:${mock.port}`, models: ['override-model'] },
     { name: 'by-doh', url: `http://models.public.test:${mock.port}`, models: ['public-model'] },
-  ]));
+  ]);
+  await writeFile(upstreams, upstreamsJson);
   await writeFile(hosts, '# internal names; never public\nfd00::1 file.fluxgate.test\n');
   env = {
     UPSTREAMS_FILE: upstreams,
@@ -141,13 +145,67 @@ describe('/dns-query (RFC 8484) answers public names only', () => {
   });
 });
 
+/**
+ * A loopback relay to the test Redis that holds every byte the clients send until `release()`:
+ * the gateway's Redis connections are up (TCP connected) but their handshake cannot finish.
+ */
+async function startHeldRelay(target: URL) {
+  const conns: { upstream: Socket; held: Buffer[] }[] = [];
+  const sockets = new Set<Socket>();
+  let released = false;
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    const conn = { upstream, held: [] as Buffer[] };
+    conns.push(conn);
+    sockets.add(client).add(upstream);
+    const cut = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', cut).on('close', cut);
+    upstream.on('error', cut).on('close', cut);
+    upstream.pipe(client);
+    client.on('data', (b: Buffer) => (released ? upstream.write(b) : conn.held.push(b)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections: () => conns.length,
+    /** Whether a held connection has sent `command` (RESP bulk strings carry it verbatim). */
+    sent: (command: string) => conns.some((c) => Buffer.concat(c.held).toString('latin1').toLowerCase().includes(`\r\n${command}\r\n`)),
+    release(): void {
+      released = true;
+      for (const c of conns) c.upstream.write(Buffer.concat(c.held.splice(0)));
+    },
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 describe('start-up (issue 12 item 10)', () => {
-  it('starts every time with DOH_UPSTREAMS and an upstreams file (no "Connection in subscriber mode")', async () => {
-    // Reading UPSTREAMS_FILE lets the subscriber connect before it subscribes, the window the
-    // failure needed; it failed 3 of 4 starts before the fix.
-    for (let i = 0; i < 4; i++) {
-      const g = await startGateway({ upstreams: 'http://unused.invalid', env });
+  it('starts when the pub/sub connection is up but still in its handshake as the gateway subscribes', async () => {
+    // The failure ("Connection in subscriber mode": the ready check refused, the connection torn
+    // down, and the start failed whenever a command was pending then) needs SUBSCRIBE sent after
+    // the subscriber's TCP connect but before its handshake finished. Made certain here: the
+    // upstreams file is a FIFO, so the gateway waits on it with both Redis connections open;
+    // the relay holds their handshake; the file is written once both are connected, and the
+    // relay lets the bytes through once the gateway has sent SUBSCRIBE.
+    const relay = await startHeldRelay(new URL(TEST_REDIS_URL));
+    const fifo = join(dir, 'upstreams.fifo');
+    await run('mkfifo', [fifo]);
+    const starting = startGateway({ upstreams: 'http://unused.invalid', redisUrl: `redis://127.0.0.1:${relay.port}`, env: { ...env, UPSTREAMS_FILE: fifo, LOG_LEVEL: 'debug' } });
+    starting.catch(() => undefined);
+    try {
+      await waitUntil(() => relay.connections() === 2, { timeoutMs: 20_000, message: 'both Redis connections open' });
+      await writeFile(fifo, upstreamsJson);
+      await waitUntil(() => relay.sent('subscribe'), { timeoutMs: 10_000, message: 'SUBSCRIBE sent during the handshake' });
+      relay.release();
+      const g = await starting;
       try {
+        // Debug level shows the subscriber's errors: the failed ready check, even when a reconnect
+        // happened to save the start.
         expect(g.output()).not.toMatch(/subscriber mode/);
         const ready = await request(`${g.url}/readyz`, { dispatcher: g.dispatcher });
         await ready.body.text();
@@ -155,6 +213,9 @@ describe('start-up (issue 12 item 10)', () => {
       } finally {
         expect(await g.stop()).toBe(0);
       }
+    } finally {
+      relay.release();
+      await relay.close();
     }
   });
 });
