@@ -9,7 +9,10 @@
  *   zone in between, and Google Public DNS answers `localhost.` the same way. Never forwarded:
  *   the public upstreams would learn the gateway's internal names. (RFC 6761 §6.3 lets a caching
  *   server answer `localhost` with the loopback addresses instead; a hosts entry can redefine
- *   localhost names, so they stay internal like the rest.)
+ *   localhost names, so they stay internal like the rest.) Zones are internal whole (the
+ *   cluster domain, `*.suffix` system names, localhost); a name below an exact hosts entry is
+ *   not, and resolves publicly like any other (RFC 8020 lets a client infer otherwise from our
+ *   NXDOMAIN; an operator who overrides a public apex accepts that).
  * - Its own cache and its own DoH client (own connections, own server backoff), sharing only
  *   configuration with the gateway's resolver: a client can neither read what the gateway
  *   resolved (cache snooping through TTLs and timing) nor evict or fill the gateway's cache,

@@ -127,6 +127,15 @@ describe('public /dns-query: public names', () => {
     expect((await ask('gone.example', 'A')).m).toMatchObject({ rcode: 'NXDOMAIN', authorities: [{ type: 'SOA', name: 'example' }] });
   });
 
+  it('treats a name below an exact override as public (only zones are internal whole)', async () => {
+    up.set('www.api.internal.test', 'A', { answers: [rr('www.api.internal.test', 'A', '203.0.113.67')] });
+    expect((await ask('www.api.internal.test', 'A')).m?.answers).toMatchObject([{ data: '203.0.113.67' }]);
+    expect(up.count('www.api.internal.test', 'A')).toBe(1);
+    // Whereas anything under the cluster domain stays internal.
+    expect((await ask('www.dp-x.fluxgate.internal', 'A')).m).toMatchObject({ rcode: 'NXDOMAIN' });
+    expect(up.count('www.dp-x.fluxgate.internal')).toBe(0);
+  });
+
   it('passes private and loopback answers of public names through (no SSRF guard: the gateway connects to none of them)', async () => {
     expect((await ask('private.example', 'A')).m).toMatchObject({ rcode: 'NOERROR', answers: [{ type: 'A', data: '192.168.7.7' }] });
     expect((await ask('loop.example', 'AAAA')).m).toMatchObject({ rcode: 'NOERROR', answers: [{ type: 'AAAA', data: '::1' }] });
