@@ -72,9 +72,9 @@ describe('CLUSTER_DOMAIN from the Redis replica registry', () => {
     await waitUntil(async () => (await addressesOf(resolver, 'c.internal')) === '10.2.0.1');
     await server.kill();
     await waitUntil(() => errors.length > 0, { message: 'the outage is noticed' });
-    const started = performance.now();
+    // The view is answered synchronously from what was last read: nothing to wait for.
+    expect(view.live()?.map((r) => r.address)).toEqual(['10.2.0.1']);
     expect(await addressesOf(resolver, 'c.internal')).toBe('10.2.0.1');
-    expect(performance.now() - started).toBeLessThan(20);
   });
 
   it('at start-up, beats and reads as soon as the hot-path client is ready, not a period later', async () => {
