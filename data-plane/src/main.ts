@@ -31,6 +31,7 @@ import { createUpstreamPool } from './proxy/pool.js';
 import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
 import { createSql, pingPostgres } from './store/db.js';
+import { createSubscriber } from './store/redis-subscriber.js';
 import { findKeyByHash, getKey } from './store/keys.js';
 import { createLastUsedTracker } from './store/last-used.js';
 import { applySchema } from './store/migrate.js';
@@ -53,7 +54,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   const redisUrl = config.REDIS_URL ?? 'redis://127.0.0.1:6379';
   // Hot-path client: no offline queue, so a Redis outage fails fast instead of piling up.
   const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
-  const subscriber = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const subscriber = createSubscriber(redisUrl);
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis error'));
   subscriber.on('error', (err: Error) => log.debug({ err: err.message }, 'redis subscriber error'));
 

@@ -9,6 +9,7 @@
  * addresses; only an explicit allow-list entry covering them does.
  */
 import { BlockList, isIP } from 'node:net';
+import { embeddedIpv4 } from './embedded-ipv4.js';
 
 export type BlockedRange = 'metadata' | 'loopback' | 'private' | 'link-local' | 'cgnat' | 'unspecified' | 'multicast' | 'reserved';
 
@@ -17,9 +18,7 @@ type Rule = readonly [range: BlockedRange, network: string, prefix: number, fami
 
 /**
  * Order matters: the first matching rule names the range (metadata before link-local/ULA).
- * IPv4-mapped IPv6 (::ffff:a.b.c.d) matches the IPv4 rules (node:net BlockList does that).
- * NAT64 64:ff9b::/96 is not unwrapped: RFC 6052 §3.1 forbids the well-known prefix for
- * private IPv4 space.
+ * IPv6 addresses that carry an IPv4 address are judged by that IPv4 first (embedded-ipv4.ts).
  */
 const RULES: readonly Rule[] = [
   // AWS/GCP/Azure/OpenStack instance metadata; ECS task metadata; AWS IMDS over IPv6 (Nitro).
@@ -43,7 +42,6 @@ const RULES: readonly Rule[] = [
 
   ['unspecified', '::', 128, 'ipv6'],
   ['loopback', '::1', 128, 'ipv6'],
-  ['reserved', '::', 96, 'ipv6'], // deprecated IPv4-compatible (::a.b.c.d)
   ['private', 'fc00::', 7, 'ipv6'], // RFC 4193 ULA
   ['link-local', 'fe80::', 10, 'ipv6'],
   ['private', 'fec0::', 10, 'ipv6'], // deprecated site-local
@@ -95,15 +93,31 @@ export function createAddressPolicy(opts: AddressPolicyOptions = {}): AddressPol
     allowed.addSubnet(c.network, c.prefix, c.family);
   }
   const allowPrivate = opts.allowPrivate ?? false;
+  const open = (range: BlockedRange): BlockedRange | null => (allowPrivate && range !== 'metadata' ? null : range);
   const classify = (address: string): BlockedRange | null => {
     const family = familyOf(address);
     // Not an address at all: refuse rather than guess (answers are parsed from the wire).
     if (family === null) return 'reserved';
-    if (!ANY_RULE.check(address, family)) return null;
     if (allowed.check(address, family)) return null;
-    const range = PER_RULE.find(([, list]) => list.check(address, family))?.[0] ?? 'reserved';
-    if (allowPrivate && range !== 'metadata') return null;
-    return range;
+    if (family === 'ipv6') {
+      const embedded = embeddedIpv4(address);
+      if (embedded !== null) {
+        // Traffic to such an address ends up at the IPv4 it carries (a NAT64 translator, a 6to4
+        // relay, a Teredo tunnel or the host's own stack takes it there): the IPv4's verdict,
+        // the allow-list and DNS_ALLOW_PRIVATE included.
+        const verdicts = embedded.ipv4.map(classify);
+        if (verdicts.includes('metadata')) return 'metadata';
+        // Local-use NAT64 (RFC 8215) is the site's own translator, whose prefix length we
+        // cannot know: private space, like a ULA, unless a reading is metadata.
+        if (embedded.form === 'nat64-local') return open('private');
+        const blocked = verdicts.find((v) => v !== null);
+        if (blocked !== undefined) return blocked;
+        // Deprecated IPv4-compatible (RFC 4291 §2.5.5.1): no host uses it for a public address.
+        return embedded.form === 'compatible' ? open('reserved') : null;
+      }
+    }
+    if (!ANY_RULE.check(address, family)) return null;
+    return open(PER_RULE.find(([, list]) => list.check(address, family))?.[0] ?? 'reserved');
   };
   // BlockList checks cost about 2 µs; the same few upstream addresses are checked on every
   // cached lookup, so remember verdicts (bounded: forget them all when full).

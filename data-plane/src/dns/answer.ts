@@ -1,12 +1,15 @@
 /**
- * Answers one DNS query message for /dns-query, QTYPE-aware:
- * - override names (and DNS_SYSTEM_NAMES, answered by the system resolver): A/AAAA from there;
- *   any other type is NODATA (NOERROR, no answer, a synthesised SOA in authority, RFC 2308
- *   §2.2); never forwarded;
+ * Answers one DNS query message, QTYPE-aware, for both resolvers (the public /dns-query one
+ * and the gateway's own, public-resolver.ts and resolver.ts):
+ * - local names (`overrides`: for the public resolver every internal name, answered NXDOMAIN;
+ *   for the gateway's own the override addresses, and DNS_SYSTEM_NAMES answered by the system
+ *   resolver): A/AAAA from there; any other type is NODATA (NOERROR, no answer, a synthesised
+ *   SOA in authority, RFC 2308 §2.2); never forwarded;
  * - other names, any data type (A, AAAA, MX, TXT, SRV, HTTPS, …): the cache, then the upstreams
- *   (same cache and coalescing as the proxy's lookups), with TTLs from the source, counted down;
- * - A/AAAA answers pass the SSRF guard: a blocked answer is REFUSED with Extended DNS Error 15
- *   "Blocked" (RFC 8914), so the endpoint shows exactly what the gateway would connect to;
+ *   (the record layer, record-layer.ts), with TTLs from the source, counted down;
+ * - with a `policy` (the gateway's own resolver), A/AAAA answers pass the SSRF guard: a blocked
+ *   answer is REFUSED with Extended DNS Error 15 "Blocked" (RFC 8914), showing exactly what
+ *   the gateway would connect to. The public resolver has none (see public-resolver.ts);
  * - QCLASS other than IN: REFUSED. Meta QTYPEs (ANY, AXFR, IXFR, OPT, TKEY, TSIG, 128–255):
  *   NOTIMP (RFC 8482 lets us decline ANY). Names that are not host names: REFUSED.
  * - more than one question: FORMERR (RFC 9619); other header errors in message.ts.
@@ -18,7 +21,7 @@ import { buildResponse, parseClientQuery, type ClientQuery, type QueryHeader, ty
 import type { DnsMetrics } from './metrics.js';
 import type { OverrideHit, Overrides } from './overrides.js';
 import { addressesIn, canonicalName, capTtl, negativeTtl, RCODE } from './records.js';
-import type { Found } from './resolver.js';
+import type { Found } from './record-layer.js';
 import type { SystemNames } from './system-names.js';
 
 export type QueryAnswer =
@@ -30,7 +33,8 @@ export type QueryAnswer =
 export interface AnswererDeps {
   overrides: Overrides;
   system: SystemNames | null;
-  policy: AddressPolicy;
+  /** Null: answers pass as the upstream gave them (the public resolver). */
+  policy: AddressPolicy | null;
   metrics: DnsMetrics | null;
   records(name: string, type: string): Promise<Found> | Found;
 }
@@ -46,13 +50,13 @@ function isMetaType(type: string): boolean {
   return n === 0 || (n >= 128 && n <= 255);
 }
 
-/** A SOA for answers we make up ourselves, so negative answers are cacheable (RFC 2308 §5). */
+/** A SOA for answers we make up ourselves, so negative answers are cacheable (RFC 2308 §5). `zone` '' is the root. */
 const syntheticSoa = (zone: string, ttl: number): SoaAnswer => ({
-  name: zone,
+  name: zone === '' ? '.' : zone,
   type: 'SOA',
   class: 'IN',
   ttl,
-  data: { mname: zone, rname: `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: ttl },
+  data: { mname: zone === '' ? '.' : zone, rname: zone === '' ? '.' : `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: ttl },
 });
 
 const minTtl = (records: readonly Answer[]): number | null =>
@@ -73,7 +77,7 @@ export function createQueryAnswerer(d: AnswererDeps): (packet: Uint8Array) => Pr
   const recordAnswer = (q: ClientQuery, name: string, found: Found): ResponseParts => {
     d.metrics?.lookups.labels(found.source).inc();
     const type = q.question.type;
-    if (type === 'A' || type === 'AAAA') {
+    if (d.policy !== null && (type === 'A' || type === 'AAAA')) {
       for (const { address } of addressesIn(found.set.answers, name, type)) {
         const range = d.policy.blocked(address);
         if (range === null) continue;

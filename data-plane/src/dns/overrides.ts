@@ -1,7 +1,8 @@
 /**
  * Local answers, consulted before the cache and the upstreams (DESIGN §3):
- * - a hosts-style list (DNS_OVERRIDES and/or DNS_HOSTS_FILE): `ip name [name…]` per line
- *   (`;` also ends a line, so one environment variable can hold several), `#` comments;
+ * - a hosts-style list: `ip name [name…]` per entry, `#` comments. DNS_OVERRIDES separates
+ *   entries by newlines or `;` (so one environment variable can hold several); DNS_HOSTS_FILE
+ *   is a hosts(5) file, one entry per line, where `;` is nothing special (a comment may hold one);
  * - `localhost` and every name under it → 127.0.0.1 / ::1 (RFC 6761 §6.3), unless the list says
  *   otherwise; `invalid` and every name under it does not exist (RFC 6761 §6.4);
  * - CLUSTER_DOMAIN → the live data-plane replicas from Redis, and `<replica-id>.CLUSTER_DOMAIN`
@@ -9,7 +10,8 @@
  *   never ask the public upstreams about it).
  *
  * Override names are answered only here: never forwarded, and exempt from the SSRF guard (the
- * operator wrote them).
+ * operator wrote them). Every name `match` answers is internal: the public resolver
+ * (public-resolver.ts) answers NXDOMAIN for it.
  */
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
@@ -34,10 +36,10 @@ export interface Overrides {
 }
 
 export interface OverridesOptions {
-  /** Hosts-style text (DNS_OVERRIDES and the DNS_HOSTS_FILE contents, joined by a newline). */
+  /** DNS_OVERRIDES: entries separated by newlines or `;`. */
   hosts?: string;
-  /** Names the hosts text for error messages. */
-  hostsSource?: string;
+  /** DNS_HOSTS_FILE, already read: its path (for error messages) and its text. */
+  hostsFile?: { path: string; text: string } | null;
   clusterDomain?: string | null;
   /** Live replicas; null → the cluster domain has no addresses. */
   replicas?: ReplicaView | null;
@@ -47,35 +49,50 @@ export interface OverridesOptions {
   clusterTtlSec?: number;
 }
 
-/** Parses hosts-style text; throws with the line number on anything it cannot use. */
-export function parseHosts(text: string, source = 'DNS_OVERRIDES'): Map<string, HostAddresses> {
-  const out = new Map<string, HostAddresses>();
-  text.split(/\r?\n|;/).forEach((rawLine, i) => {
-    const line = (rawLine.split('#')[0] ?? '').trim();
-    if (line === '') return;
-    const [ip = '', ...names] = line.split(/\s+/);
-    const family = isIP(ip);
-    if (family === 0) throw new Error(`${source} entry ${i + 1}: ${JSON.stringify(ip)} is not an IP address`);
-    if (names.length === 0) throw new Error(`${source} entry ${i + 1}: no name after ${ip}`);
-    for (const raw of names) {
-      const name = canonicalName(raw);
-      if (name === null) throw new Error(`${source} entry ${i + 1}: ${JSON.stringify(raw)} is not a valid host name`);
-      const entry = out.get(name) ?? { v4: [], v6: [] };
-      const list = family === 4 ? entry.v4 : entry.v6;
-      if (!list.includes(ip)) list.push(ip);
-      out.set(name, entry);
-    }
-  });
+export type HostsMap = Map<string, HostAddresses>;
+
+/** Adds one `ip name [name…]` entry (comment already removed); `where` names it in errors. */
+function addEntry(out: HostsMap, entry: string, where: string): void {
+  const line = entry.trim();
+  if (line === '') return;
+  const [ip = '', ...names] = line.split(/\s+/);
+  const family = isIP(ip);
+  if (family === 0) throw new Error(`${where}: ${JSON.stringify(ip)} is not an IP address`);
+  if (names.length === 0) throw new Error(`${where}: no name after ${ip}`);
+  for (const raw of names) {
+    const name = canonicalName(raw);
+    if (name === null) throw new Error(`${where}: ${JSON.stringify(raw)} is not a valid host name`);
+    const addresses = out.get(name) ?? { v4: [], v6: [] };
+    const list = family === 4 ? addresses.v4 : addresses.v6;
+    if (!list.includes(ip)) list.push(ip);
+    out.set(name, addresses);
+  }
+}
+
+/** DNS_OVERRIDES: entries end at a newline or `;`, a `#` comment at the end of its entry. Throws naming the entry. */
+export function parseOverrides(text: string, out: HostsMap = new Map()): HostsMap {
+  text.split(/\r?\n|;/).forEach((entry, i) => addEntry(out, entry.split('#')[0] ?? '', `DNS_OVERRIDES entry ${i + 1}`));
   return out;
 }
 
-/** Reads a hosts file for `hosts` (the composition root does I/O; this is its helper). */
-export const readHostsFile = (path: string): Promise<string> => readFile(path, 'utf8');
+/**
+ * A hosts(5) file: one entry per line, `#` to the end of the line is a comment. Lines only:
+ * `;` would otherwise split a comment and make its tail an entry. Throws naming the path and
+ * the line number (counting blank and comment lines, as an editor does).
+ */
+export function parseHostsFile(text: string, path: string, out: HostsMap = new Map()): HostsMap {
+  text.split(/\r?\n/).forEach((line, i) => addEntry(out, line.split('#')[0] ?? '', `DNS_HOSTS_FILE ${path} line ${i + 1}`));
+  return out;
+}
+
+/** Reads a hosts file for `hostsFile` (the composition root does I/O; this is its helper). */
+export const readHostsFile = async (path: string): Promise<{ path: string; text: string }> => ({ path, text: await readFile(path, 'utf8') });
 
 const LOCALHOST: HostAddresses = { v4: ['127.0.0.1'], v6: ['::1'] };
 
 export function createOverrides(opts: OverridesOptions = {}): Overrides {
-  const hosts = parseHosts(opts.hosts ?? '', opts.hostsSource);
+  const hosts = parseOverrides(opts.hosts ?? '');
+  if (opts.hostsFile) parseHostsFile(opts.hostsFile.text, opts.hostsFile.path, hosts);
   const ttl = opts.ttlSec ?? 60;
   const clusterTtl = opts.clusterTtlSec ?? 5;
   const cluster = opts.clusterDomain ? canonicalName(opts.clusterDomain) : null;

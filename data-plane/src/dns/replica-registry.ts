@@ -6,6 +6,11 @@
  * Writers heartbeat with ZADD and prune stale members in the same MULTI; readers poll in the
  * background and filter by age at the moment of each lookup, so a replica that stops beating
  * drops out on time even while Redis is unreachable, and no lookup ever waits on Redis.
+ *
+ * Both act on the client's 'ready' event as well: the hot-path client has no offline queue, so
+ * a command sent while it is still connecting fails at once; at start-up the first beat and
+ * the first read wait for the connection instead of failing and waiting a whole period (and
+ * after a Redis restart the registry is refilled and re-read at once).
  */
 import { REPLICA_TTL_MS, redisKeys, replicaRecordSchema, type ReplicaRecord } from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
@@ -38,15 +43,19 @@ export function registerReplica(redis: Redis, record: ReplicaRecord, intervalMs:
       opts.onError?.(err);
     }
   };
-  let inFlight = beat();
-  const timer = setInterval(() => {
+  let inFlight: Promise<void> = Promise.resolve();
+  const beatNow = (): void => {
     inFlight = beat();
-  }, intervalMs);
+  };
+  if (redis.status === 'ready') beatNow();
+  redis.on('ready', beatNow);
+  const timer = setInterval(beatNow, intervalMs);
   timer.unref();
   return async ({ deregister = true } = {}) => {
     if (stopped) return;
     stopped = true;
     clearInterval(timer);
+    redis.off('ready', beatNow);
     await inFlight;
     if (!deregister) return;
     try {
@@ -102,8 +111,10 @@ export function watchReplicas(redis: Redis, opts: WatchOptions = {}): ReplicaVie
     return running;
   };
 
-  void refresh();
-  const timer = setInterval(() => void refresh(), opts.refreshMs ?? 1_000);
+  const onReady = (): void => void refresh();
+  if (redis.status === 'ready') onReady();
+  redis.on('ready', onReady);
+  const timer = setInterval(onReady, opts.refreshMs ?? 1_000);
   timer.unref();
 
   return {
@@ -121,6 +132,7 @@ export function watchReplicas(redis: Redis, opts: WatchOptions = {}): ReplicaVie
     refresh,
     stop() {
       clearInterval(timer);
+      redis.off('ready', onReady);
     },
   };
 }

@@ -15,12 +15,13 @@
 import type { interceptors } from 'undici';
 import { createAddressPolicy, type AddressPolicy, type BlockedRange } from './address-policy.js';
 import { createQueryAnswerer, type QueryAnswer } from './answer.js';
-import { DnsCache, cacheTtl } from './cache.js';
+import { DnsCache } from './cache.js';
 import type { DnsUpstream } from './doh-client.js';
 import { DnsBlockedError, DnsNotFoundError, DnsTemporaryError } from './errors.js';
 import type { DnsMetrics, LookupSource } from './metrics.js';
 import type { Overrides } from './overrides.js';
-import { addressesIn, canonicalName, type AddressType, type Rcode, type RecordSet } from './records.js';
+import { createRecordLayer, type Found } from './record-layer.js';
+import { addressesIn, canonicalName, type AddressType, type Rcode } from './records.js';
 import type { SystemNames } from './system-names.js';
 
 /** The `lookup` option of undici's `interceptors.dns` (same type as proxy/pool.ts DnsLookup). */
@@ -53,18 +54,16 @@ export interface Resolution {
   blocked?: { address: string; range: BlockedRange };
 }
 
-/** An answer from the record layer (cache or upstream), TTL in seconds. */
-export interface Found {
-  set: RecordSet;
-  ttl: number;
-  source: 'cache' | 'stale' | 'upstream';
-}
+export type { Found } from './record-layer.js';
 
 export interface Resolver {
   resolve(name: string, type: AddressType): Promise<Resolution>;
   /** For `interceptors.dns({ lookup })`: addresses with TTLs in milliseconds, as undici expects. */
   lookup: DnsLookup;
-  /** One RFC 1035 message in, one out (the /dns-query endpoint). */
+  /**
+   * One RFC 1035 message in, one out, answered as the gateway sees names (overrides, system
+   * names, the SSRF guard). Not the public /dns-query answer: that is public-resolver.ts.
+   */
   answerQuery(packet: Uint8Array): Promise<QueryAnswer>;
   readonly cache: DnsCache;
   close(): Promise<void>;
@@ -83,43 +82,7 @@ export function createResolver(opts: ResolverOptions): Resolver {
   const metrics = opts.metrics ?? null;
   const upstream = opts.upstream;
   const system = opts.system ?? null;
-  const inflight = new Map<string, Promise<Found>>();
-
-  /** One upstream query per (type, name) at a time; the answer goes into the cache. */
-  const ask = (name: string, type: string, key: string): Promise<Found> => {
-    const running = inflight.get(key);
-    if (running !== undefined) return running;
-    if (upstream === null) return Promise.reject(new DnsTemporaryError(name, 'SERVFAIL', { cause: new Error('no DoH upstream configured') }));
-    const p = upstream.query(name, type).then(
-      ({ set, bytes }) => {
-        inflight.delete(key);
-        const ttl = cacheTtl(set, type, cache.options);
-        // An uncacheable answer (negative without SOA) still replaces a stale entry: put(…, 0) drops it.
-        cache.put(key, set, ttl ?? 0, bytes);
-        return { set, ttl: ttl ?? 0, source: 'upstream' as const };
-      },
-      (err: unknown) => {
-        inflight.delete(key);
-        cache.refreshFailed(key);
-        throw new DnsTemporaryError(name, (err as { rcode?: string }).rcode ?? 'SERVFAIL', { cause: err });
-      },
-    );
-    inflight.set(key, p);
-    return p;
-  };
-
-  /** Cache first (stale while refreshing, RFC 8767), then upstream. `name` is canonical. */
-  const records = (name: string, type: string): Promise<Found> | Found => {
-    const key = `${type} ${name}`;
-    const hit = cache.get(key);
-    if (hit === null) {
-      metrics?.cacheMisses.inc();
-      return ask(name, type, key);
-    }
-    metrics?.cacheHits.labels(hit.stale ? 'stale' : 'fresh').inc();
-    if (hit.refresh) ask(name, type, key).catch((err: unknown) => opts.onRefreshError?.(err, name, type));
-    return { set: hit.set, ttl: hit.ttl, source: hit.stale ? 'stale' : 'cache' };
-  };
+  const records = createRecordLayer({ upstream, cache, metrics, onRefreshError: opts.onRefreshError });
 
   const resolve = async (rawName: string, type: AddressType): Promise<Resolution> => {
     const name = canonicalName(rawName);

@@ -5,7 +5,8 @@
  * 1. in-process lookups/s: cached upstream answers through resolve() and through undici's
  *    lookup callback, and override answers;
  * 2. /dns-query requests/s on loopback over TLS with autocannon (separate process, 5 s each),
- *    GET of a cached name and POST of an override name.
+ *    answered as production does, by the public resolver: GET of a cached public name and POST
+ *    of an internal (override) name, which is NXDOMAIN there.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import dnsPacket from 'dns-packet';
 const dist = (p) => new URL(`../../dist/${p}`, import.meta.url).href;
 const { createResolver } = await import(dist('dns/resolver.js'));
 const { createOverrides } = await import(dist('dns/overrides.js'));
+const { createPublicResolver, internalNames } = await import(dist('dns/public-resolver.js'));
 const { dnsQueryRoute } = await import(dist('dns/endpoint.js'));
 const { bind } = await import(dist('http/bind.js'));
 const { loadUws, createTlsApp, listen, closeAll } = await import(dist('http/uws.js'));
@@ -31,7 +33,9 @@ const upstream = {
   },
   close: async () => undefined,
 };
-const resolver = createResolver({ overrides: createOverrides({ hosts: '127.0.0.1 svc.test' }), upstream });
+const overrides = createOverrides({ hosts: '127.0.0.1 svc.test' });
+const resolver = createResolver({ overrides, upstream });
+const publicResolver = createPublicResolver({ isInternal: internalNames(overrides, null), upstream });
 
 async function perSecond(label, n, fn) {
   for (let i = 0; i < 10_000; i++) await fn(); // warm-up (and fills the cache)
@@ -48,6 +52,7 @@ await perSecond('lookup() cached upstream answer (undici cb)', 500_000, viaLooku
 await perSecond('resolve() override', 1_000_000, () => resolver.resolve('svc.test', 'A'));
 const q = dnsPacket.encode({ type: 'query', id: 0, flags: 1 << 8, questions: [{ name: 'cached.example', type: 'A' }] });
 await perSecond('answerQuery() cached, wire in/out', 200_000, () => resolver.answerQuery(q));
+await perSecond('public answerQuery() cached, wire in/out', 200_000, () => publicResolver.answerQuery(q));
 
 // ---- /dns-query over TLS on loopback
 const dir = await mkdtemp(join(tmpdir(), 'fluxgate-dns-bench-'));
@@ -55,7 +60,7 @@ const certPath = join(dir, 'cert.pem');
 const keyPath = join(dir, 'key.pem');
 await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyPath, '-out', certPath]);
 const app = createTlsApp(loadUws(), { certPath, keyPath });
-bind(app, 'any', '/dns-query', dnsQueryRoute(resolver, { rateLimit: null }), createLogger({ level: 'silent', name: 'bench' }));
+bind(app, 'any', '/dns-query', dnsQueryRoute(publicResolver, { rateLimit: null }), createLogger({ level: 'silent', name: 'bench' }));
 const listening = await listen(app, '127.0.0.1', 0);
 const base = `https://127.0.0.1:${listening.port}/dns-query`;
 const autocannon = fileURLToPath(new URL('../../../node_modules/.bin/autocannon', import.meta.url));
@@ -78,7 +83,7 @@ await cannon('GET /dns-query?dns= (cached upstream name)', [`${base}?dns=${q.toS
 const post = dnsPacket.encode({ type: 'query', id: 0, flags: 1 << 8, questions: [{ name: 'svc.test', type: 'A' }] });
 const bodyFile = join(dir, 'q.bin');
 await (await import('node:fs/promises')).writeFile(bodyFile, post);
-await cannon('POST /dns-query (override name)', ['-m', 'POST', '-H', 'content-type=application/dns-message', '-i', bodyFile, base]);
+await cannon('POST /dns-query (internal name: NXDOMAIN)', ['-m', 'POST', '-H', 'content-type=application/dns-message', '-i', bodyFile, base]);
 
 listening.close();
 closeAll(app);

@@ -26,6 +26,8 @@ export interface DohUpstream {
   ca: string;
   /** Every question received, in order ("A svc.example"). */
   queries: string[];
+  /** For each entry of `queries`, the client's TCP port: which connection asked it. */
+  peers: number[];
   count(name: string, type?: string): number;
   /** Sets the answer for (name, type); unknown names are NXDOMAIN with a SOA (ttl 60, minimum 30). */
   set(name: string, type: string, answer: ZoneAnswer): void;
@@ -45,13 +47,14 @@ export async function startDohUpstream(): Promise<DohUpstream> {
   const cert: TestCert = await makeTestCert();
   const [key, ca] = await Promise.all([readFile(cert.keyPath, 'utf8'), readFile(cert.certPath, 'utf8')]);
   const zone = new Map<string, ZoneAnswer>();
-  const state = { latencyMs: 0, failure: 'none' as FailureMode, queries: [] as string[] };
+  const state = { latencyMs: 0, failure: 'none' as FailureMode, queries: [] as string[], peers: [] as number[] };
 
-  const respond = (query: Buffer): Buffer => {
+  const respond = (query: Buffer, peer: number): Buffer => {
     const q = decode(query);
     const question = q.questions?.[0];
     if (question === undefined) throw new Error('no question');
     state.queries.push(`${question.type} ${question.name.toLowerCase()}`);
+    state.peers.push(peer);
     const z = zone.get(`${question.type} ${question.name.toLowerCase()}`) ?? { rcode: 'NXDOMAIN' as const };
     const rcode = z.rcode ?? 'NOERROR';
     const soaSpec = z.soa === undefined ? (rcode === 'NXDOMAIN' || (z.answers ?? []).length === 0 ? { ttl: 60, minimum: 30 } : null) : z.soa;
@@ -78,6 +81,7 @@ export async function startDohUpstream(): Promise<DohUpstream> {
         if (res.destroyed) return;
         if (state.failure === 'http500') {
           state.queries.push('http500');
+          state.peers.push(req.socket.remotePort ?? 0);
           res.writeHead(500).end('broken');
           return;
         }
@@ -85,7 +89,7 @@ export async function startDohUpstream(): Promise<DohUpstream> {
         try {
           const url = new URL(req.url ?? '/', 'https://x');
           body = req.method === 'GET' ? Buffer.from(url.searchParams.get('dns') ?? '', 'base64url') : Buffer.concat(chunks);
-          body = state.failure === 'garbage' ? Buffer.from('not dns at all') : respond(body);
+          body = state.failure === 'garbage' ? Buffer.from('not dns at all') : respond(body, req.socket.remotePort ?? 0);
         } catch {
           res.writeHead(400).end();
           return;
@@ -106,6 +110,9 @@ export async function startDohUpstream(): Promise<DohUpstream> {
     get queries() {
       return state.queries;
     },
+    get peers() {
+      return state.peers;
+    },
     count: (name, type) => state.queries.filter((q) => (type === undefined ? q.endsWith(` ${name}`) : q === `${type} ${name}`)).length,
     set: (name, type, answer) => zone.set(`${type} ${name.toLowerCase()}`, answer),
     get latencyMs() {
@@ -123,6 +130,7 @@ export async function startDohUpstream(): Promise<DohUpstream> {
     reset() {
       zone.clear();
       state.queries = [];
+      state.peers = [];
       state.latencyMs = 0;
       state.failure = 'none';
     },

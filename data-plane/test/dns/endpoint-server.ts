@@ -7,6 +7,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { dnsQueryRoute, type DnsQueryRouteOptions } from '../../src/dns/endpoint.js';
 import type { Resolver } from '../../src/dns/resolver.js';
 import { bind } from '../../src/http/bind.js';
+import type { RouteHandler } from '../../src/routes/context.js';
 import { closeAll, createTlsApp, listen, loadUws } from '../../src/http/uws.js';
 import { createLogger } from '../../src/log/logger.js';
 import { makeTestCert, type TestCert } from '../support/tls.js';
@@ -28,12 +29,17 @@ export interface Answer {
 }
 
 /** `routes`: path → route options; each path is bound for every method (405 is the route's). */
-export async function startDnsEndpoint(resolver: Pick<Resolver, 'answerQuery'>, routes: Record<string, DnsQueryRouteOptions>): Promise<DnsEndpointServer> {
+export function startDnsEndpoint(resolver: Pick<Resolver, 'answerQuery'>, routes: Record<string, DnsQueryRouteOptions>): Promise<DnsEndpointServer> {
+  return startRoutes(Object.fromEntries(Object.entries(routes).map(([path, opts]) => [path, dnsQueryRoute(resolver, opts)])));
+}
+
+/** Binds ready-made route handlers (e.g. a DnsStack's `route`), each path for every method. */
+export async function startRoutes(routes: Record<string, RouteHandler>): Promise<DnsEndpointServer> {
   const cert = await makeTestCert();
   const ca = await readFile(cert.certPath, 'utf8');
   const app = createTlsApp(loadUws(), { certPath: cert.certPath, keyPath: cert.keyPath });
   const log = createLogger({ level: 'silent', name: 'dns-test' });
-  for (const [path, opts] of Object.entries(routes)) bind(app, 'any', path, dnsQueryRoute(resolver, opts), log);
+  for (const [path, route] of Object.entries(routes)) bind(app, 'any', path, route, log);
   const listening = await listen(app, '127.0.0.1', 0);
   const origin = `https://127.0.0.1:${listening.port}`;
   const agent = new Agent({ connect: { ca }, pipelining: 1 });

@@ -1,6 +1,8 @@
 /**
- * GET/POST /dns-query on a real uWS TLS listener, driven with dns-packet over undici, answering
- * from overrides and from a local DoH upstream.
+ * The /dns-query route and the query answerer on a real uWS TLS listener, driven with
+ * dns-packet over undici. The route is bound here to the gateway's own resolver, so every path
+ * of the answerer shows (override and system-name answers, the SSRF guard's REFUSED); the
+ * production endpoint answers from the public resolver instead, tested in public.test.ts.
  */
 import { promises as dns } from 'node:dns';
 import { hostname } from 'node:os';

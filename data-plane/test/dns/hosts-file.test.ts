@@ -2,14 +2,15 @@
  * DNS_HOSTS_FILE through the composition root: createDnsStack (as main.ts calls it) reads a
  * real hosts-style file from disk, with a real Redis for the replica registry and no DoH
  * upstream, so every answer below comes from the file (or DNS_OVERRIDES). A line the parser
- * cannot use fails startup with its entry number (overrides.ts parseHosts: "throws with the
- * line number on anything it cannot use"); it is never silently ignored.
+ * cannot use fails startup with a ConfigError naming DNS_HOSTS_FILE, the path and the line as
+ * an editor counts it; it is never silently ignored.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/config/load.js';
 import { createDnsStack, type DnsSettings, type DnsStack } from '../../src/dns/stack.js';
 import { createLogger } from '../../src/log/logger.js';
 import { connectTestRedis, type TestRedis } from '../support/services.js';
@@ -88,17 +89,36 @@ describe('DNS_HOSTS_FILE', () => {
     expect(addrs).toEqual([{ address: '10.20.0.7', family: 4, ttl: 60_000 }]);
   });
 
+  it('treats `;` inside a `#` comment as part of the comment', async () => {
+    const path = await hostsFile(['# primary; the secondary is below', '10.20.0.7 a.internal.test # was 10.20.0.6; moved', '10.20.0.8 b.internal.test', ''].join('\n'));
+    const { resolver } = await build(settings({ hostsFile: path, overrides: '192.0.2.1 env.internal.test; 192.0.2.2 env2.internal.test' }));
+    expect(await resolver.resolve('a.internal.test', 'A')).toMatchObject({ addresses: ['10.20.0.7'], source: 'override' });
+    expect(await resolver.resolve('b.internal.test', 'A')).toMatchObject({ addresses: ['10.20.0.8'], source: 'override' });
+    expect(await resolver.resolve('env2.internal.test', 'A')).toMatchObject({ addresses: ['192.0.2.2'], source: 'override' });
+  });
+
   it.each([
-    ['an address that is not an IP', 'bogus.example svc.test', /entry \d+: "bogus\.example" is not an IP address/],
-    ['an address with no name', '10.20.0.9', /entry \d+: no name after 10\.20\.0\.9/],
-    ['an invalid host name', '10.20.0.9 bad_name..test', /entry \d+: "bad_name\.\.test" is not a valid host name/],
-  ])('refuses to start on a line with %s', async (_what, badLine, message) => {
-    const path = await hostsFile(`10.20.0.7 good.internal.test\n${badLine}\n`);
-    await expect(build(settings({ hostsFile: path }))).rejects.toThrow(message);
+    ['an address that is not an IP', 'bogus.example svc.test', '"bogus.example" is not an IP address'],
+    ['an address with no name', '10.20.0.9', 'no name after 10.20.0.9'],
+    ['an invalid host name', '10.20.0.9 bad_name..test', '"bad_name..test" is not a valid host name'],
+  ])('refuses to start on a line with %s, naming DNS_HOSTS_FILE, its path and that line', async (_what, badLine, problem) => {
+    // Comments (one holding a `;`), a blank line and several DNS_OVERRIDES entries before it
+    // must not shift the line number or change the setting the error names.
+    const path = await hostsFile(`# upstreams; keep sorted\n\n10.20.0.7 good.internal.test\n${badLine}\n`);
+    const failure = build(settings({ hostsFile: path, overrides: '192.0.2.1 a.test; 192.0.2.2 b.test\n192.0.2.3 c.test' }));
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow(`DNS_HOSTS_FILE ${path} line 4: ${problem}`);
+  });
+
+  it('names DNS_OVERRIDES and its entry for a bad override, not the hosts file', async () => {
+    const path = await hostsFile('10.20.0.7 good.internal.test\n');
+    await expect(build(settings({ hostsFile: path, overrides: '192.0.2.1 a.test; nonsense b.test' }))).rejects.toThrow('DNS_OVERRIDES entry 2: "nonsense" is not an IP address');
   });
 
   it('refuses to start when the file does not exist', async () => {
     const path = join(dir, 'missing-hosts');
-    await expect(build(settings({ hostsFile: path }))).rejects.toMatchObject({ code: 'ENOENT', path });
+    const failure = build(settings({ hostsFile: path }));
+    await expect(failure).rejects.toBeInstanceOf(ConfigError);
+    await expect(failure).rejects.toThrow(`DNS_HOSTS_FILE ${path}: cannot be read (ENOENT)`);
   });
 });

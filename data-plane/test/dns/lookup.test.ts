@@ -111,6 +111,18 @@ describe('SSRF guard', () => {
     expect(await counterValue(registry, 'fluxgate_dns_blocked_answers_total', { range: 'metadata' })).toBe(1);
   });
 
+  it('refuses NAT64 and 6to4 answers that carry a metadata or loopback IPv4 (issue 12 item 7)', async () => {
+    up.set('nat64.example', 'AAAA', { answers: [rr('nat64.example', 'AAAA', '64:ff9b::a9fe:a9fe')] });
+    up.set('sixtofour.example', 'AAAA', { answers: [rr('sixtofour.example', 'AAAA', '2002:7f00:1::1')] });
+    up.set('public64.example', 'AAAA', { answers: [rr('public64.example', 'AAAA', '64:ff9b::cb00:7101')] });
+    const { resolver } = make({ policy: { allowPrivate: true } });
+    const err = await lookup(resolver, 'nat64.example', { dualStack: false, affinity: 6 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'upstream_blocked', range: 'metadata' });
+    expect(await resolver.resolve('sixtofour.example', 'AAAA')).toMatchObject({ rcode: 'NOERROR', addresses: ['2002:7f00:1::1'] }); // DNS_ALLOW_PRIVATE opens loopback
+    expect(await make({}).resolver.resolve('sixtofour.example', 'AAAA')).toMatchObject({ rcode: 'REFUSED', blocked: { range: 'loopback' } });
+    expect(await resolver.resolve('public64.example', 'AAAA')).toMatchObject({ rcode: 'NOERROR', addresses: ['64:ff9b::cb00:7101'] });
+  });
+
   it('allows the same address from an override, from the allow-list, and (not metadata) with allowPrivate', async () => {
     up.set('internal.example', 'A', { answers: [rr('internal.example', 'A', '10.0.0.5')] });
     up.set('meta.example', 'A', { answers: [rr('meta.example', 'A', '169.254.169.254')] });

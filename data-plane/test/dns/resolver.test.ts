@@ -195,9 +195,9 @@ describe('upstream fallback, timeouts and health', () => {
     const { resolver, client } = make({ upstreams: [up1, up2], client: { timeoutMs: 200 } });
     const started = performance.now();
     expect(await resolver.resolve('slow.example', 'A')).toMatchObject({ addresses: ['203.0.113.31'] });
-    const elapsed = performance.now() - started;
-    expect(elapsed).toBeGreaterThanOrEqual(190);
-    expect(elapsed).toBeLessThan(1_500);
+    // The first server was given up on at its own timeout (a timer: load only makes it later);
+    // the answer is the second server's, where waiting out the first would have returned .30.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(190);
     expect(client!.status()[0]!.consecutiveFailures).toBe(1);
   });
 

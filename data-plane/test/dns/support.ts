@@ -33,7 +33,7 @@ export function buildResolver(o: BuildOptions = {}): Built {
   const registry = new Registry();
   const urls = [...(o.leadingUrls ?? []), ...(o.upstreams ?? []).map((u) => u.url)];
   const cache = new DnsCache(o.cache);
-  const metrics = createDnsMetrics(registry, { servers: urls.length, cacheSize: () => cache.size });
+  const metrics = createDnsMetrics(registry, { servers: urls.length, cacheSize: { internal: () => cache.size } }).internal;
   const ca = (o.upstreams ?? []).map((u) => u.ca);
   const client = urls.length === 0 ? null : new DohClient({ servers: urls, tls: { ca }, timeoutMs: 1_000, metrics, ...o.client });
   const resolver = createResolver({
