@@ -169,10 +169,17 @@ class UwsSink implements ResponseSink, SinkStats {
     this.#budget.spend(headBytes(status, headers) + OVERHEAD);
     this.#res.cork(() => {
       writeHead(this.#res, status, headers);
-      // An undefined length would reach uWS as NaN: without a length, no arguments (and no
-      // close flag, which only matters for an unread request body, and a HEAD has none).
-      if (length === undefined || isBodiless(status)) this.#res.endWithoutBody();
-      else this.#res.endWithoutBody(length, close);
+      if (close) {
+        // Only uWS's own end can close after the answer; it then states Content-Length: 0.
+        this.#res.endWithoutBody(0, true);
+        return;
+      }
+      // Not endWithoutBody(length): this build then waits for `length` body bytes and never
+      // completes the response (HttpResponse::internalEnd, offset != totalSize), so the next
+      // request on the connection finds it pending and uWS closes the connection. Without
+      // arguments uWS writes no length of its own and completes at once.
+      if (length !== undefined && !isBodiless(status)) this.#res.writeHeader('content-length', String(length));
+      this.#res.endWithoutBody();
     });
     this.#finish();
   }

@@ -15,6 +15,9 @@
  * what waits on I/O (Postgres, Redis, an upstream) loses the connection, and then the first
  * request must not have been forwarded either, so a client may retry it safely. The same
  * requests one after another on one keep-alive connection are all answered.
+ *
+ * Also here, because it is about what follows on the same connection: a HEAD's answer carries
+ * no content (uWS itself would write the GET's body; the sink stops it).
  */
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +112,40 @@ describe('pipelining against the real gateway', () => {
       expect(mock.requests.slice(before).map((r) => r.method)).toEqual(['GET']);
     });
   }
+
+  it('a HEAD is answered with headers only, so the next response on the connection still parses', async () => {
+    /** The HEAD's response (bodiless by definition), then whatever follows parsed as ordinary responses. */
+    const split = (raw: Buffer) => {
+      const end = raw.indexOf('\r\n\r\n');
+      return { head: parseResponses(raw.subarray(0, end + 4), true).responses[0], next: parseResponses(raw.subarray(end + 4)) };
+    };
+    const converse = async (first: string, second: string) => {
+      const socket = await openTls(gw.publicPort);
+      let raw = Buffer.alloc(0);
+      socket.on('data', (b: Buffer) => (raw = Buffer.concat([raw, b])));
+      socket.write(first);
+      while (raw.indexOf('\r\n\r\n') < 0) await once(socket, 'data');
+      socket.write(second);
+      // A body wrongly sent after the HEAD's head shows up here as a framing error.
+      let closed = false;
+      socket.once('close', () => (closed = true));
+      while (!closed && split(raw).next.responses.length < 1 && split(raw).next.error === null) await Promise.race([once(socket, 'data'), once(socket, 'close')]);
+      socket.destroy();
+      return split(raw);
+    };
+    // Answered by the gateway itself (no HEAD route: 404 with a JSON body for a GET).
+    const own = await converse('HEAD /no-such-route HTTP/1.1\r\nHost: gw.example\r\n\r\n', 'GET /healthz HTTP/1.1\r\nHost: gw.example\r\n\r\n');
+    expect(own.next.error).toBeNull();
+    expect([own.head?.status, own.next.responses[0]?.status]).toEqual([404, 200]);
+    // RFC 9110 §8.6: a HEAD's Content-Length, when sent, is the length a GET gets.
+    const getOwn = await wireExchange(gw.publicPort, 'GET /no-such-route HTTP/1.1\r\nHost: gw.example\r\n\r\n', { responses: 1 });
+    expect(own.head?.headers.get('content-length')).toEqual([String(finals(getOwn.responses)[0]!.body.length)]);
+    // Proxied: the model server answers the HEAD with a Content-Length and no body (this mock
+    // serves GET /v1/models only, so the HEAD is its 404), then the GET on the same connection.
+    const proxied = await converse(`HEAD /v1/models HTTP/1.1\r\nHost: gw.example\r\n${authed()}\r\n`, `GET /v1/models HTTP/1.1\r\nHost: gw.example\r\n${authed()}\r\n`);
+    expect(proxied.next.error).toBeNull();
+    expect([proxied.head?.status, proxied.next.responses[0]?.status]).toEqual([404, 200]);
+  });
 
   it('the same ten POSTs one after another on one keep-alive connection are all answered, in order, bodies intact', async () => {
     const before = mock.requests.length;

@@ -153,3 +153,59 @@ export const headerOf = header;
 
 /** Final (non-1xx) responses. */
 export const finals = (responses: readonly WireResponse[]): WireResponse[] => responses.filter((r) => r.status >= 200);
+
+/**
+ * Requests one after another on one TLS connection, each written once the previous one's
+ * final response is complete (keep-alive, no pipelining). Stops early when the server closes
+ * or stays silent for `idleMs`. `heads[i]` marks HEAD requests (bodiless answers).
+ */
+export async function wireConversation(port: number, requests: readonly string[], opts: { idleMs?: number; heads?: readonly boolean[] } = {}): Promise<{ answers: WireResponse[]; closed: boolean; error: string | null }> {
+  const socket = await openTls(port);
+  socket.on('error', () => undefined);
+  const answers: WireResponse[] = [];
+  let buf = Buffer.alloc(0);
+  let closed = false;
+  let error: string | null = null;
+  socket.on('close', () => (closed = true));
+  try {
+    for (let i = 0; i < requests.length; i++) {
+      socket.write(Buffer.from(requests[i]!, 'latin1'));
+      const got = await new Promise<WireResponse | null>((resolve) => {
+        const check = (): boolean => {
+          const parsed = parseResponses(buf, opts.heads?.[i] === true);
+          const final = finals(parsed.responses)[0];
+          if (parsed.error !== null) error = parsed.error;
+          if (final === undefined && error === null && !closed) return false;
+          socket.off('data', onData);
+          socket.off('close', onClose);
+          clearTimeout(timer);
+          if (final !== undefined) {
+            // Keep what follows this response for the next one.
+            const end = parseResponses(buf, opts.heads?.[i] === true);
+            buf = end.rest;
+          }
+          resolve(final ?? null);
+          return true;
+        };
+        const onData = (b: Buffer) => {
+          buf = Buffer.concat([buf, b]);
+          check();
+        };
+        const onClose = () => check();
+        const timer = setTimeout(() => {
+          socket.off('data', onData);
+          socket.off('close', onClose);
+          resolve(null);
+        }, opts.idleMs ?? 5_000);
+        socket.on('data', onData);
+        socket.on('close', onClose);
+        check();
+      });
+      if (got === null) break;
+      answers.push(got);
+    }
+  } finally {
+    socket.destroy();
+  }
+  return { answers, closed, error };
+}
