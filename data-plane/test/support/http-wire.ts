@@ -163,7 +163,7 @@ export async function wireConversation(port: number, requests: readonly string[]
   const socket = await openTls(port);
   socket.on('error', () => undefined);
   const answers: WireResponse[] = [];
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let closed = false;
   let error: string | null = null;
   socket.on('close', () => (closed = true));
