@@ -64,7 +64,7 @@ afterAll(async () => {
  * After a batch: the process lives and answers, its sockets are back to the baseline (every
  * fuzz connection was closed on its side too), and its RSS stays near the baseline.
  */
-async function healthyAfter(label: string, annotate: (m: string) => Promise<unknown>): Promise<void> {
+async function healthyAfter(label: string, annotate: (m: string) => Promise<unknown>, allowanceMiB = 96): Promise<void> {
   expect(gw.child.exitCode, gw.output()).toBeNull();
   const res = await send('GET', '/healthz', {});
   expect(res.statusCode).toBe(200);
@@ -80,7 +80,7 @@ async function healthyAfter(label: string, annotate: (m: string) => Promise<unkn
   const rss = await rssBytes(pid);
   await annotate(`${label}: RSS ${mib(baseline.rss)} → ${mib(rss)} MiB, sockets ${baseline.sockets} → ${sockets}`);
   // V8 keeps some heap it grew into; a leak per input would show as growth far beyond that.
-  expect(rss - baseline.rss, `${label}: RSS growth`).toBeLessThan(96 * 1024 * 1024);
+  expect(rss - baseline.rss, `${label}: RSS growth`).toBeLessThan(allowanceMiB * 1024 * 1024);
 }
 
 const tally = (m: Map<number, number>): string => [...m].sort(([a], [b]) => a - b).map(([s, n]) => `${s}×${n}`).join(' ');
@@ -183,6 +183,9 @@ describe('fuzzing the real gateway', () => {
       fuzzParams(4, 60),
     );
     await annotate(`portal JSON: ${tried} inputs; statuses ${tally(statuses)}`);
-    await healthyAfter('portal JSON', annotate);
+    // Argon2id (m = 19 MiB) hashes on libuv's four threadpool threads, and each thread's malloc
+    // arena keeps what it grew to: about 4 × 19 MiB that is retained, not leaked (measured:
+    // +80 MiB after 1,200 inputs, +23 MiB after 60).
+    await healthyAfter('portal JSON', annotate, 96 + 4 * 19);
   }, fuzzTimeout(60_000));
 });
