@@ -21,7 +21,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function bind(app: TemplatedApp, method: Method, pattern: string, handler: RouteHandler, log: Logger): void {
   app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
     const snapshot = snapshotRequest(req, res);
-    const sink = createSink(res);
+    const sink = createSink(res, { head: snapshot.method === 'HEAD' });
     const incomingId = snapshot.headers.get('x-request-id');
     const ctx: RouteContext = {
       req: snapshot,

@@ -43,10 +43,12 @@ export interface SinkStats {
 export interface SinkOptions {
   /** Answer with Connection: close (also on when the body reader refused the body). */
   closeConnection?: boolean;
+  /** The request is a HEAD: every response is its status line and headers only. */
+  head?: boolean;
 }
 
 export function createSink(res: HttpResponse, opts: SinkOptions = {}): ResponseSink & SinkStats {
-  return new UwsSink(res, opts.closeConnection === true);
+  return new UwsSink(res, opts.closeConnection === true, opts.head === true);
 }
 
 class UwsSink implements ResponseSink, SinkStats {
@@ -78,10 +80,12 @@ class UwsSink implements ResponseSink, SinkStats {
   /** Status and headers recorded by startStream, not yet handed to uWS. */
   #head: { status: number; headers: HeaderList; size: number } | null = null;
   #headTimer: NodeJS.Immediate | undefined;
+  readonly #headRequest: boolean;
 
-  constructor(res: HttpResponse, closeConnection: boolean) {
+  constructor(res: HttpResponse, closeConnection: boolean, headRequest: boolean) {
     this.#res = res;
     this.#closeConnection = closeConnection;
+    this.#headRequest = headRequest;
     const exchange = exchangeOf(res);
     if (exchange.aborted) this.#aborted = this.#finished = true;
     onClientAbort(res, () => {
@@ -111,6 +115,7 @@ class UwsSink implements ResponseSink, SinkStats {
 
   send(status: number, headers: HeaderList, body: Uint8Array | string): void {
     if (this.#finished || this.#headersSent) return;
+    if (this.#headRequest) return this.#answerHead(status, headers, typeof body === 'string' ? Buffer.byteLength(body) : body.length);
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
     const size = headBytes(status, headers) + bytes.length + OVERHEAD;
     if (size > this.#budget.room()) {
@@ -139,6 +144,7 @@ class UwsSink implements ResponseSink, SinkStats {
     if (this.#headersSent) throw new Error('startStream: the response has already started');
     const size = headBytes(status, headers) + OVERHEAD;
     if (size > SLICE) throw new RangeError(`response header block of ${size} bytes does not fit one cork region`);
+    if (this.#headRequest) return this.#answerHead(status, headers, contentLength);
     if (wantsClose(headers)) this.#closeConnection = true;
     this.#headersSent = true;
     markResponded(exchangeOf(this.#res));
@@ -151,6 +157,33 @@ class UwsSink implements ResponseSink, SinkStats {
       this.#headTimer = undefined;
       this.#flushHead(true);
     });
+  }
+
+  /**
+   * The whole answer to a HEAD: status line and headers, never content. uWS does not know HEAD
+   * and would write the body a GET gets, which the client then reads as the next response
+   * (RFC 9110 §9.3.2, RFC 9112 §6.3 rule 1). Content-Length, when known, is the GET's length
+   * (RFC 9110 §8.6). Later write() and end() calls find the response finished.
+   */
+  #answerHead(status: number, headers: HeaderList, length: number | undefined): void {
+    const close = this.#wantsClose(headers);
+    this.#headersSent = true;
+    this.#budget.spend(headBytes(status, headers) + OVERHEAD);
+    this.#res.cork(() => {
+      writeHead(this.#res, status, headers);
+      if (close) {
+        // Only uWS's own end can close after the answer; it then states Content-Length: 0.
+        this.#res.endWithoutBody(0, true);
+        return;
+      }
+      // Not endWithoutBody(length): this build then waits for `length` body bytes and never
+      // completes the response (HttpResponse::internalEnd, offset != totalSize), so the next
+      // request on the connection finds it pending and uWS closes the connection. Without
+      // arguments uWS writes no length of its own and completes at once.
+      if (length !== undefined && !isBodiless(status)) this.#res.writeHeader('content-length', String(length));
+      this.#res.endWithoutBody();
+    });
+    this.#finish();
   }
 
   /** The recorded head alone, in its own region (no body byte came to carry it). */
