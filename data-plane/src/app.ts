@@ -12,7 +12,6 @@ import { proxyRoute } from './routes/proxy.js';
 import type { ProxyPorts } from './routes/proxy-ports.js';
 import { sendError } from './routes/respond.js';
 import { withClientAddress } from './routes/client-ip.js';
-import { refuseMalformedHead } from './routes/malformed.js';
 import type { RouteHandler, RouteSpec } from './routes/context.js';
 import { GatewayError } from './errors.js';
 
@@ -45,7 +44,7 @@ export interface DataPlaneDeps {
 export function createDataPlane(deps: DataPlaneDeps): void {
   const { adminApp, log, config } = deps;
   const route = (method: Method, pattern: string, handler: RouteHandler) =>
-    bind(deps.publicApp, method, pattern, refuseMalformedHead(withClientAddress(deps.trustedProxies, handler)), log);
+    bind(deps.publicApp, method, pattern, withClientAddress(deps.trustedProxies, handler), log);
 
   route('get', '/healthz', healthz);
   route('get', '/health', healthz);

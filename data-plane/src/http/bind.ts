@@ -37,7 +37,7 @@ export function bind(app: TemplatedApp, method: Method, pattern: string, handler
       // same read (and keep the connection for it, Connection: close or not), which is the
       // smuggled request. With this response still pending it drops the connection instead.
       exchange.closeAfterResponse = true;
-      const err = new GatewayError('bad_request', `The request framing is invalid: ${exchange.framingError}.`);
+      const err = new GatewayError('bad_request', `The request head is invalid: ${exchange.framingError}.`);
       const body = toWireBody(err, flavorOf(snapshot.path));
       setImmediate(() => sink.send(err.status, [['content-type', 'application/json'], ['x-request-id', ctx.requestId]], body));
       return;

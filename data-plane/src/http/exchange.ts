@@ -33,7 +33,7 @@ export interface Exchange {
   responded: boolean;
   /** Set by a body reader still reading: told when the response is committed (markResponded). */
   onResponded: (() => void) | null;
-  /** Why the request's framing is invalid (RFC 9112 §6), set by snapshotRequest; null when valid. */
+  /** Why the request head is invalid (RFC 9112 §3.2, §6), set by snapshotRequest; null when valid. */
   framingError: string | null;
 }
 

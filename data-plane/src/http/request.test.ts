@@ -19,7 +19,7 @@ describe('normaliseAddress', () => {
   });
 });
 
-describe('framingError (RFC 9112 §6)', () => {
+describe('framingError (RFC 9112 §3.2, §6)', () => {
   const h = (entries: Array<[string, string]>) => new Map(entries);
   it('accepts one length, one chunked coding, or neither', () => {
     expect(framingError(h([['content-length', '12']]), false)).toBeNull();
@@ -35,5 +35,7 @@ describe('framingError (RFC 9112 §6)', () => {
     expect(framingError(h([['transfer-encoding', 'chunked, chunked']]), false)).toMatch(/other than chunked/);
     expect(framingError(h([['content-length', '5, 5']]), false)).toMatch(/not a number/);
     expect(framingError(h([['content-length', '+5']]), false)).toMatch(/not a number/);
+    expect(framingError(h([['host', 'a.example, b.example']]), false)).toMatch(/more than one Host/);
+    for (const te of ['chunked, gzip', 'identity', '']) expect(framingError(h([['transfer-encoding', te]]), false), te).toMatch(/other than chunked/);
   });
 });

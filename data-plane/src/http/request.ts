@@ -46,15 +46,18 @@ export function snapshotRequest(req: HttpRequest, res: HttpResponse): RequestSna
 }
 
 /**
- * Request framing that cannot be read one way only (RFC 9112 §6.1, §6.3): a server and the
- * proxies around it could each see a different body length, which is how requests are smuggled.
- * Each case is answered 400 and the connection closed. (This uWS build already drops, without
+ * Request heads that cannot be read one way only (RFC 9112 §3.2, §6.1, §6.3): a server and the
+ * proxies around it could each see a different body length or target host, which is how
+ * requests are smuggled. Each case is answered 400 and the connection closed. (This uWS build already drops, without
  * calling any handler, a request with both Content-Length and Transfer-Encoding, and closes the
  * connection after a Content-Length that is not a number; the checks stay for any build that
  * does not.)
  */
 export function framingError(headers: ReadonlyMap<string, string>, conflictingLength: boolean): string | null {
   if (conflictingLength) return 'two different Content-Length values';
+  // The snapshot joins repeated fields with ", ", and a host (RFC 3986 reg-name or IP literal
+  // with an optional port) never contains one: a comma means two Host lines (RFC 9112 §3.2).
+  if (headers.get('host')?.includes(',')) return 'more than one Host header';
   const te = headers.get('transfer-encoding');
   const length = headers.get('content-length');
   if (te !== undefined && length !== undefined) return 'both Content-Length and Transfer-Encoding';

@@ -47,11 +47,11 @@ describe('allow-list per family', () => {
   it('answers 405 with Allow for a known path and another method (TRACE, CONNECT, … included)', () => {
     const cases: Array<[string, string, string]> = [
       ['GET', '/v1/chat/completions', 'POST'],
-      ['DELETE', '/v1/models/x', 'GET'],
+      ['DELETE', '/v1/models/x', 'GET, HEAD'],
       ['TRACE', '/v1/chat/completions', 'POST'],
       ['CONNECT', '/api/chat', 'POST'],
-      ['OPTIONS', '/api/tags', 'GET'],
-      ['HEAD', '/v1/models', 'GET'],
+      ['OPTIONS', '/api/tags', 'GET, HEAD'],
+      ['POST', '/v1/models', 'GET, HEAD'],
       ['PUT', '/api/generate', 'POST'],
     ];
     for (const [m, p, allow] of cases) {

@@ -46,7 +46,8 @@ interface FamilyTable {
 const endpoint = (methods: string[], management = false): Endpoint => ({ methods: new Set(methods), allow: methods.join(', '), management });
 
 const POST = endpoint(['POST']);
-const GET = endpoint(['GET']);
+// RFC 9110 §9.1: a server that supports GET on a resource supports HEAD on it too.
+const GET = endpoint(['GET', 'HEAD']);
 
 function openaiTable(): FamilyTable {
   return {

@@ -128,10 +128,10 @@ describe('only the inference surface reaches the upstream', () => {
       { method: 'POST', path: '/v1/chat/completions/', status: 400, body: true },
       { method: 'TRACE', path: '/v1/chat/completions', status: 405, allow: 'POST' },
       { method: 'CONNECT', path: '/v1/chat/completions', status: 405, allow: 'POST' },
-      { method: 'TRACE', path: '/api/tags', status: 405, allow: 'GET' },
+      { method: 'TRACE', path: '/api/tags', status: 405, allow: 'GET, HEAD' },
       { method: 'GET', path: '/v1/chat/completions', status: 405, allow: 'POST' },
       { method: 'PUT', path: '/api/chat', status: 405, allow: 'POST', body: true },
-      { method: 'POST', path: '/api/tags', status: 405, allow: 'GET', body: true },
+      { method: 'POST', path: '/api/tags', status: 405, allow: 'GET, HEAD', body: true },
     ];
     const answers: Answer[] = [];
     const seen = await seenBy(async () => {
