@@ -1,12 +1,13 @@
 /**
  * Fuzzing the rate limiter's Lua script (limits/lease-script.ts) on the real Redis: random
- * tiers, random lease calls from several replicas (each its own connection) sent concurrently so
+ * tiers, random lease calls for two keys of one account from several replicas (each its own connection) sent concurrently so
  * Redis orders them as it pleases, and give-backs of what a replica holds (plus token debts, as a
  * stream that ran past its reservation owes). Invariants, after every batch:
  * - never more granted than the bucket holds: granted − given back ≤ capacity + refill;
  * - each reply keeps its promise: ok ⇒ at least `need`, at most max(need, demand) + extra;
  *   refused ⇒ nothing granted;
- * - the stored levels stay within [−capacity, capacity].
+ * - the stored levels stay within [−capacity, capacity];
+ * - with two keys of one account, the sum over both never passes the account's bucket.
  */
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
@@ -60,36 +61,54 @@ const opArb = fc.record({
 });
 
 const scenarioArb = fc.record({
-  limits: limitsArb,
-  batches: fc.array(fc.array(opArb, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 12 }),
+  // Two keys of one account, each with its own tier, and the account's own bucket.
+  keyLimits: fc.tuple(limitsArb, limitsArb),
+  accountLimits: limitsArb,
+  batches: fc.array(fc.array(fc.record({ key: fc.integer({ min: 0, max: 1 }), op: opArb }), { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 12 }),
 });
 
 let run = 0;
 
+type Totals = { grantedR: number; grantedT: number; givenR: number; givenT: number };
+const totals = (): Totals => ({ grantedR: 0, grantedT: 0, givenR: 0, givenT: 0 });
+
+/** granted − given back ≤ capacity + what refilled meanwhile, for one bucket. */
+function expectWithin(total: Totals, limits: BucketLimits, elapsedMs: number, where: string): void {
+  expect(total.grantedR - total.givenR, where).toBeLessThanOrEqual(limits.requests.capacity + limits.requests.ratePerMs * elapsedMs);
+  expect(total.grantedT - total.givenT, where).toBeLessThanOrEqual(limits.tokens.capacity + limits.tokens.ratePerMs * elapsedMs);
+}
+
 describe('rate-limit Lua script under random interleavings', () => {
-  it('never grants more than the bucket holds, whatever the order of concurrent calls', async ({ annotate }) => {
+  it('never grants more than the key or its account holds, whatever the order of concurrent calls', async ({ annotate }) => {
     let calls = 0;
     let scenarios = 0;
     let granted = 0;
     let refused = 0;
     await fc.assert(
-      fc.asyncProperty(scenarioArb, async ({ limits, batches }) => {
+      fc.asyncProperty(scenarioArb, async ({ keyLimits, accountLimits, batches }) => {
         scenarios++;
-        const key = `fuzz-lease:${process.pid}:${++run}`;
-        const held = [0, 0, 0, 0].map(() => ({ r: 0, t: 0 }));
-        const total = { grantedR: 0, grantedT: 0, givenR: 0, givenT: 0 };
+        const id = `fuzz-lease:${process.pid}:${++run}`;
+        const keys = [`${id}:k0`, `${id}:k1`] as const;
+        const account = `${id}:acct`;
+        // What each replica holds of each key's lease.
+        const held = [0, 1, 2, 3].map(() => [0, 1].map(() => ({ r: 0, t: 0 })));
+        const perKey = [totals(), totals()];
+        const perAccount = totals();
         const started = Date.now();
         for (const batch of batches) {
-          const pending: Array<Promise<{ reply: LeaseReply; op: (typeof batch)[number]; needR: number; needT: number; demandR: number; demandT: number; extraT: number }>> = [];
-          for (const op of batch) {
-            const h = held[op.replica]!;
+          const pending: Array<Promise<{ reply: LeaseReply; k: number; op: (typeof batch)[number]['op']; needR: number; needT: number; demandR: number; demandT: number; extraT: number }>> = [];
+          for (const { key: k, op } of batch) {
+            const limits = keyLimits[k]!;
+            const h = held[op.replica]![k]!;
             // What a replica gives back it takes from its own holdings at once, as a lease does.
             const giveR = Math.floor(h.r * op.giveBack);
             const giveT = Math.floor(h.t * op.giveBack);
             h.r -= giveR;
             h.t -= giveT;
-            total.givenR += giveR;
-            total.givenT += giveT;
+            for (const t of [perKey[k]!, perAccount]) {
+              t.givenR += giveR;
+              t.givenT += giveT;
+            }
             const needR = op.needR;
             const cap = limits.tokens.capacity;
             const needT = Math.floor(op.needT * cap);
@@ -99,18 +118,20 @@ describe('rate-limit Lua script under random interleavings', () => {
             const debt = Math.floor(op.debt * cap);
             calls++;
             pending.push(
-              callLease(replicas[op.replica]!, key, {
+              callLease(replicas[op.replica]!, keys[k]!, account, {
                 limits,
+                accountLimits,
                 give: { requests: giveR, tokens: giveT - debt },
                 need: { requests: needR, tokens: needT },
                 demand: { requests: demandR, tokens: demandT },
                 extra: { requests: op.extraR, tokens: extraT },
                 share: op.share,
-              }).then((reply) => ({ reply, op, needR, needT, demandR, demandT, extraT })),
+              }).then((reply) => ({ reply, k, op, needR, needT, demandR, demandT, extraT })),
             );
           }
-          for (const { reply, op, needR, needT, demandR, demandT, extraT } of await Promise.all(pending)) {
-            const where = JSON.stringify({ limits, op, reply });
+          for (const { reply, k, op, needR, needT, demandR, demandT, extraT } of await Promise.all(pending)) {
+            const limits = keyLimits[k]!;
+            const where = JSON.stringify({ limits, accountLimits, op, reply });
             if (reply.ok) {
               granted++;
               expect(reply.granted.requests, where).toBeGreaterThanOrEqual(needR);
@@ -123,23 +144,31 @@ describe('rate-limit Lua script under random interleavings', () => {
             }
             expect(Math.abs(reply.level.requests), where).toBeLessThanOrEqual(limits.requests.capacity);
             expect(Math.abs(reply.level.tokens), where).toBeLessThanOrEqual(limits.tokens.capacity);
-            held[op.replica]!.r += reply.granted.requests;
-            held[op.replica]!.t += reply.granted.tokens;
-            total.grantedR += reply.granted.requests;
-            total.grantedT += reply.granted.tokens;
+            expect(Math.abs(reply.accountLevel.requests), where).toBeLessThanOrEqual(accountLimits.requests.capacity);
+            expect(Math.abs(reply.accountLevel.tokens), where).toBeLessThanOrEqual(accountLimits.tokens.capacity);
+            held[op.replica]![k]!.r += reply.granted.requests;
+            held[op.replica]![k]!.t += reply.granted.tokens;
+            for (const t of [perKey[k]!, perAccount]) {
+              t.grantedR += reply.granted.requests;
+              t.grantedT += reply.granted.tokens;
+            }
           }
           // Redis's clock ran at most this long since the first call: refill is bounded by it.
           const elapsed = Date.now() - started + 1_000;
-          const where = JSON.stringify({ limits, total, batches: batches.length });
-          expect(total.grantedR - total.givenR, where).toBeLessThanOrEqual(limits.requests.capacity + limits.requests.ratePerMs * elapsed);
-          expect(total.grantedT - total.givenT, where).toBeLessThanOrEqual(limits.tokens.capacity + limits.tokens.ratePerMs * elapsed);
+          const where = JSON.stringify({ keyLimits, accountLimits, perKey, perAccount, batches: batches.length });
+          expectWithin(perKey[0]!, keyLimits[0], elapsed, where);
+          expectWithin(perKey[1]!, keyLimits[1], elapsed, where);
+          // The sum over the account's keys never passes the account's own bucket (issue 12 item 6).
+          expectWithin(perAccount, accountLimits, elapsed, where);
         }
-        const [r, t] = await tr.redis.hmget(key, 'r', 't');
-        if (r !== null && t !== null) {
-          expect(Math.abs(Number(r))).toBeLessThanOrEqual(limits.requests.capacity);
-          expect(Math.abs(Number(t))).toBeLessThanOrEqual(limits.tokens.capacity);
+        for (const [bucket, limits] of [[keys[0], keyLimits[0]], [keys[1], keyLimits[1]], [account, accountLimits]] as const) {
+          const [r, t] = await tr.redis.hmget(bucket, 'r', 't');
+          if (r !== null && t !== null) {
+            expect(Math.abs(Number(r))).toBeLessThanOrEqual(limits.requests.capacity);
+            expect(Math.abs(Number(t))).toBeLessThanOrEqual(limits.tokens.capacity);
+          }
         }
-        await tr.redis.del(key);
+        await tr.redis.del(keys[0], keys[1], account);
       }),
       fuzzParams(5, 100),
     );
