@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { request, type Dispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../support/gateway.js';
+import { spawnRedisServer, type SpawnedRedis } from '../support/services.js';
 import { finals, wireConversation, wireExchange } from '../support/http-wire.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { mib, openSockets, rssBytes } from '../support/proc.js';
@@ -19,6 +20,7 @@ import { fuzzParams, fuzzTimeout } from './support.js';
 
 let mock: MockUpstream;
 let gw: Gateway;
+let redis: SpawnedRedis;
 let key: string;
 let session: string;
 let baseline: { rss: number; sockets: number };
@@ -40,9 +42,10 @@ async function warmUp(): Promise<void> {
 
 beforeAll(async () => {
   mock = await startMockUpstream({ events: 3 });
-  // A raised per-IP portal limit keeps most portal inputs reaching the handlers (429 is not a
-  // finding, but an input refused before parsing tests nothing).
-  gw = await startGateway({ upstreams: mock.url, env: { LOG_LEVEL: 'error' } });
+  // A private Redis: the portal inputs fill the per-IP login and register throttles of
+  // 127.0.0.1, which on the shared Redis would refuse the next test file's sign-up.
+  redis = await spawnRedisServer();
+  gw = await startGateway({ upstreams: mock.url, redisUrl: redis.url, env: { LOG_LEVEL: 'error' } });
   key = (await gw.issueKey(undefined, 'enterprise')).secret;
   const email = `fuzz-${Date.now()}@example.com`;
   const password = 'violet-Tractor-harbour-93';
@@ -58,6 +61,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
   await mock?.close();
+  await redis?.kill();
 });
 
 /**
