@@ -3,7 +3,7 @@
  * as its own process with those URLs, and stop everything together.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolvePostgres, resolveRedis } from './services.js';
@@ -34,6 +34,9 @@ function stopAll(code: number): void {
 }
 
 async function main(): Promise<void> {
+  // Always ours to create: runtime.json, the certificate and generated secrets live here even
+  // when both services are configured and nothing embedded would have made it (issue 12, item 11).
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const redis = await resolveRedis(process.env.REDIS_URL || undefined, stateDir);
   if (redis.child) children.push(redis.child);
   const pg = await resolvePostgres(process.env.DATABASE_URL || undefined, stateDir);
