@@ -9,6 +9,7 @@ import { createAuthenticator } from './auth/authenticate.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { attachKeyCache } from './auth/key-events.js';
 import { ensureAdminToken, ensureSecret } from './bootstrap/admin-token.js';
+import { SecretFileError } from './bootstrap/secret-file.js';
 import { createPortalRoutes } from './portal/routes.js';
 import { createDnsStack } from './dns/stack.js';
 import { randomUUID } from 'node:crypto';
@@ -38,12 +39,13 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   if (!config.DATABASE_URL) throw new ConfigError('invalid DATABASE_URL: not set (use `npm start`, which provides an embedded Postgres, or set postgres://…)');
   // Fail at boot, never fall back to uWS's slow JS implementation.
   const uws = loadUws();
-  const tls = await ensureCertificate({ certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH, stateDir: config.FLUXGATE_STATE_DIR });
-  const admin = await ensureAdminToken(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR);
+  const warn = (message: string) => log.warn(message);
+  const tls = await ensureCertificate({ certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH, stateDir: config.FLUXGATE_STATE_DIR, warn });
+  const admin = await ensureAdminToken(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR, warn);
   if (admin.path) log.info({ path: admin.path }, 'admin token generated (read it from this file)');
   // Every replica must share JWT_SECRET; a generated one is only for a single local process.
   if (!config.JWT_SECRET && config.NODE_ENV === 'production') throw new ConfigError('invalid JWT_SECRET: required in production (at least 32 bytes, shared by every replica)');
-  const jwtSecret = await ensureSecret(config.JWT_SECRET, config.FLUXGATE_STATE_DIR, 'jwt-secret', 32);
+  const jwtSecret = await ensureSecret(config.JWT_SECRET, config.FLUXGATE_STATE_DIR, 'jwt-secret', 32, warn);
   if (jwtSecret.path) log.warn({ path: jwtSecret.path }, 'JWT_SECRET not set: using a generated one (set JWT_SECRET when running more than one replica)');
 
   const sql = createSql(config.DATABASE_URL, { logger: log, applicationName: 'fluxgate-data-plane' });
@@ -215,7 +217,7 @@ try {
 }
 const log = createLogger({ level: config.LOG_LEVEL, name: 'data-plane' });
 main(config, log).catch((err: unknown) => {
-  if (err instanceof ConfigError) process.stderr.write(`fluxgate data plane: ${err.message}\n`);
+  if (err instanceof ConfigError || err instanceof SecretFileError) process.stderr.write(`fluxgate data plane: ${err.message}\n`);
   else log.fatal({ err }, 'data plane failed to start');
   process.exit(1);
 });
