@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { strongSecret } from './secret-strength.js';
 
 /**
  * Every variable the data plane reads, parsed once at boot. Nothing else reads process.env.
@@ -41,7 +42,7 @@ export const dataPlaneEnvSchema = z.object({
   ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_PORT: port.default(9090),
   /** Bearer token for the admin listener; generated under the state dir when unset. */
-  ADMIN_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  ADMIN_TOKEN: optionalString.pipe(strongSecret(16, 'must be at least 16 characters').optional()),
 
   TLS_CERT_PATH: optionalString,
   TLS_KEY_PATH: optionalString,
@@ -93,7 +94,7 @@ export const dataPlaneEnvSchema = z.object({
   KEY_CACHE_SIZE: z.coerce.number().int().positive().default(100_000),
 
   /** Session signing secret (≥ 32 bytes). Unset outside production: generated under the state dir. */
-  JWT_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 bytes').optional()),
+  JWT_SECRET: optionalString.pipe(strongSecret(32, 'must be at least 32 bytes').optional()),
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
   LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().positive().default(30),
   LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
