@@ -5,7 +5,7 @@ import { clearedSessionCookie, sessionCookie } from '../auth/session.js';
 import type { RouteContext } from '../routes/context.js';
 import { createUserWithPassword, findUserByEmail, recordLogin } from '../store/users.js';
 import { PortalError } from './errors.js';
-import { parseInput, parseJson, publicUser, sendPortalJson, withSession, type PortalHandler } from './http.js';
+import { parseInput, parseJson, publicUser, requireJsonBody, sendPortalJson, withSession, type PortalHandler } from './http.js';
 import type { Portal } from './runtime.js';
 
 /** RFC 5321 §4.5.3.1: 64 octets of local part, 254 for the whole forward-path address. */
@@ -47,6 +47,7 @@ export const register =
   (p: Portal): PortalHandler =>
   async (ctx, body) => {
     refuseCrossSite(ctx);
+    requireJsonBody(ctx.req);
     const input = parseInput(registerInput, parseJson(await body));
     const email = normaliseEmail(input.email);
     if (!email) throw new PortalError('invalid_email');
@@ -78,6 +79,7 @@ export const login =
   (p: Portal): PortalHandler =>
   async (ctx, body) => {
     refuseCrossSite(ctx);
+    requireJsonBody(ctx.req);
     const input = parseInput(loginInput, parseJson(await body));
     const email = input.email.toLowerCase();
     const ip = p.clientIp(ctx.req);
