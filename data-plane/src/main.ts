@@ -8,6 +8,7 @@ import { createDataPlane } from './app.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { attachKeyCache } from './auth/key-events.js';
+import { createLookupQuota } from './auth/lookup-quota.js';
 import { ensureAdminToken, ensureSecret } from './bootstrap/admin-token.js';
 import { SecretFileError } from './bootstrap/secret-file.js';
 import { createPortalRoutes } from './portal/routes.js';
@@ -71,7 +72,8 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     negativeTtlMs: config.KEY_NEGATIVE_TTL_MS,
   });
   const keyEvents = await attachKeyCache(subscriber, cache, log);
-  const authenticate = createAuthenticator({ cache, counters, metrics, lastUsed });
+  const lookupQuota = createLookupQuota({ perSecond: config.KEY_LOOKUPS_PER_IP_PER_SECOND, burst: config.KEY_LOOKUPS_PER_IP_BURST });
+  const authenticate = createAuthenticator({ cache, counters, metrics, lastUsed, lookupQuota });
 
   // Every upstream name resolves through the gateway's own resolver, never the system's.
   const dns = await createDnsStack(

@@ -103,6 +103,7 @@ describe('authenticate', () => {
         get: () => {
           throw new KeyStoreUnavailableError('x');
         },
+        needsLookup: () => true,
         invalidate() {},
         expireAll() {},
         clear() {},

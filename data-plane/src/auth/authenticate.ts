@@ -1,7 +1,9 @@
 import { GatewayError } from '../errors.js';
 import type { AuthFailureLabel } from '../metrics/registry.js';
+import { ipCountingKey } from './ip-key.js';
 import type { KeyCache } from './key-cache.js';
 import { hashKey, parseKey } from './key-format.js';
+import type { LookupQuota } from './lookup-quota.js';
 
 /** Who is calling, as the limits, proxy and counters need it. */
 export interface Principal {
@@ -24,6 +26,8 @@ export interface AuthenticatorDeps {
   metrics?: { authFailures: { inc(labels: { reason: AuthFailureReason }): void } };
   /** Batched last_used_at (store/last-used.ts). */
   lastUsed?: { mark(keyId: string): void };
+  /** Per-client cap on lookups of keys this replica never saw (429 past it). */
+  lookupQuota?: LookupQuota;
 }
 
 export interface AuthRequest {
@@ -53,14 +57,15 @@ export type Authenticate = (req: AuthRequest) => Promise<Principal | GatewayErro
  * throws. Malformed keys are rejected before any lookup; Postgres being down makes uncached keys
  * a 503 (not a 401: the key may well be valid) while cached keys keep working.
  *
- * Only guesses (malformed or unknown keys) count as failed credential attempts for the per-IP
- * detectors; a revoked or suspended key is a real key, and its owner retrying is not stuffing.
+ * Only guesses (malformed or unknown keys, and lookups refused by the per-client quota) count
+ * as failed credential attempts for the per-IP detectors; a revoked or suspended key is a real
+ * key, and its owner retrying is not stuffing.
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
-  const fail = (reason: AuthFailureReason, code: ConstructorParameters<typeof GatewayError>[0], ip: string): GatewayError => {
+  const fail = (reason: AuthFailureReason, code: ConstructorParameters<typeof GatewayError>[0], ip: string, message?: string, headers?: GatewayError['headers']): GatewayError => {
     deps.metrics?.authFailures.inc({ reason });
-    if (reason === 'malformed' || reason === 'unknown') deps.counters?.recordFailedCredential(ip);
-    return new GatewayError(code);
+    if (reason === 'malformed' || reason === 'unknown' || reason === 'throttled') deps.counters?.recordFailedCredential(ip);
+    return new GatewayError(code, message, { headers });
   };
 
   return async (req) => {
@@ -68,9 +73,14 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     if (presented === null) return fail('missing', 'missing_api_key', req.remoteAddress);
     const parsed = parseKey(presented);
     if (!parsed.ok) return fail('malformed', 'invalid_api_key', req.remoteAddress);
+    const hash = hashKey(parsed.key);
+    if (deps.lookupQuota && deps.cache.needsLookup(hash)) {
+      const wait = deps.lookupQuota.take(ipCountingKey(req.remoteAddress));
+      if (wait > 0) return fail('throttled', 'rate_limit_exceeded', req.remoteAddress, 'Too many unknown API keys from this address; retry later.', [['retry-after', String(wait)]]);
+    }
     let record;
     try {
-      record = await deps.cache.get(hashKey(parsed.key));
+      record = await deps.cache.get(hash);
     } catch {
       return fail('store_unavailable', 'service_unavailable', req.remoteAddress);
     }

@@ -51,6 +51,12 @@ export interface KeyCache {
    * fails and no usable entry is cached.
    */
   get(hash: string): Promise<KeyRecord | null>;
+  /**
+   * True when `get(hash)` would start a store lookup for a hash this replica does not know as a
+   * key (not cached, not negatively cached, not being looked up): what a guessed key costs.
+   * Refreshing a known key is not counted.
+   */
+  needsLookup(hash: string): boolean;
   /** Drops whatever is cached for this key id and/or hash (pub/sub events). */
   invalidate(target: { keyId?: string; keyHash?: string }): void;
   /** Marks every known key as due for a refresh (after missed events), keeping stale-if-error. */
@@ -166,6 +172,12 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
       const p = load(hash).finally(() => inflight.delete(hash));
       inflight.set(hash, p);
       return p;
+    },
+
+    needsLookup(hash) {
+      if (positive.has(hash) || inflight.has(hash)) return false;
+      const negUntil = negative.get(hash);
+      return negUntil === undefined || now() >= negUntil;
     },
 
     invalidate({ keyId, keyHash }) {

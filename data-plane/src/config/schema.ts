@@ -92,6 +92,9 @@ export const dataPlaneEnvSchema = z.object({
   KEY_CACHE_TTL_MS: ms(60_000),
   KEY_NEGATIVE_TTL_MS: ms(30_000),
   KEY_CACHE_SIZE: z.coerce.number().int().positive().default(100_000),
+  /** Postgres lookups of never-seen keys per client IP (IPv6: per /64): sustained rate and burst, 429 beyond. */
+  KEY_LOOKUPS_PER_IP_PER_SECOND: z.coerce.number().positive().default(5),
+  KEY_LOOKUPS_PER_IP_BURST: z.coerce.number().int().positive().default(20),
 
   /** Session signing secret (≥ 32 bytes). Unset outside production: generated under the state dir. */
   JWT_SECRET: optionalString.pipe(strongSecret(32, 'must be at least 32 bytes').optional()),
