@@ -51,6 +51,13 @@ export const redisKeys = {
   /** Login / register throttles. */
   loginThrottleIp: (ip: string) => `${PREFIX}:login:${ipTag(ip)}`,
   loginThrottleAccount: (email: string) => `${PREFIX}:login:acct:${email}`,
+  /**
+   * Growing login delay of one account (hash: f = failures, next = ms before which attempts are
+   * refused). Shares a hash tag with loginKnownIps so one script reads both on Redis Cluster.
+   */
+  loginDelay: (email: string) => `${PREFIX}:login:{acct:${email}}:delay`,
+  /** Sorted set of client IP keys (IPv6: /64) that logged in to this account, scored by expiry ms. */
+  loginKnownIps: (email: string) => `${PREFIX}:login:{acct:${email}}:known`,
 
   /** Stream used as the incident ring buffer (XADD MAXLEN ~ INCIDENT_CAPACITY). */
   incidents: () => `${PREFIX}:incidents`,

@@ -149,8 +149,10 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       config: {
         sessionTtlSeconds: config.SESSION_TTL_SECONDS,
         loginMaxPerIp: config.LOGIN_MAX_ATTEMPTS_PER_IP,
-        loginMaxPerAccount: config.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT,
         loginWindowSeconds: config.LOGIN_THROTTLE_WINDOW_SECONDS,
+        loginFreeFailures: config.LOGIN_FREE_FAILURES,
+        loginMaxDelaySeconds: config.LOGIN_MAX_DELAY_SECONDS,
+        loginKnownIpTtlSeconds: config.LOGIN_KNOWN_IP_TTL_DAYS * 86_400,
         maxKeysPerUser: config.PORTAL_MAX_KEYS_PER_USER,
       },
     }),

@@ -19,9 +19,15 @@ import type { Sql } from '../store/db.js';
 /** Tunables, from the data plane's config (see createPortalRoutes for the variable names). */
 export interface PortalConfig {
   sessionTtlSeconds: number;
+  /** Per-client window of login and register attempts (IPv6: per /64). */
   loginMaxPerIp: number;
-  loginMaxPerAccount: number;
   loginWindowSeconds: number;
+  /** Per-account growing delays (throttle.ts): free attempts, then base × 2^k up to the cap. */
+  loginFreeFailures: number;
+  loginBaseDelayMs: number;
+  loginMaxDelaySeconds: number;
+  /** How long a client that logged in stays known-good for the account (skips its delay). */
+  loginKnownIpTtlSeconds: number;
   /** Active keys one account may hold (soft limit: two concurrent creates may pass it by one). */
   maxKeysPerUser: number;
   /** Request body limit for portal routes (JSON of a few fields; 413 beyond). */
@@ -33,8 +39,11 @@ export interface PortalConfig {
 export const DEFAULT_PORTAL_CONFIG: PortalConfig = {
   sessionTtlSeconds: DEFAULT_SESSION_TTL_SECONDS,
   loginMaxPerIp: DEFAULT_THROTTLE.maxPerIp,
-  loginMaxPerAccount: DEFAULT_THROTTLE.maxPerAccount,
   loginWindowSeconds: DEFAULT_THROTTLE.windowSeconds,
+  loginFreeFailures: DEFAULT_THROTTLE.freeFailures,
+  loginBaseDelayMs: DEFAULT_THROTTLE.baseDelayMs,
+  loginMaxDelaySeconds: DEFAULT_THROTTLE.maxDelaySeconds,
+  loginKnownIpTtlSeconds: DEFAULT_THROTTLE.knownIpTtlSeconds,
   maxKeysPerUser: 50,
   bodyLimitBytes: 16 * 1024,
   issuer: DEFAULT_ISSUER,
@@ -99,8 +108,11 @@ export function buildPortal(deps: PortalDeps): Portal {
     revocations: createSessionRevocations(deps.redis, now),
     throttle: createLoginThrottle(deps.redis, {
       maxPerIp: config.loginMaxPerIp,
-      maxPerAccount: config.loginMaxPerAccount,
       windowSeconds: config.loginWindowSeconds,
+      freeFailures: config.loginFreeFailures,
+      baseDelayMs: config.loginBaseDelayMs,
+      maxDelaySeconds: config.loginMaxDelaySeconds,
+      knownIpTtlSeconds: config.loginKnownIpTtlSeconds,
     }),
     passwords: deps.passwords ?? createPasswordHasher(),
     counters: deps.counters,
