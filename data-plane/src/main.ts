@@ -9,6 +9,7 @@ import { createAuthenticator } from './auth/authenticate.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { attachKeyCache } from './auth/key-events.js';
 import { createLookupQuota } from './auth/lookup-quota.js';
+import { createRevocationFeed } from './auth/revocation-feed.js';
 import { ensureAdminToken, ensureSecret } from './bootstrap/admin-token.js';
 import { SecretFileError } from './bootstrap/secret-file.js';
 import { createPortalRoutes } from './portal/routes.js';
@@ -70,8 +71,11 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     maxEntries: config.KEY_CACHE_SIZE,
     ttlMs: config.KEY_CACHE_TTL_MS,
     negativeTtlMs: config.KEY_NEGATIVE_TTL_MS,
+    staleIfErrorMs: config.KEY_CACHE_STALE_MAX_MS,
   });
   const keyEvents = await attachKeyCache(subscriber, cache, log);
+  const revocations = createRevocationFeed({ redis, cache, intervalMs: config.KEY_REVOCATION_POLL_MS, logger: log });
+  await revocations.start();
   const lookupQuota = createLookupQuota({ perSecond: config.KEY_LOOKUPS_PER_IP_PER_SECOND, burst: config.KEY_LOOKUPS_PER_IP_BURST });
   const authenticate = createAuthenticator({ cache, counters, metrics, lastUsed, lookupQuota });
 
@@ -170,6 +174,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
         metrics: await metricsSnapshot(metrics.registry),
         counters: counters.stats(),
         keyCache: cache.stats(),
+        revocationFeed: revocations.stats(),
         openRequests: gate.open,
         upstreams: pool.status(),
         rateLimits: { enabled: config.LIMITS_ENABLED, policy: config.LIMITS_REDIS_DOWN_POLICY, ...limiter.stats() },
@@ -203,6 +208,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
     while (gate.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     adminListener.close();
+    revocations.stop();
     await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop(), limiter.close(), penalties.close(), tiers.close()]);
     await Promise.allSettled([redis.quit(), subscriber.quit(), sql.end({ timeout: 5 })]);
     log.info('stopped');

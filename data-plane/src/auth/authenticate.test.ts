@@ -105,6 +105,7 @@ describe('authenticate', () => {
         },
         needsLookup: () => true,
         invalidate() {},
+        block() {},
         expireAll() {},
         clear() {},
         stats: () => ({}) as never,

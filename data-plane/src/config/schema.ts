@@ -90,6 +90,10 @@ export const dataPlaneEnvSchema = z.object({
   COUNTER_FLUSH_MS: ms(1_000),
   COUNTER_MAX_PENDING_BUCKETS: z.coerce.number().int().positive().default(100_000),
   KEY_CACHE_TTL_MS: ms(60_000),
+  /** How long past KEY_CACHE_TTL_MS a key may be served while Postgres cannot answer (then 503). */
+  KEY_CACHE_STALE_MAX_MS: z.coerce.number().int().min(0).default(5_000),
+  /** How often each replica reads new revocations from Redis (repairs a lost pub/sub message). */
+  KEY_REVOCATION_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
   KEY_NEGATIVE_TTL_MS: ms(30_000),
   KEY_CACHE_SIZE: z.coerce.number().int().positive().default(100_000),
   /** Postgres lookups of never-seen keys per client IP (IPv6: per /64): sustained rate and burst, 429 beyond. */

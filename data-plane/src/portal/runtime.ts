@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { publishKeyEvent, type KeyEventInput } from '../auth/key-events.js';
+import type { KeyEventInput } from '../auth/key-events.js';
 import { createPasswordHasher, type PasswordHasher } from '../auth/password.js';
 import {
   DEFAULT_AUDIENCE,
@@ -11,6 +11,7 @@ import {
   type SessionTokens,
 } from '../auth/session.js';
 import { DEFAULT_THROTTLE, createLoginThrottle, type LoginThrottle } from '../auth/throttle.js';
+import { announceKeyChange } from '../auth/revocation-feed.js';
 import type { RequestSnapshot } from '../http/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Counters } from '../metrics/counters.js';
@@ -59,8 +60,8 @@ export interface PortalDeps {
   log: Logger;
   /** Per-IP failed-login counter for the control plane's detectors. */
   counters: Pick<Counters, 'recordFailedLogin'>;
-  /** Tells every replica's key cache about a revocation; default: publishKeyEvent on `redis`. */
-  publishKeyEvent?: (event: KeyEventInput) => Promise<unknown>;
+  /** Tells every replica's key cache about a revocation; default: announceKeyChange on `redis` (feed, then pub/sub). */
+  announceKeyChange?: (event: KeyEventInput) => Promise<unknown>;
   config?: Partial<PortalConfig>;
   /**
    * The client address used for per-IP throttles and counters. Default: the socket's peer.
@@ -85,7 +86,7 @@ export interface Portal {
   throttle: LoginThrottle;
   passwords: PasswordHasher;
   counters: Pick<Counters, 'recordFailedLogin'>;
-  publishKeyEvent: (event: KeyEventInput) => Promise<unknown>;
+  announceKeyChange: (event: KeyEventInput) => Promise<unknown>;
   clientIp: (req: RequestSnapshot) => string;
   now: () => number;
 }
@@ -116,7 +117,7 @@ export function buildPortal(deps: PortalDeps): Portal {
     }),
     passwords: deps.passwords ?? createPasswordHasher(),
     counters: deps.counters,
-    publishKeyEvent: deps.publishKeyEvent ?? ((event) => publishKeyEvent(deps.redis, event)),
+    announceKeyChange: deps.announceKeyChange ?? ((event) => announceKeyChange(deps.redis, event, deps.log)),
     clientIp: deps.clientIp ?? ((req) => req.remoteAddress),
     now,
   };
