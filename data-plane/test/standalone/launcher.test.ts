@@ -41,7 +41,9 @@ it('comes up ready with no database configured, takes a newcomer from sign-up to
     expect(body.checks).toMatchObject({ redis: true, postgres: true });
     expect(output).toContain('fluxgate: redis local, postgres embedded');
     const runtime = JSON.parse(await readFile(join(stateDir, 'runtime.json'), 'utf8')) as { DATABASE_URL: string };
-    expect(runtime.DATABASE_URL).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+    // The embedded Postgres has a generated password, kept in this 0600 file for operator tools.
+    expect(runtime.DATABASE_URL).toMatch(/^postgres:\/\/postgres:[0-9a-f]{48}@127\.0\.0\.1:\d+\/postgres$/);
+    expect((await stat(join(stateDir, 'runtime.json'))).mode & 0o777).toBe(0o600);
     expect(existsSync(join(stateDir, 'tls', 'localhost.crt'))).toBe(true);
 
     // The README's newcomer path, on the embedded Postgres: register, log in, create a key, use it.
