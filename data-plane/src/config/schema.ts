@@ -103,13 +103,13 @@ export const dataPlaneEnvSchema = z.object({
   /** Session signing secret (≥ 32 bytes). Unset outside production: generated under the state dir. */
   JWT_SECRET: optionalString.pipe(strongSecret(32, 'must be at least 32 bytes').optional()),
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
-  LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().positive().default(30),
-  LOGIN_THROTTLE_WINDOW_SECONDS: z.coerce.number().int().positive().default(900),
   /** Per account: attempts without delay; each further one waits 2^k s (k = failures past these), up to the cap. */
   LOGIN_FREE_FAILURES: z.coerce.number().int().positive().default(5),
   LOGIN_MAX_DELAY_SECONDS: z.coerce.number().int().positive().default(900),
   /** A client (IPv6: /64) that logged in to an account skips that account's delay for this long. */
   LOGIN_KNOWN_IP_TTL_DAYS: z.coerce.number().int().positive().max(365).default(30),
+  LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().positive().default(30),
+  LOGIN_THROTTLE_WINDOW_SECONDS: z.coerce.number().int().positive().default(900),
   PORTAL_MAX_KEYS_PER_USER: z.coerce.number().int().positive().default(50),
   /** Reverse proxies whose X-Forwarded-For is trusted for the client address (comma-separated IPs). */
   TRUSTED_PROXIES: list,
