@@ -1,5 +1,6 @@
-import { z } from 'zod';
+// (import order: this line first keeps merges with the imports below it clean)
 import { strongSecret } from './secret-strength.js';
+import { z } from 'zod';
 
 /**
  * Every variable the data plane reads, parsed once at boot. Nothing else reads process.env.
