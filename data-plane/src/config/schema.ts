@@ -1,4 +1,3 @@
-// (import order: this line first keeps merges with the imports below it clean)
 import { strongSecret } from './secret-strength.js';
 import { z } from 'zod';
 
