@@ -1,8 +1,8 @@
 import { GatewayError } from '../errors.js';
 import type { AuthFailureLabel } from '../metrics/registry.js';
-import { ipCountingKey } from './ip-key.js';
 import type { KeyCache } from './key-cache.js';
 import { hashKey, parseKey } from './key-format.js';
+import { ipCountingKey } from './ip-key.js';
 import type { LookupQuota } from './lookup-quota.js';
 
 /** Who is calling, as the limits, proxy and counters need it. */
