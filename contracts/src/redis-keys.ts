@@ -55,11 +55,26 @@ export const redisKeys = {
   /** Marker that one detector already opened an incident for this episode of a key. */
   episode: (keyId: string, detector: string) => `${PREFIX}:episode:${keyTag(keyId)}:${detector}`,
 
+  /**
+   * Sorted set of revoked and suspended API keys, member `<status>:<keyId>` (status `revoked` or
+   * `suspended`), score = Redis time of the change in ms. Written before the pub/sub event by
+   * every path that revokes or suspends a key; every data-plane replica reads it incrementally,
+   * so a lost event is repaired within a poll. Trimmed by age and size on every write.
+   */
+  revokedKeys: () => `${PREFIX}:revoked-keys`,
+
   /** Revoked session ids (JWT jti), TTL = remaining token lifetime. */
   revokedSession: (jti: string) => `${PREFIX}:jti:${jti}`,
   /** Login / register throttles. */
   loginThrottleIp: (ip: string) => `${PREFIX}:login:${ipTag(ip)}`,
   loginThrottleAccount: (email: string) => `${PREFIX}:login:acct:${email}`,
+  /**
+   * Growing login delay of one account (hash: f = failures, next = ms before which attempts are
+   * refused). Shares a hash tag with loginKnownIps so one script reads both on Redis Cluster.
+   */
+  loginDelay: (email: string) => `${PREFIX}:login:{acct:${email}}:delay`,
+  /** Sorted set of client IP keys (IPv6: /64) that logged in to this account, scored by expiry ms. */
+  loginKnownIps: (email: string) => `${PREFIX}:login:{acct:${email}}:known`,
 
   /** Stream used as the incident ring buffer (XADD MAXLEN ~ INCIDENT_CAPACITY). */
   incidents: () => `${PREFIX}:incidents`,
@@ -77,6 +92,13 @@ export const redisKeys = {
   /** Upstream health as seen by each replica (hash replicaId → JSON array). */
   upstreamHealth: () => `${PREFIX}:upstream-health`,
 } as const;
+
+/**
+ * redisKeys.revokedKeys keeps entries this long (longer than any key cache TTL plus its stale
+ * window, after which every replica re-reads the key from Postgres anyway) and at most this many.
+ */
+export const REVOKED_KEYS_RETENTION_MS = 60 * 60_000;
+export const REVOKED_KEYS_MAX = 10_000;
 
 /** Pub/sub channels. Messages are JSON, schemas in events.ts. */
 export const channels = {

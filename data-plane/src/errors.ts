@@ -38,6 +38,7 @@ export const ERRORS = {
   /** nginx's convention for a client that went away before the answer; never sent, only counted. */
   client_closed_request: { status: 499, type: 'invalid_request_error', message: 'The client closed the request.' },
   payload_too_large: { status: 413, type: 'invalid_request_error', message: 'The request body is larger than the limit.' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error', message: 'Send the request body as application/json.' },
   rate_limit_exceeded: { status: 429, type: 'rate_limit_error', message: 'Rate limit exceeded.' },
   too_many_streams: { status: 429, type: 'rate_limit_error', message: 'Too many concurrent requests for this API key.' },
   server_busy: { status: 503, type: 'server_error', message: 'The gateway is at its concurrency limit; retry shortly.' },

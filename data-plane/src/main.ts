@@ -8,7 +8,10 @@ import { createDataPlane } from './app.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { attachKeyCache } from './auth/key-events.js';
+import { createLookupQuota } from './auth/lookup-quota.js';
+import { createRevocationFeed } from './auth/revocation-feed.js';
 import { ensureAdminToken, ensureSecret } from './bootstrap/admin-token.js';
+import { SecretFileError } from './bootstrap/secret-file.js';
 import { createPortalRoutes } from './portal/routes.js';
 import { createDnsStack } from './dns/stack.js';
 import { randomUUID } from 'node:crypto';
@@ -40,12 +43,13 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   if (!config.DATABASE_URL) throw new ConfigError('invalid DATABASE_URL: not set (use `npm start`, which provides an embedded Postgres, or set postgres://…)');
   // Fail at boot, never fall back to uWS's slow JS implementation.
   const uws = loadUws();
-  const tls = await ensureCertificate({ certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH, stateDir: config.FLUXGATE_STATE_DIR });
-  const admin = await ensureAdminToken(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR);
+  const warn = (message: string) => log.warn(message);
+  const tls = await ensureCertificate({ certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH, stateDir: config.FLUXGATE_STATE_DIR, warn });
+  const admin = await ensureAdminToken(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR, warn);
   if (admin.path) log.info({ path: admin.path }, 'admin token generated (read it from this file)');
   // Every replica must share JWT_SECRET; a generated one is only for a single local process.
   if (!config.JWT_SECRET && config.NODE_ENV === 'production') throw new ConfigError('invalid JWT_SECRET: required in production (at least 32 bytes, shared by every replica)');
-  const jwtSecret = await ensureSecret(config.JWT_SECRET, config.FLUXGATE_STATE_DIR, 'jwt-secret', 32);
+  const jwtSecret = await ensureSecret(config.JWT_SECRET, config.FLUXGATE_STATE_DIR, 'jwt-secret', 32, warn);
   if (jwtSecret.path) log.warn({ path: jwtSecret.path }, 'JWT_SECRET not set: using a generated one (set JWT_SECRET when running more than one replica)');
 
   const sql = createSql(config.DATABASE_URL, { logger: log, applicationName: 'fluxgate-data-plane' });
@@ -69,9 +73,13 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     maxEntries: config.KEY_CACHE_SIZE,
     ttlMs: config.KEY_CACHE_TTL_MS,
     negativeTtlMs: config.KEY_NEGATIVE_TTL_MS,
+    staleIfErrorMs: config.KEY_CACHE_STALE_MAX_MS,
   });
   const keyEvents = await attachKeyCache(subscriber, cache, log);
-  const authenticate = createAuthenticator({ cache, counters, metrics, lastUsed });
+  const revocations = createRevocationFeed({ redis, cache, intervalMs: config.KEY_REVOCATION_POLL_MS, logger: log });
+  await revocations.start();
+  const lookupQuota = createLookupQuota({ perSecond: config.KEY_LOOKUPS_PER_IP_PER_SECOND, burst: config.KEY_LOOKUPS_PER_IP_BURST });
+  const authenticate = createAuthenticator({ cache, counters, metrics, lastUsed, lookupQuota });
 
   // Every upstream name resolves through the gateway's own resolver, never the system's.
   const dns = await createDnsStack(
@@ -147,8 +155,10 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       config: {
         sessionTtlSeconds: config.SESSION_TTL_SECONDS,
         loginMaxPerIp: config.LOGIN_MAX_ATTEMPTS_PER_IP,
-        loginMaxPerAccount: config.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT,
         loginWindowSeconds: config.LOGIN_THROTTLE_WINDOW_SECONDS,
+        loginFreeFailures: config.LOGIN_FREE_FAILURES,
+        loginMaxDelaySeconds: config.LOGIN_MAX_DELAY_SECONDS,
+        loginKnownIpTtlSeconds: config.LOGIN_KNOWN_IP_TTL_DAYS * 86_400,
         maxKeysPerUser: config.PORTAL_MAX_KEYS_PER_USER,
       },
     }),
@@ -166,6 +176,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
         metrics: await metricsSnapshot(metrics.registry),
         counters: counters.stats(),
         keyCache: cache.stats(),
+        revocationFeed: revocations.stats(),
         openRequests: gate.open,
         upstreams: pool.status(),
         rateLimits: { enabled: config.LIMITS_ENABLED, policy: config.LIMITS_REDIS_DOWN_POLICY, ...limiter.stats() },
@@ -199,6 +210,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     const deadline = Date.now() + config.DRAIN_TIMEOUT_MS;
     while (gate.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     adminListener.close();
+    revocations.stop();
     await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop(), limiter.close(), penalties.close(), tiers.close()]);
     await Promise.allSettled([redis.quit(), subscriber.quit(), sql.end({ timeout: 5 })]);
     log.info('stopped');
@@ -217,7 +229,7 @@ try {
 }
 const log = createLogger({ level: config.LOG_LEVEL, name: 'data-plane' });
 main(config, log).catch((err: unknown) => {
-  if (err instanceof ConfigError) process.stderr.write(`fluxgate data plane: ${err.message}\n`);
+  if (err instanceof ConfigError || err instanceof SecretFileError) process.stderr.write(`fluxgate data plane: ${err.message}\n`);
   else log.fatal({ err }, 'data plane failed to start');
   process.exit(1);
 });

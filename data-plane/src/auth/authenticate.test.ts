@@ -122,7 +122,9 @@ describe('authenticate', () => {
         get: () => {
           throw new KeyStoreUnavailableError('x');
         },
+        needsLookup: () => true,
         invalidate() {},
+        block() {},
         expireAll() {},
         clear() {},
         stats: () => ({}) as never,

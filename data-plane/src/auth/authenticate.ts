@@ -3,6 +3,8 @@ import type { AuthFailureLabel } from '../metrics/registry.js';
 import type { UserRole } from '../store/users.js';
 import type { KeyCache } from './key-cache.js';
 import { hashKey, parseKey } from './key-format.js';
+import { ipCountingKey } from './ip-key.js';
+import type { LookupQuota } from './lookup-quota.js';
 
 /** Who is calling, as the limits, proxy and counters need it. */
 export interface Principal {
@@ -27,6 +29,8 @@ export interface AuthenticatorDeps {
   metrics?: { authFailures: { inc(labels: { reason: AuthFailureReason }): void } };
   /** Batched last_used_at (store/last-used.ts). */
   lastUsed?: { mark(keyId: string): void };
+  /** Per-client cap on lookups of keys this replica never saw (429 past it). */
+  lookupQuota?: LookupQuota;
 }
 
 export interface AuthRequest {
@@ -71,14 +75,15 @@ export interface Authenticate {
  * throws. Malformed keys are rejected before any lookup; Postgres being down makes uncached keys
  * a 503 (not a 401: the key may well be valid) while cached keys keep working.
  *
- * Only guesses (malformed or unknown keys) count as failed credential attempts for the per-IP
- * detectors; a revoked or suspended key is a real key, and its owner retrying is not stuffing.
+ * Only guesses (malformed or unknown keys, and lookups refused by the per-client quota) count
+ * as failed credential attempts for the per-IP detectors; a revoked or suspended key is a real
+ * key, and its owner retrying is not stuffing.
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
-  const fail = (reason: AuthFailureReason, code: ConstructorParameters<typeof GatewayError>[0], ip: string): GatewayError => {
+  const fail = (reason: AuthFailureReason, code: ConstructorParameters<typeof GatewayError>[0], ip: string, message?: string, headers?: GatewayError['headers']): GatewayError => {
     deps.metrics?.authFailures.inc({ reason });
-    if (reason === 'malformed' || reason === 'unknown') deps.counters?.recordFailedCredential(ip);
-    return new GatewayError(code);
+    if (reason === 'malformed' || reason === 'unknown' || reason === 'throttled') deps.counters?.recordFailedCredential(ip);
+    return new GatewayError(code, message, { headers });
   };
 
   const check = (req: AuthRequest): PresentedKey | GatewayError => {
@@ -90,6 +95,10 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
   };
 
   const lookup = async (key: PresentedKey, req: AuthRequest): Promise<Principal | GatewayError> => {
+    if (deps.lookupQuota && deps.cache.needsLookup(key.hash)) {
+      const wait = deps.lookupQuota.take(ipCountingKey(req.remoteAddress));
+      if (wait > 0) return fail('throttled', 'rate_limit_exceeded', req.remoteAddress, 'Too many unknown API keys from this address; retry later.', [['retry-after', String(wait)]]);
+    }
     let record;
     try {
       record = await deps.cache.get(key.hash);

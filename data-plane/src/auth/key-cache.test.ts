@@ -197,6 +197,76 @@ describe('key cache', () => {
     expect(await cache.get('h1')).toEqual(rec('k1'));
   });
 
+  it('the CLI promise, with the defaults: a revoked key whose every event was lost is refused within 60 s, or 65 s while the store is down', async () => {
+    const store = fakeStore({ h1: rec('k1'), h2: rec('k2') });
+    const cache = make(store);
+    await cache.get('h1');
+    await cache.get('h2');
+    // Revoked in Postgres; no pub/sub message, no feed entry reaches this replica.
+    store.state.data.h1 = rec('k1', 'revoked');
+    store.state.data.h2 = rec('k2', 'revoked');
+    vi.advanceTimersByTime(59_999);
+    expect((await cache.get('h1'))?.status).toBe('active');
+    vi.advanceTimersByTime(1);
+    expect((await cache.get('h1'))?.status).toBe('revoked');
+    // The store is unreachable when the entry expires: served stale for 5 s, then 503, never minutes.
+    store.state.fail = true;
+    expect((await cache.get('h2'))?.status).toBe('active');
+    vi.advanceTimersByTime(4_999);
+    expect((await cache.get('h2'))?.status).toBe('active');
+    vi.advanceTimersByTime(1);
+    await expect(cache.get('h2')).rejects.toBeInstanceOf(KeyStoreUnavailableError);
+    vi.advanceTimersByTime(15 * 60_000);
+    await expect(cache.get('h2')).rejects.toBeInstanceOf(KeyStoreUnavailableError);
+  });
+
+  it('block() refuses a cached key at once, re-reads the store on next use, and keeps refusing while the store is down', async () => {
+    const store = fakeStore({ h1: rec('k1'), h2: rec('k2') });
+    const cache = make(store, { staleIfErrorMs: 1000 });
+    await cache.get('h1');
+    await cache.get('h2');
+    store.state.fail = true;
+    cache.block('k1', 'revoked');
+    cache.block('k2', 'suspended');
+    expect((await cache.get('h1'))?.status).toBe('revoked');
+    expect((await cache.get('h2'))?.status).toBe('suspended');
+    // Past the active stale window, a refusal is still answered as such, not as a 503.
+    vi.advanceTimersByTime(120_000);
+    expect((await cache.get('h1'))?.status).toBe('revoked');
+    // The store is the truth once it answers: the suspension was lifted meanwhile.
+    store.state.fail = false;
+    expect((await cache.get('h2'))?.status).toBe('active');
+    expect(store.state.calls).toBe(2 + 4);
+    expect(cache.stats().blocks).toBe(2);
+  });
+
+  it('block() of a key this replica never cached changes nothing, and a lookup racing it is not cached', async () => {
+    const store = fakeStore({ h1: rec('k1') });
+    const gate = deferred<KeyRecord | null>();
+    store.lookup.mockImplementationOnce(() => gate.promise);
+    const cache = make(store);
+    const first = cache.get('h1');
+    await vi.advanceTimersByTimeAsync(0);
+    cache.block('k1', 'revoked');
+    gate.resolve(rec('k1'));
+    expect((await first)?.status).toBe('active');
+    store.state.data.h1 = rec('k1', 'revoked');
+    expect((await cache.get('h1'))?.status).toBe('revoked');
+    cache.block('never-seen', 'revoked');
+    expect(cache.stats().entries).toBe(1);
+  });
+
+  it('expireAll counts the stale window from now, so a resync cannot extend it to the TTL', async () => {
+    const store = fakeStore({ h1: rec('k1') });
+    const cache = make(store, { ttlMs: 60_000, staleIfErrorMs: 5_000 });
+    await cache.get('h1');
+    cache.expireAll();
+    store.state.fail = true;
+    expect((await cache.get('h1'))?.status).toBe('active');
+    vi.advanceTimersByTime(5_000);
+    await expect(cache.get('h1')).rejects.toBeInstanceOf(KeyStoreUnavailableError);
+  });
+
   it('fails a lookup that takes longer than the timeout', async () => {
     const store = fakeStore({});
     store.lookup.mockImplementation(() => new Promise(() => undefined));

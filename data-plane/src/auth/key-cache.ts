@@ -1,4 +1,4 @@
-import type { KeyRecord } from '../store/keys.js';
+import type { KeyRecord, KeyStatus } from '../store/keys.js';
 import { createLookupLimit } from './lookup-limit.js';
 
 /** Resolves a key hash against the store: the record, or null when no key has this hash. */
@@ -21,8 +21,17 @@ export interface KeyCacheOptions {
   /** How long a known key is served without asking the store (revocations arrive by pub/sub). */
   ttlMs?: number;
   negativeTtlMs?: number;
-  /** How long past its TTL a known key may still be served while the store cannot answer. */
+  /**
+   * How long past its TTL an active key may still be served while the store cannot answer.
+   * Short (seconds): a key revoked while this replica cannot reach Postgres and whose events
+   * were lost stops working this long after its TTL (503: it cannot be checked), not minutes.
+   */
   staleIfErrorMs?: number;
+  /**
+   * The same for a revoked or suspended key: refusing it stale is always safe, and its owner
+   * gets the true answer (401/403) instead of a 503 while the store is down.
+   */
+  refusalStaleMs?: number;
   /** Store lookups at once; more wait in a bounded queue, beyond which they fail as unavailable. */
   maxConcurrentLookups?: number;
   maxQueuedLookups?: number;
@@ -41,6 +50,8 @@ export interface KeyCacheStats {
   lookupFailures: number;
   staleServed: number;
   invalidations: number;
+  /** Revocations and suspensions applied from the revocation feed. */
+  blocks: number;
   inflight: number;
 }
 
@@ -51,8 +62,20 @@ export interface KeyCache {
    * fails and no usable entry is cached.
    */
   get(hash: string): Promise<KeyRecord | null>;
+  /**
+   * True when `get(hash)` would start a store lookup for a hash this replica does not know as a
+   * key (not cached, not negatively cached, not being looked up): what a guessed key costs.
+   * Refreshing a known key is not counted.
+   */
+  needsLookup(hash: string): boolean;
   /** Drops whatever is cached for this key id and/or hash (pub/sub events). */
   invalidate(target: { keyId?: string; keyHash?: string }): void;
+  /**
+   * The key was revoked or suspended (revocation-feed.ts): a cached entry takes that status at
+   * once and is re-read from the store on next use (the store is the truth: a suspended key may
+   * have been re-activated since); while the store is down it is refused from cache.
+   */
+  block(keyId: string, status: Exclude<KeyStatus, 'active'>): void;
   /** Marks every known key as due for a refresh (after missed events), keeping stale-if-error. */
   expireAll(): void;
   clear(): void;
@@ -73,7 +96,8 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
   const maxNegative = opts.maxNegativeEntries ?? 20_000;
   const ttlMs = opts.ttlMs ?? 60_000;
   const negativeTtlMs = opts.negativeTtlMs ?? 30_000;
-  const staleIfErrorMs = opts.staleIfErrorMs ?? 15 * 60_000;
+  const staleIfErrorMs = opts.staleIfErrorMs ?? 5_000;
+  const refusalStaleMs = opts.refusalStaleMs ?? 15 * 60_000;
   const lookupTimeoutMs = opts.lookupTimeoutMs ?? 3_000;
   const now = opts.now ?? Date.now;
 
@@ -85,7 +109,7 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
   // id or hash → sequence number of its last invalidation.
   const tombstones = new Map<string, number>();
   let seq = 0;
-  const s = { hits: 0, negativeHits: 0, misses: 0, lookups: 0, lookupFailures: 0, staleServed: 0, invalidations: 0 };
+  const s = { hits: 0, negativeHits: 0, misses: 0, lookups: 0, lookupFailures: 0, staleServed: 0, invalidations: 0, blocks: 0 };
 
   const limited = createLookupLimit({
     maxConcurrent: opts.maxConcurrentLookups ?? 32,
@@ -110,7 +134,8 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
       return;
     }
     positive.delete(hash);
-    positive.set(hash, { record, expiresAt: t + ttlMs, staleUntil: t + ttlMs + staleIfErrorMs });
+    const staleMs = record.status === 'active' ? staleIfErrorMs : refusalStaleMs;
+    positive.set(hash, { record, expiresAt: t + ttlMs, staleUntil: t + ttlMs + staleMs });
     byId.set(record.id, hash);
     while (positive.size > maxEntries) {
       const [oldHash, oldEntry] = positive.entries().next().value!;
@@ -168,6 +193,12 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
       return p;
     },
 
+    needsLookup(hash) {
+      if (positive.has(hash) || inflight.has(hash)) return false;
+      const negUntil = negative.get(hash);
+      return negUntil === undefined || now() >= negUntil;
+    },
+
     invalidate({ keyId, keyHash }) {
       s.invalidations++;
       seq++;
@@ -189,9 +220,28 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
       while (tombstones.size > MAX_TOMBSTONES) tombstones.delete(tombstones.keys().next().value!);
     },
 
+    block(keyId, status) {
+      s.blocks++;
+      seq++;
+      // A lookup that started before this may have read the key as active: do not cache it.
+      tombstones.set(keyId, seq);
+      while (tombstones.size > MAX_TOMBSTONES) tombstones.delete(tombstones.keys().next().value!);
+      const hash = byId.get(keyId);
+      const e = hash === undefined ? undefined : positive.get(hash);
+      if (!e || e.record.status === 'revoked') return;
+      e.record = { ...e.record, status };
+      e.expiresAt = Number.NEGATIVE_INFINITY;
+      e.staleUntil = Math.max(e.staleUntil, now() + refusalStaleMs);
+    },
+
     expireAll() {
       seq++;
-      for (const e of positive.values()) e.expiresAt = Number.NEGATIVE_INFINITY;
+      // "Due now", and stale-if-error counted from now rather than from the original expiry.
+      const staleCap = now() + staleIfErrorMs;
+      for (const e of positive.values()) {
+        e.expiresAt = Number.NEGATIVE_INFINITY;
+        if (e.record.status === 'active') e.staleUntil = Math.min(e.staleUntil, staleCap);
+      }
       // Lookups running now may have read state older than the missed events: treat as raced.
       for (const h of inflight.keys()) tombstones.set(h, seq);
     },

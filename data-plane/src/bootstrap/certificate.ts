@@ -2,6 +2,7 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
+import { checkSecretFile, writeSecretFile, type Warn } from './secret-file.js';
 
 export interface TlsFiles {
   certPath: string;
@@ -13,19 +14,22 @@ export interface TlsFiles {
 /**
  * The public listener always speaks TLS. With TLS_CERT_PATH/TLS_KEY_PATH we use the operator's
  * pair; otherwise a self-signed pair for localhost is generated once under the state dir and
- * reused (regenerated when it is about to expire). The key file is written 0600.
+ * reused (regenerated when it is about to expire). The key file is written 0600, and an existing
+ * key (configured or generated) is checked like every secret file (secret-file.ts).
  */
-export async function ensureCertificate(opts: { certPath?: string | undefined; keyPath?: string | undefined; stateDir: string }): Promise<TlsFiles> {
+export async function ensureCertificate(opts: { certPath?: string | undefined; keyPath?: string | undefined; stateDir: string; warn?: Warn }): Promise<TlsFiles> {
+  const warn = opts.warn ?? (() => undefined);
   if (opts.certPath || opts.keyPath) {
     if (!opts.certPath || !opts.keyPath) throw new Error('TLS_CERT_PATH and TLS_KEY_PATH must be set together');
     await assertReadable(opts.certPath, 'TLS_CERT_PATH');
     await assertReadable(opts.keyPath, 'TLS_KEY_PATH');
+    await checkSecretFile(opts.keyPath, 'TLS_KEY_PATH', warn);
     return { certPath: opts.certPath, keyPath: opts.keyPath, generated: false };
   }
   const dir = join(opts.stateDir, 'tls');
   const certPath = join(dir, 'localhost.crt');
   const keyPath = join(dir, 'localhost.key');
-  if (await stillValid(certPath)) return { certPath, keyPath, generated: false };
+  if ((await stillValid(certPath)) && (await checkSecretFile(keyPath, 'TLS key', warn))) return { certPath, keyPath, generated: false };
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const now = new Date();
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
@@ -48,7 +52,7 @@ export async function ensureCertificate(opts: { certPath?: string | undefined; k
       },
     ],
   });
-  await writeFile(keyPath, pems.private, { mode: 0o600 });
+  await writeSecretFile(keyPath, pems.private);
   await writeFile(certPath, pems.cert, { mode: 0o644 });
   return { certPath, keyPath, generated: true };
 }

@@ -1,13 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { checkSecretFileSync, type Warn } from '../bootstrap/secret-file.js';
 
 const runtimeSchema = z.object({ DATABASE_URL: z.string().optional(), REDIS_URL: z.string().optional() });
 
-/** The service URLs `npm start` wrote for operator tools; {} when absent or unreadable. */
-export function readRuntimeFile(stateDir: string): { DATABASE_URL?: string; REDIS_URL?: string } {
+/**
+ * The service URLs `npm start` wrote for operator tools; {} when absent or unreadable, and when
+ * another user owns the file (it names the databases we would write to, and their passwords).
+ */
+export function readRuntimeFile(stateDir: string, warn: Warn = () => undefined): { DATABASE_URL?: string; REDIS_URL?: string } {
+  const path = join(stateDir, 'runtime.json');
   try {
-    const parsed = runtimeSchema.safeParse(JSON.parse(readFileSync(join(stateDir, 'runtime.json'), 'utf8')));
+    if (!checkSecretFileSync(path, 'runtime file', warn)) return {};
+  } catch (err) {
+    warn(`ignoring it: ${(err as Error).message}`);
+    return {};
+  }
+  try {
+    const parsed = runtimeSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
     return parsed.success ? parsed.data : {};
   } catch {
     return {};

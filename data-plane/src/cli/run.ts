@@ -4,7 +4,7 @@ import { StoreError } from '../store/keys.js';
 import { dbCommand } from './commands/db.js';
 import { keysCommand } from './commands/keys.js';
 import { usersCommand } from './commands/users.js';
-import { describeEndpoint, loadCliConfig } from './config.js';
+import { describeEndpoint, loadCliConfig, readRuntimeFile } from './config.js';
 import { EXIT, createCliContext, type CliIo } from './context.js';
 import { USAGE, UsageError } from './usage.js';
 
@@ -50,7 +50,8 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
     return EXIT.usage;
   }
 
-  const cfg = loadCliConfig(env, { databaseUrl: values['database-url'], redisUrl: values['redis-url'] });
+  const runtime = readRuntimeFile(env.FLUXGATE_STATE_DIR || '.fluxgate', (line) => io.stderr.write(`fluxgate: ${line}\n`));
+  const cfg = loadCliConfig(env, { databaseUrl: values['database-url'], redisUrl: values['redis-url'] }, runtime);
   if (!cfg.ok) return fail(cfg.error, EXIT.usage);
   const ctx = createCliContext(cfg.config, io);
   try {

@@ -1,3 +1,4 @@
+import { strongSecret } from './secret-strength.js';
 import { z } from 'zod';
 import { isCidr } from '../net/cidr-set.js';
 
@@ -42,7 +43,7 @@ export const dataPlaneEnvSchema = z.object({
   ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_PORT: port.default(9090),
   /** Bearer token for the admin listener; generated under the state dir when unset. */
-  ADMIN_TOKEN: optionalString.pipe(z.string().min(16, 'must be at least 16 characters').optional()),
+  ADMIN_TOKEN: optionalString.pipe(strongSecret(16, 'must be at least 16 characters').optional()),
 
   TLS_CERT_PATH: optionalString,
   TLS_KEY_PATH: optionalString,
@@ -90,14 +91,25 @@ export const dataPlaneEnvSchema = z.object({
   COUNTER_FLUSH_MS: ms(1_000),
   COUNTER_MAX_PENDING_BUCKETS: z.coerce.number().int().positive().default(100_000),
   KEY_CACHE_TTL_MS: ms(60_000),
+  /** How long past KEY_CACHE_TTL_MS a key may be served while Postgres cannot answer (then 503). */
+  KEY_CACHE_STALE_MAX_MS: z.coerce.number().int().min(0).default(5_000),
+  /** How often each replica reads new revocations from Redis (repairs a lost pub/sub message). */
+  KEY_REVOCATION_POLL_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
   KEY_NEGATIVE_TTL_MS: ms(30_000),
   KEY_CACHE_SIZE: z.coerce.number().int().positive().default(100_000),
+  /** Postgres lookups of never-seen keys per client IP (IPv6: per /64): sustained rate and burst, 429 beyond. */
+  KEY_LOOKUPS_PER_IP_PER_SECOND: z.coerce.number().positive().default(5),
+  KEY_LOOKUPS_PER_IP_BURST: z.coerce.number().int().positive().default(20),
 
   /** Session signing secret (≥ 32 bytes). Unset outside production: generated under the state dir. */
-  JWT_SECRET: optionalString.pipe(z.string().min(32, 'must be at least 32 bytes').optional()),
+  JWT_SECRET: optionalString.pipe(strongSecret(32, 'must be at least 32 bytes').optional()),
   SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(3600),
+  /** Per account: attempts without delay; each further one waits 2^k s (k = failures past these), up to the cap. */
+  LOGIN_FREE_FAILURES: z.coerce.number().int().positive().default(5),
+  LOGIN_MAX_DELAY_SECONDS: z.coerce.number().int().positive().default(900),
+  /** A client (IPv6: /64) that logged in to an account skips that account's delay for this long. */
+  LOGIN_KNOWN_IP_TTL_DAYS: z.coerce.number().int().positive().max(365).default(30),
   LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().positive().default(30),
-  LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().positive().default(10),
   LOGIN_THROTTLE_WINDOW_SECONDS: z.coerce.number().int().positive().default(900),
   PORTAL_MAX_KEYS_PER_USER: z.coerce.number().int().positive().default(50),
   /** Reverse proxies whose X-Forwarded-For is trusted for the client address (comma-separated IPs or CIDRs). */

@@ -16,7 +16,7 @@ export type StatusClass = (typeof STATUS_CLASSES)[number];
 export const UPSTREAM_OUTCOMES = ['success', 'http_error', 'connect_error', 'timeout', 'aborted', 'circuit_open', 'retried'] as const;
 export type UpstreamOutcome = (typeof UPSTREAM_OUTCOMES)[number];
 
-export const AUTH_FAILURE_LABELS = ['missing', 'malformed', 'unknown', 'revoked', 'suspended', 'store_unavailable'] as const;
+export const AUTH_FAILURE_LABELS = ['missing', 'malformed', 'unknown', 'revoked', 'suspended', 'store_unavailable', 'throttled'] as const;
 export type AuthFailureLabel = (typeof AUTH_FAILURE_LABELS)[number];
 
 export function statusClass(status: number): StatusClass {

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { checkCsrf } from '../auth/csrf.js';
 import { PASSWORD_PROBLEM_MESSAGES, checkPasswordPolicy } from '../auth/password.js';
-import { clearedSessionCookie, sessionCookie } from '../auth/session.js';
+import { clearedSessionCookie, extractSessionToken, sessionCookie } from '../auth/session.js';
+import type { ThrottleDecision } from '../auth/throttle.js';
 import type { RouteContext } from '../routes/context.js';
 import { createUserWithPassword, findUserByEmail, recordLogin } from '../store/users.js';
 import { PortalError } from './errors.js';
-import { parseInput, parseJson, publicUser, sendPortalJson, withSession, type PortalHandler } from './http.js';
+import { parseInput, parseJson, publicUser, requireJsonBody, sendPortalJson, withSession, type PortalHandler } from './http.js';
 import type { Portal } from './runtime.js';
 
 /** RFC 5321 §4.5.3.1: 64 octets of local part, 254 for the whole forward-path address. */
@@ -32,14 +33,22 @@ function refuseCrossSite(ctx: RouteContext): void {
   if (checkCsrf(ctx.req, null) !== 'ok') throw new PortalError('csrf_failed', 'Cross-site request refused.');
 }
 
-/** Consumes one throttled attempt or throws 429 with Retry-After (RFC 9110 §10.2.3). */
-async function consumeAttempt(p: Portal, ip: string, account: string, onRefused?: () => void): Promise<void> {
-  const d = await p.throttle.attempt(ip, account);
-  if (d.allowed) return;
-  onRefused?.();
-  throw new PortalError('too_many_attempts', `Too many attempts; retry in ${d.retryAfterSeconds} s.`, {
-    headers: [['retry-after', String(d.retryAfterSeconds)]],
-  });
+/** A refused attempt: 429 with Retry-After (RFC 9110 §10.2.3). */
+function tooManyAttempts(d: Extract<ThrottleDecision, { allowed: false }>): PortalError {
+  const what = d.scope === 'account' ? 'Too many failed logins for this account' : 'Too many attempts from this address';
+  return new PortalError('too_many_attempts', `${what}; retry in ${d.retryAfterSeconds} s.`, { headers: [['retry-after', String(d.retryAfterSeconds)]] });
+}
+
+/**
+ * Whether the login request carries a valid, unrevoked session of this very account (cookie or
+ * Bearer): its owner skips the account's login delay (throttle.ts). Any doubt is a no.
+ */
+async function sessionVouches(p: Portal, ctx: RouteContext, email: string): Promise<boolean> {
+  const presented = extractSessionToken(ctx.req.headers);
+  if (!presented) return false;
+  const claims = await p.tokens.verify(presented.token);
+  if (!claims || claims.email.toLowerCase() !== email) return false;
+  return !(await p.revocations.isRevoked(claims.jti).catch(() => true));
 }
 
 /** POST /portal/register {email, password} → 201 {user}. */
@@ -47,19 +56,23 @@ export const register =
   (p: Portal): PortalHandler =>
   async (ctx, body) => {
     refuseCrossSite(ctx);
+    requireJsonBody(ctx.req);
     const input = parseInput(registerInput, parseJson(await body));
     const email = normaliseEmail(input.email);
     if (!email) throw new PortalError('invalid_email');
     const problem = checkPasswordPolicy(input.password, { email });
     if (problem) throw new PortalError('weak_password', PASSWORD_PROBLEM_MESSAGES[problem]);
     const ip = p.clientIp(ctx.req);
-    await consumeAttempt(p, ip, email);
+    // Per client only: counting registrations against the account would let anyone delay the
+    // owner's logins by trying to register their email.
+    const d = await p.throttle.attemptRegister(ip);
+    if (!d.allowed) throw tooManyAttempts(d);
     let user;
     try {
       user = await createUserWithPassword(p.sql, { email, passwordHash: await p.passwords.hash(input.password) });
     } catch (e) {
       // Nothing was written (one transaction); the attempt should not count against anyone.
-      await p.throttle.refund(ip, email);
+      await p.throttle.refund(ip, null);
       throw e;
     }
     if (!user) throw new PortalError('email_taken');
@@ -78,15 +91,21 @@ export const login =
   (p: Portal): PortalHandler =>
   async (ctx, body) => {
     refuseCrossSite(ctx);
+    requireJsonBody(ctx.req);
     const input = parseInput(loginInput, parseJson(await body));
     const email = input.email.toLowerCase();
     const ip = p.clientIp(ctx.req);
-    await consumeAttempt(p, ip, email, () => p.counters.recordFailedLogin(ip));
+    const d = await p.throttle.attemptLogin(ip, email, { sessionVouched: await sessionVouches(p, ctx, email) });
+    if (!d.allowed) {
+      p.counters.recordFailedLogin(ip);
+      throw tooManyAttempts(d);
+    }
+    const giveBack = () => p.throttle.refund(ip, d.accountCharged ? email : null);
     let user;
     try {
       user = await findUserByEmail(p.sql, email);
     } catch (e) {
-      await p.throttle.refund(ip, email);
+      await giveBack();
       throw e;
     }
     const ok = user?.passwordHash ? await p.passwords.verify(user.passwordHash, input.password) : await p.passwords.verifyDummy(input.password);
@@ -101,10 +120,10 @@ export const login =
     try {
       await recordLogin(p.sql, user.id, rehash);
     } catch (e) {
-      await p.throttle.refund(ip, email);
+      await giveBack();
       throw e;
     }
-    await Promise.all([p.throttle.refund(ip, null), p.throttle.resetAccount(email)]);
+    await p.throttle.succeeded(ip, email, d.accountCharged);
     const { token, claims } = await p.tokens.issue(publicUser(user));
     sendPortalJson(ctx.sink, 200, { token, user: publicUser(user), expiresAt: new Date(claims.exp * 1000).toISOString() }, [
       ['set-cookie', sessionCookie(token, p.tokens.ttlSeconds)],

@@ -1,6 +1,6 @@
 import { checkCsrf } from '../auth/csrf.js';
 import { extractSessionToken, type SessionClaims, type SessionSource } from '../auth/session.js';
-import type { HeaderList, ResponseSink } from '../http/types.js';
+import type { HeaderList, RequestSnapshot, ResponseSink } from '../http/types.js';
 import type { RouteContext, RouteHandler } from '../routes/context.js';
 import { findUserById, type UserRecord } from '../store/users.js';
 import { NO_STORE, PortalError, sendPortalError } from './errors.js';
@@ -60,6 +60,17 @@ export function withSession(p: Portal, handler: SessionHandler): PortalHandler {
 const unauthorized = (message: string) => new PortalError('unauthorized', message, { headers: [['www-authenticate', 'Bearer']] });
 
 export { parseInput, parseJson } from '../http/json-input.js';
+
+/**
+ * Login and register take JSON only. `text/plain` (and form types) are what a cross-site form or
+ * a "simple" fetch can send without a CORS preflight (Fetch standard, CORS-safelisted request
+ * headers), so accepting them would reopen login CSRF for browsers without Sec-Fetch-Site.
+ * Parameters such as charset are allowed; the media type is case-insensitive (RFC 9110 §8.3.1).
+ */
+export function requireJsonBody(req: RequestSnapshot): void {
+  const type = req.headers.get('content-type')?.split(';', 1)[0]?.trim().toLowerCase();
+  if (type !== 'application/json') throw new PortalError('unsupported_media_type');
+}
 
 export function sendPortalJson(sink: ResponseSink, status: number, value: unknown, headers: HeaderList = []): void {
   if (sink.finished || sink.headersSent) return;

@@ -71,7 +71,8 @@ export function keyIdFromPath(path: string): string | null {
 /**
  * DELETE /portal/keys/:id → 200 {key}. Scoped to the caller (store `userId`): another account's
  * key is 404, exactly like a key that does not exist (no IDOR, no existence oracle; OWASP
- * ASVS V4.2.1). Revocation is final and is published so every replica's key cache drops it.
+ * ASVS V4.2.1). Revocation is final and is announced (revocation feed, then pub/sub) so every
+ * replica's key cache drops it.
  */
 export const revokeOwnKey = (p: Portal): PortalHandler =>
   withSession(p, async (ctx, _body, s) => {
@@ -84,12 +85,13 @@ export const revokeOwnKey = (p: Portal): PortalHandler =>
       if (e instanceof StoreError && e.code === 'not_found') throw new PortalError('not_found', 'No such key.');
       throw e;
     }
-    // Published even when it already was revoked: an earlier publish may have been lost.
+    // Announced even when it already was revoked: an earlier announcement may have been lost.
     try {
-      await p.publishKeyEvent({ type: 'revoked', keyId: id, keyHash: change.keyHash });
+      await p.announceKeyChange({ type: 'revoked', keyId: id, keyHash: change.keyHash });
     } catch (err) {
-      // Committed in Postgres; replicas still drop it when their cache entry expires (KEY_CACHE_TTL_MS).
-      p.log.error({ err, keyId: id }, 'key revocation not published; caches expire it by TTL');
+      // Committed in Postgres; replicas still refuse it once their cache entry expires
+      // (KEY_CACHE_TTL_MS, plus KEY_CACHE_STALE_MAX_MS on a replica that cannot reach Postgres).
+      p.log.error({ err, keyId: id }, 'key revocation not announced; caches expire it by TTL');
     }
     if (change.changed) await audit(p, { actor: `portal:${s.user.id}`, action: 'key.revoked', userId: s.user.id, keyId: id });
     sendPortalJson(ctx.sink, 200, { key: keyView(change.key) });

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { publishKeyEvent, type KeyEventInput } from '../auth/key-events.js';
+import type { KeyEventInput } from '../auth/key-events.js';
 import { createPasswordHasher, type PasswordHasher } from '../auth/password.js';
 import {
   DEFAULT_AUDIENCE,
@@ -11,6 +11,7 @@ import {
   type SessionTokens,
 } from '../auth/session.js';
 import { DEFAULT_THROTTLE, createLoginThrottle, type LoginThrottle } from '../auth/throttle.js';
+import { announceKeyChange } from '../auth/revocation-feed.js';
 import type { RequestSnapshot } from '../http/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Counters } from '../metrics/counters.js';
@@ -19,9 +20,15 @@ import type { Sql } from '../store/db.js';
 /** Tunables, from the data plane's config (see createPortalRoutes for the variable names). */
 export interface PortalConfig {
   sessionTtlSeconds: number;
+  /** Per-client window of login and register attempts (IPv6: per /64). */
   loginMaxPerIp: number;
-  loginMaxPerAccount: number;
   loginWindowSeconds: number;
+  /** Per-account growing delays (throttle.ts): free attempts, then base × 2^k up to the cap. */
+  loginFreeFailures: number;
+  loginBaseDelayMs: number;
+  loginMaxDelaySeconds: number;
+  /** How long a client that logged in stays known-good for the account (skips its delay). */
+  loginKnownIpTtlSeconds: number;
   /** Active keys one account may hold (soft limit: two concurrent creates may pass it by one). */
   maxKeysPerUser: number;
   /** Request body limit for portal routes (JSON of a few fields; 413 beyond). */
@@ -33,8 +40,11 @@ export interface PortalConfig {
 export const DEFAULT_PORTAL_CONFIG: PortalConfig = {
   sessionTtlSeconds: DEFAULT_SESSION_TTL_SECONDS,
   loginMaxPerIp: DEFAULT_THROTTLE.maxPerIp,
-  loginMaxPerAccount: DEFAULT_THROTTLE.maxPerAccount,
   loginWindowSeconds: DEFAULT_THROTTLE.windowSeconds,
+  loginFreeFailures: DEFAULT_THROTTLE.freeFailures,
+  loginBaseDelayMs: DEFAULT_THROTTLE.baseDelayMs,
+  loginMaxDelaySeconds: DEFAULT_THROTTLE.maxDelaySeconds,
+  loginKnownIpTtlSeconds: DEFAULT_THROTTLE.knownIpTtlSeconds,
   maxKeysPerUser: 50,
   bodyLimitBytes: 16 * 1024,
   issuer: DEFAULT_ISSUER,
@@ -50,8 +60,8 @@ export interface PortalDeps {
   log: Logger;
   /** Per-IP failed-login counter for the control plane's detectors. */
   counters: Pick<Counters, 'recordFailedLogin'>;
-  /** Tells every replica's key cache about a revocation; default: publishKeyEvent on `redis`. */
-  publishKeyEvent?: (event: KeyEventInput) => Promise<unknown>;
+  /** Tells every replica's key cache about a revocation; default: announceKeyChange on `redis` (feed, then pub/sub). */
+  announceKeyChange?: (event: KeyEventInput) => Promise<unknown>;
   config?: Partial<PortalConfig>;
   /**
    * The client address used for per-IP throttles and counters. Default: the socket's peer.
@@ -76,7 +86,7 @@ export interface Portal {
   throttle: LoginThrottle;
   passwords: PasswordHasher;
   counters: Pick<Counters, 'recordFailedLogin'>;
-  publishKeyEvent: (event: KeyEventInput) => Promise<unknown>;
+  announceKeyChange: (event: KeyEventInput) => Promise<unknown>;
   clientIp: (req: RequestSnapshot) => string;
   now: () => number;
 }
@@ -99,12 +109,15 @@ export function buildPortal(deps: PortalDeps): Portal {
     revocations: createSessionRevocations(deps.redis, now),
     throttle: createLoginThrottle(deps.redis, {
       maxPerIp: config.loginMaxPerIp,
-      maxPerAccount: config.loginMaxPerAccount,
       windowSeconds: config.loginWindowSeconds,
+      freeFailures: config.loginFreeFailures,
+      baseDelayMs: config.loginBaseDelayMs,
+      maxDelaySeconds: config.loginMaxDelaySeconds,
+      knownIpTtlSeconds: config.loginKnownIpTtlSeconds,
     }),
     passwords: deps.passwords ?? createPasswordHasher(),
     counters: deps.counters,
-    publishKeyEvent: deps.publishKeyEvent ?? ((event) => publishKeyEvent(deps.redis, event)),
+    announceKeyChange: deps.announceKeyChange ?? ((event) => announceKeyChange(deps.redis, event, deps.log)),
     clientIp: deps.clientIp ?? ((req) => req.remoteAddress),
     now,
   };

@@ -3,9 +3,10 @@
  * as its own process with those URLs, and stop everything together.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeSecretFile } from '../bootstrap/secret-file.js';
 import { resolvePostgres, resolveRedis } from './services.js';
 
 const stateDir = process.env.FLUXGATE_STATE_DIR || '.fluxgate';
@@ -34,6 +35,9 @@ function stopAll(code: number): void {
 }
 
 async function main(): Promise<void> {
+  // Always ours to create: runtime.json, the certificate and generated secrets live here even
+  // when both services are configured and nothing embedded would have made it (issue 12, item 11).
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const redis = await resolveRedis(process.env.REDIS_URL || undefined, stateDir);
   if (redis.child) children.push(redis.child);
   const pg = await resolvePostgres(process.env.DATABASE_URL || undefined, stateDir);
@@ -43,7 +47,8 @@ async function main(): Promise<void> {
   const env = { ...process.env, REDIS_URL: redis.url, DATABASE_URL: pg.url, FLUXGATE_STATE_DIR: stateDir };
   // Operator tools (`npm run fluxgate -- keys create …`) read these while this stack runs.
   const runtimeFile = join(stateDir, 'runtime.json');
-  writeFileSync(runtimeFile, `${JSON.stringify({ DATABASE_URL: pg.url, REDIS_URL: redis.url })}\n`, { mode: 0o600 });
+  // It holds the services' passwords: 0600 even when an older copy had a looser mode.
+  await writeSecretFile(runtimeFile, `${JSON.stringify({ DATABASE_URL: pg.url, REDIS_URL: redis.url })}\n`);
   process.once('exit', () => rmSync(runtimeFile, { force: true }));
   const dataPlane = spawn(process.execPath, [fileURLToPath(new URL('../main.js', import.meta.url))], { env, stdio: 'inherit' });
   children.push(dataPlane);

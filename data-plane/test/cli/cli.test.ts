@@ -1,3 +1,5 @@
+import { redisKeys } from '@fluxgate/contracts';
+import { Redis } from 'ioredis';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +67,13 @@ describe('fluxgate keys', () => {
 
       const revoked = await cli(['keys', 'revoke', id]);
       expect(revoked).toMatchObject({ code: 0, stdout: `revoked ${id} (${prefix})\n` });
+      // The CLI's Redis client has no key prefix: the entry is in the shared feed.
+      const shared = new Redis(tr.url);
+      try {
+        expect(await shared.zscore(redisKeys.revokedKeys(), `revoked:${id}`)).not.toBeNull();
+      } finally {
+        shared.disconnect();
+      }
       await waitUntil(async () => {
         const r = await auth(request(secret));
         return r instanceof GatewayError && r.code === 'key_revoked';
@@ -128,6 +137,7 @@ describe('fluxgate keys', () => {
     const r = await cli(['keys', 'revoke', id], { DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
     expect(r.code).toBe(4);
     expect(r.stderr).toMatch(/revoked in Postgres, but replicas were not notified/);
+    expect(r.stderr).toMatch(/within 60 s \(KEY_CACHE_TTL_MS\), or 65 s on a replica that cannot reach Postgres either/);
     expect((await getKey(db.sql, id))?.status).toBe('revoked');
   });
 

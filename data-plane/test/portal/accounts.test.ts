@@ -62,7 +62,7 @@ describe('POST /portal/register', () => {
 
   it('answers 400 invalid_json to malformed JSON, bad UTF-8 and an empty body', async () => {
     for (const body of ['{"email": "a@b.co", "password": ', '', Buffer.from([0x7b, 0xff, 0xfe, 0x7d])]) {
-      const res = await h.call('POST', '/portal/register', { body });
+      const res = await h.call('POST', '/portal/register', { body, headers: { 'content-type': 'application/json' } });
       expect(res.status).toBe(400);
       expect(res.json.error.code).toBe('invalid_json');
     }
@@ -137,7 +137,7 @@ describe('POST /portal/login', () => {
   });
 
   it('refuses malformed input with 400 and a cross-site login with 403', async () => {
-    expect((await h.call('POST', '/portal/login', { body: '{"email":' })).json.error.code).toBe('invalid_json');
+    expect((await h.call('POST', '/portal/login', { body: '{"email":', headers: { 'content-type': 'application/json' } })).json.error.code).toBe('invalid_json');
     expect((await h.call('POST', '/portal/login', jsonBody({ email: 'a@example.com' }))).json.error.code).toBe('bad_request');
     const cross = await h.call('POST', '/portal/login', { ...jsonBody({ email: 'ada@example.com', password: STRONG_PASSWORD }), headers: { 'sec-fetch-site': 'cross-site' } });
     expect(cross.status).toBe(403);
@@ -188,5 +188,29 @@ describe('GET /portal/me and POST /portal/logout', () => {
     expect((await h.call('GET', '/portal/me', { headers: bearer(s.token) })).status).toBe(401);
     await h.db.sql`DELETE FROM users WHERE id = ${s.user.id}`;
     expect((await h.call('GET', '/portal/me', { headers: bearer(s.token) })).status).toBe(401);
+  });
+});
+
+describe('login and register take application/json only', () => {
+  it.each([
+    ['text/plain', '/portal/register'],
+    ['text/plain;charset=UTF-8', '/portal/login'],
+    ['application/x-www-form-urlencoded', '/portal/login'],
+    ['multipart/form-data; boundary=x', '/portal/register'],
+    [undefined, '/portal/login'],
+    ['application/jsonp', '/portal/register'],
+  ])('answers 415 to %s on %s, before looking at the body', async (type, path) => {
+    const email = `ctype-${Math.random().toString(36).slice(2)}@example.com`;
+    const res = await h.call('POST', path, { body: JSON.stringify({ email, password: STRONG_PASSWORD }), headers: type === undefined ? {} : { 'content-type': type } });
+    expect(res.status).toBe(415);
+    expect(res.json.error).toEqual({ code: 'unsupported_media_type', type: 'invalid_request_error', message: 'Send the request body as application/json.' });
+    expect(await h.db.sql`SELECT 1 FROM users WHERE email = ${email}`).toHaveLength(0);
+  });
+
+  it('accepts the media type in any case and with parameters', async () => {
+    const email = 'ctype-ok@example.com';
+    const headers = { 'content-type': 'Application/JSON; charset=utf-8' };
+    expect((await h.call('POST', '/portal/register', { body: JSON.stringify({ email, password: STRONG_PASSWORD }), headers })).status).toBe(201);
+    expect((await h.call('POST', '/portal/login', { body: JSON.stringify({ email, password: STRONG_PASSWORD }), headers })).status).toBe(200);
   });
 });

@@ -1,3 +1,4 @@
+import { redisKeys } from '@fluxgate/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { createKeyCache } from '../../src/auth/key-cache.js';
@@ -89,7 +90,7 @@ describe('portal keys', () => {
     expect((await createKey(s.token, 'k3')).status).toBe(201);
   });
 
-  it('revokes the caller’s key, publishes it, and a replica’s key cache drops it within a second', async () => {
+  it('revokes the caller’s key, announces it (feed and pub/sub), and a replica’s key cache drops it within a second', async () => {
     const s = await signUp(h.call, 'revoke@example.com');
     const { key, secret } = (await createKey(s.token, 'doomed')).json;
     const cache = createKeyCache({ lookup: (hash) => findKeyByHash(h.db.sql, hash), ttlMs: 60_000 });
@@ -101,6 +102,8 @@ describe('portal keys', () => {
       const res = await h.call('DELETE', `/portal/keys/${key.id}`, { headers: cookieAuth(s.cookie) });
       expect(res.status).toBe(200);
       expect(res.json.key).toMatchObject({ id: key.id, status: 'revoked', revokedAt: expect.any(String) });
+      // Written to the revocation feed too, so a lost pub/sub message is repaired within a poll.
+      expect(await h.tr.redis.zscore(redisKeys.revokedKeys(), `revoked:${key.id}`)).not.toBeNull();
       const started = performance.now();
       await waitUntil(async () => (await authenticate(req)) instanceof Error, { timeoutMs: 1000, message: 'revoked key still accepted by the cache' });
       expect(performance.now() - started).toBeLessThan(1000);

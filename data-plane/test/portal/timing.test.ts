@@ -5,7 +5,7 @@ import { STRONG_PASSWORD, jsonBody, startPortal, type PortalHarness } from './su
 let h: PortalHarness;
 beforeAll(async () => {
   // Limits out of the way: this file measures cost, not throttling.
-  h = await startPortal({ config: { loginMaxPerAccount: 10_000, loginMaxPerIp: 10_000 } });
+  h = await startPortal({ config: { loginFreeFailures: 10_000, loginMaxPerIp: 10_000 } });
   await h.call('POST', '/portal/register', jsonBody({ email: 'timing@example.com', password: STRONG_PASSWORD }));
 });
 afterAll(async () => {

@@ -59,12 +59,17 @@ describe('portal over a real uWS listener', () => {
     expect((await send('GET', '/portal/me', undefined, { cookie })).status).toBe(401);
   });
 
-  it('answers 413 and 400 from the real body reader', async () => {
+  it('answers 413, 400 and 415 from the real body reader', async () => {
     const big = await send('POST', '/portal/register', { email: 'big@example.com', password: 'x'.repeat(20_000) });
     expect(big.status).toBe(413);
     expect(big.json.error.code).toBe('payload_too_large');
     const bad = await send('POST', '/portal/login', '{"email":');
     expect(bad.status).toBe(400);
     expect(bad.json.error.code).toBe('invalid_json');
+    // A body a cross-site form could send (text/plain needs no CORS preflight) is refused.
+    const plain = await send('POST', '/portal/login', JSON.stringify({ email: 'wired@example.com', password: STRONG_PASSWORD }), { 'content-type': 'text/plain' });
+    expect(plain.status).toBe(415);
+    expect(plain.json.error.code).toBe('unsupported_media_type');
+    expect(plain.headers['set-cookie']).toBeUndefined();
   });
 });

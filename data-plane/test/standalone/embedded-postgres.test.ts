@@ -1,8 +1,10 @@
 /**
  * `npm start` without DATABASE_URL runs PGlite in its own process behind the wire protocol.
- * Its data must survive a restart of that process, and the normal driver code must work on it.
+ * Its data must survive a restart of that process, the normal driver code must work on it, and
+ * nobody without the generated password gets in (pglite-socket itself trusts everyone).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,7 +30,25 @@ async function startEmbedded(stateDir: string) {
     pg.child!.kill('SIGTERM');
     await exited;
   };
-  return { sql, stop };
+  return { sql, stop, url: new URL(pg.url), pid: pg.child!.pid! };
+}
+
+/** The first message a server sends after a protocol 3.0 startup message (raw socket, no driver). */
+function firstServerMessage(port: number): Promise<{ type: string; authCode: number }> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port });
+    const params = Buffer.from('user\0postgres\0database\0postgres\0\0');
+    const startup = Buffer.alloc(8 + params.length);
+    startup.writeInt32BE(startup.length, 0);
+    startup.writeInt32BE(196_608, 4);
+    params.copy(startup, 8);
+    s.once('connect', () => s.write(startup));
+    s.once('data', (b) => {
+      resolve({ type: String.fromCharCode(b[0]!), authCode: b.length >= 9 ? b.readInt32BE(5) : -1 });
+      s.destroy();
+    });
+    s.once('error', reject);
+  });
 }
 
 describe('embedded Postgres (PGlite over the wire protocol)', () => {
@@ -49,6 +69,31 @@ describe('embedded Postgres (PGlite over the wire protocol)', () => {
       expect(found).toMatchObject({ id: issued.key.id, status: 'active', tier: 'free', ownerEmail: 'persist@example.com' });
     } finally {
       await second.stop();
+    }
+  });
+
+  it('requires the generated password (SCRAM-SHA-256), listens on loopback only, and keeps the password out of argv', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'fg-embedded-auth-'));
+    dirs.push(stateDir);
+    const pg = await startEmbedded(stateDir);
+    try {
+      expect(pg.url.hostname).toBe('127.0.0.1');
+      // Bare pglite-socket answers AuthenticationOk (code 0) to anyone; the gate asks for SASL (10).
+      expect(await firstServerMessage(Number(pg.url.port))).toEqual({ type: 'R', authCode: 10 });
+      expect(pg.url.password).toMatch(/^[0-9a-f]{48}$/);
+
+      const wrong = new URL(pg.url);
+      wrong.password = 'not-the-password-0000000000';
+      const intruder = createSql(wrong.toString(), { max: 1, connectTimeoutSeconds: 5 });
+      await expect(intruder`SELECT 1`).rejects.toMatchObject({ code: '28P01' });
+      await intruder.end({ timeout: 1 });
+
+      expect(await pg.sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
+      const cmdline = await readFile(`/proc/${pg.pid}/cmdline`, 'utf8');
+      expect(cmdline).not.toContain(pg.url.password);
+      await expect(new Promise((resolve, reject) => connect({ host: '::1', port: Number(pg.url.port) }).once('connect', resolve).once('error', reject))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    } finally {
+      await pg.stop();
     }
   });
 });

@@ -4,14 +4,14 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, expect, it } from 'vitest';
 import { startMockUpstream } from '../support/mock-upstream.js';
-import { freePort, waitUntil } from '../support/services.js';
+import { createTestDatabase, freePort, TEST_REDIS_URL, waitUntil } from '../support/services.js';
 
 const LAUNCHER = fileURLToPath(new URL('../../dist/standalone/launcher.js', import.meta.url));
 const dirs: string[] = [];
@@ -41,7 +41,9 @@ it('comes up ready with no database configured, takes a newcomer from sign-up to
     expect(body.checks).toMatchObject({ redis: true, postgres: true });
     expect(output).toContain('fluxgate: redis local, postgres embedded');
     const runtime = JSON.parse(await readFile(join(stateDir, 'runtime.json'), 'utf8')) as { DATABASE_URL: string };
-    expect(runtime.DATABASE_URL).toMatch(/^postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres$/);
+    // The embedded Postgres has a generated password, kept in this 0600 file for operator tools.
+    expect(runtime.DATABASE_URL).toMatch(/^postgres:\/\/postgres:[0-9a-f]{48}@127\.0\.0\.1:\d+\/postgres$/);
+    expect((await stat(join(stateDir, 'runtime.json'))).mode & 0o777).toBe(0o600);
     expect(existsSync(join(stateDir, 'tls', 'localhost.crt'))).toBe(true);
 
     // The README's newcomer path, on the embedded Postgres: register, log in, create a key, use it.
@@ -73,3 +75,55 @@ it('comes up ready with no database configured, takes a newcomer from sign-up to
   }
   expect(existsSync(join(stateDir, 'runtime.json'))).toBe(false);
 }, 90_000);
+
+it('starts with REDIS_URL and DATABASE_URL both set on a fresh clone (no state directory yet)', async () => {
+  const db = await createTestDatabase({ applySchema: false });
+  const parent = await mkdtemp(join(tmpdir(), 'fg-launch-configured-'));
+  dirs.push(parent);
+  // Nothing embedded runs, so nothing else would create it: the launcher itself must.
+  const stateDir = join(parent, 'fresh', '.fluxgate');
+  const [publicPort, adminPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, [LAUNCHER], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      FLUXGATE_STATE_DIR: stateDir,
+      REDIS_URL: TEST_REDIS_URL,
+      DATABASE_URL: db.url,
+      PUBLIC_HOST: '127.0.0.1',
+      PUBLIC_PORT: String(publicPort),
+      ADMIN_PORT: String(adminPort),
+      LOG_LEVEL: 'warn',
+      DOWNSTREAM_AI_URLS: 'http://127.0.0.1:9',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+  try {
+    const ready = waitUntil(
+      async () => {
+        const res = await request(`https://127.0.0.1:${publicPort}/readyz`, { dispatcher }).catch(() => null);
+        return res ? ((await res.body.json()) as { checks: { redis: boolean; postgres: boolean } }).checks : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 250, message: 'the launched data plane never answered /readyz' },
+    );
+    const died = exited.then((code) => Promise.reject(new Error(`launcher exited with ${code}:\n${output}`)));
+    const checks = await Promise.race([ready, died]);
+    expect(checks).toMatchObject({ redis: true, postgres: true });
+    expect(output).toContain('fluxgate: redis configured, postgres configured');
+    expect(output).not.toContain('ENOENT');
+    expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
+    const runtimeFile = join(stateDir, 'runtime.json');
+    expect((await stat(runtimeFile)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(runtimeFile, 'utf8'))).toEqual({ DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL });
+  } finally {
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await dispatcher.close();
+    await db.drop();
+  }
+  expect(existsSync(join(stateDir, 'runtime.json'))).toBe(false);
+}, 60_000);

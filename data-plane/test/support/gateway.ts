@@ -15,7 +15,8 @@ import { issueKey } from '../../src/auth/issue.js';
 import { createTestDatabase, TEST_REDIS_URL, type TestDatabase } from './services.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
-export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+// Must pass the boot-time strength check (config/secret-strength.ts): no runs, no repeats.
+export const ADMIN_TOKEN = 'test-admin-token-5f0c1e9a7b3d8264';
 
 export interface Gateway {
   url: string;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { issueKey } from '../../auth/issue.js';
-import { publishKeyEvent } from '../../auth/key-events.js';
+import { announceKeyChange } from '../../auth/revocation-feed.js';
 import { recordAudit, type AuditEntry } from '../../store/audit.js';
 import { listKeys, setKeyStatus, type KeyInfo, type KeyStatus } from '../../store/keys.js';
 import { EXIT, type CliContext } from '../context.js';
@@ -95,11 +95,15 @@ async function changeStatus(ctx: CliContext, args: string[], status: KeyStatus):
     await audit(ctx, { action: `key.${VERB[status]}`, userId: change.key.userId, keyId: id });
     ctx.out(`${VERB[status]} ${id} (${change.key.prefix})`);
   }
-  // Published even when unchanged: a retry after a failed notification must still reach replicas.
+  // Announced even when unchanged: a retry after a failed notification must still reach replicas.
   try {
-    await publishKeyEvent(await ctx.redis(), { type: EVENT_TYPE[status], keyId: id, keyHash: change.keyHash });
+    await announceKeyChange(await ctx.redis(), { type: EVENT_TYPE[status], keyId: id, keyHash: change.keyHash });
   } catch (err) {
-    ctx.warn(`${VERB[status]} in Postgres, but replicas were not notified (${(err as Error).message}); their key caches expire within 60 s`);
+    // The bound the key cache guarantees (key-cache.ts; tested with the defaults in key-cache.test.ts).
+    ctx.warn(
+      `${VERB[status]} in Postgres, but replicas were not notified (${(err as Error).message}); each replica applies it when its cached copy expires: ` +
+        'within 60 s (KEY_CACHE_TTL_MS), or 65 s on a replica that cannot reach Postgres either (+ KEY_CACHE_STALE_MAX_MS, after which it answers 503)',
+    );
     return EXIT.partial;
   }
   return EXIT.ok;
