@@ -13,6 +13,7 @@ import { createHttpServer, listen } from './http/server.js';
 import { createLease } from './lease/lease.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createGuardMetrics } from './metrics/registry.js';
+import { createBulkReader } from './collect/bulk-reader.js';
 import { createSql } from './store/db.js';
 import { createGuard } from './guard/guard.js';
 import { timeoutFetch } from './summarise/ollama-client.js';
@@ -30,7 +31,9 @@ async function main(config: ControlPlaneConfig, log: Logger): Promise<void> {
   const holder = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
   const intervalMs = pollIntervalMs(config);
 
-  const guard = createGuard({ config, redis, redisUrl, sql, ollama, metrics, log });
+  // The snapshot's bulk reads go over a lean connection of their own (collect/bulk-reader.ts).
+  const reader = createBulkReader({ url: redisUrl });
+  const guard = createGuard({ config, redis, reader, sql, ollama, metrics, log });
   const lease = createLease({
     redis,
     pollIntervalMs: intervalMs,
