@@ -133,6 +133,7 @@ export function createApplier(deps: ApplierDeps): Applier {
 
     // What to do this poll.
     let acted: { action: IncidentAction; level: PenaltyLevel | null; expiresAt: number } | null = null;
+    let adopted = false;
     const liveIsOurs = live !== null && live.incidentId === ep.incidentId;
     if (suppressedBy === null && !liveIsOurs) {
       if (keyId) {
@@ -153,6 +154,7 @@ export function createApplier(deps: ApplierDeps): Applier {
       // A previous poll acted but failed before recording it: adopt what it did.
       const level = keyId ? (live as PenaltyRecord).level : null;
       ep = { ...ep, level, expiresAt: live.expiresAt };
+      adopted = true;
       incident = { ...incident, action: keyId ? 'penalty' : 'ip_block', level, expiresAt: live.expiresAt, suppressedBy: null, wouldAction: null, wouldLevel: null };
     }
 
@@ -171,10 +173,11 @@ export function createApplier(deps: ApplierDeps): Applier {
     ep = { ...ep, lastSeenAt: now };
     await redis.set(epKey, JSON.stringify(ep), 'PX', settings.episodeQuietSeconds * 1000 + remaining);
 
-    if (acted) {
+    if (acted || adopted) {
+      // Both idempotent (ZADD of the same member), so a repeat after a failure changes nothing.
       if (keyId) await recordOffence(keyId, ep.incidentId, now);
-      await redis.zadd(redisKeys.guardWatch(), acted.expiresAt, watchMember({ incidentId: ep.incidentId, subject, detector: d.trip.detector }));
-      metrics.actions.inc({ action: acted.action });
+      await redis.zadd(redisKeys.guardWatch(), ep.expiresAt!, watchMember({ incidentId: ep.incidentId, subject, detector: d.trip.detector }));
+      if (acted) metrics.actions.inc({ action: acted.action });
     } else if (suppressedBy) {
       metrics.actions.inc({ action: suppressedBy === 'shadow_mode' ? 'shadow' : 'suppressed' });
       if (!existing) {
