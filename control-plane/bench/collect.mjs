@@ -3,7 +3,8 @@
  * Guard collect benchmark: seeds N active keys (each with three s10 windows, like a key busy for
  * 30 s) and N/10 active IPs in a private redis-server, then times the collector:
  *   cold   — a new leader's first cycle: all three lookback windows read;
- *   steady — the usual cycle: the current window only (older ones are final and kept in memory).
+ *   cycle  — the usual cycle: collect the current window (older ones are final and kept in
+ *            memory), then run every detector over every key (pro tier, no key trips).
  * 1 % of keys are heavy enough for the detail reads (distinct IPs/models, fingerprints).
  * Usage: npm run bench:guard [-- 10000 100000]   (needs redis-server on PATH, else REDIS_URL)
  */
@@ -13,6 +14,10 @@ import { Redis } from 'ioredis';
 import { redisKeys } from '@fluxgate/contracts';
 import { createBulkReader } from '../dist/collect/bulk-reader.js';
 import { createCollector } from '../dist/collect/collector.js';
+import { configWith } from '../dist/config/load.js';
+import { decide } from '../dist/guard/policy.js';
+import { settingsFromConfig } from '../dist/guard/settings.js';
+import { DEFAULT_TIERS } from '@fluxgate/contracts';
 
 // Seeding runs in a child process, so the RSS measured here is the collector's alone.
 if (process.argv[2] === '--seed') {
@@ -111,16 +116,25 @@ try {
     let start = performance.now();
     const snap = await collector.collect();
     const cold = performance.now() - start;
+    // A steady cycle as the guard runs it: collect, then every detector over every key.
+    const settings = settingsFromConfig(configWith());
+    const ctx = { tierOf: () => DEFAULT_TIERS.pro, baselineOf: () => ({ ewma: 100, n: 100 }), modeOf: () => 'enforce' };
     const steady = [];
+    const detect = [];
     let detailed = 0;
+    let decisions = 0;
     for (let i = 0; i < 5; i++) {
       start = performance.now();
       const s = await collector.collect();
+      const collected = performance.now();
+      decisions = decide(s, ctx, settings).length;
+      detect.push(performance.now() - collected);
       steady.push(performance.now() - start);
       detailed = s.keys.filter((k) => k.detail).length;
     }
     const rssMb = process.memoryUsage().rss / 2 ** 20;
-    rows.push({ activeKeys: n, snapshotKeys: snap.keys.length, ips: snap.ips.length, detailed, coldMs: Math.round(cold), steadyMedianMs: Math.round(median(steady)), steadyMaxMs: Math.round(Math.max(...steady)), rssMb: Math.round(rssMb) });
+    const heapMb = process.memoryUsage().heapUsed / 2 ** 20;
+    rows.push({ activeKeys: n, snapshotKeys: snap.keys.length, ips: snap.ips.length, detailed, decisions, coldCollectMs: Math.round(cold), cycleMedianMs: Math.round(median(steady)), cycleMaxMs: Math.round(Math.max(...steady)), detectMedianMs: Math.round(median(detect)), rssMb: Math.round(rssMb), heapUsedMb: Math.round(heapMb) });
     reader.close();
     if (!server) {
       let cursor = '0';

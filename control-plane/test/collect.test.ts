@@ -95,3 +95,37 @@ describe('collector', () => {
     dead.close();
   });
 });
+
+describe('bulk reader', () => {
+  let tr: TestRedis;
+  beforeAll(async () => {
+    tr = await connectTestRedis();
+  });
+  afterAll(async () => {
+    await tr?.close();
+  });
+
+  it('keeps replies in order across concurrent batches large enough to wait for drain', async () => {
+    const n = 30_000;
+    for (let i = 0; i < n; i += 5000) {
+      const p = tr.redis.pipeline();
+      for (let j = i; j < i + 5000; j++) p.hset(`h:${j}`, 'v', j);
+      await p.exec();
+    }
+    const reader = createBulkReader({ url: tr.url, keyPrefix: tr.prefix });
+    try {
+      const names = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, k) => `${tr.prefix}h:${from + k}`);
+      const a: number[] = [];
+      const b: number[] = [];
+      await Promise.all([
+        reader.each('HMGET', names(0, n), n, ['v'], (r) => void a.push((r as number[])[0]!), true),
+        reader.each('HMGET', names(0, 1000).reverse(), 1000, ['v'], (r) => void b.push((r as number[])[0]!), true),
+        reader.pipeline([['HGET', `${tr.prefix}h:7`, 'v']]).then((r) => expect(r).toEqual(['7'])),
+      ]);
+      expect(a).toEqual(Array.from({ length: n }, (_, k) => k));
+      expect(b).toEqual(Array.from({ length: 1000 }, (_, k) => 999 - k));
+    } finally {
+      reader.close();
+    }
+  });
+});

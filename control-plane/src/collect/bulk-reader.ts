@@ -28,8 +28,13 @@ export interface BulkReader {
   pipeline(commands: ReadonlyArray<readonly (string | number)[]>): Promise<Reply[]>;
   /** `command key ...tail` for every key (e.g. HMGET of many hashes), encoded without per-command objects. */
   keyed(command: string, keys: readonly string[], tail: readonly string[]): Promise<Reply[]>;
-  /** As `keyed`, but each reply goes to `onReply` as it is parsed and is not kept (bounded memory at 100k replies). */
-  each(command: string, keys: readonly string[], tail: readonly string[], onReply: (reply: Reply, index: number) => void): Promise<void>;
+  /** Key names may also be produced lazily (`count` of them), so they never all exist at once. */
+  /**
+   * As `keyed`, but each reply goes to `onReply` as it is parsed and is not kept (bounded memory
+   * at 100k replies). `numeric`: bulk strings arrive as numbers (NaN when not a non-negative
+   * integer), for counter reads.
+   */
+  each(command: string, keys: Iterable<string>, count: number, tail: readonly string[], onReply: (reply: Reply, index: number) => void, numeric?: boolean): Promise<void>;
   close(): void;
 }
 
@@ -37,6 +42,7 @@ interface Batch {
   replies: Reply[];
   /** Streaming batches hand each reply over instead of keeping it. */
   onReply?: (reply: Reply, index: number) => void;
+  numeric?: boolean;
   received: number;
   expected: number;
   resolve: (r: Reply[]) => void;
@@ -67,7 +73,7 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
       clearTimeout(batch.timer);
       batch.resolve(batch.replies);
     }
-  });
+  }, () => queue[0]?.numeric === true);
 
   const failAll = (err: Error): void => {
     socket?.destroy();
@@ -123,29 +129,56 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
     return connecting;
   };
 
-  function expect(count: number, write: () => void, onReply?: Batch['onReply']): Promise<Reply[]> {
+  /**
+   * Writes slices as the socket drains (its own backpressure), so a 100k-command batch holds a
+   * slice or two in memory, not all of it. A write error surfaces through the socket's 'error'.
+   */
+  async function writeAll(s: net.Socket, slices: Iterable<Buffer | string>): Promise<void> {
+    for (const b of slices) {
+      if (s.destroyed) return;
+      if (!s.write(b)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            s.off('drain', done);
+            s.off('close', done);
+            resolve();
+          };
+          s.once('drain', done);
+          s.once('close', done);
+        });
+      }
+    }
+  }
+
+  // Batches are written one after another, each contiguously (a batch may wait for 'drain'
+  // between its slices): replies come back in write order, which is the queue's order.
+  let writing: Promise<void> = Promise.resolve();
+
+  function expect(s: net.Socket, count: number, slices: () => Iterable<Buffer | string>, onReply?: Batch['onReply'], numeric = false): Promise<Reply[]> {
     if (count === 0) return Promise.resolve([]);
     return new Promise<Reply[]>((resolve, reject) => {
-      const timer = setTimeout(() => failAll(new Error(`Redis bulk read timed out after ${timeoutMs} ms`)), timeoutMs);
-      queue.push({ replies: [], received: 0, expected: count, resolve, reject, timer, ...(onReply ? { onReply } : {}) });
-      write();
+      writing = writing.then(async () => {
+        if (s.destroyed) return reject(new Error('Redis connection closed'));
+        const timer = setTimeout(() => failAll(new Error(`Redis bulk read timed out after ${timeoutMs} ms`)), timeoutMs);
+        queue.push({ replies: [], received: 0, expected: count, resolve, reject, timer, numeric, ...(onReply ? { onReply } : {}) });
+        await writeAll(s, slices());
+      }).catch((err: unknown) => failAll(err as Error));
     });
   }
 
-  function send(s: net.Socket, commands: ReadonlyArray<readonly (string | number)[]>): Promise<Reply[]> {
-    return expect(commands.length, () => {
-      // Written in slices so one giant string never has to exist at once.
-      let chunk = '';
-      for (const c of commands) {
-        chunk += encodeCommand(c);
-        if (chunk.length > 1 << 20) {
-          s.write(chunk);
-          chunk = '';
-        }
+  function* encodeAll(commands: ReadonlyArray<readonly (string | number)[]>): Generator<string> {
+    let chunk = '';
+    for (const c of commands) {
+      chunk += encodeCommand(c);
+      if (chunk.length > 256 * 1024) {
+        yield chunk;
+        chunk = '';
       }
-      if (chunk) s.write(chunk);
-    });
+    }
+    if (chunk) yield chunk;
   }
+
+  const send = (s: net.Socket, commands: ReadonlyArray<readonly (string | number)[]>): Promise<Reply[]> => expect(s, commands.length, () => encodeAll(commands));
 
   return {
     keyPrefix: opts.keyPrefix ?? '',
@@ -155,19 +188,11 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
     },
     async keyed(command, keys, tail) {
       const s = socket ?? (await connect());
-      return expect(keys.length, () => {
-        for (const b of encodeKeyedCommands(command, keys, tail)) s.write(b);
-      });
+      return expect(s, keys.length, () => encodeKeyedCommands(command, keys, tail));
     },
-    async each(command, keys, tail, onReply) {
+    async each(command, keys, count, tail, onReply, numeric = false) {
       const s = socket ?? (await connect());
-      await expect(
-        keys.length,
-        () => {
-          for (const b of encodeKeyedCommands(command, keys, tail)) s.write(b);
-        },
-        onReply,
-      );
+      await expect(s, count, () => encodeKeyedCommands(command, keys, tail), onReply, numeric);
     },
     close() {
       failAll(new Error('bulk reader closed'));

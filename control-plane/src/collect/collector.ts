@@ -1,65 +1,33 @@
 import { IP_FIELDS, USAGE_FIELDS, WINDOWS, redisKeys } from '@fluxgate/contracts';
 import type { MalformedKind } from '../metrics/registry.js';
 import type { BulkReader } from './bulk-reader.js';
-import { RedisReplyError, type Reply } from './resp.js';
-import { emptyCounters, type KeyCounters, type KeyDetail, type Snapshot } from './snapshot.js';
+import { RedisReplyError } from './resp.js';
+import type { KeyCounters, KeyDetail, KeySnapshot, Snapshot } from './snapshot.js';
+import { Accumulator, counterValue, Interner, Table } from './tables.js';
 
 /**
  * Reads the s10 windows of the active keys and IPs (the data plane's active sets, so nothing is
  * ever SCANned) into a Snapshot, in a few pipelined round trips:
- *   1. SMEMBERS of the active-key and active-IP sets of each lookback bucket still to read;
- *   2. one HMGET per (member, bucket) for just the fields the detectors use;
+ *   1. SMEMBERS of the active-key and active-IP sets of each lookback window still to read;
+ *   2. one HMGET per (member, window) for just the fields the detectors use;
  *   3. for keys whose volume could trip a detector that needs them: PFCOUNT of the distinct-IP
- *      and distinct-model HyperLogLogs over the lookback (one command per key: the buckets of a
+ *      and distinct-model HyperLogLogs over the lookback (one command per key: the windows of a
  *      key share its hash tag, so this also works on Redis Cluster) and the fingerprint hashes.
- * A bucket is read until it is final — FINAL_AFTER_MS past its end, when the data plane's last
- * flush for it has landed — and then kept in memory; so a steady-state cycle reads the current
- * bucket only, plus the previous one once after each boundary.
- * Malformed values (not a non-negative integer, a key of the wrong type) skip that record and
- * are counted; they never fail the cycle.
+ * A window is read until it is final — FINAL_AFTER_MS past its end, when the data plane's last
+ * flush for it has landed (it flushes every COUNTER_FLUSH_MS, 1 s) — and then kept in memory; so
+ * a steady-state cycle reads the current window only, plus the previous one once after each
+ * boundary. Malformed values (not a non-negative integer, a key of the wrong type) skip that
+ * record and are counted; they never fail the cycle.
  */
 export const FINAL_AFTER_MS = 3000;
 const S10 = WINDOWS.s10.seconds * 1000;
 
 const KEY_FIELDS = [USAGE_FIELDS.requests, USAGE_FIELDS.status4xx, USAGE_FIELDS.rateLimited, USAGE_FIELDS.promptTokens, USAGE_FIELDS.completionTokens, USAGE_FIELDS.maxPromptTokens] as const;
+const MAX_FIELD = 5;
 const IP_HMGET_FIELDS = [IP_FIELDS.failedCredentials, IP_FIELDS.failedLogins, IP_FIELDS.requests] as const;
 
-/**
- * One window's numbers, packed: member → row, and the rows' values in one Float64Array
- * (`width` per row). One typed array per window rather than one per member: at 100k members the
- * per-object overhead was most of the collector's memory.
- */
-class Table {
-  readonly rows = new Map<string, number>();
-  #values: Float64Array;
-  constructor(readonly width: number, capacity: number) {
-    this.#values = new Float64Array(Math.max(1, capacity) * width);
-  }
-  add(member: string, reply: Reply | undefined): boolean {
-    if (!Array.isArray(reply) || reply.length !== this.width) return false;
-    const row = this.rows.size;
-    const base = row * this.width;
-    if (base + this.width > this.#values.length) {
-      const grown = new Float64Array(this.#values.length * 2);
-      grown.set(this.#values);
-      this.#values = grown;
-    }
-    for (let i = 0; i < this.width; i++) {
-      const n = num(reply[i]);
-      if (Number.isNaN(n)) return false;
-      this.#values[base + i] = n;
-    }
-    this.rows.set(member, row);
-    return true;
-  }
-  value(row: number, field: number): number {
-    return this.#values[row * this.width + field]!;
-  }
-}
-
-interface BucketData {
+interface Window {
   final: boolean;
-  /** keyId → KEY_FIELDS values. */
   keys: Table;
   ips: Table;
 }
@@ -75,93 +43,75 @@ export interface CollectorOptions {
 
 export interface Collector {
   collect(): Promise<Snapshot>;
-  /** Drops every cached bucket (a new leader, or after Redis lost data). */
+  /** Drops every cached window (a new leader, or after Redis lost data). */
   reset(): void;
 }
 
-/** A counter value: missing = 0; anything but a non-negative integer = malformed (NaN). */
-const num = (v: Reply | undefined): number => {
-  if (v === null || v === undefined) return 0;
-  if (typeof v !== 'string' || v.length === 0 || v.length > 15) return Number.NaN;
-  let n = 0;
-  for (let i = 0; i < v.length; i++) {
-    const d = v.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return Number.NaN;
-    n = n * 10 + d;
-  }
-  return n;
-};
-
-
-const rowValue = (t: Table, member: string, field: number): number => {
-  const row = t.rows.get(member);
-  return row === undefined ? 0 : t.value(row, field);
-};
+function* lazyMap<T, U>(items: readonly T[], f: (t: T) => U): Generator<U> {
+  for (const item of items) yield f(item);
+}
 
 export function createCollector(opts: CollectorOptions): Collector {
   const { reader } = opts;
   const now = opts.now ?? Date.now;
   const p = reader.keyPrefix;
-  const cache = new Map<number, BucketData>();
-  const malformed = (kind: MalformedKind, n = 1): void => opts.countMalformed?.(kind, n);
+  const windows = new Map<number, Window>();
+  let keyIds = new Interner();
+  let ipIds = new Interner();
+  const keySums = new Accumulator(KEY_FIELDS.length);
+  const ipSums = new Accumulator(IP_HMGET_FIELDS.length);
+  const malformed = (kind: MalformedKind, n = 1): void => {
+    if (n > 0) opts.countMalformed?.(kind, n);
+  };
 
-  async function readBuckets(buckets: number[], t: number): Promise<void> {
-    if (buckets.length === 0) return;
-    const sets = await reader.pipeline(buckets.flatMap((b) => [['SMEMBERS', p + redisKeys.activeKeys('s10', b)], ['SMEMBERS', p + redisKeys.activeIps('s10', b)]]));
-    // Parallel arrays rather than one object per read: at 100k keys the allocations show.
-    const keyNames: string[] = [];
-    const keyIds: string[] = [];
-    const keyBuckets: number[] = [];
-    const ipNames: string[] = [];
-    const ipIds: string[] = [];
-    const ipBuckets: number[] = [];
-    buckets.forEach((b, i) => {
-      const members = sets[2 * i];
-      const ips = sets[2 * i + 1];
-      if (Array.isArray(members)) {
-        for (const id of members) {
-          if (typeof id !== 'string') continue;
-          keyNames.push(p + redisKeys.usage(id, 's10', b));
-          keyIds.push(id);
-          keyBuckets.push(b);
-        }
-      } else if (members instanceof RedisReplyError) malformed('usage');
-      if (Array.isArray(ips)) {
-        for (const ip of ips) {
-          if (typeof ip !== 'string') continue;
-          ipNames.push(p + redisKeys.ipUsage(ip, 's10', b));
-          ipIds.push(ip);
-          ipBuckets.push(b);
-        }
-      } else if (ips instanceof RedisReplyError) malformed('ip_usage');
-    });
-    const fresh = new Map<number, BucketData>(
-      buckets.map((b, i) => {
-        const members = sets[2 * i];
-        const ips = sets[2 * i + 1];
-        const keys = new Table(KEY_FIELDS.length, Array.isArray(members) ? members.length : 0);
-        return [b, { final: t >= (b + 1) * S10 + FINAL_AFTER_MS, keys, ips: new Table(IP_HMGET_FIELDS.length, Array.isArray(ips) ? ips.length : 0) }];
-      }),
-    );
+  /** Members that left every cached window are forgotten, so the interners stay the size of the lookback. */
+  function compact(): void {
+    let live = 0;
+    for (const w of windows.values()) live += w.keys.rows + w.ips.rows;
+    if (keyIds.size + ipIds.size < 4 * live + 10_000) return;
+    const rebuild = (old: Interner, tables: Table[]): Interner => {
+      const next = new Interner();
+      const map = new Int32Array(old.size).fill(-1);
+      for (const t of tables) for (let r = 0; r < t.rows; r++) map[t.member(r)] = next.indexOf(old.ids[t.member(r)]!);
+      for (const t of tables) t.remap(map);
+      return next;
+    };
+    keyIds = rebuild(keyIds, [...windows.values()].map((w) => w.keys));
+    ipIds = rebuild(ipIds, [...windows.values()].map((w) => w.ips));
+  }
+
+  /** Reads windows one at a time, so a new leader's first cycle holds one window's replies at most. */
+  async function readWindows(buckets: number[], t: number): Promise<void> {
+    for (const b of buckets) windows.set(b, await readWindow(b, t));
+  }
+
+  async function readWindow(b: number, t: number): Promise<Window> {
+    const [members, ips] = await reader.pipeline([
+      ['SMEMBERS', p + redisKeys.activeKeys('s10', b)],
+      ['SMEMBERS', p + redisKeys.activeIps('s10', b)],
+    ]);
+    const keyList = Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : [];
+    const ipList = Array.isArray(ips) ? ips.filter((m): m is string => typeof m === 'string') : [];
+    if (members instanceof RedisReplyError) malformed('usage');
+    if (ips instanceof RedisReplyError) malformed('ip_usage');
+    const w: Window = { final: t >= (b + 1) * S10 + FINAL_AFTER_MS, keys: new Table(KEY_FIELDS.length, keyList.length), ips: new Table(IP_HMGET_FIELDS.length, ipList.length) };
+    const keyMembers = Int32Array.from(keyList, (id) => keyIds.indexOf(id));
+    const ipMembers = Int32Array.from(ipList, (ip) => ipIds.indexOf(ip));
     let badKeys = 0;
     let badIps = 0;
-    // Each reply is converted as it arrives and dropped: only the numbers are kept.
+    // Key names are made as the writer needs them; each reply is stored as numbers and dropped.
     await Promise.all([
-      reader.each('HMGET', keyNames, KEY_FIELDS, (reply, i) => {
-        if (!fresh.get(keyBuckets[i]!)!.keys.add(keyIds[i]!, reply)) badKeys++;
-      }),
-      reader.each('HMGET', ipNames, IP_HMGET_FIELDS, (reply, i) => {
-        if (!fresh.get(ipBuckets[i]!)!.ips.add(ipIds[i]!, reply)) badIps++;
-      }),
+      reader.each('HMGET', lazyMap(keyList, (id) => p + redisKeys.usage(id, 's10', b)), keyList.length, KEY_FIELDS, (reply, i) => void (w.keys.add(keyMembers[i]!, reply) || badKeys++), true),
+      reader.each('HMGET', lazyMap(ipList, (ip) => p + redisKeys.ipUsage(ip, 's10', b)), ipList.length, IP_HMGET_FIELDS, (reply, i) => void (w.ips.add(ipMembers[i]!, reply) || badIps++), true),
     ]);
     malformed('usage', badKeys);
     malformed('ip_usage', badIps);
-    for (const [b, d] of fresh) cache.set(b, d);
+    return w;
   }
 
-  async function readDetails(keyIds: string[], buckets: number[]): Promise<Map<string, KeyDetail>> {
+  async function readDetails(ids: string[], buckets: number[]): Promise<Map<string, KeyDetail>> {
     const commands: (string | number)[][] = [];
-    for (const id of keyIds) {
+    for (const id of ids) {
       commands.push(['PFCOUNT', ...buckets.map((b) => p + redisKeys.usageIps(id, 's10', b))]);
       commands.push(['PFCOUNT', ...buckets.map((b) => p + redisKeys.usageModels(id, 's10', b))]);
       for (const b of buckets) commands.push(['HGETALL', p + redisKeys.usagePrompts(id, 's10', b)]);
@@ -169,7 +119,7 @@ export function createCollector(opts: CollectorOptions): Collector {
     const replies = await reader.pipeline(commands);
     const out = new Map<string, KeyDetail>();
     const stride = 2 + buckets.length;
-    keyIds.forEach((id, k) => {
+    ids.forEach((id, k) => {
       const base = k * stride;
       const ips = replies[base];
       const models = replies[base + 1];
@@ -182,9 +132,10 @@ export function createCollector(opts: CollectorOptions): Collector {
           continue;
         }
         for (let f = 0; f + 1 < h.length; f += 2) {
-          const n = num(h[f + 1]);
-          if (Number.isNaN(n) || typeof h[f] !== 'string') bad = true;
-          else counts.set(h[f] as string, (counts.get(h[f] as string) ?? 0) + n);
+          const n = counterValue(h[f + 1]);
+          const fp = h[f];
+          if (Number.isNaN(n) || typeof fp !== 'string') bad = true;
+          else counts.set(fp, (counts.get(fp) ?? 0) + n);
         }
       }
       if (bad) malformed('fingerprints');
@@ -200,60 +151,67 @@ export function createCollector(opts: CollectorOptions): Collector {
   }
 
   return {
-    reset: () => cache.clear(),
+    reset() {
+      windows.clear();
+      keyIds = new Interner();
+      ipIds = new Interner();
+    },
     async collect() {
       const t = now();
       const current = Math.floor(t / S10);
       const lookback: number[] = [];
       for (let b = current - opts.lookbackBuckets + 1; b <= current; b++) lookback.push(b);
-      for (const b of cache.keys()) if (b < lookback[0]!) cache.delete(b);
-      await readBuckets(
-        lookback.filter((b) => !cache.get(b)?.final),
+      for (const b of windows.keys()) if (b < lookback[0]!) windows.delete(b);
+      compact();
+      await readWindows(
+        lookback.filter((b) => !windows.get(b)?.final),
         t,
       );
 
-      const totals = new Map<string, KeyCounters>();
-      const ips = new Map<string, { failedCredentials: number; failedLogins: number; requests: number }>();
+      keySums.reset(keyIds.size);
+      ipSums.reset(ipIds.size);
       for (const b of lookback) {
-        const data = cache.get(b);
-        if (!data) continue;
-        const k = data.keys;
-        for (const [id, row] of k.rows) {
-          let c = totals.get(id);
-          if (!c) totals.set(id, (c = emptyCounters()));
-          c.requests += k.value(row, 0);
-          c.status4xx += k.value(row, 1);
-          c.rateLimited += k.value(row, 2);
-          c.promptTokens += k.value(row, 3);
-          c.completionTokens += k.value(row, 4);
-          c.maxPromptTokens = Math.max(c.maxPromptTokens, k.value(row, 5));
-        }
-        const ipt = data.ips;
-        for (const [ip, row] of ipt.rows) {
-          let c = ips.get(ip);
-          if (!c) ips.set(ip, (c = { failedCredentials: 0, failedLogins: 0, requests: 0 }));
-          c.failedCredentials += ipt.value(row, 0);
-          c.failedLogins += ipt.value(row, 1);
-          c.requests += ipt.value(row, 2);
-        }
+        const w = windows.get(b);
+        if (!w) continue;
+        keySums.add(w.keys, MAX_FIELD);
+        ipSums.add(w.ips);
       }
-      const candidates = [...totals].filter(([id, c]) => opts.needsDetail(id, c)).map(([id]) => id);
-      const details = candidates.length > 0 ? await readDetails(candidates, lookback) : new Map<string, KeyDetail>();
-
-      const prev = cache.get(current - 1);
+      const prev = windows.get(current - 1);
       const lastCompleteBucket = prev?.final ? current - 1 : null;
+      const lastReq = new Map<number, number>();
+      if (prev?.final) for (let r = 0; r < prev.keys.rows; r++) lastReq.set(prev.keys.member(r), prev.keys.value(r, 0));
+
+      const keys: KeySnapshot[] = [];
+      for (const m of keySums.touched) {
+        keys.push({
+          keyId: keyIds.ids[m]!,
+          totals: {
+            requests: keySums.sum(m, 0),
+            status4xx: keySums.sum(m, 1),
+            rateLimited: keySums.sum(m, 2),
+            promptTokens: keySums.sum(m, 3),
+            completionTokens: keySums.sum(m, 4),
+            maxPromptTokens: keySums.max(m),
+          },
+          lastWindowRequests: lastCompleteBucket === null ? null : (lastReq.get(m) ?? 0),
+          detail: null,
+        });
+      }
+      const candidates = keys.filter((k) => opts.needsDetail(k.keyId, k.totals));
+      if (candidates.length > 0) {
+        const details = await readDetails(
+          candidates.map((k) => k.keyId),
+          lookback,
+        );
+        for (const k of candidates) k.detail = details.get(k.keyId) ?? null;
+      }
       return {
         at: t,
         bucket: current,
         lookbackBuckets: opts.lookbackBuckets,
         lastCompleteBucket,
-        keys: [...totals].map(([keyId, c]) => ({
-          keyId,
-          totals: c,
-          lastWindowRequests: lastCompleteBucket === null ? null : rowValue(prev!.keys, keyId, 0),
-          detail: details.get(keyId) ?? null,
-        })),
-        ips: [...ips].map(([ip, c]) => ({ ip, ...c })),
+        keys,
+        ips: ipSums.touched.map((m) => ({ ip: ipIds.ids[m]!, failedCredentials: ipSums.sum(m, 0), failedLogins: ipSums.sum(m, 1), requests: ipSums.sum(m, 2) })),
       };
     },
   };

@@ -20,20 +20,20 @@ export function encodeCommand(args: readonly (string | number)[]): string {
 
 /**
  * Many commands sharing a name and trailing arguments, with one varying key each (`HMGET key f1
- * f2 …` for 100k keys), encoded straight into Buffers: the constant parts are encoded once, and
- * no per-command strings or arrays are built.
+ * f2 …` for 100k keys), encoded straight into Buffers of about `sliceBytes`, produced as the
+ * writer asks for them: the constant parts are encoded once, no per-command strings or arrays
+ * are built, and at most a slice or two exist at once.
  */
-export function encodeKeyedCommands(command: string, keys: readonly string[], tail: readonly string[], sliceBytes = 1 << 20): Buffer[] {
+export function* encodeKeyedCommands(command: string, keys: Iterable<string>, tail: readonly string[], sliceBytes = 256 * 1024): Generator<Buffer> {
   const head = Buffer.from(`*${2 + tail.length}\r\n${encodeCommand([command]).slice(4)}`);
   const tailBuf = Buffer.from(encodeCommand(tail).replace(/^\*\d+\r\n/, ''));
-  const out: Buffer[] = [];
   let buf = Buffer.allocUnsafe(sliceBytes);
   let off = 0;
   for (const key of keys) {
     const len = Buffer.byteLength(key);
     const need = head.length + tailBuf.length + len + 16;
     if (off + need > buf.length) {
-      out.push(buf.subarray(0, off));
+      yield buf.subarray(0, off);
       buf = Buffer.allocUnsafe(Math.max(sliceBytes, need));
       off = 0;
     }
@@ -44,8 +44,7 @@ export function encodeKeyedCommands(command: string, keys: readonly string[], ta
     buf[off++] = 10;
     off += tailBuf.copy(buf, off);
   }
-  if (off > 0) out.push(buf.subarray(0, off));
-  return out;
+  if (off > 0) yield buf.subarray(0, off);
 }
 
 /** Parses the decimal integer in buf[start, end) (optionally negative) without making a string. */
@@ -75,9 +74,16 @@ export class RespParser {
   #off = 0;
   readonly #stack: Array<{ items: Reply[]; left: number }> = [];
   readonly #onReply: (reply: Reply) => void;
+  readonly #numeric: () => boolean;
 
-  constructor(onReply: (reply: Reply) => void) {
+  /**
+   * `numericBulk`: asked before each bulk string; when true, the string is decoded as a
+   * non-negative decimal integer straight from the bytes (NaN when it is not one), sparing a
+   * string per counter value on the hot read.
+   */
+  constructor(onReply: (reply: Reply) => void, numericBulk: () => boolean = () => false) {
     this.#onReply = onReply;
+    this.#numeric = numericBulk;
   }
 
   reset(): void {
@@ -129,6 +135,7 @@ export class RespParser {
         }
         if (next + len + 2 > buf.length) return NEED;
         this.#off = next + len + 2;
+        if (this.#numeric()) return len === 0 || len > 15 || buf[next] === 0x2d ? Number.NaN : intAt(buf, next, next + len);
         return buf.toString('utf8', next, next + len);
       }
       case 0x2a: {

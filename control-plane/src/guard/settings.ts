@@ -47,8 +47,19 @@ export interface Allowance {
   requestsPerS10: number;
 }
 
+// Detectors ask for a tier's allowance once per key per cycle: memoised per tier object.
+const memo = new WeakMap<TierLimits, Map<number, Allowance>>();
+
 /** What a tier admits over `seconds` at most (full buckets at the start, refilled throughout). */
 export function allowance(tier: TierLimits, seconds: number): Allowance {
+  let bySeconds = memo.get(tier);
+  if (!bySeconds) memo.set(tier, (bySeconds = new Map()));
+  let a = bySeconds.get(seconds);
+  if (!a) bySeconds.set(seconds, (a = computeAllowance(tier, seconds)));
+  return a;
+}
+
+function computeAllowance(tier: TierLimits, seconds: number): Allowance {
   const reqRate = tier.requestsPerWindow / tier.windowSeconds;
   const tokRate = tier.tokensPerWindow / tier.windowSeconds;
   return {
