@@ -1,3 +1,4 @@
+import * as net from 'node:net';
 import { redisKeys } from '@fluxgate/contracts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBulkReader, type BulkReader } from '../src/collect/bulk-reader.js';
@@ -112,20 +113,41 @@ describe('bulk reader', () => {
       for (let j = i; j < i + 5000; j++) p.hset(`h:${j}`, 'v', j);
       await p.exec();
     }
-    const reader = createBulkReader({ url: tr.url, keyPrefix: tr.prefix });
+    // A relay that can stop reading from the reader, so its writes back up as under a slow Redis.
+    let client: net.Socket | undefined;
+    const relay = net.createServer((c) => {
+      client = c;
+      const upstream = net.connect(6379, '127.0.0.1');
+      c.on('data', (d) => upstream.write(d));
+      upstream.on('data', (d) => c.write(d));
+      c.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const reader = createBulkReader({ url: `redis://127.0.0.1:${(relay.address() as net.AddressInfo).port}`, keyPrefix: tr.prefix });
     try {
-      const names = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, k) => `${tr.prefix}h:${from + k}`);
+      expect(await reader.pipeline([['PING']])).toEqual(['PONG']);
+      client!.pause();
+      const names = (count: number, reverse = false): string[] => Array.from({ length: count }, (_, k) => `${tr.prefix}h:${(reverse ? count - 1 - k : k) % n}`);
+      // ~20 MB of commands: more than the socket buffers hold while the relay does not read.
+      const big = 10 * n;
       const a: number[] = [];
       const b: number[] = [];
-      await Promise.all([
-        reader.each('HMGET', names(0, n), n, ['v'], (r) => void a.push((r as number[])[0]!), true),
-        reader.each('HMGET', names(0, 1000).reverse(), 1000, ['v'], (r) => void b.push((r as number[])[0]!), true),
-        reader.pipeline([['HGET', `${tr.prefix}h:7`, 'v']]).then((r) => expect(r).toEqual(['7'])),
+      const all = Promise.all([
+        reader.each('HMGET', names(big), big, ['v'], (r) => void a.push((r as number[])[0]!), true),
+        reader.each('HMGET', names(1000, true), 1000, ['v'], (r) => void b.push((r as number[])[0]!), true),
+        reader.pipeline([['HGET', `${tr.prefix}h:7`, 'v']]),
       ]);
-      expect(a).toEqual(Array.from({ length: n }, (_, k) => k));
+      // Every batch has been issued (the writer is blocked on drain); let Redis read again.
+      await new Promise((r) => setImmediate(r));
+      client!.resume();
+      const [, , c] = await all;
+      expect(c).toEqual(['7']);
+      expect(a.length).toBe(big);
+      expect(a.every((v, k) => v === k % n)).toBe(true);
       expect(b).toEqual(Array.from({ length: 1000 }, (_, k) => 999 - k));
     } finally {
       reader.close();
+      relay.close();
     }
   });
 });
