@@ -22,8 +22,8 @@ const run = (id: DetectorId, k: KeySnapshot, c: KeyContext = ctx()) => KEY_DETEC
 const trips = (id: DetectorId, k: KeySnapshot, c?: KeyContext): boolean => run(id, k, c) !== null;
 
 describe('thresholds scale with the tier', () => {
-  it('free: 150k tokens and 41 requests over 30 s at most', () => {
-    expect(allowance(free, 30)).toEqual({ tokens: 150_000, requests: 41, requestsPerS10: 10 });
+  it('free: 150k tokens and 40 requests over 30 s at most', () => {
+    expect(allowance(free, 30)).toEqual({ tokens: 150_000, requests: 40, requestsPerS10: 10 });
     expect(allowance(pro, 30).tokens).toBe(3_000_000);
   });
 });

@@ -63,7 +63,9 @@ function computeAllowance(tier: TierLimits, seconds: number): Allowance {
   const reqRate = tier.requestsPerWindow / tier.windowSeconds;
   const tokRate = tier.tokensPerWindow / tier.windowSeconds;
   return {
-    requests: tier.burst + 1 + reqRate * seconds,
+    // The request bucket holds `burst` (issue 12's meaning of the column: the most admitted at
+    // once; before it, nginx's burst + 1 — one request apart, immaterial for these thresholds).
+    requests: tier.burst + reqRate * seconds,
     tokens: tier.tokensPerWindow + tokRate * seconds,
     requestsPerS10: reqRate * 10,
   };
