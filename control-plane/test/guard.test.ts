@@ -181,6 +181,27 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     expect(incidents.filter((i) => i.detector === 'credential_stuffing')).toMatchObject([{ id: block!.incidentId, clientIp: '203.0.113.9', keyId: null, action: 'ip_block' }]);
   });
 
+  it('a new leader starts from the baselines its predecessor saved, so a rate spike is caught at once', async () => {
+    const key = await insertKey(db.sql);
+    const first = await guardWith({ GUARD_MODES: 'rate_spike=enforce' });
+    for (let i = 0; i < 30; i++) {
+      await seedKey(tr, key.id, first.clock.now, { req: 2, s2xx: 2 });
+      await first.guard.runCycle();
+      first.clock.now += 10_000;
+    }
+    expect(await tr.redis.hexists(redisKeys.guardBaselines(), key.id)).toBe(1);
+    await first.close();
+
+    // The next leader: a fresh process state; the window that just ended is a spike.
+    const next = await guardWith();
+    next.clock.now = first.clock.now;
+    await seedKey(tr, key.id, next.clock.now - 10_000, { req: 40, s2xx: 40 });
+    await next.guard.runCycle();
+    const [incident] = await incidentsOf(key.id);
+    expect(incident).toMatchObject({ detector: 'rate_spike', action: 'penalty' });
+    expect(incident!.evidence.baselineRequests).toBeCloseTo(2, 0);
+  });
+
   it('skips and counts malformed and old-format records, and keeps working', async () => {
     const g = await guardWith();
     const key = await insertKey(db.sql);

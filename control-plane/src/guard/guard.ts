@@ -15,6 +15,7 @@ import { createSummariser } from '../summarise/summariser.js';
 import { buildAllowlist, parseAllowlistConfig, type AllowEntry, type Allowlist } from './allowlist.js';
 import { createApplier } from './apply.js';
 import { baselineFor, updateBaseline, type Baseline } from './baseline.js';
+import { loadBaselines, saveBaselines, SAVE_EVERY_CYCLES } from './baseline-store.js';
 import { createKeyDirectory } from './directory.js';
 import { configuredModes, readModes } from './modes.js';
 import { decide, needsDetail } from './policy.js';
@@ -64,7 +65,8 @@ export function createGuard(deps: GuardDeps): Guard {
   let activePenalties = 0;
 
   const directory = createKeyDirectory({ sql: deps.sql, log });
-  const baselines = new Map<string, Baseline>();
+  let baselines = new Map<string, Baseline>();
+  let baselinesLoaded: Promise<void> | null = null;
   const collector = createCollector({
     reader: deps.reader,
     lookbackBuckets: settings.lookbackSeconds / 10,
@@ -129,8 +131,24 @@ export function createGuard(deps: GuardDeps): Guard {
     allowlist = built.allowlist;
   }
 
+  /** A new leader starts from the baselines its predecessor saved (never blocks on it twice). */
+  function loadSavedBaselines(): Promise<void> {
+    baselinesLoaded ??= loadBaselines(redis, (n) => metrics.countMalformed('baseline', n))
+      .then((saved) => {
+        // Whichever saw the later window wins (this process may have led before).
+        for (const [id, b] of baselines) if ((saved.get(id)?.lastBucket ?? -Infinity) < b.lastBucket) saved.set(id, b);
+        baselines = saved;
+      })
+      .catch((err: unknown) => {
+        baselinesLoaded = null;
+        log.debug({ err: (err as Error).message }, 'saved baselines not loaded; retrying next cycle');
+      });
+    return baselinesLoaded;
+  }
+
   async function runCycle(): Promise<void> {
     const started = performance.now();
+    await loadSavedBaselines();
     const endTotal = metrics.cycleDuration.startTimer({ phase: 'total' });
     modes = await readModes(redis, configured, (n) => metrics.countMalformed('mode', n));
     await refreshAllowlist();
@@ -155,6 +173,7 @@ export function createGuard(deps: GuardDeps): Guard {
     if (last !== null) for (const k of snapshot.keys) baselines.set(k.keyId, updateBaseline(baselines.get(k.keyId), last, k.lastWindowRequests ?? 0));
     if (cycles % 300 === 0) for (const [id, b] of baselines) if (b.lastBucket < snapshot.bucket - 360) baselines.delete(id);
     endDetect();
+    if (cycles % SAVE_EVERY_CYCLES === SAVE_EVERY_CYCLES - 1) await saveBaselines(redis, baselines, settings.spike.warmupBuckets);
 
     const endApply = metrics.cycleDuration.startTimer({ phase: 'apply' });
     const t = now();
@@ -206,6 +225,7 @@ export function createGuard(deps: GuardDeps): Guard {
     runCycle,
     onLeadership() {
       collector.reset();
+      baselinesLoaded = null;
     },
     status: () => ({ cycles, lastCycleAt, lastCycleMs, summaries: summariser.stats(), archivePending: archive.pending }),
     summariesIdle: () => summariser.idle(),
