@@ -84,6 +84,9 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     expect(metrics).toMatch(/fluxgate_guard_detections_total\{detector="context_flooding",mode="enforce"\} [1-9]/);
     expect(metrics).toMatch(/fluxgate_guard_summaries_total\{source="template"\} 1/);
     expect(metrics).toMatch(/fluxgate_guard_active_penalties 1/);
+    expect(metrics).toMatch(/fluxgate_guard_cycle_duration_seconds_count\{phase="total"\} 5/);
+    expect(metrics).toMatch(/fluxgate_guard_actions_total\{action="penalty"\} 1/);
+    expect(metrics).toMatch(/fluxgate_guard_active_keys 2/);
   });
 
   it('repeat offenders climb, up to the configured ceiling', async () => {
