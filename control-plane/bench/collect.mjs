@@ -133,6 +133,8 @@ try {
       detailed = s.keys.filter((k) => k.detail).length;
     }
     const rssMb = process.memoryUsage().rss / 2 ** 20;
+    // Live heap after a full collection (with --expose-gc), i.e. what the collector keeps.
+    global.gc?.();
     const heapMb = process.memoryUsage().heapUsed / 2 ** 20;
     rows.push({ activeKeys: n, snapshotKeys: snap.keys.length, ips: snap.ips.length, detailed, decisions, coldCollectMs: Math.round(cold), cycleMedianMs: Math.round(median(steady)), cycleMaxMs: Math.round(Math.max(...steady)), detectMedianMs: Math.round(median(detect)), rssMb: Math.round(rssMb), heapUsedMb: Math.round(heapMb) });
     reader.close();
