@@ -205,6 +205,22 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     expect(incident!.evidence.baselineRequests).toBeCloseTo(2, 0);
   });
 
+  it('summarises incidents a previous leader stored but never summarised', async () => {
+    const g = await guardWith();
+    const key = await insertKey(db.sql);
+    await seedKey(tr, key.id, g.clock.now, FLOOD);
+    await g.guard.runCycle();
+    await g.guard.summariesIdle();
+    const [incident] = await incidentsOf(key.id);
+    // As if the leader died before its summary was written.
+    expect(await tr.redis.hdel(redisKeys.incidentSummaries(), incident!.id)).toBe(1);
+    await g.close();
+    const next = await guardWith();
+    await next.guard.runCycle();
+    await next.guard.summariesIdle();
+    expect((await store.get(incident!.id))?.summarySource).toBe('template');
+  });
+
   it('skips and counts malformed and old-format records, and keeps working', async () => {
     const g = await guardWith();
     const key = await insertKey(db.sql);

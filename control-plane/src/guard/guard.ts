@@ -29,6 +29,9 @@ import { checkWatch } from './watch.js';
  * Summaries run beside it (summarise/), never in the cycle's way. A failed cycle is logged and
  * counted; the next poll starts over (every step is idempotent).
  */
+const BACKFILL_SCAN = 200;
+const BACKFILL_EVERY = 30;
+
 export interface GuardDeps {
   config: ControlPlaneConfig;
   redis: Redis;
@@ -114,6 +117,7 @@ export function createGuard(deps: GuardDeps): Guard {
   let running: Promise<void> | null = null;
   let stopped = false;
   let cycles = 0;
+  let backfillDue = true;
   let lastCycleAt = 0;
   let lastCycleMs = 0;
 
@@ -146,9 +150,24 @@ export function createGuard(deps: GuardDeps): Guard {
     return baselinesLoaded;
   }
 
+  /**
+   * Incidents stored without a summary (a leader that stopped with summaries queued, a save
+   * that failed) are summarised by whoever leads next: the newest BACKFILL_SCAN are checked on
+   * taking the lead and every BACKFILL_EVERY cycles.
+   */
+  async function backfillSummaries(): Promise<void> {
+    const { incidents, skipped } = await store.list(BACKFILL_SCAN);
+    metrics.countMalformed('incident', skipped);
+    for (const i of incidents) if (i.summary === null) summariser.enqueue(i);
+  }
+
   async function runCycle(): Promise<void> {
     const started = performance.now();
     await loadSavedBaselines();
+    if (backfillDue || cycles % BACKFILL_EVERY === 0) {
+      backfillDue = false;
+      await backfillSummaries();
+    }
     const endTotal = metrics.cycleDuration.startTimer({ phase: 'total' });
     modes = await readModes(redis, configured, (n) => metrics.countMalformed('mode', n));
     await refreshAllowlist();
@@ -226,6 +245,7 @@ export function createGuard(deps: GuardDeps): Guard {
     onLeadership() {
       collector.reset();
       baselinesLoaded = null;
+      backfillDue = true;
     },
     status: () => ({ cycles, lastCycleAt, lastCycleMs, summaries: summariser.stats(), archivePending: archive.pending }),
     summariesIdle: () => summariser.idle(),

@@ -54,6 +54,8 @@ function classify(err: unknown): 'unreachable' | 'timeout' | 'error' {
 export function createSummariser(opts: SummariserOptions): Summariser {
   const now = opts.now ?? Date.now;
   const queue: Incident[] = [];
+  /** Ids queued or being summarised, so a backfill never queues one twice. */
+  const pending = new Set<string>();
   const awaitingModel = new Set<string>();
   let running = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -105,6 +107,7 @@ export function createSummariser(opts: SummariserOptions): Summariser {
       const i = queue.shift()!;
       running++;
       summarise(i)
+        .finally(() => pending.delete(i.id))
         .catch((err: unknown) => opts.log?.warn({ err: (err as Error).message, incident: i.id }, 'summary not stored; will be retried'))
         .finally(() => {
           running--;
@@ -136,6 +139,8 @@ export function createSummariser(opts: SummariserOptions): Summariser {
 
   return {
     enqueue(i) {
+      if (pending.has(i.id)) return;
+      pending.add(i.id);
       queue.push(i);
       pump();
     },
@@ -156,6 +161,7 @@ export function createSummariser(opts: SummariserOptions): Summariser {
       clearInterval(timer);
       timer = undefined;
       queue.length = 0;
+      pending.clear();
       await retrying;
     },
     stats: () => ({ queued: queue.length, running, awaitingModel: awaitingModel.size }),
