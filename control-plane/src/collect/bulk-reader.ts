@@ -27,12 +27,11 @@ export interface BulkReader {
   /** Sends every command in one write and resolves with their replies, in order. */
   pipeline(commands: ReadonlyArray<readonly (string | number)[]>): Promise<Reply[]>;
   /** `command key ...tail` for every key (e.g. HMGET of many hashes), encoded without per-command objects. */
-  keyed(command: string, keys: readonly string[], tail: readonly string[]): Promise<Reply[]>;
-  /** Key names may also be produced lazily (`count` of them), so they never all exist at once. */
   /**
-   * As `keyed`, but each reply goes to `onReply` as it is parsed and is not kept (bounded memory
-   * at 100k replies). `numeric`: bulk strings arrive as numbers (NaN when not a non-negative
-   * integer), for counter reads.
+   * `command key ...tail` for each of `count` keys (e.g. HMGET of many hashes), encoded without
+   * per-command objects; key names may be produced lazily so they never all exist at once. Each
+   * reply goes to `onReply` as it is parsed and is not kept (bounded memory at 100k replies).
+   * `numeric`: bulk strings arrive as numbers (NaN when not a non-negative integer), for counters.
    */
   each(command: string, keys: Iterable<string>, count: number, tail: readonly string[], onReply: (reply: Reply, index: number) => void, numeric?: boolean): Promise<void>;
   close(): void;
@@ -185,10 +184,6 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
     async pipeline(commands) {
       const s = socket ?? (await connect());
       return send(s, commands);
-    },
-    async keyed(command, keys, tail) {
-      const s = socket ?? (await connect());
-      return expect(s, keys.length, () => encodeKeyedCommands(command, keys, tail));
     },
     async each(command, keys, count, tail, onReply, numeric = false) {
       const s = socket ?? (await connect());

@@ -49,5 +49,3 @@ export interface Snapshot {
   keys: KeySnapshot[];
   ips: IpSnapshot[];
 }
-
-export const emptyCounters = (): KeyCounters => ({ requests: 0, status4xx: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0, maxPromptTokens: 0 });
