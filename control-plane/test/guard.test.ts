@@ -108,7 +108,7 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
   });
 
   it('expiry is an automatic pardon; abuse resumed in the same episode escalates the same incident', async () => {
-    const g = await guardWith({ GUARD_PENALTY_SECONDS: 'penalty-1=5' });
+    const g = await guardWith({ GUARD_PENALTY_SECONDS: 'penalty-1=5,penalty-2=5' });
     const key = await insertKey(db.sql);
     await seedKey(tr, key.id, g.clock.now, FLOOD);
     await g.guard.runCycle();
@@ -122,6 +122,14 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     expect(more).toEqual([]);
     expect(incident).toMatchObject({ id: first!.incidentId, action: 'escalate', level: 'penalty-2', status: 'open' });
     expect((await getPenalty(tr.redis, key.id, g.clock.now))?.level).toBe('penalty-2');
+
+    // And once more: each step of the episode is an offence, so the next one is level 3.
+    g.clock.now += 6000;
+    await seedKey(tr, key.id, g.clock.now, FLOOD);
+    await g.guard.runCycle();
+    expect((await getPenalty(tr.redis, key.id, g.clock.now))?.level).toBe('penalty-3');
+    expect(await incidentsOf(key.id)).toHaveLength(1);
+    expect(await tr.redis.zcard(redisKeys.offences(key.id))).toBe(3);
   });
 
   it('a pardon closes the incident, resets the escalation and gives a grace: no re-penalty meanwhile', async () => {

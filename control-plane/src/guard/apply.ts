@@ -28,7 +28,7 @@ import type { Allowlist } from './allowlist.js';
 import { levelFor, levelIndex } from './escalation.js';
 import { openIncident, seenAgain } from './incident-record.js';
 import type { Decision } from './policy.js';
-import { watchMember } from './watch.js';
+import { offenceMember, watchMember } from './members.js';
 
 /**
  * Carries out the policy's decisions, idempotently — one incident per episode, updated, never
@@ -83,11 +83,11 @@ export function createApplier(deps: ApplierDeps): Applier {
     return redis.zcount(redisKeys.offences(keyId), `(${now - settings.offenceMemorySeconds * 1000}`, '+inf');
   }
 
-  async function recordOffence(keyId: string, incidentId: string, now: number): Promise<void> {
+  async function recordOffence(keyId: string, incidentId: string, level: PenaltyLevel, now: number): Promise<void> {
     const k = redisKeys.offences(keyId);
     await redis
       .multi()
-      .zadd(k, now, incidentId)
+      .zadd(k, now, offenceMember(incidentId, level))
       .zremrangebyscore(k, '-inf', now - settings.offenceMemorySeconds * 1000)
       .pexpire(k, settings.offenceMemorySeconds * 1000)
       .exec();
@@ -175,7 +175,7 @@ export function createApplier(deps: ApplierDeps): Applier {
 
     if (acted || adopted) {
       // Both idempotent (ZADD of the same member), so a repeat after a failure changes nothing.
-      if (keyId) await recordOffence(keyId, ep.incidentId, now);
+      if (keyId && ep.level) await recordOffence(keyId, ep.incidentId, ep.level, now);
       await redis.zadd(redisKeys.guardWatch(), ep.expiresAt!, watchMember({ incidentId: ep.incidentId, subject, detector: d.trip.detector }));
       if (acted) metrics.actions.inc({ action: acted.action });
     } else if (suppressedBy) {

@@ -1,8 +1,8 @@
-import { DETECTORS, getIpBlock, getPenalty, graceRecordSchema, episodeRecordSchema, parseJsonSafe, redisKeys, type DetectorId, type IncidentStatus } from '@fluxgate/contracts';
+import { PENALTY_LEVELS, getIpBlock, getPenalty, graceRecordSchema, episodeRecordSchema, parseJsonSafe, redisKeys, type DetectorId, type IncidentStatus } from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
-import { z } from 'zod';
 import type { IncidentStore } from '../incidents/store.js';
 import type { GuardMetrics } from '../metrics/registry.js';
+import { offenceMember, watchMemberSchema as memberSchema } from './members.js';
 
 /**
  * What happens to the guard's penalties and blocks after it set them (redisKeys.guardWatch,
@@ -15,9 +15,6 @@ import type { GuardMetrics } from '../metrics/registry.js';
  *   false positive: escalation resets for that episode);
  * - replaced by a penalty of another incident (an operator's): closed as `closed`.
  */
-const memberSchema = z.object({ incidentId: z.string(), subject: z.string().min(1), detector: z.enum(DETECTORS) });
-export type WatchMember = z.infer<typeof memberSchema>;
-export const watchMember = (m: WatchMember): string => JSON.stringify({ incidentId: m.incidentId, subject: m.subject, detector: m.detector });
 
 export interface WatchDeps {
   redis: Redis;
@@ -71,7 +68,7 @@ async function onPardon(deps: WatchDeps, keyId: string, detector: DetectorId, in
   const until = now + deps.graceSeconds * 1000;
   const grace = graceRecordSchema.parse({ keyId, until, incidentId, at: now });
   await redis.set(redisKeys.pardonGrace(keyId), JSON.stringify(grace), 'PX', deps.graceSeconds * 1000);
-  await redis.zrem(redisKeys.offences(keyId), incidentId);
+  await redis.zrem(redisKeys.offences(keyId), ...PENALTY_LEVELS.map((l) => offenceMember(incidentId, l)));
   // The episode stays (its incident is the pardoned one) but no longer holds a penalty.
   const epKey = redisKeys.episode(keyId, detector);
   const ep = episodeRecordSchema.safeParse(parseJsonSafe((await redis.get(epKey)) ?? ''));
