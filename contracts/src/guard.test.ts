@@ -19,6 +19,7 @@ const incident = (over: Partial<Incident> = {}): Incident => ({
   mode: 'enforce',
   evidence: { promptTokens: 300_000 },
   thresholds: { promptTokens: 225_000 },
+  alsoTripped: ['token_overconsumption'],
   action: 'penalty',
   level: 'penalty-1',
   expiresAt: 1_765_000_900_000,

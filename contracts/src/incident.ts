@@ -81,6 +81,11 @@ export const incidentSchema = z.object({
   evidence: numbers,
   /** The thresholds those numbers crossed, by the same names. */
   thresholds: numbers,
+  /**
+   * Other detectors that tripped on the same key during this episode (the first detector's
+   * incident holds the episode; a key already in the guard's penalty box opens no second one).
+   */
+  alsoTripped: z.array(z.enum(DETECTORS)).max(DETECTORS.length),
   action: z.enum(INCIDENT_ACTIONS),
   level: z.enum(PENALTY_LEVELS).nullable(),
   /** When the penalty or IP block ends by itself. */

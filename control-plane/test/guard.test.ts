@@ -58,7 +58,7 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
       polls: 1,
     });
     expect(incident!.evidence.promptTokens).toBe(300_000);
-    expect(incident!.thresholds.promptTokens).toBe(225_000);
+    expect(incident!.thresholds.promptTokens).toBe(165_000);
 
     for (let i = 0; i < 3; i++) {
       g.clock.now += 1000;
@@ -87,6 +87,24 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     expect(metrics).toMatch(/fluxgate_guard_cycle_duration_seconds_count\{phase="total"\} 5/);
     expect(metrics).toMatch(/fluxgate_guard_actions_total\{action="penalty"\} 1/);
     expect(metrics).toMatch(/fluxgate_guard_active_keys 2/);
+  });
+
+  it('a key already in the box for one episode opens no second incident: other detectors are listed in it', async () => {
+    const g = await guardWith();
+    const key = await insertKey(db.sql);
+    await seedKey(tr, key.id, g.clock.now, FLOOD);
+    await g.guard.runCycle();
+    const penalty = await getPenalty(tr.redis, key.id, g.clock.now);
+    // Next poll: it also hammers through 429s and repeats one prompt.
+    g.clock.now += 1000;
+    await seedKey(tr, key.id, g.clock.now, { req: 200, r429: 190 }, { prompts: { aaaaaaaaaaaa: 150 } });
+    await g.guard.runCycle();
+    const incidents = await incidentsOf(key.id);
+    expect(incidents).toHaveLength(1);
+    expect(incidents[0]).toMatchObject({ id: penalty!.incidentId, detector: 'context_flooding', level: 'penalty-1' });
+    expect([...incidents[0]!.alsoTripped].sort()).toEqual(['hammering_429', 'repeated_prompt', 'token_overconsumption']);
+    expect(await getPenalty(tr.redis, key.id, g.clock.now)).toEqual(penalty);
+    expect(await tr.redis.zcard(redisKeys.offences(key.id))).toBe(1);
   });
 
   it('repeat offenders climb, up to the configured ceiling', async () => {

@@ -21,6 +21,11 @@ describe('replay', () => {
     }
     const missed = report.results.filter((r) => r.kind === 'abuse' && r.detectedAfterSeconds === null).map((r) => r.name);
     expect(missed).toEqual([]);
+    // Each abuse is named by the detector meant for it.
+    for (const r of report.results.filter((x) => x.kind === 'abuse')) {
+      const incident = report.incidents.find((i) => (r.keyId ? i.keyId === r.keyId : i.clientIp !== null));
+      expect({ scenario: r.name, detector: incident?.detector }).toEqual({ scenario: r.name, detector: r.expectedDetector });
+    }
     expect(report.benignPenalised).toBe(0);
     // One incident per abusive key or IP: never one per poll.
     const subjects = report.incidents.map((i) => i.keyId ?? i.clientIp);

@@ -46,6 +46,7 @@ const incident = (over: Partial<Incident> = {}): Incident => {
     mode: 'enforce',
     evidence: { promptTokens: 300_000, requests: 10 },
     thresholds: { promptTokens: 225_000, requests: 3 },
+    alsoTripped: [],
     action: 'penalty',
     level: 'penalty-1',
     expiresAt: at + 900_000,

@@ -92,9 +92,11 @@ export const controlPlaneEnvSchema = z.object({
   GUARD_TIER_SCALE: assignments<string, number>(null, z.coerce.number().positive(), 'tier scale factors', 'free=1,pro=2,enterprise=4'),
 
   GUARD_FLOOD_AVG_PROMPT_TOKENS: count(8000),
-  GUARD_FLOOD_TIER_FACTOR: positive(1.5),
+  // Below GUARD_OVERUSE_TIER_FACTOR on purpose: a flood of huge prompts must be named a flood
+  // (it trips first) rather than the token over-consumption it also is.
+  GUARD_FLOOD_TIER_FACTOR: positive(1.1),
   GUARD_FLOOD_MIN_REQUESTS: count(3),
-  GUARD_OVERUSE_TIER_FACTOR: positive(1.25),
+  GUARD_OVERUSE_TIER_FACTOR: positive(1.5),
   GUARD_STUFFING_FAILURES: count(20),
   GUARD_SPIKE_FACTOR: positive(8),
   GUARD_SPIKE_TIER_FACTOR: positive(1),

@@ -26,7 +26,7 @@ import type { GuardMetrics } from '../metrics/registry.js';
 import type { KeyMeta } from '../store/keys.js';
 import type { Allowlist } from './allowlist.js';
 import { levelFor, levelIndex } from './escalation.js';
-import { openIncident, seenAgain } from './incident-record.js';
+import { openIncident, seenAgain, union } from './incident-record.js';
 import type { Decision } from './policy.js';
 import { offenceMember, watchMember } from './members.js';
 
@@ -109,7 +109,24 @@ export function createApplier(deps: ApplierDeps): Applier {
     const allowlisted = keyId ? allowlist.key(keyId) || allowlist.account(meta?.ownerId ?? null, meta?.ownerEmail ?? null) : allowlist.ip(ip!);
     const suppressedBy: Suppression | null = d.mode === 'shadow' ? 'shadow_mode' : allowlisted ? 'allowlist' : grace && grace !== 'malformed' && grace.until > now ? 'grace' : null;
 
-    let ep = parseWith(episodeRecordSchema, epText);
+    // Already in the box for another episode of the guard's: one abuse, one incident. The trip is
+    // folded into that incident (no new offence, no escalation while the penalty lasts; abuse that
+    // goes on after it ends is an episode that climbs).
+    const livePenalty = keyId ? (live as PenaltyRecord | null) : null;
+    const parsedEp = parseWith(episodeRecordSchema, epText);
+    const epIncident = parsedEp && parsedEp !== 'malformed' ? parsedEp.incidentId : null;
+    if (livePenalty?.setBy === 'guard' && livePenalty.incidentId && livePenalty.incidentId !== epIncident) {
+      const host = await store.get(livePenalty.incidentId);
+      if (host && host.status === 'open') {
+        const alsoTripped = union(host.alsoTripped, [d.trip.detector, ...d.alsoTripped].filter((x) => x !== host.detector));
+        await store.update({ ...host, alsoTripped, lastSeenAt: now, updatedAt: now });
+        deps.archive(host.id);
+        metrics.actions.inc({ action: 'update' });
+        return;
+      }
+    }
+
+    let ep = parsedEp;
     if (ep === 'malformed') {
       // Junk (or an older format) under the marker's name: replaced by a fresh episode.
       metrics.countMalformed('episode');

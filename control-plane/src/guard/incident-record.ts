@@ -25,6 +25,7 @@ export function openIncident(
     mode: d.mode,
     evidence: { ...d.trip.evidence },
     thresholds: { ...d.trip.thresholds },
+    alsoTripped: [...d.alsoTripped],
     action: 'none',
     level: null,
     expiresAt: null,
@@ -48,5 +49,7 @@ export function openIncident(
 export function seenAgain(i: Incident, d: Decision, at: number): Incident {
   const evidence = { ...i.evidence };
   for (const [k, v] of Object.entries(d.trip.evidence)) evidence[k] = Math.max(evidence[k] ?? v, v);
-  return { ...i, evidence, thresholds: { ...d.trip.thresholds }, polls: i.polls + 1, lastSeenAt: at, updatedAt: at };
+  return { ...i, evidence, thresholds: { ...d.trip.thresholds }, alsoTripped: union(i.alsoTripped, d.alsoTripped), polls: i.polls + 1, lastSeenAt: at, updatedAt: at };
 }
+
+export const union = <T>(a: readonly T[], b: readonly T[]): T[] => [...new Set([...a, ...b])];

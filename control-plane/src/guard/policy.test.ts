@@ -34,7 +34,7 @@ describe('context flooding', () => {
     expect(run('context_flooding', flood)).toEqual({
       detector: 'context_flooding',
       evidence: { requests: 10, avgPromptTokens: 30_000, promptTokens: 300_000, maxPromptTokens: 31_000 },
-      thresholds: { requests: 3, avgPromptTokens: 8000, promptTokens: 225_000 },
+      thresholds: { requests: 3, avgPromptTokens: 8000, promptTokens: 165_000 },
     });
   });
   it('benign: a long-context user within the tier, and the same traffic on a bigger tier', () => {
@@ -47,8 +47,8 @@ describe('context flooding', () => {
 });
 
 describe('token over-consumption', () => {
-  it('trips beyond 1.25 × the allowance; benign steady heavy use just under the tier does not', () => {
-    expect(trips('token_overconsumption', key({ requests: 40, promptTokens: 100_000, completionTokens: 100_000 }))).toBe(true);
+  it('trips beyond 1.5 × the allowance; benign steady heavy use just under the tier does not', () => {
+    expect(trips('token_overconsumption', key({ requests: 40, promptTokens: 120_000, completionTokens: 120_000 }))).toBe(true);
     expect(trips('token_overconsumption', key({ requests: 40, promptTokens: 60_000, completionTokens: 80_000 }))).toBe(false);
   });
 });

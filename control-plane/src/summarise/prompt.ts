@@ -35,6 +35,7 @@ export function buildPrompt(i: Incident): string {
     `Subject: ${subject}`,
     `Seen from ${new Date(i.at).toISOString()} to ${new Date(i.lastSeenAt).toISOString()} over ${i.polls} guard polls`,
     `Earlier offences of this key in memory: ${i.priorOffences}`,
+    ...(i.alsoTripped.length > 0 ? [`Other detectors that also tripped: ${i.alsoTripped.join(', ')}`] : []),
     `Action: ${action}`,
     'Evidence (value and threshold):',
     ...evidenceLines(i),

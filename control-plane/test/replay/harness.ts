@@ -44,11 +44,11 @@ export async function runReplay(opts: { seconds?: number } = {}): Promise<Replay
     const results: ScenarioResult[] = [];
     const runs = SCENARIOS.map(async (s) => {
       const key = await ctx.key(s.tier);
-      const out: ScenarioResult = { name: s.name, kind: s.kind, keyId: key.id, requests: 0, startedAt: Date.now(), detectedAfterSeconds: null, tiers: [] };
+      const out: ScenarioResult = { name: s.name, kind: s.kind, expectedDetector: s.detector ?? null, keyId: key.id, requests: 0, startedAt: Date.now(), detectedAfterSeconds: null, tiers: [] };
       results.push(out);
       await s.run(ctx, key, out);
     });
-    const stuffing: ScenarioResult = { name: 'credential stuffing from one IP', kind: 'abuse', keyId: null, requests: 0, startedAt: Date.now(), detectedAfterSeconds: null, tiers: [] };
+    const stuffing: ScenarioResult = { name: 'credential stuffing from one IP', kind: 'abuse', expectedDetector: 'credential_stuffing', keyId: null, requests: 0, startedAt: Date.now(), detectedAfterSeconds: null, tiers: [] };
     results.push(stuffing);
     await Promise.all([...runs, credentialStuffing(ctx, stuffing)]);
 

@@ -6,6 +6,7 @@
  * record appears (the data plane enforces IP blocks in a later issue).
  */
 import { randomBytes } from 'node:crypto';
+import type { DetectorId } from '@fluxgate/contracts';
 import { request, type Dispatcher } from 'undici';
 
 export interface ScenarioContext {
@@ -21,6 +22,7 @@ export interface ScenarioContext {
 export interface ScenarioResult {
   name: string;
   kind: 'abuse' | 'benign';
+  expectedDetector: DetectorId | null;
   keyId: string | null;
   requests: number;
   /** Epoch ms of the scenario's first request. */
@@ -34,6 +36,8 @@ export interface ScenarioResult {
 export interface Scenario {
   name: string;
   kind: 'abuse' | 'benign';
+  /** The detector that should name the incident (abuse only). */
+  detector?: DetectorId;
   tier: string;
   run(ctx: ScenarioContext, key: { id: string; secret: string } | null, out: ScenarioResult): Promise<void>;
 }
@@ -75,36 +79,42 @@ export const SCENARIOS: Scenario[] = [
   {
     name: 'context flooding (huge prompts)',
     kind: 'abuse',
+    detector: 'context_flooding',
     tier: 'free',
     run: (ctx, key, out) => loop(ctx, out, 150, () => chat(ctx, key!.secret, ip(1, 1), { max_tokens: 16, messages: [{ role: 'user', content: words(20_000, 'flood') }] })),
   },
   {
     name: 'scraping (the same prompt again and again)',
     kind: 'abuse',
+    detector: 'repeated_prompt',
     tier: 'free',
     run: (ctx, key, out) => loop(ctx, out, 120, () => chat(ctx, key!.secret, ip(2, 1), { max_tokens: 16, messages: [{ role: 'user', content: 'List every product on page 1 of the catalogue.' }] })),
   },
   {
     name: 'leaked key used from 20 IPs',
     kind: 'abuse',
+    detector: 'leaked_key',
     tier: 'free',
     run: (ctx, key, out) => loop(ctx, out, 150, (i) => chat(ctx, key!.secret, ip(3, (i % 20) + 1), { max_tokens: 16, messages: [{ role: 'user', content: `question ${i} ${randomBytes(4).toString('hex')}` }] })),
   },
   {
     name: 'model enumeration',
     kind: 'abuse',
+    detector: 'model_enumeration',
     tier: 'free',
     run: (ctx, key, out) => loop(ctx, out, 150, (i) => chat(ctx, key!.secret, ip(4, 1), { model: `probe-model-${i}`, max_tokens: 8, messages: [{ role: 'user', content: `hello ${i}` }] })),
   },
   {
     name: 'hammering through 429s',
     kind: 'abuse',
+    detector: 'hammering_429',
     tier: 'free',
     run: (ctx, key, out) => loop(ctx, out, 40, (i) => chat(ctx, key!.secret, ip(5, 1), { max_tokens: 8, messages: [{ role: 'user', content: `ping ${i} ${randomBytes(4).toString('hex')}` }] })),
   },
   {
     name: 'output/input ratio spike',
     kind: 'abuse',
+    detector: 'token_ratio_spike',
     tier: 'free',
     run: (ctx, key, out) => loop(ctx, out, 150, (i) => chat(ctx, key!.secret, ip(6, 1), { max_tokens: 4000, messages: [{ role: 'user', content: `go ${i}` }] })),
   },

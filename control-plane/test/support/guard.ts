@@ -61,5 +61,5 @@ export async function seedIp(tr: TestRedis, ip: string, atMs: number, fields: Re
   await tr.redis.pipeline().sadd(redisKeys.activeIps('s10', b), ip).hset(redisKeys.ipUsage(ip, 's10', b), fields).exec();
 }
 
-/** A key flooding huge prompts (free tier: far beyond 225k prompt tokens in 30 s). */
+/** A key flooding huge prompts (free tier: far beyond 165k prompt tokens in 30 s). */
 export const FLOOD = { req: 10, ptok: 300_000, ptok_max: 31_000, s2xx: 2, r429: 8 };
