@@ -75,16 +75,19 @@ async function main(config: ControlPlaneConfig, log: Logger): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
+/** One line per problem, each naming the control plane (it runs beside the data plane's output). */
+const fatalLines = (message: string): string => message.split('\n').map((l) => `fluxgate control plane: ${l}\n`).join('');
+
 let config: ControlPlaneConfig;
 try {
   config = loadConfig(process.env);
 } catch (e) {
-  process.stderr.write(`fluxgate control plane: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(fatalLines(e instanceof Error ? e.message : String(e)));
   process.exit(2);
 }
 const log = createLogger({ level: config.LOG_LEVEL });
 main(config, log).catch((err: unknown) => {
-  if (err instanceof ConfigError) process.stderr.write(`fluxgate control plane: ${err.message}\n`);
+  if (err instanceof ConfigError) process.stderr.write(fatalLines(err.message));
   else log.fatal({ err }, 'control plane failed to start');
   process.exit(1);
 });

@@ -66,6 +66,19 @@ describe('leader lease: two real processes', () => {
   });
 });
 
+describe('process', () => {
+  it('a bad value stops it at boot with one line naming the variable (exit 2), never the value', async () => {
+    const err = await startControlPlane({ POLL_INTERVAL: 'soon', ADMIN_TOKEN: 'too-short' }).then(
+      () => null,
+      (e: Error) => e.message,
+    );
+    expect(err).toMatch(/exited with 2 before listening/);
+    expect(err).toMatch(/fluxgate control plane: invalid POLL_INTERVAL: /);
+    expect(err).toMatch(/fluxgate control plane: invalid ADMIN_TOKEN: must be at least 16 characters/);
+    expect(err).not.toContain('too-short');
+  });
+});
+
 describe('leader lease: compare-and-extend', () => {
   let tr: TestRedis;
   beforeAll(async () => {

@@ -28,7 +28,8 @@ export async function startControlPlane(env: Record<string, string>): Promise<Co
   const lines = createInterface({ input: child.stdout! });
   const started = await new Promise<{ port: number; holder: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`control plane did not start within 20 s:\n${output}`)), 20_000);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': by then stderr has been read to its end.
+    child.once('close', (code) => {
       clearTimeout(timer);
       reject(new Error(`control plane exited with ${code} before listening:\n${output}`));
     });
