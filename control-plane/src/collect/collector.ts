@@ -47,6 +47,8 @@ export interface Collector {
   reset(): void;
 }
 
+const emptyTotals = (): KeyCounters => ({ requests: 0, status4xx: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0, maxPromptTokens: 0 });
+
 function* lazyMap<T, U>(items: readonly T[], f: (t: T) => U): Generator<U> {
   for (const item of items) yield f(item);
 }
@@ -59,6 +61,8 @@ export function createCollector(opts: CollectorOptions): Collector {
   let keyIds = new Interner();
   let ipIds = new Interner();
   const keySums = new Accumulator(KEY_FIELDS.length);
+  let pool: KeySnapshot[] = [];
+  let lastReq = new Float64Array(0);
   const ipSums = new Accumulator(IP_HMGET_FIELDS.length);
   const malformed = (kind: MalformedKind, n = 1): void => {
     if (n > 0) opts.countMalformed?.(kind, n);
@@ -77,6 +81,7 @@ export function createCollector(opts: CollectorOptions): Collector {
       return next;
     };
     keyIds = rebuild(keyIds, [...windows.values()].map((w) => w.keys));
+    pool = [];
     ipIds = rebuild(ipIds, [...windows.values()].map((w) => w.ips));
   }
 
@@ -153,6 +158,7 @@ export function createCollector(opts: CollectorOptions): Collector {
   return {
     reset() {
       windows.clear();
+      pool = [];
       keyIds = new Interner();
       ipIds = new Interner();
     },
@@ -178,24 +184,26 @@ export function createCollector(opts: CollectorOptions): Collector {
       }
       const prev = windows.get(current - 1);
       const lastCompleteBucket = prev?.final ? current - 1 : null;
-      const lastReq = new Map<number, number>();
-      if (prev?.final) for (let r = 0; r < prev.keys.rows; r++) lastReq.set(prev.keys.member(r), prev.keys.value(r, 0));
+      if (lastReq.length < keyIds.size) lastReq = new Float64Array(Math.max(keyIds.size, lastReq.length * 2));
+      for (const m of keySums.touched) lastReq[m] = 0;
+      if (prev?.final) for (let r = 0; r < prev.keys.rows; r++) lastReq[prev.keys.member(r)] = prev.keys.value(r, 0);
 
+      // The per-key objects are reused from cycle to cycle (by member index): at 100k keys a
+      // fresh pair per key per cycle was most of the garbage. Callers must not keep them.
       const keys: KeySnapshot[] = [];
       for (const m of keySums.touched) {
-        keys.push({
-          keyId: keyIds.ids[m]!,
-          totals: {
-            requests: keySums.sum(m, 0),
-            status4xx: keySums.sum(m, 1),
-            rateLimited: keySums.sum(m, 2),
-            promptTokens: keySums.sum(m, 3),
-            completionTokens: keySums.sum(m, 4),
-            maxPromptTokens: keySums.max(m),
-          },
-          lastWindowRequests: lastCompleteBucket === null ? null : (lastReq.get(m) ?? 0),
-          detail: null,
-        });
+        let k = pool[m];
+        if (!k || k.keyId !== keyIds.ids[m]) pool[m] = k = { keyId: keyIds.ids[m]!, totals: emptyTotals(), lastWindowRequests: null, detail: null };
+        const t = k.totals;
+        t.requests = keySums.sum(m, 0);
+        t.status4xx = keySums.sum(m, 1);
+        t.rateLimited = keySums.sum(m, 2);
+        t.promptTokens = keySums.sum(m, 3);
+        t.completionTokens = keySums.sum(m, 4);
+        t.maxPromptTokens = keySums.max(m);
+        k.lastWindowRequests = lastCompleteBucket === null ? null : lastReq[m]!;
+        k.detail = null;
+        keys.push(k);
       }
       const candidates = keys.filter((k) => opts.needsDetail(k.keyId, k.totals));
       if (candidates.length > 0) {

@@ -2,7 +2,8 @@
  * What one guard cycle knows: the counters of every active key and client IP over the lookback
  * (the last few 10-second windows, contracts/src/usage.ts), summed; and for the keys heavy enough
  * to matter, the details that cost extra reads (distinct IPs and models, repeated prompts).
- * Plain data: the detectors (guard/policy.ts) are pure functions of it.
+ * Plain data: the detectors (guard/policy.ts) are pure functions of it. Valid until the next
+ * collect(), which reuses the per-key objects.
  */
 
 /** Sums over the lookback; `maxPromptTokens` is the maximum. */
