@@ -231,7 +231,7 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     expect(incident!.evidence.baselineRequests).toBeCloseTo(2, 0);
   });
 
-  it('summarises incidents a previous leader stored but never summarised', async () => {
+  it('summarises and archives incidents a previous leader stored but never summarised or archived', async () => {
     const g = await guardWith();
     const key = await insertKey(db.sql);
     await seedKey(tr, key.id, g.clock.now, FLOOD);
@@ -241,10 +241,15 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     // As if the leader died before its summary was written.
     expect(await tr.redis.hdel(redisKeys.incidentSummaries(), incident!.id)).toBe(1);
     await g.close();
+    // …and before its archive write went through.
+    await db.sql`DELETE FROM incident_archive WHERE id = ${incident!.id}`;
     const next = await guardWith();
     await next.guard.runCycle();
     await next.guard.summariesIdle();
     expect((await store.get(incident!.id))?.summarySource).toBe('template');
+    await next.guard.runCycle();
+    const [row] = await db.sql<{ summary_source: string }[]>`SELECT summary_source FROM incident_archive WHERE id = ${incident!.id}`;
+    expect(row?.summary_source).toBe('template');
   });
 
   it('skips and counts malformed and old-format records, and keeps working', async () => {

@@ -153,20 +153,24 @@ export function createGuard(deps: GuardDeps): Guard {
   /**
    * Incidents stored without a summary (a leader that stopped with summaries queued, a save
    * that failed) are summarised by whoever leads next: the newest BACKFILL_SCAN are checked on
-   * taking the lead and every BACKFILL_EVERY cycles.
+   * taking the lead and every BACKFILL_EVERY cycles. On taking the lead they are also archived
+   * again (an upsert), in case the previous leader's archive writes were still pending.
    */
-  async function backfillSummaries(): Promise<void> {
+  async function backfill(rearchive: boolean): Promise<void> {
     const { incidents, skipped } = await store.list(BACKFILL_SCAN);
     metrics.countMalformed('incident', skipped);
-    for (const i of incidents) if (i.summary === null) summariser.enqueue(i);
+    for (const i of incidents) {
+      if (i.summary === null) summariser.enqueue(i);
+      if (rearchive) archive.push(i.id);
+    }
   }
 
   async function runCycle(): Promise<void> {
     const started = performance.now();
     await loadSavedBaselines();
     if (backfillDue || cycles % BACKFILL_EVERY === 0) {
+      await backfill(backfillDue);
       backfillDue = false;
-      await backfillSummaries();
     }
     const endTotal = metrics.cycleDuration.startTimer({ phase: 'total' });
     modes = await readModes(redis, configured, (n) => metrics.countMalformed('mode', n));
