@@ -121,3 +121,44 @@ CREATE OR REPLACE TRIGGER users_touch_updated_at BEFORE UPDATE ON users
 -- Not on last_used_at alone: that column is batch-updated all day and is not an edit.
 CREATE OR REPLACE TRIGGER api_keys_touch_updated_at BEFORE UPDATE OF name, status, tier, revoked_at ON api_keys
   FOR EACH ROW EXECUTE FUNCTION fluxgate_touch_updated_at();
+
+-- Control plane: the incident archive. The Redis stream is a ring buffer (INCIDENT_CAPACITY);
+-- this table keeps every incident for good. Written only by the control plane (its one Postgres
+-- write), upserted by id as the episode goes on; `record` is the full contracts/ Incident JSON.
+-- No foreign key on key_id: an incident outlives the key it names.
+CREATE TABLE IF NOT EXISTS incident_archive (
+  id             text PRIMARY KEY CHECK (id ~ '^inc_[0-9a-z]{6,12}_[0-9a-f]{8}$'),
+  at             timestamptz NOT NULL,
+  updated_at     timestamptz NOT NULL,
+  source         text NOT NULL CHECK (source IN ('guard', 'operator')),
+  key_id         text,
+  key_prefix     text,
+  owner_email    text,
+  client_ip      text,
+  detector       text NOT NULL,
+  mode           text NOT NULL CHECK (mode IN ('enforce', 'shadow')),
+  action         text NOT NULL,
+  level          text,
+  status         text NOT NULL,
+  expires_at     timestamptz,
+  summary        text,
+  summary_source text CHECK (summary_source IN ('model', 'template')),
+  record         jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incident_archive_at_idx ON incident_archive (at DESC);
+CREATE INDEX IF NOT EXISTS incident_archive_key_at_idx ON incident_archive (key_id, at DESC);
+CREATE INDEX IF NOT EXISTS incident_archive_detector_at_idx ON incident_archive (detector, at DESC);
+
+-- Control plane: what the guard never penalises (issue 18). kind 'key' = an API key id,
+-- 'account' = a user id or email, 'cidr' = client addresses (an IP or a CIDR). The guard re-reads
+-- it every poll; a match still records what it would have done, as a shadow incident.
+CREATE TABLE IF NOT EXISTS guard_allowlist (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  kind       text NOT NULL CHECK (kind IN ('key', 'account', 'cidr')),
+  value      text NOT NULL CHECK (length(value) BETWEEN 1 AND 320),
+  reason     text NOT NULL DEFAULT '' CHECK (length(reason) <= 500),
+  created_by text NOT NULL DEFAULT '',
+  created_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz,
+  CONSTRAINT guard_allowlist_kind_value_key UNIQUE (kind, value)
+);

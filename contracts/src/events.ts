@@ -27,3 +27,21 @@ export const replicaRecordSchema = z.object({
 export type ReplicaRecord = z.infer<typeof replicaRecordSchema>;
 /** A replica is live while its heartbeat is younger than this. */
 export const REPLICA_TTL_MS = 15_000;
+
+/**
+ * Message on channels.tiers: reload the tiers table (tierId names the changed row; null = any).
+ * Replicas reload on any message, so an unparsable one still triggers a reload.
+ */
+export const tiersEventSchema = z.object({
+  tierId: z.string().min(1).nullable(),
+  at: z.number().int().positive(),
+});
+export type TiersEvent = z.infer<typeof tiersEventSchema>;
+
+/** Message on channels.ipBlocks. */
+export const ipBlockEventSchema = z.object({
+  type: z.enum(['set', 'lifted']),
+  ip: z.string().min(1).max(64),
+  at: z.number().int().positive(),
+});
+export type IpBlockEvent = z.infer<typeof ipBlockEventSchema>;

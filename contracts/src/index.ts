@@ -3,3 +3,8 @@ export * from './usage.js';
 export * from './tiers.js';
 export * from './incident.js';
 export * from './events.js';
+export * from './redis-client.js';
+export * from './penalty-protocol.js';
+export * from './ip-block.js';
+export * from './guard.js';
+export * from './health.js';

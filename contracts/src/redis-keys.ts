@@ -18,6 +18,11 @@ export const keyTag = (keyId: string): string => `{k:${keyId}}`;
 export const accountTag = (accountId: string): string => `{a:${accountId}}`;
 /** Hash tag for everything belonging to one client IP. */
 export const ipTag = (ip: string): string => `{ip:${ip}}`;
+/** Subjects of guard records: a key id, or `ip:<address>` for per-IP detectors. */
+export const ipSubject = (ip: string): string => `ip:${ip}`;
+const subjectTag = (subject: string): string => (subject.startsWith('ip:') ? ipTag(subject.slice(3)) : keyTag(subject));
+/** Hash tag shared by the incident stream, records and summaries. */
+export const INCIDENTS_TAG = '{incidents}';
 
 export const redisKeys = {
   /** Usage counters (hash, fields in usage.ts) of one key in one window bucket. */
@@ -50,10 +55,31 @@ export const redisKeys = {
   penalty: (keyId: string) => `${PREFIX}:penalty:${keyTag(keyId)}`,
   /** Sorted set of key ids in the penalty box, scored by expiry (ms). */
   penaltyIndex: () => `${PREFIX}:penalty-index`,
-  /** Count of past offences of one key, for escalation (expires after the escalation memory). */
+  /**
+   * Recent offences of one key, for escalation: ZSET member incident id, score epoch ms. Members
+   * older than OFFENCE_MEMORY_SECONDS (guard.ts) no longer count, so good behaviour decays one
+   * offence at a time; the key itself expires after the same memory.
+   */
   offences: (keyId: string) => `${PREFIX}:offences:${keyTag(keyId)}`,
-  /** Marker that one detector already opened an incident for this episode of a key. */
-  episode: (keyId: string, detector: string) => `${PREFIX}:episode:${keyTag(keyId)}:${detector}`,
+  /**
+   * Marker that one detector already opened an incident for this episode of a key (JSON
+   * EpisodeRecord, guard.ts), with TTL EPISODE_QUIET_SECONDS refreshed while the abuse goes on.
+   * `subject` is a key id, or `ip:<address>` for per-IP detectors.
+   */
+  episode: (subject: string, detector: string) => `${PREFIX}:episode:${subjectTag(subject)}:${detector}`,
+  /** Grace after a pardon of a guard penalty (JSON GraceRecord, guard.ts), TTL = the grace. */
+  pardonGrace: (keyId: string) => `${PREFIX}:grace:${keyTag(keyId)}`,
+  /** Episodes whose penalty or block the guard watches for expiry or pardon (ZSET episode key → expiresAt ms). */
+  guardWatch: () => `${PREFIX}:guard:watch`,
+  /** Detector modes set at run time by an operator (hash detector → 'enforce' | 'shadow'); wins over config. */
+  detectorModes: () => `${PREFIX}:guard:modes`,
+  /** Request-rate baselines (EWMA) of keys, saved by the leader so a new leader starts warm (hash keyId → JSON). */
+  guardBaselines: () => `${PREFIX}:guard:baselines`,
+
+  /** IP block of one client IP (JSON IpBlockRecord, ip-block.ts), PX = time left until expiresAt. */
+  ipBlock: (ip: string) => `${PREFIX}:ipblock:${ipTag(ip)}`,
+  /** Sorted set of blocked IPs, scored by expiry (ms); a hint like penaltyIndex. */
+  ipBlockIndex: () => `${PREFIX}:ipblock-index`,
 
   /**
    * Sorted set of revoked and suspended API keys, member `<status>:<keyId>` (status `revoked` or
@@ -76,20 +102,26 @@ export const redisKeys = {
   /** Sorted set of client IP keys (IPv6: /64) that logged in to this account, scored by expiry ms. */
   loginKnownIps: (email: string) => `${PREFIX}:login:{acct:${email}}:known`,
 
-  /** Stream used as the incident ring buffer (XADD MAXLEN ~ INCIDENT_CAPACITY). */
-  incidents: () => `${PREFIX}:incidents`,
-  /** Hash incident id → summary JSON, written after the incident itself. */
-  incidentSummaries: () => `${PREFIX}:incident-summaries`,
-  /** Control-plane leader lease (SET NX PX). */
+  /**
+   * The incident ring buffer: a stream capped at INCIDENT_CAPACITY (entry fields `id` and `data`,
+   * the incident as first stored). The three incident keys share the hash tag `{incidents}`, so
+   * the script that adds an incident and trims all three at once runs on Redis Cluster too.
+   */
+  incidents: () => `${PREFIX}:${INCIDENTS_TAG}`,
+  /** Hash incident id → the incident's current JSON (updated through its episode); trimmed with the stream. */
+  incidentRecords: () => `${PREFIX}:${INCIDENTS_TAG}:records`,
+  /** Hash incident id → summary JSON, written after the incident itself; trimmed with the stream. */
+  incidentSummaries: () => `${PREFIX}:${INCIDENTS_TAG}:summaries`,
+  /** Control-plane leader lease (SET NX PX; JSON GuardLease, guard.ts). */
   guardLease: () => `${PREFIX}:guard:lease`,
-  /** Shadow-mode decisions, a capped stream like incidents. */
+  /** Shadow-mode decisions (would-be actions with their evidence), a stream capped like incidents. */
   shadowDecisions: () => `${PREFIX}:shadow`,
 
   /** Sorted set of live data-plane replicas (member = JSON ReplicaRecord, score = last heartbeat ms). */
   replicas: () => `${PREFIX}:replicas`,
-  /** Latest metrics snapshot published by each data-plane replica (hash replicaId → JSON). */
+  /** Latest metrics of each data-plane replica (hash replicaId → JSON ReplicaMetricsRecord, health.ts). */
   replicaMetrics: () => `${PREFIX}:replica-metrics`,
-  /** Upstream health as seen by each replica (hash replicaId → JSON array). */
+  /** Upstream health as seen by each replica (hash replicaId → JSON UpstreamHealthReport, health.ts). */
   upstreamHealth: () => `${PREFIX}:upstream-health`,
 } as const;
 
@@ -106,6 +138,10 @@ export const channels = {
   keys: `${PREFIX}:ch:keys`,
   /** A penalty was set, changed or lifted. */
   penalties: `${PREFIX}:ch:penalties`,
-  /** A tier's limits changed. */
+  /** A tier's limits changed (TiersEvent). */
   tiers: `${PREFIX}:ch:tiers`,
+  /** An IP block was set or lifted (IpBlockEvent). */
+  ipBlocks: `${PREFIX}:ch:ipblocks`,
+  /** A detector's mode changed at run time (DetectorModeEvent); the guard also re-reads every poll. */
+  detectorModes: `${PREFIX}:ch:detector-modes`,
 } as const;

@@ -32,7 +32,7 @@ describe('init.sql', () => {
   it('creates the tables the design needs', async () => {
     const rows = await db.sql<{ table_name: string }[]>`
       SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`;
-    expect(rows.map((r) => r.table_name)).toEqual(['api_keys', 'audit_log', 'tiers', 'users']);
+    expect(rows.map((r) => r.table_name)).toEqual(['api_keys', 'audit_log', 'guard_allowlist', 'incident_archive', 'tiers', 'users']);
   });
 
   it('seeds exactly contracts DEFAULT_TIERS, penalty levels flagged', async () => {
