@@ -37,7 +37,8 @@ export interface ThrottleOutcome {
   incidentId?: string | null;
 }
 
-const human = (s: number): string => (s % 86_400 === 0 ? `${s / 86_400}d` : s % 3600 === 0 ? `${s / 3600}h` : s % 60 === 0 ? `${s / 60}m` : `${s}s`);
+/** 90s, 15m, 48h; days only from a week up (the cap reads 24h, as it is documented). */
+const human = (s: number): string => (s % 86_400 === 0 && s >= 7 * 86_400 ? `${s / 86_400}d` : s % 3600 === 0 ? `${s / 3600}h` : s % 60 === 0 ? `${s / 60}m` : `${s}s`);
 
 /**
  * throttle_key: puts a key in the penalty box through the shared protocol (contracts
