@@ -52,7 +52,7 @@ process.on('SIGINT', () => void close('SIGINT'));
 
 server
   .connect(transport)
-  .then(() => log.info({ role: config.MCP_STDIO_ROLE, name: config.MCP_STDIO_NAME }, 'mcp stdio ready'))
+  .then(() => log.info({ role: config.MCP_STDIO_ROLE, actor: config.MCP_STDIO_NAME }, 'mcp stdio ready'))
   .catch((err: unknown) => {
     log.fatal({ err: (err as Error).message }, 'mcp stdio failed to start');
     process.exit(1);
