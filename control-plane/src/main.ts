@@ -19,6 +19,7 @@ import { createGuard } from './guard/guard.js';
 import { timeoutFetch } from './summarise/ollama-client.js';
 import { createMcpContext } from './mcp/context.js';
 import { createMcpHttpHandler } from './mcp/http.js';
+import { createMcpMetrics } from './mcp/metrics.js';
 import { createTokenTable, mcpTokenEntries } from './mcp/identity.js';
 import { createOriginPolicy } from './mcp/origin.js';
 import { MCP_SERVER_VERSION } from './mcp/server.js';
@@ -52,7 +53,7 @@ async function main(config: ControlPlaneConfig, log: Logger): Promise<void> {
 
   const adminToken = adminTokenSource(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR);
   const mcp = createMcpHttpHandler({
-    ctx: createMcpContext({ config, redis, sql, ollama, log }),
+    ctx: createMcpContext({ config, redis, sql, ollama, log, metrics: createMcpMetrics(metrics.registry) }),
     tokens: createTokenTable({ tokens: mcpTokenEntries(config), adminToken }),
     origins: createOriginPolicy({ listenHost: config.CONTROL_PLANE_HOST, allowedHosts: config.MCP_ALLOWED_HOSTS, allowedOrigins: config.MCP_ALLOWED_ORIGINS }),
     version: MCP_SERVER_VERSION,

@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '../../data-plane/test/support/gateway.js';
 import { startMockUpstream, type MockUpstream } from '../../data-plane/test/support/mock-upstream.js';
-import { startControlPlane, type ControlPlaneProcess } from './support/process.js';
+import { ADMIN_TOKEN, startControlPlane, type ControlPlaneProcess } from './support/process.js';
 import { spawnRedisServer, waitUntil, type SpawnedRedis } from './support/services.js';
 
 // The real control-plane process (MCP on its HTTP listener) driven by the SDK's own
@@ -172,6 +172,12 @@ describe('MCP over Streamable HTTP: acting on a real data plane', () => {
         ['pardon', 'mcp:alice', 'closed'],
         ['operator_throttle', 'mcp:alice', 'pardoned'],
       ]);
+      const metrics = await request(`${cp.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const text = await metrics.body.text();
+      expect(text).toMatch(/fluxgate_mcp_tool_calls_total\{tool="throttle_key",outcome="ok"\} 2/);
+      expect(text).toMatch(/fluxgate_mcp_tool_calls_total\{tool="throttle_key",outcome="bad_arguments"\} 1/);
+      for (const reason of ['missing_token', 'invalid_token', 'origin', 'host']) expect(text).toMatch(new RegExp(`fluxgate_mcp_http_refused_total\\{reason="${reason}"\\} [1-9]`));
+      expect(text).not.toContain('alice');
       // For the report: how long the gateway took to answer with the new tier.
       transcript.push({ tool: '(measured)', arguments: {}, isError: false, answer: { penaltyAppliedMs: appliedMs, pardonAppliedMs: liftedMs } });
     } finally {

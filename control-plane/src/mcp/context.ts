@@ -6,6 +6,7 @@ import { archiveIncident } from '../incidents/archive.js';
 import { createIncidentStore, type IncidentStore } from '../incidents/store.js';
 import type { Logger } from '../log/logger.js';
 import type { Sql } from '../store/db.js';
+import type { McpMetrics } from './metrics.js';
 import { createSummariser } from '../summarise/summariser.js';
 
 /**
@@ -24,9 +25,11 @@ export interface McpContext {
   archive(id: string): Promise<void>;
   log: Logger;
   now(): number;
+  /** Absent under stdio (no /metrics there). */
+  metrics?: McpMetrics;
 }
 
-export function createMcpContext(deps: { config: ControlPlaneConfig; redis: Redis; sql: Sql | null; ollama: Pick<Ollama, 'chat'>; log: Logger; now?: () => number }): McpContext {
+export function createMcpContext(deps: { config: ControlPlaneConfig; redis: Redis; sql: Sql | null; ollama: Pick<Ollama, 'chat'>; log: Logger; now?: () => number; metrics?: McpMetrics }): McpContext {
   const { config, redis, sql, log } = deps;
   const now = deps.now ?? Date.now;
   const store = createIncidentStore(redis, config.INCIDENT_CAPACITY);
@@ -70,5 +73,6 @@ export function createMcpContext(deps: { config: ControlPlaneConfig; redis: Redi
     archive,
     log,
     now,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   };
 }

@@ -30,9 +30,16 @@ function jsonRpcError(res: ServerResponse, status: number, message: string, head
 
 export function createMcpHttpHandler(deps: McpHttpDeps): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
   return async (req, res) => {
-    if (!deps.origins.hostAllowed(req.headers.host)) return jsonRpcError(res, 403, 'Forbidden: this Host is not allowed (DNS-rebinding protection; see MCP_ALLOWED_HOSTS)');
+    const refuse = deps.ctx.metrics?.refused ?? (() => undefined);
+    if (!deps.origins.hostAllowed(req.headers.host)) {
+      refuse('host');
+      return jsonRpcError(res, 403, 'Forbidden: this Host is not allowed (DNS-rebinding protection; see MCP_ALLOWED_HOSTS)');
+    }
     const origin = req.headers.origin;
-    if (!deps.origins.originAllowed(origin)) return jsonRpcError(res, 403, 'Forbidden: this Origin is not allowed (see MCP_ALLOWED_ORIGINS)');
+    if (!deps.origins.originAllowed(origin)) {
+      refuse('origin');
+      return jsonRpcError(res, 403, 'Forbidden: this Origin is not allowed (see MCP_ALLOWED_ORIGINS)');
+    }
     // Allowed browser origins (MCP Inspector's direct mode) get CORS; the token is still required.
     const cors: Record<string, string> = origin ? { 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-expose-headers': 'mcp-session-id, www-authenticate' } : {};
     if (req.method === 'OPTIONS') {
@@ -41,13 +48,17 @@ export function createMcpHttpHandler(deps: McpHttpDeps): (req: IncomingMessage, 
     }
     const auth = deps.tokens.authenticate(req.headers.authorization);
     if (!auth.ok) {
+      refuse(auth.reason === 'invalid' ? 'invalid_token' : auth.reason === 'missing' ? 'missing_token' : 'unconfigured');
       if (auth.reason === 'unconfigured') return jsonRpcError(res, 503, 'MCP over HTTP has no token configured: set MCP_TOKENS or MCP_TOKEN (README "MCP")', cors);
       // RFC 6750 §3: the scheme in WWW-Authenticate; error="invalid_token" when one was presented.
       const challenge = auth.reason === 'invalid' ? 'Bearer realm="fluxgate-mcp", error="invalid_token"' : 'Bearer realm="fluxgate-mcp"';
       const message = auth.reason === 'invalid' ? 'Unauthorized: the bearer token is not valid' : 'Unauthorized: send Authorization: Bearer <MCP token>';
       return jsonRpcError(res, 401, message, { ...cors, 'www-authenticate': challenge });
     }
-    if (req.method !== 'POST') return jsonRpcError(res, 405, 'Method not allowed: this server is stateless, use POST', { ...cors, allow: 'POST, OPTIONS' });
+    if (req.method !== 'POST') {
+      refuse('method');
+      return jsonRpcError(res, 405, 'Method not allowed: this server is stateless, use POST', { ...cors, allow: 'POST, OPTIONS' });
+    }
     for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
 
     const server = createFluxgateMcpServer(deps.ctx, auth.identity, deps.version);

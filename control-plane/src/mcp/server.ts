@@ -3,7 +3,7 @@ import type { McpContext } from './context.js';
 import type { McpIdentity } from './identity.js';
 import { registerPrompts } from './prompts.js';
 import { registerResources } from './resources.js';
-import { registerTools, type ToolSpec } from './tool.js';
+import { registerTools, type AnyToolSpec } from './tool.js';
 import { getIncident, listIncidents, listShadowDecisions, summariseIncident } from './tools/incidents.js';
 import { explainKey, getKeyProfile } from './tools/keys.js';
 import { getGatewayMetrics, getUpstreamHealth, listTopConsumers } from './tools/observe.js';
@@ -13,7 +13,7 @@ import { addAllowlistEntry, getDetectorModes, listAllowlist, removeAllowlistEntr
 /** Reported to clients in initialize (serverInfo.version). */
 export const MCP_SERVER_VERSION = '0.1.0';
 
-export const TOOLS: readonly ToolSpec[] = [
+export const TOOLS: readonly AnyToolSpec[] = [
   getGatewayMetrics,
   listTopConsumers,
   listIncidents,
@@ -31,7 +31,7 @@ export const TOOLS: readonly ToolSpec[] = [
   addAllowlistEntry,
   removeAllowlistEntry,
   setDetectorMode,
-] as unknown as readonly ToolSpec[];
+];
 
 const INSTRUCTIONS =
   'Fluxgate control plane: the guard that watches an inference gateway, its incidents and penalty box. ' +
