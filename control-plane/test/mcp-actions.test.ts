@@ -111,6 +111,24 @@ describe('throttle_key', () => {
     expect(await c.error('throttle_key', { key: (await insertKey(db.sql)).id, level: 'penalty-1', duration: 300, reason: 'wrong incident', incidentId: shadow!.id })).toMatch(/^incidentId: incident .* is about another key/);
   });
 
+  it('a Redis error part way is a tool error, not a crash, and the incident tells what really happened', async () => {
+    const key = await insertKey(db.sql);
+    // The index under the wrong type: the protocol's ZADD fails, its SET of the record (the truth) does not.
+    await tr.redis.set(redisKeys.penaltyIndex(), 'not a sorted set');
+    const c = await as();
+    const text = await c.error('throttle_key', { key: key.id, level: 'penalty-1', reason: 'index broken', detector: 'leaked_key' });
+    expect(text).toMatch(/^throttle_key could not complete \(ReplyError\)/);
+    const live = await getPenalty(tr.redis, key.id);
+    expect(live).not.toBeNull();
+    expect(await ctx.store.get(live!.incidentId!)).toMatchObject({ action: 'operator_throttle', status: 'open' });
+    // Lifting: DEL of the record works, ZREM on the broken index fails. The record is the truth, so
+    // the pardon goes on (grace and all) and says so.
+    expect(await c.ok('pardon_key', { key: key.id, reason: 'index broken' })).toMatchObject({ changed: true });
+    expect(await getPenalty(tr.redis, key.id)).toBeNull();
+    expect(await tr.redis.exists(redisKeys.pardonGrace(key.id))).toBe(1);
+    expect((await ctx.store.list(1)).incidents[0]).toMatchObject({ action: 'pardon', status: 'closed' });
+  });
+
   it('an unknown key is a clean not-found answer and writes nothing', async () => {
     const c = await as();
     const r = await c.ok('throttle_key', { key: '00000000-0000-4000-8000-000000000001', level: 'penalty-1', reason: 'no such key', detector: 'leaked_key' });

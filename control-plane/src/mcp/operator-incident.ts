@@ -76,9 +76,11 @@ export async function recordOperatorIncident(ctx: McpContext, incident: Incident
   return { ...incident, summary, summarySource: 'template' };
 }
 
-/** The action failed after its incident was stored: the incident says nothing was done. */
+/** The action failed after its incident was stored: the incident and its summary say nothing was done. */
 export async function markNotDone(ctx: McpContext, incident: Incident, now: number): Promise<void> {
   await ctx.store.update({ ...incident, action: 'none', level: null, expiresAt: null, status: 'closed', endedAt: now, updatedAt: now }).catch(() => false);
+  const summary = `Not carried out (the write to Redis failed): ${incident.summary ?? ''}`.slice(0, 4000);
+  await ctx.store.saveSummary({ id: incident.id, summary, source: 'template', model: null, at: now }).catch(() => false);
   await ctx.archive(incident.id);
 }
 

@@ -96,7 +96,10 @@ export async function throttle(args: ThrottleArgs, { ctx, identity }: ToolCall):
   try {
     await setPenalty(ctx.redis, record, now);
   } catch (err) {
-    await markNotDone(ctx, incident, ctx.now());
+    // A failed step of the protocol may still have written the record (the truth): the incident
+    // says "not done" only when no penalty of its own is live.
+    const live = await getPenalty(ctx.redis, key.id).catch(() => null);
+    if (live?.incidentId !== incident.id) await markNotDone(ctx, incident, ctx.now());
     throw err;
   }
   await watchPenalty(ctx, { ...incident, keyId: key.id, expiresAt: until });
