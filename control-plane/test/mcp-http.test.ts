@@ -157,7 +157,7 @@ describe('MCP over Streamable HTTP: acting on a real data plane', () => {
       expect((await getPenalty(redis, id))?.incidentId).toBe(incidentId);
 
       const why = await call(op, 'explain_key', { key: prefix });
-      expect((why.structuredContent as { explanation: string }).explanation).toMatch(/limited by penalty-1 instead of its own tier pro, set by an operator \(mcp:alice\)/);
+      expect((why.structuredContent as { explanation: string }).explanation).toMatch(/limited by penalty-1 instead of its own tier pro, set by an operator \(mcp:alice\).*Reason given: scraping the catalogue\./);
 
       const pardonedAt = performance.now();
       const pardon = await call(op, 'pardon_key', { key: prefix, reason: 'customer confirmed a one-off migration' });

@@ -80,7 +80,8 @@ export function explain(a: { key: KeyInfo; penalty: PenaltyRecord | null; incide
   if (a.penalty) {
     const by = a.penalty.setBy === 'guard' ? `the guard${a.incident ? ` (${a.incident.detector})` : ''}` : `an operator${a.incident?.actor ? ` (${a.incident.actor})` : ''}`;
     parts.push(`${who} is limited by ${a.penalty.level} instead of its own tier ${a.key.tier ?? '(unknown)'}, set by ${by} until ${iso(a.penalty.expiresAt)}${a.penalty.incidentId ? `, incident ${a.penalty.incidentId}` : ''}.`);
-    if (a.incident) {
+    if (a.incident?.source === 'operator') parts.push(`Reason given: ${a.incident.reason ?? '(none)'}.`);
+    else if (a.incident) {
       const ev = Object.entries(a.incident.evidence).map(([k, v]) => `${k} ${v}${a.incident!.thresholds[k] !== undefined ? ` (threshold ${a.incident!.thresholds[k]})` : ''}`);
       if (ev.length > 0) parts.push(`Evidence: ${ev.join(', ')}.`);
     }
