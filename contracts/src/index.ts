@@ -8,3 +8,4 @@ export * from './penalty-protocol.js';
 export * from './ip-block.js';
 export * from './guard.js';
 export * from './health.js';
+export * from './secret-strength.js';

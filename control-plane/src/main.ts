@@ -17,6 +17,12 @@ import { createBulkReader } from './collect/bulk-reader.js';
 import { createSql } from './store/db.js';
 import { createGuard } from './guard/guard.js';
 import { timeoutFetch } from './summarise/ollama-client.js';
+import { createMcpContext } from './mcp/context.js';
+import { createMcpHttpHandler } from './mcp/http.js';
+import { createMcpMetrics } from './mcp/metrics.js';
+import { createTokenTable, mcpTokenEntries } from './mcp/identity.js';
+import { createOriginPolicy } from './mcp/origin.js';
+import { MCP_SERVER_VERSION } from './mcp/server.js';
 
 async function main(config: ControlPlaneConfig, log: Logger): Promise<void> {
   const redisUrl = config.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -45,11 +51,19 @@ async function main(config: ControlPlaneConfig, log: Logger): Promise<void> {
     },
   });
 
+  const adminToken = adminTokenSource(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR);
+  const mcp = createMcpHttpHandler({
+    ctx: createMcpContext({ config, redis, sql, ollama, log, metrics: createMcpMetrics(metrics.registry) }),
+    tokens: createTokenTable({ tokens: mcpTokenEntries(config), adminToken }),
+    origins: createOriginPolicy({ listenHost: config.CONTROL_PLANE_HOST, allowedHosts: config.MCP_ALLOWED_HOSTS, allowedOrigins: config.MCP_ALLOWED_ORIGINS }),
+    version: MCP_SERVER_VERSION,
+  });
   const server = createHttpServer({
     registry: metrics.registry,
-    adminToken: adminTokenSource(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR),
+    adminToken,
     health: () => ({ role: lease.isLeader() ? 'leader' : 'standby', holder, ...guard.status() }),
     log,
+    mcp,
   });
   const port = await listen(server, config.CONTROL_PLANE_HOST, config.CONTROL_PLANE_PORT);
   log.info({ port, host: config.CONTROL_PLANE_HOST, pollIntervalMs: intervalMs, holder }, 'control plane listening');

@@ -1,3 +1,4 @@
+import { mcpTokenConflict } from './mcp-env.js';
 import { controlPlaneEnvSchema, type ControlPlaneConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -10,6 +11,8 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
   const parsed = controlPlaneEnvSchema.safeParse(env);
+  const conflict = parsed.success ? mcpTokenConflict(parsed.data) : null;
+  if (conflict) throw new ConfigError(conflict);
   if (parsed.success) return parsed.data;
   throw new ConfigError(parsed.error.issues.map((i) => `invalid ${i.path.join('.') || '(environment)'}: ${i.message}`).join('\n'));
 }

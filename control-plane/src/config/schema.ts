@@ -1,5 +1,6 @@
 import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_IP_BLOCK_SECONDS, DEFAULT_PARDON_GRACE_SECONDS, DETECTORS, DETECTOR_MODES, EPISODE_QUIET_SECONDS, OFFENCE_MEMORY_SECONDS, PENALTY_DURATION_SECONDS, PENALTY_LEVELS, type DetectorId, type DetectorMode, type PenaltyLevel } from '@fluxgate/contracts';
 import { z } from 'zod';
+import { hostListSchema, MCP_ROLES, MCP_TOKEN_NAME_RE, mcpTokenSchema, mcpTokensSchema, originListSchema } from './mcp-env.js';
 
 /**
  * Every variable the control plane reads, parsed once at boot (main.ts); nothing else reads
@@ -124,6 +125,21 @@ export const controlPlaneEnvSchema = z.object({
   GUARD_OFFENCE_MEMORY_SECONDS: seconds(OFFENCE_MEMORY_SECONDS),
   /** Never penalised (shadow incidents instead): `key:<id>`, `account:<user id or email>`, `cidr:<ip or cidr>`, comma-separated. */
   GUARD_ALLOWLIST: z.string().default(''),
+
+  /** MCP over HTTP (README "MCP"): one operator token, acting as `mcp-token`. */
+  MCP_TOKEN: mcpTokenSchema,
+  /** Named MCP tokens: `name:token` (operator) or `name:reader:token` / `name:operator:token`, comma-separated. */
+  MCP_TOKENS: mcpTokensSchema,
+  /** The role of `npm run mcp:stdio` (no token: whoever can start it). */
+  MCP_STDIO_ROLE: z.enum(MCP_ROLES).default('reader'),
+  /** The name stdio actions are recorded under. */
+  MCP_STDIO_NAME: z.string().trim().regex(MCP_TOKEN_NAME_RE, 'expected 1-64 letters, digits or _ . @ -').default('stdio'),
+  /** Longest penalty an MCP operator may set without force: true (seconds; 24 h). */
+  MCP_MAX_PENALTY: seconds(24 * 3600),
+  /** Host names /mcp answers besides localhost, 127.0.0.1 and [::1] (DNS-rebinding protection). */
+  MCP_ALLOWED_HOSTS: hostListSchema,
+  /** Browser origins /mcp accepts besides loopback ones (requests without Origin are not browsers). */
+  MCP_ALLOWED_ORIGINS: originListSchema,
 });
 
 export type ControlPlaneConfig = z.infer<typeof controlPlaneEnvSchema>;

@@ -1,8 +1,9 @@
-import { PENALTY_LEVELS, getIpBlock, getPenalty, graceRecordSchema, episodeRecordSchema, parseJsonSafe, redisKeys, type DetectorId, type IncidentStatus } from '@fluxgate/contracts';
+import { getIpBlock, getPenalty, parseJsonSafe, redisKeys, type DetectorId, type IncidentStatus } from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
 import type { IncidentStore } from '../incidents/store.js';
 import type { GuardMetrics } from '../metrics/registry.js';
-import { offenceMember, watchMemberSchema as memberSchema } from './members.js';
+import { watchMemberSchema as memberSchema } from './members.js';
+import { applyPardon } from './pardon.js';
 
 /**
  * What happens to the guard's penalties and blocks after it set them (redisKeys.guardWatch,
@@ -64,15 +65,5 @@ export async function checkWatch(deps: WatchDeps, now: number): Promise<{ expire
 }
 
 async function onPardon(deps: WatchDeps, keyId: string, detector: DetectorId, incidentId: string, now: number): Promise<void> {
-  const { redis } = deps;
-  const until = now + deps.graceSeconds * 1000;
-  const grace = graceRecordSchema.parse({ keyId, until, incidentId, at: now });
-  await redis.set(redisKeys.pardonGrace(keyId), JSON.stringify(grace), 'PX', deps.graceSeconds * 1000);
-  await redis.zrem(redisKeys.offences(keyId), ...PENALTY_LEVELS.map((l) => offenceMember(incidentId, l)));
-  // The episode stays (its incident is the pardoned one) but no longer holds a penalty.
-  const epKey = redisKeys.episode(keyId, detector);
-  const ep = episodeRecordSchema.safeParse(parseJsonSafe((await redis.get(epKey)) ?? ''));
-  if (ep.success && ep.data.incidentId === incidentId) {
-    await redis.set(epKey, JSON.stringify({ ...ep.data, level: null, expiresAt: null }), 'PX', Math.max(deps.graceSeconds * 1000, 60_000));
-  }
+  await applyPardon(deps.redis, { keyId, incidentId, detector, graceSeconds: deps.graceSeconds, now });
 }

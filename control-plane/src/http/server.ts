@@ -6,8 +6,8 @@ import type { Logger } from '../log/logger.js';
 
 /**
  * The control plane's HTTP listener (node:http: it is not a hot path). GET /healthz answers
- * liveness with the guard's role; GET /metrics is Prometheus text behind the admin bearer token.
- * MCP mounts here later (issue 14).
+ * liveness with the guard's role; GET /metrics is Prometheus text behind the admin bearer token;
+ * /mcp is the MCP server (mcp/http.ts: its own Host, Origin and token checks).
  */
 export interface HttpDeps {
   registry: Registry;
@@ -15,6 +15,8 @@ export interface HttpDeps {
   adminToken: () => string | null;
   health: () => Record<string, unknown>;
   log: Logger;
+  /** The /mcp handler (absent: 404). */
+  mcp?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 }
 
 /**
@@ -54,6 +56,7 @@ export function createHttpServer(deps: HttpDeps): Server {
       const body = await deps.registry.metrics();
       return send(res, 200, body, { 'content-type': deps.registry.contentType });
     }
+    if (path === '/mcp' && deps.mcp) return deps.mcp(req, res);
     return error(res, 404, 'not_found', `no route for ${req.method ?? 'GET'} ${path}`);
   };
   return createServer((req, res) => {
