@@ -8,3 +8,7 @@ export * from './penalty-protocol.js';
 export * from './ip-block.js';
 export * from './guard.js';
 export * from './health.js';
+export * from './incident-protocol.js';
+export * from './operator-rails.js';
+export * from './detector-modes.js';
+export * from './allowlist.js';
