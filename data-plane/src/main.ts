@@ -29,8 +29,11 @@ import { createLogger, type Logger } from './log/logger.js';
 import { createCounters } from './metrics/counters.js';
 import { createGatewayMetrics } from './metrics/registry.js';
 import { metricsSnapshot } from './metrics/snapshot.js';
+import { removeReplicaRecords, replicaRecordWriter } from './metrics/replica-records.js';
+import { createReplicaStats } from './metrics/replica-stats.js';
 import { createCidrSet } from './net/cidr-set.js';
 import { createUpstreamPool } from './proxy/pool.js';
+import type { UpstreamStatus } from './proxy/types.js';
 import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
 import { createSql, pingPostgres } from './store/db.js';
@@ -64,7 +67,19 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
 
   const upstreams = config.UPSTREAMS_FILE ? await readUpstreamsFile(config.UPSTREAMS_FILE) : parseUpstreamUrls(config.DOWNSTREAM_AI_URLS);
   const metrics = createGatewayMetrics({ upstreams: upstreams.map((u) => u.name) });
-  const counters = createCounters({ redis, intervalMs: config.COUNTER_FLUSH_MS, maxPendingBuckets: config.COUNTER_MAX_PENDING_BUCKETS, metrics, logger: log });
+  // One id per process: the DNS replica registry and the replica's records (health, metrics) name it.
+  const replicaId = randomUUID();
+  const replicaStats = createReplicaStats();
+  // The pool exists only further down; the first flush runs an interval after start.
+  let upstreamStatus: () => UpstreamStatus[] = () => [];
+  const counters = createCounters({
+    redis,
+    intervalMs: config.COUNTER_FLUSH_MS,
+    maxPendingBuckets: config.COUNTER_MAX_PENDING_BUCKETS,
+    metrics,
+    logger: log,
+    extraWrites: replicaRecordWriter(redis, { replicaId, startedAt: Date.now(), stats: replicaStats, upstreams: () => upstreamStatus() }),
+  });
   counters.start();
   const lastUsed = createLastUsedTracker(sql, { logger: log });
   lastUsed.start();
@@ -97,7 +112,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       clusterDomain: config.CLUSTER_DOMAIN,
       heartbeatMs: config.REPLICA_HEARTBEAT_MS,
       replicaAddress: config.REPLICA_ADDRESS,
-      replicaId: randomUUID(),
+      replicaId,
       publicHost: config.PUBLIC_HOST,
     },
     { redis, registry: metrics.registry, log },
@@ -112,6 +127,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     probe: { path: config.UPSTREAM_PROBE_PATH, intervalMs: config.UPSTREAM_PROBE_INTERVAL_MS },
     onStateChange: (upstream, from, to) => log.warn({ upstream, from, to }, 'upstream state changed'),
   });
+  upstreamStatus = () => pool.status();
   // Probe at once so readiness reflects the upstreams from the start, not after one interval.
   void pool.probeNow();
   const gate = createConcurrencyGate(config.MAX_CONCURRENT_REQUESTS);
@@ -145,7 +161,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     pool,
     gate,
     limits,
-    ports: createProxyPorts({ authenticate, counters, metrics }),
+    ports: createProxyPorts({ authenticate, counters, metrics, stats: replicaStats }),
     portal: createPortalRoutes({
       sql,
       redis,
@@ -173,6 +189,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     admin: {
       prometheus: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       snapshot: async () => ({
+        replicaId,
         metrics: await metricsSnapshot(metrics.registry),
         counters: counters.stats(),
         keyCache: cache.stats(),
@@ -199,7 +216,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   dns.announce(publicListener.port);
   log.info({ publicPort: publicListener.port, adminPort: adminListener.port, upstreams: upstreams.map((u) => u.name) }, 'data plane listening');
   // One machine-readable line for launchers and tests.
-  process.stdout.write(`${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port, replicaId })}\n`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -212,6 +229,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     adminListener.close();
     revocations.stop();
     await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop(), limiter.close(), penalties.close(), tiers.close()]);
+    await removeReplicaRecords(redis, replicaId).catch(() => undefined);
     await Promise.allSettled([redis.quit(), subscriber.quit(), sql.end({ timeout: 5 })]);
     log.info('stopped');
     process.exit(0);

@@ -34,9 +34,10 @@ export interface WriteOutcome {
  * Writes buckets in one pipeline: active-set membership first (grouped per window bucket;
  * SADD is idempotent, so re-sending it with a retried bucket is harmless), then each bucket's
  * HINCRBY per field, max-merge, PFADD for the HyperLogLogs, fingerprint counts, and EXPIRE with
- * the window's TTL on every key written. Rejects only when the pipeline as a whole failed.
+ * the window's TTL on every key written, then whatever `extra` appends. Rejects only when the
+ * pipeline as a whole failed.
  */
-export async function writeBuckets(redis: Redis, buckets: readonly PendingBucket[]): Promise<WriteOutcome> {
+export async function writeBuckets(redis: Redis, buckets: readonly PendingBucket[], extra?: (p: ChainableCommander) => void): Promise<WriteOutcome> {
   const p = redis.pipeline();
   const active = new Map<string, { ttl: number; members: Set<string> }>();
   for (const b of buckets) {
@@ -55,6 +56,9 @@ export async function writeBuckets(redis: Redis, buckets: readonly PendingBucket
     appendBucket(p, b);
     ranges.push({ b, start, end: p.length });
   }
+  // Snapshots (the replica's own records) ride in the same pipeline, after the buckets; their
+  // failure is not the buckets' (the next flush writes fresh ones).
+  extra?.(p);
   const commands = p.length;
   const results = await p.exec();
   if (!results) throw new Error('pipeline returned no results');
