@@ -24,6 +24,7 @@ export const ERRORS = {
   key_revoked: { status: 401, type: 'invalid_request_error', message: 'This API key has been revoked.' },
   key_suspended: { status: 403, type: 'permission_error', message: 'This API key is suspended.' },
   forbidden: { status: 403, type: 'permission_error', message: 'Forbidden.' },
+  ip_blocked: { status: 403, type: 'permission_error', message: 'Requests from this address are blocked for repeated failed authentication; retry after the Retry-After delay.' },
   // Portal (accounts and sessions).
   invalid_email: { status: 400, type: 'invalid_request_error', message: 'The email address is not valid.' },
   weak_password: { status: 400, type: 'invalid_request_error', message: 'The password does not meet the password policy.' },

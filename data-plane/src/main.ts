@@ -9,6 +9,8 @@ import { createAuthenticator } from './auth/authenticate.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { attachKeyCache } from './auth/key-events.js';
 import { createLookupQuota } from './auth/lookup-quota.js';
+import { createIpBlocks } from './auth/ip-blocks.js';
+import { registerIpBlockMetrics } from './auth/ip-block-metrics.js';
 import { createRevocationFeed } from './auth/revocation-feed.js';
 import { ensureAdminToken, ensureSecret } from './bootstrap/admin-token.js';
 import { SecretFileError } from './bootstrap/secret-file.js';
@@ -148,6 +150,10 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     logger: log,
   });
   registerLimitsMetrics(metrics.registry, { limiter, penalties });
+  // IP blocks from the control plane (credential abuse), enforced before authentication.
+  const ipBlocks = createIpBlocks({ redis, subscriber, resyncIntervalMs: config.IP_BLOCK_RESYNC_MS, logger: log });
+  await ipBlocks.start();
+  registerIpBlockMetrics(metrics.registry, ipBlocks);
   const limits = config.LIMITS_ENABLED ? createKeyLimits({ tiers, penalties, limiter, defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS }) : unlimitedKeyLimits(tiers);
 
   const publicApp = createTlsApp(uws, { certPath: tls.certPath, keyPath: tls.keyPath });
@@ -179,6 +185,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       },
     }),
     trustedProxies: createCidrSet(config.TRUSTED_PROXIES),
+    ipBlocks,
     dnsQuery: dns.route,
     readiness: {
       redis: async () => (await redis.ping()) === 'PONG',
@@ -198,6 +205,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
         upstreams: pool.status(),
         rateLimits: { enabled: config.LIMITS_ENABLED, policy: config.LIMITS_REDIS_DOWN_POLICY, ...limiter.stats() },
         penaltyBox: penalties.stats(),
+        ipBlocks: ipBlocks.stats(),
         tiersLoadedAt: tiers.loadedAt,
       }),
       upstreams: () => pool.status(),
@@ -228,7 +236,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     while (gate.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     adminListener.close();
     revocations.stop();
-    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop(), limiter.close(), penalties.close(), tiers.close()]);
+    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop(), limiter.close(), penalties.close(), ipBlocks.close(), tiers.close()]);
     await removeReplicaRecords(redis, replicaId).catch(() => undefined);
     await Promise.allSettled([redis.quit(), subscriber.quit(), sql.end({ timeout: 5 })]);
     log.info('stopped');

@@ -83,6 +83,8 @@ export const dataPlaneEnvSchema = z.object({
   LIMITS_REDIS_TIMEOUT_MS: ms(500),
   /** Full re-read of the penalty box, repairing any lost pub/sub message. */
   PENALTY_RESYNC_MS: ms(5_000),
+  /** Full re-read of the IP blocks the control plane set, repairing any lost pub/sub message. */
+  IP_BLOCK_RESYNC_MS: ms(5_000),
   /** Reload of the tiers table (also on every channels.tiers message). */
   TIERS_REFRESH_MS: ms(60_000),
   /** SSE comment heartbeat while waiting for the first token (uWS drops idle connections at 10 s). */
