@@ -35,6 +35,7 @@ export const ERRORS = {
   key_limit_reached: { status: 409, type: 'invalid_request_error', message: 'This account has reached its number of active API keys.' },
   too_many_attempts: { status: 429, type: 'rate_limit_error', message: 'Too many attempts; retry later.' },
   not_found: { status: 404, type: 'invalid_request_error', message: 'Not found.' },
+  penalty_over_cap: { status: 400, type: 'invalid_request_error', message: 'The penalty is longer than the operator cap (MCP_MAX_PENALTY); send force: true to set it anyway.' },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method not allowed.' },
   /** nginx's convention for a client that went away before the answer; never sent, only counted. */
   client_closed_request: { status: 499, type: 'invalid_request_error', message: 'The client closed the request.' },

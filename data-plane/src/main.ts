@@ -24,7 +24,7 @@ import { createPlainApp, createTlsApp, listenOn, loadUws } from './http/uws.js';
 import { createConcurrencyGate } from './limits/concurrency.js';
 import { createKeyLimits, unlimitedKeyLimits } from './limits/key-limits.js';
 import { registerLimitsMetrics } from './limits/metrics.js';
-import { createPenaltyCache, getPenalty, liftPenalty, listPenalties, setPenalty } from './limits/penalties.js';
+import { createPenaltyCache } from './limits/penalties.js';
 import { createRateLimiter } from './limits/rate-limiter.js';
 import { createTierRegistry } from './limits/tier-registry.js';
 import { createLogger, type Logger } from './log/logger.js';
@@ -40,7 +40,7 @@ import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
 import { createSql, pingPostgres } from './store/db.js';
 import { createSubscriber } from './store/redis-subscriber.js';
-import { findKeyByHash, getKey } from './store/keys.js';
+import { findKeyByHash } from './store/keys.js';
 import { createLastUsedTracker } from './store/last-used.js';
 import { applySchema } from './store/migrate.js';
 
@@ -209,12 +209,13 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
         tiersLoadedAt: tiers.loadedAt,
       }),
       upstreams: () => pool.status(),
-      penalties: {
-        keyTier: async (keyId) => (await getKey(sql, keyId))?.tier ?? null,
-        get: (keyId) => getPenalty(redis, keyId),
-        set: (record) => setPenalty(redis, record),
-        lift: (keyId) => liftPenalty(redis, keyId),
-        list: () => listPenalties(redis),
+      operator: {
+        sql,
+        redis,
+        capSeconds: config.MCP_MAX_PENALTY,
+        graceSeconds: config.GUARD_PARDON_GRACE_SECONDS,
+        incidentCapacity: config.INCIDENT_CAPACITY,
+        warn: (message) => log.warn(message),
       },
     },
   });
