@@ -43,9 +43,11 @@ function asAdminError(e: unknown): GatewayError | null {
  * bytes only to a reader that already exists.
  */
 export function jsonBody<S extends z.ZodType>(ctx: RouteContext, schema: S, maxBytes = 16 * 1024): Promise<z.infer<S>> {
-  const body = ctx.readBody(maxBytes);
-  body.catch(() => undefined);
-  return body.then((bytes) => parseInput(schema, parseJson(bytes)));
+  const parsed = ctx.readBody(maxBytes).then((bytes) => parseInput(schema, parseJson(bytes)));
+  // A handler may answer without awaiting it (a bad path); the discarded body must not become an
+  // unhandled rejection, which would end the process.
+  parsed.catch(() => undefined);
+  return parsed;
 }
 
 /** A boolean query flag (`?dryRun=true`): absent is false; anything but true/false/1/0 is a 400. */
