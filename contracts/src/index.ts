@@ -12,3 +12,4 @@ export * from './incident-protocol.js';
 export * from './operator-rails.js';
 export * from './detector-modes.js';
 export * from './allowlist.js';
+export * from './packed-windows.js';
