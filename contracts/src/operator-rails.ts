@@ -14,11 +14,9 @@ import type { RedisLike } from './redis-client.js';
  */
 export const DEFAULT_MAX_OPERATOR_PENALTY_SECONDS = 24 * 3600;
 
-const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
-
 /**
- * MCP_MAX_PENALTY as both planes parse it: whole seconds (`86400`) or a number with a unit
- * (`90m`, `24h`, `7d`); empty or unset means the default.
+ * MCP_MAX_PENALTY as every plane parses it: whole seconds (the control plane's MCP reads the same
+ * variable the same way); empty or unset means the default.
  */
 export const operatorPenaltyCapSchema = z
   .string()
@@ -26,10 +24,9 @@ export const operatorPenaltyCapSchema = z
   .optional()
   .transform((v, ctx) => {
     if (v === undefined || v === '') return DEFAULT_MAX_OPERATOR_PENALTY_SECONDS;
-    const m = /^(\d+)\s*([smhd]?)$/i.exec(v);
-    const seconds = m ? Number(m[1]) * UNIT_SECONDS[(m[2]?.toLowerCase() || 's') as keyof typeof UNIT_SECONDS] : NaN;
-    if (!Number.isSafeInteger(seconds) || seconds < 1) {
-      ctx.addIssue({ code: 'custom', message: 'expected a duration such as 86400, 90m, 24h or 7d' });
+    const seconds = /^\d{1,9}$/.test(v) ? Number(v) : NaN;
+    if (!(seconds >= 1)) {
+      ctx.addIssue({ code: 'custom', message: 'expected whole seconds, e.g. 86400 for 24 h' });
       return z.NEVER;
     }
     return seconds;

@@ -26,7 +26,7 @@ export const USAGE = `usage: fluxgate <command> [options]
                               every replica reloads at once
   penalty set <key id> --level penalty-1|2|3 [--duration 900|90m|24h] [--reason <text>]
                  [--force] [--dry-run] [--json]
-                              throttle a key; past MCP_MAX_PENALTY (24h) only with --force
+                              throttle a key; past MCP_MAX_PENALTY (86400 s) only with --force
   penalty lift <key id> [--reason <text>] [--dry-run] [--json]
                               pardon; a guard penalty also gives the key grace from the guard
                               and records an operator incident
@@ -47,6 +47,6 @@ options:
 
 --dry-run answers what would change and writes nothing. Operator actions are audited as
 cli:<$USER>. MCP_MAX_PENALTY, GUARD_PARDON_GRACE_SECONDS and INCIDENT_CAPACITY are read from the
-environment (defaults 24h, 1800, 10000).
+environment (defaults 86400, 1800, 10000).
 
 exit codes: 0 ok, 1 failure, 2 usage, 3 not found or refused, 4 changed but replicas not notified`;

@@ -140,7 +140,7 @@ export const dataPlaneEnvSchema = z.object({
   /** This replica's address in CLUSTER_DOMAIN answers (default: the bind address or first external IPv4). */
   REPLICA_ADDRESS: optionalString,
   REPLICA_HEARTBEAT_MS: z.coerce.number().int().min(500).max(7_500).default(5_000),
-  /** Operator penalties (admin routes, CLI) longer than this need force: 24 h, or e.g. 3600, 90m, 7d. Shared with MCP. */
+  /** Operator penalties (admin routes, CLI) longer than this need force, in seconds (24 h). The same variable as MCP's. */
   MCP_MAX_PENALTY: operatorPenaltyCapSchema,
   /** Grace an operator's pardon of a guard penalty gives the key on the guard's list (shared with the control plane). */
   GUARD_PARDON_GRACE_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_PARDON_GRACE_SECONDS),

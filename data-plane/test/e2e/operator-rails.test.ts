@@ -133,14 +133,14 @@ describe('operator penalty cap, force and dry run', () => {
 
   it('CLI: the same cap (MCP_MAX_PENALTY from the environment), --force, --dry-run', async () => {
     const { id } = await gw.issueKey();
-    const over = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h'], { MCP_MAX_PENALTY: '1h' });
+    const over = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h'], { MCP_MAX_PENALTY: '3600' });
     expect(over.code).toBe(3);
     expect(over.stderr).toMatch(/MCP_MAX_PENALTY \(3600 s\)/);
-    const dry = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--dry-run'], { MCP_MAX_PENALTY: '1h' });
+    const dry = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--dry-run'], { MCP_MAX_PENALTY: '3600' });
     expect(dry.code).toBe(0);
     expect(dry.stdout).toMatch(/^dry run, nothing changed: .* would go free → penalty-2 until .*Z, seen by 1 live replica \(forced past MCP_MAX_PENALTY\)\n$/);
     expect(await getPenalty(redis, id)).toBeNull();
-    const set = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--reason', 'scraping'], { MCP_MAX_PENALTY: '1h' });
+    const set = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--reason', 'scraping'], { MCP_MAX_PENALTY: '3600' });
     expect(set.code).toBe(0);
     expect(await getPenalty(redis, id)).toMatchObject({ level: 'penalty-2', actor: 'cli:tester', forced: true, reason: 'scraping' });
     const listed = await cli(['penalty', 'list', '--json']);
@@ -148,6 +148,10 @@ describe('operator penalty cap, force and dry run', () => {
     expect((await cli(['penalty', 'set', id, '--level', 'penalty-9'])).code).toBe(2);
     expect((await cli(['penalty', 'set', id, '--level', 'penalty-1', '--duration', 'soon'])).code).toBe(2);
     expect((await cli(['penalty', 'set', '00000000-0000-4000-8000-000000000000', '--level', 'penalty-1'])).code).toBe(3);
+    // MCP_MAX_PENALTY is whole seconds for every plane: anything else is a configuration error.
+    const badCap = await cli(['penalty', 'list'], { MCP_MAX_PENALTY: '1h' });
+    expect(badCap.code).toBe(2);
+    expect(badCap.stderr).toMatch(/MCP_MAX_PENALTY: expected whole seconds/);
   });
 });
 

@@ -1,8 +1,8 @@
-import { ALLOWLIST_KINDS, allowlistInputSchema, operatorPenaltyCapSchema, parseAllowlistSpec, type AllowlistEntry, type AllowlistKind } from '@fluxgate/contracts';
+import { ALLOWLIST_KINDS, allowlistInputSchema, parseAllowlistSpec, type AllowlistEntry, type AllowlistKind } from '@fluxgate/contracts';
 import { addAllowlistEntry, listAllowlistEntries, removeAllowlistEntry } from '../../operator/allowlist.js';
 import { EXIT, type CliContext } from '../context.js';
 import { UsageError } from '../usage.js';
-import { iso } from './operator-deps.js';
+import { iso, parseDurationFlag } from './operator-deps.js';
 
 export interface AllowlistFlags {
   reason?: string;
@@ -23,9 +23,9 @@ export async function allowlistCommand(ctx: CliContext, sub: string | undefined,
       if (!spec) throw new UsageError('expected <kind>:<value>, kind one of key, account, cidr (e.g. cidr:10.0.0.0/8)');
       let expiresInSeconds: number | undefined;
       if (flags.expiresIn !== undefined) {
-        const d = operatorPenaltyCapSchema.safeParse(flags.expiresIn);
-        if (!d.success || flags.expiresIn.trim() === '') throw new UsageError('--expires-in must be a duration such as 3600, 90m, 24h or 30d');
-        expiresInSeconds = d.data;
+        const d = parseDurationFlag(flags.expiresIn);
+        if (d === null) throw new UsageError('--expires-in must be a duration such as 3600, 90m, 24h or 30d');
+        expiresInSeconds = d;
       }
       const input = allowlistInputSchema.safeParse({ ...spec, reason: flags.reason, expiresInSeconds });
       if (!input.success) {

@@ -1,8 +1,8 @@
-import { listPenalties, operatorPenaltyCapSchema, PENALTY_LEVELS, type PenaltyLevel } from '@fluxgate/contracts';
+import { listPenalties, PENALTY_LEVELS, type PenaltyLevel } from '@fluxgate/contracts';
 import { pardonKey, throttleKey, type PenaltyOutcome } from '../../operator/penalty.js';
 import { EXIT, type CliContext } from '../context.js';
 import { UsageError } from '../usage.js';
-import { iso, operatorDeps } from './operator-deps.js';
+import { iso, operatorDeps, parseDurationFlag } from './operator-deps.js';
 
 export interface PenaltyFlags {
   level?: string;
@@ -42,9 +42,9 @@ async function set(ctx: CliContext, keyId: string, flags: PenaltyFlags, actor: s
   if (!flags.level || !(PENALTY_LEVELS as readonly string[]).includes(flags.level)) throw new UsageError(`--level must be one of ${PENALTY_LEVELS.join(', ')}`);
   let durationSeconds: number | undefined;
   if (flags.duration !== undefined) {
-    const d = operatorPenaltyCapSchema.safeParse(flags.duration);
-    if (!d.success || flags.duration.trim() === '' || d.data > MAX_DURATION_SECONDS) throw new UsageError('--duration must be a duration such as 900, 90m, 24h or 7d (at most 30 days)');
-    durationSeconds = d.data;
+    const d = parseDurationFlag(flags.duration);
+    if (d === null || d > MAX_DURATION_SECONDS) throw new UsageError('--duration must be a duration such as 900, 90m, 24h or 7d (at most 30 days)');
+    durationSeconds = d;
   }
   if (flags.reason !== undefined && flags.reason.length > 500) throw new UsageError('--reason is at most 500 characters');
   const outcome = await throttleKey(
