@@ -105,7 +105,8 @@ export class TierRegistry {
    * after this call (shared with every other caller), then answers as `get` does.
    */
   resolve(id: string): TierLimits | Promise<TierLimits> {
-    if (this.knows(id)) return this.get(id);
+    const known = this.#tiers.get(id) ?? DEFAULTS.get(id);
+    if (known) return known;
     const missedAt = this.#missed.get(id);
     if (missedAt !== undefined && Date.now() - missedAt < MISS_RELOAD_MS) return this.get(id);
     return this.refresh().then(() => {
