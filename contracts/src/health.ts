@@ -5,6 +5,10 @@ import { z } from 'zod';
  * get_upstream_health / get_gateway_metrics) to read. Each replica writes its own hash field, so
  * replicas never overwrite each other; a reader ignores fields older than REPLICA_RECORD_STALE_MS
  * (a replica that died leaves its last record behind).
+ * Bounded lifetime: every write also deletes the fields older than REPLICA_RECORD_STALE_MS (and
+ * any that are not records) and sets the hash's TTL to REPLICA_RECORD_STALE_MS, so a dead
+ * replica's record is gone at the next flush of a live one once stale, and all of them that long
+ * after the last replica stopped; a replica that stops gracefully deletes its own fields.
  */
 export const REPLICA_RECORD_STALE_MS = 30_000;
 

@@ -108,6 +108,8 @@ export const incidentSchema = z.object({
   reason: z.string().max(500).nullable(),
   summary: z.string().nullable(),
   summarySource: z.enum(SUMMARY_SOURCES).nullable(),
+  /** Operator incidents: the incident they act on (e.g. the guard incident a pardon lifted). Optional, so older records parse. */
+  relatesTo: incidentIdSchema.nullable().optional(),
 });
 export type Incident = z.infer<typeof incidentSchema>;
 

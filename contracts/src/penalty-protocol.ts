@@ -27,6 +27,9 @@ export interface PenaltyInput {
   /** Defaults to the level's PENALTY_DURATION_SECONDS. */
   durationSeconds?: number;
   now?: number;
+  /** Operator penalties: who set it, and whether it was forced past MCP_MAX_PENALTY. */
+  actor?: string;
+  forced?: boolean;
 }
 
 /** A valid record from what an operator or the guard decided (the admin POST body, an MCP call). */
@@ -41,6 +44,8 @@ export function buildPenaltyRecord(input: PenaltyInput): PenaltyRecord {
     incidentId: input.incidentId ?? null,
     setBy: input.setBy,
     setAt: now,
+    ...(input.actor === undefined ? {} : { actor: input.actor }),
+    ...(input.forced ? { forced: true } : {}),
   });
 }
 

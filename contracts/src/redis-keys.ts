@@ -39,6 +39,10 @@ export const redisKeys = {
   ipUsage: (ip: string, window: string, bucket: number) => `${PREFIX}:ipuse:${ipTag(ip)}:${window}:${bucket}`,
   /** Set of client IPs with counters in a bucket. */
   activeIps: (window: string, bucket: number) => `${PREFIX}:active-ips:${window}:${bucket}`,
+  /** One shard of a window's key counters packed for the guard (hash key id → packed value, packed-windows.ts). */
+  packedUsage: (window: string, bucket: number, shard: number) => `${PREFIX}:usepk:${window}:${bucket}:${shard}`,
+  /** One shard of a window's client-IP counters packed for the guard (hash ip → packed value). */
+  packedIpUsage: (window: string, bucket: number, shard: number) => `${PREFIX}:ipusepk:${window}:${bucket}:${shard}`,
 
   /**
    * Rate-limit state of one key under one tier (hash: request and token buckets), see tiers.ts.

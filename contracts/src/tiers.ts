@@ -57,5 +57,9 @@ export const penaltyRecordSchema = z.object({
   incidentId: z.string().nullable(),
   setBy: z.enum(['guard', 'operator']),
   setAt: z.number().int().positive(),
+  /** Operator penalties: who set it (`admin-token`, `cli:<os user>`, an MCP token's name). Optional, so older records parse. */
+  actor: z.string().max(200).optional(),
+  /** True when an operator set it beyond MCP_MAX_PENALTY with force (operator-rails.ts). */
+  forced: z.boolean().optional(),
 });
 export type PenaltyRecord = z.infer<typeof penaltyRecordSchema>;

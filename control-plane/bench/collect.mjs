@@ -7,17 +7,22 @@
  *            memory), then run every detector over every key (pro tier, no key trips).
  * 1 % of keys are heavy enough for the detail reads (distinct IPs/models, fingerprints).
  * Usage: npm run bench:guard [-- 10000 100000]   (needs redis-server on PATH, else REDIS_URL)
+ * The windows are seeded as the data plane writes them: each key's own hash and the packed shards
+ * (contracts packed-windows.ts). BENCH_GUARD_FORMAT=legacy seeds the own hashes only, as a data
+ * plane from before packing did (the collector then reads them one HMGET per key).
  */
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import { Redis } from 'ioredis';
-import { redisKeys } from '@fluxgate/contracts';
+import { encodePacked, packedShardOf, redisKeys } from '@fluxgate/contracts';
 import { createBulkReader } from '../dist/collect/bulk-reader.js';
 import { createCollector } from '../dist/collect/collector.js';
 import { configWith } from '../dist/config/load.js';
 import { decide } from '../dist/guard/policy.js';
 import { settingsFromConfig } from '../dist/guard/settings.js';
 import { DEFAULT_TIERS } from '@fluxgate/contracts';
+
+const packed = process.env.BENCH_GUARD_FORMAT !== 'legacy';
 
 // Seeding runs in a child process, so the RSS measured here is the collector's alone.
 if (process.argv[2] === '--seed') {
@@ -76,6 +81,7 @@ async function seed(redis, n, t) {
       for (let k = 0; k < 3; k++) {
         p.sadd(redisKeys.activeKeys('s10', b - k), id);
         p.hset(redisKeys.usage(id, 's10', b - k), { req: heavy ? 40 : 3, s2xx: 3, ptok: 900, ctok: 1200, ptok_max: 400, rqb: 3600, rsb: 4800, ttfb_sum: 120, ttfb_n: 3, dur_sum: 900, streams: 3, last: t });
+        if (packed) p.hset(redisKeys.packedUsage('s10', b - k, packedShardOf(id)), id, encodePacked([heavy ? 40 : 3, 0, 0, 900, 1200, 400]));
         if (heavy) {
           p.pfadd(redisKeys.usageIps(id, 's10', b - k), '10.0.0.1', '10.0.0.2');
           p.pfadd(redisKeys.usageModels(id, 's10', b - k), 'm1');
@@ -86,6 +92,7 @@ async function seed(redis, n, t) {
         const ip = `10.${(j >> 16) & 255}.${(j >> 8) & 255}.${j & 255}`;
         p.sadd(redisKeys.activeIps('s10', b), ip);
         p.hset(redisKeys.ipUsage(ip, 's10', b), { req: 3 });
+        if (packed) p.hset(redisKeys.packedIpUsage('s10', b, packedShardOf(ip)), ip, encodePacked([0, 0, 3]));
       }
     }
     await p.exec();
@@ -121,12 +128,25 @@ try {
     const ctx = { tierOf: () => DEFAULT_TIERS.pro, baselineOf: () => ({ ewma: 100, n: 100 }), modeOf: () => 'enforce' };
     const steady = [];
     const detect = [];
+    // CPU spent on a cycle by this process and by Redis: unlike wall time, not inflated by
+    // whatever else the (shared) machine runs at the same moment.
+    const redisCpu = async () => {
+      const info = await redis.info('cpu');
+      return ['used_cpu_sys', 'used_cpu_user'].reduce((a, k) => a + Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0), 0) * 1000;
+    };
+    const cpu = [];
+    const serverCpu = [];
     let detailed = 0;
     let decisions = 0;
     for (let i = 0; i < 5; i++) {
+      const cpu0 = process.cpuUsage();
+      const redis0 = await redisCpu();
       start = performance.now();
       const s = await collector.collect();
       const collected = performance.now();
+      const used = process.cpuUsage(cpu0);
+      cpu.push((used.user + used.system) / 1000);
+      serverCpu.push((await redisCpu()) - redis0);
       decisions = decide(s, ctx, settings).length;
       detect.push(performance.now() - collected);
       steady.push(performance.now() - start);
@@ -136,7 +156,7 @@ try {
     // Live heap after a full collection (with --expose-gc), i.e. what the collector keeps.
     global.gc?.();
     const heapMb = process.memoryUsage().heapUsed / 2 ** 20;
-    rows.push({ activeKeys: n, snapshotKeys: snap.keys.length, ips: snap.ips.length, detailed, decisions, coldCollectMs: Math.round(cold), cycleMedianMs: Math.round(median(steady)), cycleMaxMs: Math.round(Math.max(...steady)), detectMedianMs: Math.round(median(detect)), rssMb: Math.round(rssMb), heapUsedMb: Math.round(heapMb) });
+    rows.push({ activeKeys: n, snapshotKeys: snap.keys.length, ips: snap.ips.length, detailed, decisions, coldCollectMs: Math.round(cold), cycleMedianMs: Math.round(median(steady)), cycleMaxMs: Math.round(Math.max(...steady)), collectCpuMedianMs: Math.round(median(cpu)), redisCpuMedianMs: Math.round(median(serverCpu)), detectMedianMs: Math.round(median(detect)), rssMb: Math.round(rssMb), heapUsedMb: Math.round(heapMb) });
     reader.close();
     if (!server) {
       let cursor = '0';

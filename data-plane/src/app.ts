@@ -12,6 +12,8 @@ import { proxyRoute } from './routes/proxy.js';
 import type { ProxyPorts } from './routes/proxy-ports.js';
 import { sendError } from './routes/respond.js';
 import { withClientAddress } from './routes/client-ip.js';
+import { withIpBlock } from './routes/ip-block.js';
+import type { IpBlocks } from './auth/ip-blocks.js';
 import type { RouteHandler, RouteSpec } from './routes/context.js';
 import { GatewayError } from './errors.js';
 
@@ -38,6 +40,8 @@ export interface DataPlaneDeps {
   dnsQuery: RouteHandler;
   /** Peers whose X-Forwarded-For names the client (TRUSTED_PROXIES: addresses and CIDRs). */
   trustedProxies: AddressSet;
+  /** Client addresses the control plane blocked: refused on /v1, /api and /portal before anything else. */
+  ipBlocks?: Pick<IpBlocks, 'check'>;
 }
 
 /** Wire every route onto the two listeners. No I/O here: main.ts listens and drains. */
@@ -45,11 +49,12 @@ export function createDataPlane(deps: DataPlaneDeps): void {
   const { adminApp, log, config } = deps;
   const route = (method: Method, pattern: string, handler: RouteHandler) =>
     bind(deps.publicApp, method, pattern, withClientAddress(deps.trustedProxies, handler), log);
+  const unlessBlocked = (handler: RouteHandler): RouteHandler => (deps.ipBlocks ? withIpBlock(deps.ipBlocks, handler) : handler);
 
   route('get', '/healthz', healthz);
   route('get', '/health', healthz);
   route('get', '/readyz', readyz(deps.readiness, { timeoutMs: 1_000, cacheMs: 1_000 }));
-  for (const r of deps.portal) route(r.method, r.pattern, r.handler);
+  for (const r of deps.portal) route(r.method, r.pattern, unlessBlocked(r.handler));
   route('any', '/dns-query', deps.dnsQuery);
 
   const proxy = proxyRoute({
@@ -65,8 +70,8 @@ export function createDataPlane(deps: DataPlaneDeps): void {
       modelManagement: config.PROXY_MODEL_MANAGEMENT,
     },
   });
-  route('any', '/v1/*', proxy);
-  route('any', '/api/*', proxy);
+  route('any', '/v1/*', unlessBlocked(proxy));
+  route('any', '/api/*', unlessBlocked(proxy));
   route('any', '/*', ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain'));
 
   for (const r of adminRoutes(deps.admin, log)) bind(adminApp, r.method, r.pattern, requireAdmin(deps.adminToken, r.handler), log);

@@ -9,6 +9,8 @@ import { createAuthenticator } from './auth/authenticate.js';
 import { createKeyCache } from './auth/key-cache.js';
 import { attachKeyCache } from './auth/key-events.js';
 import { createLookupQuota } from './auth/lookup-quota.js';
+import { createIpBlocks } from './auth/ip-blocks.js';
+import { registerIpBlockMetrics } from './auth/ip-block-metrics.js';
 import { createRevocationFeed } from './auth/revocation-feed.js';
 import { ensureAdminToken, ensureSecret } from './bootstrap/admin-token.js';
 import { SecretFileError } from './bootstrap/secret-file.js';
@@ -22,20 +24,23 @@ import { createPlainApp, createTlsApp, listenOn, loadUws } from './http/uws.js';
 import { createConcurrencyGate } from './limits/concurrency.js';
 import { createKeyLimits, unlimitedKeyLimits } from './limits/key-limits.js';
 import { registerLimitsMetrics } from './limits/metrics.js';
-import { createPenaltyCache, getPenalty, liftPenalty, listPenalties, setPenalty } from './limits/penalties.js';
+import { createPenaltyCache } from './limits/penalties.js';
 import { createRateLimiter } from './limits/rate-limiter.js';
 import { createTierRegistry } from './limits/tier-registry.js';
 import { createLogger, type Logger } from './log/logger.js';
 import { createCounters } from './metrics/counters.js';
 import { createGatewayMetrics } from './metrics/registry.js';
 import { metricsSnapshot } from './metrics/snapshot.js';
+import { removeReplicaRecords, replicaRecordWriter } from './metrics/replica-records.js';
+import { createReplicaStats } from './metrics/replica-stats.js';
 import { createCidrSet } from './net/cidr-set.js';
 import { createUpstreamPool } from './proxy/pool.js';
+import type { UpstreamStatus } from './proxy/types.js';
 import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
 import { createSql, pingPostgres } from './store/db.js';
 import { createSubscriber } from './store/redis-subscriber.js';
-import { findKeyByHash, getKey } from './store/keys.js';
+import { findKeyByHash } from './store/keys.js';
 import { createLastUsedTracker } from './store/last-used.js';
 import { applySchema } from './store/migrate.js';
 
@@ -64,7 +69,19 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
 
   const upstreams = config.UPSTREAMS_FILE ? await readUpstreamsFile(config.UPSTREAMS_FILE) : parseUpstreamUrls(config.DOWNSTREAM_AI_URLS);
   const metrics = createGatewayMetrics({ upstreams: upstreams.map((u) => u.name) });
-  const counters = createCounters({ redis, intervalMs: config.COUNTER_FLUSH_MS, maxPendingBuckets: config.COUNTER_MAX_PENDING_BUCKETS, metrics, logger: log });
+  // One id per process: the DNS replica registry and the replica's records (health, metrics) name it.
+  const replicaId = randomUUID();
+  const replicaStats = createReplicaStats();
+  // The pool exists only further down; the first flush runs an interval after start.
+  let upstreamStatus: () => UpstreamStatus[] = () => [];
+  const counters = createCounters({
+    redis,
+    intervalMs: config.COUNTER_FLUSH_MS,
+    maxPendingBuckets: config.COUNTER_MAX_PENDING_BUCKETS,
+    metrics,
+    logger: log,
+    extraWrites: replicaRecordWriter(redis, { replicaId, startedAt: Date.now(), stats: replicaStats, upstreams: () => upstreamStatus() }),
+  });
   counters.start();
   const lastUsed = createLastUsedTracker(sql, { logger: log });
   lastUsed.start();
@@ -97,7 +114,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       clusterDomain: config.CLUSTER_DOMAIN,
       heartbeatMs: config.REPLICA_HEARTBEAT_MS,
       replicaAddress: config.REPLICA_ADDRESS,
-      replicaId: randomUUID(),
+      replicaId,
       publicHost: config.PUBLIC_HOST,
     },
     { redis, registry: metrics.registry, log },
@@ -112,6 +129,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     probe: { path: config.UPSTREAM_PROBE_PATH, intervalMs: config.UPSTREAM_PROBE_INTERVAL_MS },
     onStateChange: (upstream, from, to) => log.warn({ upstream, from, to }, 'upstream state changed'),
   });
+  upstreamStatus = () => pool.status();
   // Probe at once so readiness reflects the upstreams from the start, not after one interval.
   void pool.probeNow();
   const gate = createConcurrencyGate(config.MAX_CONCURRENT_REQUESTS);
@@ -132,6 +150,10 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     logger: log,
   });
   registerLimitsMetrics(metrics.registry, { limiter, penalties });
+  // IP blocks from the control plane (credential abuse), enforced before authentication.
+  const ipBlocks = createIpBlocks({ redis, subscriber, resyncIntervalMs: config.IP_BLOCK_RESYNC_MS, logger: log });
+  await ipBlocks.start();
+  registerIpBlockMetrics(metrics.registry, ipBlocks);
   const limits = config.LIMITS_ENABLED ? createKeyLimits({ tiers, penalties, limiter, defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS }) : unlimitedKeyLimits(tiers);
 
   const publicApp = createTlsApp(uws, { certPath: tls.certPath, keyPath: tls.keyPath });
@@ -145,7 +167,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     pool,
     gate,
     limits,
-    ports: createProxyPorts({ authenticate, counters, metrics }),
+    ports: createProxyPorts({ authenticate, counters, metrics, stats: replicaStats }),
     portal: createPortalRoutes({
       sql,
       redis,
@@ -163,6 +185,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       },
     }),
     trustedProxies: createCidrSet(config.TRUSTED_PROXIES),
+    ipBlocks,
     dnsQuery: dns.route,
     readiness: {
       redis: async () => (await redis.ping()) === 'PONG',
@@ -173,6 +196,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     admin: {
       prometheus: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
       snapshot: async () => ({
+        replicaId,
         metrics: await metricsSnapshot(metrics.registry),
         counters: counters.stats(),
         keyCache: cache.stats(),
@@ -181,15 +205,17 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
         upstreams: pool.status(),
         rateLimits: { enabled: config.LIMITS_ENABLED, policy: config.LIMITS_REDIS_DOWN_POLICY, ...limiter.stats() },
         penaltyBox: penalties.stats(),
+        ipBlocks: ipBlocks.stats(),
         tiersLoadedAt: tiers.loadedAt,
       }),
       upstreams: () => pool.status(),
-      penalties: {
-        keyTier: async (keyId) => (await getKey(sql, keyId))?.tier ?? null,
-        get: (keyId) => getPenalty(redis, keyId),
-        set: (record) => setPenalty(redis, record),
-        lift: (keyId) => liftPenalty(redis, keyId),
-        list: () => listPenalties(redis),
+      operator: {
+        sql,
+        redis,
+        capSeconds: config.MCP_MAX_PENALTY,
+        graceSeconds: config.GUARD_PARDON_GRACE_SECONDS,
+        incidentCapacity: config.INCIDENT_CAPACITY,
+        warn: (message) => log.warn(message),
       },
     },
   });
@@ -199,7 +225,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   dns.announce(publicListener.port);
   log.info({ publicPort: publicListener.port, adminPort: adminListener.port, upstreams: upstreams.map((u) => u.name) }, 'data plane listening');
   // One machine-readable line for launchers and tests.
-  process.stdout.write(`${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port, replicaId })}\n`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -211,7 +237,8 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     while (gate.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     adminListener.close();
     revocations.stop();
-    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop(), limiter.close(), penalties.close(), tiers.close()]);
+    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop(), limiter.close(), penalties.close(), ipBlocks.close(), tiers.close()]);
+    await removeReplicaRecords(redis, replicaId).catch(() => undefined);
     await Promise.allSettled([redis.quit(), subscriber.quit(), sql.end({ timeout: 5 })]);
     log.info('stopped');
     process.exit(0);

@@ -34,6 +34,11 @@ export interface BulkReader {
    * `numeric`: bulk strings arrive as numbers (NaN when not a non-negative integer), for counters.
    */
   each(command: string, keys: Iterable<string>, count: number, tail: readonly string[], onReply: (reply: Reply, index: number) => void, numeric?: boolean): Promise<void>;
+  /**
+   * Like `each` for commands that answer an array (HGETALL): every element of every reply goes
+   * to `onElement` as it is parsed, with the index of its command; nothing is kept.
+   */
+  eachElement(command: string, keys: Iterable<string>, count: number, tail: readonly string[], onElement: (element: Reply, index: number) => void): Promise<void>;
   close(): void;
 }
 
@@ -41,6 +46,8 @@ interface Batch {
   replies: Reply[];
   /** Streaming batches hand each reply over instead of keeping it. */
   onReply?: (reply: Reply, index: number) => void;
+  /** Element-streaming batches hand over each element of each (array) reply. */
+  onElement?: (element: Reply, index: number) => void;
   numeric?: boolean;
   received: number;
   expected: number;
@@ -72,7 +79,13 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
       clearTimeout(batch.timer);
       batch.resolve(batch.replies);
     }
-  }, () => queue[0]?.numeric === true);
+  }, () => queue[0]?.numeric === true, {
+    when: () => queue[0]?.onElement !== undefined,
+    onElement: (element) => {
+      const batch = queue[0];
+      batch?.onElement?.(element, batch.received);
+    },
+  });
 
   const failAll = (err: Error): void => {
     socket?.destroy();
@@ -153,13 +166,13 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
   // between its slices): replies come back in write order, which is the queue's order.
   let writing: Promise<void> = Promise.resolve();
 
-  function expect(s: net.Socket, count: number, slices: () => Iterable<Buffer | string>, onReply?: Batch['onReply'], numeric = false): Promise<Reply[]> {
+  function expect(s: net.Socket, count: number, slices: () => Iterable<Buffer | string>, onReply?: Batch['onReply'], numeric = false, onElement?: Batch['onElement']): Promise<Reply[]> {
     if (count === 0) return Promise.resolve([]);
     return new Promise<Reply[]>((resolve, reject) => {
       writing = writing.then(async () => {
         if (s.destroyed) return reject(new Error('Redis connection closed'));
         const timer = setTimeout(() => failAll(new Error(`Redis bulk read timed out after ${timeoutMs} ms`)), timeoutMs);
-        queue.push({ replies: [], received: 0, expected: count, resolve, reject, timer, numeric, ...(onReply ? { onReply } : {}) });
+        queue.push({ replies: [], received: 0, expected: count, resolve, reject, timer, numeric, ...(onReply ? { onReply } : {}), ...(onElement ? { onElement } : {}) });
         await writeAll(s, slices());
       }).catch((err: unknown) => failAll(err as Error));
     });
@@ -188,6 +201,12 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
     async each(command, keys, count, tail, onReply, numeric = false) {
       const s = socket ?? (await connect());
       await expect(s, count, () => encodeKeyedCommands(command, keys, tail), onReply, numeric);
+    },
+    async eachElement(command, keys, count, tail, onElement) {
+      const s = socket ?? (await connect());
+      // Each reply arrives as an empty array once its elements went to onElement: not kept.
+      // A reply that is not an array (an error: a key of the wrong type) goes to onElement as it is.
+      await expect(s, count, () => encodeKeyedCommands(command, keys, tail), (reply, i) => void (Array.isArray(reply) || onElement(reply, i)), false, onElement);
     },
     close() {
       failAll(new Error('bulk reader closed'));

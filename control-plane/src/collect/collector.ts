@@ -1,4 +1,4 @@
-import { IP_FIELDS, USAGE_FIELDS, WINDOWS, redisKeys } from '@fluxgate/contracts';
+import { PACKED_IP_FIELDS, PACKED_KEY_FIELDS, PACKED_KEY_MAX_FROM, PACKED_SHARDS, WINDOWS, redisKeys } from '@fluxgate/contracts';
 import type { MalformedKind } from '../metrics/registry.js';
 import type { BulkReader } from './bulk-reader.js';
 import { RedisReplyError } from './resp.js';
@@ -8,8 +8,12 @@ import { Accumulator, counterValue, Interner, Table } from './tables.js';
 /**
  * Reads the s10 windows of the active keys and IPs (the data plane's active sets, so nothing is
  * ever SCANned) into a Snapshot, in a few pipelined round trips:
- *   1. SMEMBERS of the active-key and active-IP sets of each lookback window still to read;
- *   2. one HMGET per (member, window) for just the fields the detectors use;
+ *   1. per lookback window still to read, the size of its active sets and of its packed shards
+ *      (contracts packed-windows.ts), all O(1);
+ *   2. when the packed shards hold every active member: one HGETALL per non-empty shard, which
+ *      carries the detectors' fields of every member at once; otherwise (a window written by a
+ *      data plane from before packing, or a packed write that failed) the old way: SMEMBERS of
+ *      the active sets, then one HMGET per (member, window) for just the fields the detectors use;
  *   3. for keys whose volume could trip a detector that needs them: PFCOUNT of the distinct-IP
  *      and distinct-model HyperLogLogs over the lookback (one command per key: the windows of a
  *      key share its hash tag, so this also works on Redis Cluster) and the fingerprint hashes.
@@ -22,9 +26,12 @@ import { Accumulator, counterValue, Interner, Table } from './tables.js';
 export const FINAL_AFTER_MS = 3000;
 const S10 = WINDOWS.s10.seconds * 1000;
 
-const KEY_FIELDS = [USAGE_FIELDS.requests, USAGE_FIELDS.status4xx, USAGE_FIELDS.rateLimited, USAGE_FIELDS.promptTokens, USAGE_FIELDS.completionTokens, USAGE_FIELDS.maxPromptTokens] as const;
-const MAX_FIELD = 5;
-const IP_HMGET_FIELDS = [IP_FIELDS.failedCredentials, IP_FIELDS.failedLogins, IP_FIELDS.requests] as const;
+// The detectors' fields, in one order for the packed values and for HMGET of the old hashes:
+// requests, 4xx, 429s, prompt and completion tokens, largest prompt (max-merged).
+const KEY_FIELDS = PACKED_KEY_FIELDS;
+const MAX_FIELD = PACKED_KEY_MAX_FROM;
+const IP_HMGET_FIELDS = PACKED_IP_FIELDS;
+const SHARDS = Array.from({ length: PACKED_SHARDS }, (_, i) => i);
 
 interface Window {
   final: boolean;
@@ -64,6 +71,26 @@ export function createCollector(opts: CollectorOptions): Collector {
   let pool: KeySnapshot[] = [];
   let lastReq = new Float64Array(0);
   const ipSums = new Accumulator(IP_HMGET_FIELDS.length);
+  /**
+   * Member indexes of each packed shard in the order its last HGETALL listed them. The current
+   * window is re-read every cycle and a hash lists its fields in the same order until it grows or
+   * rehashes, so most members are recognised by one string comparison at their old position
+   * instead of a lookup in a 100k-entry map (which was the biggest cost of a cycle).
+   */
+  let order = new Map<string, Int32Array>();
+  /**
+   * Tables of windows that were replaced or left the lookback, reused for the next reads: at 100k
+   * keys a window's table is ~5 MB of typed arrays, which a fresh one per cycle would make garbage.
+   */
+  const spares: Table[] = [];
+  const tableFor = (width: number, capacity: number): Table => {
+    const i = spares.findIndex((t) => t.width === width);
+    return i >= 0 ? spares.splice(i, 1)[0]!.reset(capacity) : new Table(width, capacity);
+  };
+  const retire = (w: Window | undefined): void => {
+    if (w && spares.length < 8) spares.push(w.keys, w.ips);
+  };
+  let nextOrder = new Map<string, Int32Array>();
   const malformed = (kind: MalformedKind, n = 1): void => {
     if (n > 0) opts.countMalformed?.(kind, n);
   };
@@ -83,35 +110,91 @@ export function createCollector(opts: CollectorOptions): Collector {
     keyIds = rebuild(keyIds, [...windows.values()].map((w) => w.keys));
     pool = [];
     ipIds = rebuild(ipIds, [...windows.values()].map((w) => w.ips));
+    order.clear();
   }
 
   /** Reads windows one at a time, so a new leader's first cycle holds one window's replies at most. */
   async function readWindows(buckets: number[], t: number): Promise<void> {
-    for (const b of buckets) windows.set(b, await readWindow(b, t));
+    for (const b of buckets) {
+      const w = await readWindow(b, t);
+      retire(windows.get(b));
+      windows.set(b, w);
+    }
   }
 
   async function readWindow(b: number, t: number): Promise<Window> {
-    const [members, ips] = await reader.pipeline([
-      ['SMEMBERS', p + redisKeys.activeKeys('s10', b)],
-      ['SMEMBERS', p + redisKeys.activeIps('s10', b)],
+    const sizes = await reader.pipeline([
+      ['SCARD', p + redisKeys.activeKeys('s10', b)],
+      ['SCARD', p + redisKeys.activeIps('s10', b)],
+      ...SHARDS.map((s) => ['HLEN', p + redisKeys.packedUsage('s10', b, s)]),
+      ...SHARDS.map((s) => ['HLEN', p + redisKeys.packedIpUsage('s10', b, s)]),
     ]);
-    const keyList = Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : [];
-    const ipList = Array.isArray(ips) ? ips.filter((m): m is string => typeof m === 'string') : [];
-    if (members instanceof RedisReplyError) malformed('usage');
-    if (ips instanceof RedisReplyError) malformed('ip_usage');
-    const w: Window = { final: t >= (b + 1) * S10 + FINAL_AFTER_MS, keys: new Table(KEY_FIELDS.length, keyList.length), ips: new Table(IP_HMGET_FIELDS.length, ipList.length) };
-    const keyMembers = Int32Array.from(keyList, (id) => keyIds.indexOf(id));
-    const ipMembers = Int32Array.from(ipList, (ip) => ipIds.indexOf(ip));
-    let badKeys = 0;
-    let badIps = 0;
+    const size = (i: number): number => (typeof sizes[i] === 'number' ? (sizes[i] as number) : 0);
+    const keyShards = SHARDS.map((s) => size(2 + s));
+    const ipShards = SHARDS.map((s) => size(2 + PACKED_SHARDS + s));
+    const packedKeys = keyShards.reduce((a, n) => a + n, 0);
+    const packedIps = ipShards.reduce((a, n) => a + n, 0);
+    const [keys, ips] = await Promise.all([
+      packedKeys >= size(0)
+        ? readPacked(keyIds, KEY_FIELDS.length, SHARDS.filter((s) => keyShards[s]! > 0).map((s) => p + redisKeys.packedUsage('s10', b, s)), packedKeys, 'usage')
+        : readLegacy(keyIds, KEY_FIELDS, redisKeys.activeKeys('s10', b), (id) => redisKeys.usage(id, 's10', b), 'usage'),
+      packedIps >= size(1)
+        ? readPacked(ipIds, IP_HMGET_FIELDS.length, SHARDS.filter((s) => ipShards[s]! > 0).map((s) => p + redisKeys.packedIpUsage('s10', b, s)), packedIps, 'ip_usage')
+        : readLegacy(ipIds, IP_HMGET_FIELDS, redisKeys.activeIps('s10', b), (ip) => redisKeys.ipUsage(ip, 's10', b), 'ip_usage'),
+    ]);
+    return { final: t >= (b + 1) * S10 + FINAL_AFTER_MS, keys, ips };
+  }
+
+  /**
+   * A window's members from its packed shards. Each HGETALL reply streams in as field, value,
+   * field, value… (bulk-reader eachElement), parsed into the table as it arrives and never kept.
+   */
+  async function readPacked(ids: Interner, width: number, shardKeys: string[], members: number, kind: 'usage' | 'ip_usage'): Promise<Table> {
+    const table = tableFor(width, members);
+    let bad = 0;
+    let shard = -1;
+    let before: Int32Array | undefined;
+    let seen: number[] = [];
+    let id: string | null = null;
+    const finishShard = (): void => {
+      if (shard >= 0) nextOrder.set(shardKeys[shard]!, Int32Array.from(seen));
+    };
+    await reader.eachElement('HGETALL', shardKeys, shardKeys.length, [], (element, n) => {
+      if (n !== shard) {
+        finishShard();
+        shard = n;
+        before = order.get(shardKeys[n]!);
+        seen = [];
+        id = null;
+      }
+      if (id === null) {
+        if (typeof element === 'string') id = element;
+        else bad++;
+        return;
+      }
+      const guess = before?.[seen.length];
+      const member = guess !== undefined && ids.ids[guess] === id ? guess : ids.indexOf(id);
+      seen.push(member);
+      if (!table.addPacked(member, element)) bad++;
+      id = null;
+    });
+    finishShard();
+    malformed(kind, bad);
+    return table;
+  }
+
+  /** The old way: the active set's members, then one HMGET of each member's own hash. */
+  async function readLegacy(ids: Interner, fields: readonly string[], activeSet: string, hashOf: (id: string) => string, kind: 'usage' | 'ip_usage'): Promise<Table> {
+    const [members] = await reader.pipeline([['SMEMBERS', p + activeSet]]);
+    if (members instanceof RedisReplyError) malformed(kind);
+    const list = Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : [];
+    const table = tableFor(fields.length, list.length);
+    const indexes = Int32Array.from(list, (id) => ids.indexOf(id));
+    let bad = 0;
     // Key names are made as the writer needs them; each reply is stored as numbers and dropped.
-    await Promise.all([
-      reader.each('HMGET', lazyMap(keyList, (id) => p + redisKeys.usage(id, 's10', b)), keyList.length, KEY_FIELDS, (reply, i) => void (w.keys.add(keyMembers[i]!, reply) || badKeys++), true),
-      reader.each('HMGET', lazyMap(ipList, (ip) => p + redisKeys.ipUsage(ip, 's10', b)), ipList.length, IP_HMGET_FIELDS, (reply, i) => void (w.ips.add(ipMembers[i]!, reply) || badIps++), true),
-    ]);
-    malformed('usage', badKeys);
-    malformed('ip_usage', badIps);
-    return w;
+    await reader.each('HMGET', lazyMap(list, (id) => p + hashOf(id)), list.length, fields, (reply, i) => void (table.add(indexes[i]!, reply) || bad++), true);
+    malformed(kind, bad);
+    return table;
   }
 
   async function readDetails(ids: string[], buckets: number[]): Promise<Map<string, KeyDetail>> {
@@ -158,6 +241,8 @@ export function createCollector(opts: CollectorOptions): Collector {
   return {
     reset() {
       windows.clear();
+      spares.length = 0;
+      order.clear();
       pool = [];
       keyIds = new Interner();
       ipIds = new Interner();
@@ -167,12 +252,19 @@ export function createCollector(opts: CollectorOptions): Collector {
       const current = Math.floor(t / S10);
       const lookback: number[] = [];
       for (let b = current - opts.lookbackBuckets + 1; b <= current; b++) lookback.push(b);
-      for (const b of windows.keys()) if (b < lookback[0]!) windows.delete(b);
+      for (const [b, w] of windows) {
+        if (b >= lookback[0]!) continue;
+        retire(w);
+        windows.delete(b);
+      }
       compact();
       await readWindows(
         lookback.filter((b) => !windows.get(b)?.final),
         t,
       );
+      // Only the shards read this cycle are worth remembering (a final window is not read again).
+      order = nextOrder;
+      nextOrder = new Map();
 
       keySums.reset(keyIds.size);
       ipSums.reset(ipIds.size);

@@ -72,19 +72,29 @@ const CR = 13;
 export class RespParser {
   #buf: Buffer = EMPTY;
   #off = 0;
-  readonly #stack: Array<{ items: Reply[]; left: number }> = [];
+  /** `stream`: a top-level array whose elements go to the element callback instead of `items`. */
+  readonly #stack: Array<{ items: Reply[]; left: number; stream: boolean }> = [];
   readonly #onReply: (reply: Reply) => void;
   readonly #numeric: () => boolean;
+  readonly #onElement: ((element: Reply) => void) | null;
 
   /**
    * `numericBulk`: asked before each bulk string; when true, the string is decoded as a
    * non-negative decimal integer straight from the bytes (NaN when it is not one), sparing a
    * string per counter value on the hot read.
+   * `streamElements`: asked when a reply opens with an array; when true, each of its elements is
+   * handed to `onElement` as soon as it is parsed and not kept, and the reply itself arrives as
+   * an empty array. A 10k-field HGETALL then never exists as one array, whose strings would
+   * outlive young-generation collections while the rest of it arrives.
    */
-  constructor(onReply: (reply: Reply) => void, numericBulk: () => boolean = () => false) {
+  constructor(onReply: (reply: Reply) => void, numericBulk: () => boolean = () => false, streamElements?: { when: () => boolean; onElement: (element: Reply) => void }) {
     this.#onReply = onReply;
     this.#numeric = numericBulk;
+    this.#onElement = streamElements?.onElement ?? null;
+    this.#streamWhen = streamElements?.when ?? (() => false);
   }
+
+  readonly #streamWhen: () => boolean;
 
   reset(): void {
     this.#buf = EMPTY;
@@ -109,7 +119,8 @@ export class RespParser {
     for (;;) {
       const top = this.#stack[this.#stack.length - 1];
       if (!top) return this.#onReply(v);
-      top.items.push(v);
+      if (top.stream) this.#onElement!(v);
+      else top.items.push(v);
       if (--top.left > 0) return;
       this.#stack.pop();
       v = top.items;
@@ -144,7 +155,7 @@ export class RespParser {
         this.#off = next;
         if (n < 0) return null;
         if (n === 0) return [];
-        this.#stack.push({ items: [], left: n });
+        this.#stack.push({ items: [], left: n, stream: this.#stack.length === 0 && this.#onElement !== null && this.#streamWhen() });
         return OPENED;
       }
       case 0x3a: // : integer

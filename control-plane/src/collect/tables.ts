@@ -51,6 +51,15 @@ export class Table {
   get rows(): number {
     return this.#rows;
   }
+  /** Empties the table for reuse, keeping (or growing to) room for `capacity` rows. */
+  reset(capacity: number): this {
+    this.#rows = 0;
+    if (this.#members.length < capacity) {
+      this.#members = new Int32Array(capacity);
+      this.#values = new Float64Array(capacity * this.width);
+    }
+    return this;
+  }
   /** Adds a member's HMGET reply; false (nothing added) when it is malformed. */
   add(member: number, reply: Reply | undefined): boolean {
     if (!Array.isArray(reply) || reply.length !== this.width) return false;
@@ -61,6 +70,35 @@ export class Table {
       if (Number.isNaN(n)) return false;
       this.#values[base + i] = n;
     }
+    this.#members[this.#rows++] = member;
+    return true;
+  }
+  /**
+   * Adds a member's packed value (contracts packed-windows.ts: `width` decimal integers joined
+   * by commas), parsed in place; false (nothing added) when it is anything else.
+   */
+  addPacked(member: number, text: Reply | undefined): boolean {
+    if (typeof text !== 'string') return false;
+    if (this.#rows === this.#members.length) this.#grow();
+    const base = this.#rows * this.width;
+    let field = 0;
+    let n = 0;
+    let digits = 0;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 44) {
+        if (digits === 0 || field >= this.width - 1) return false;
+        this.#values[base + field++] = n;
+        n = 0;
+        digits = 0;
+        continue;
+      }
+      const d = c - 48;
+      if (d < 0 || d > 9 || ++digits > 15) return false;
+      n = n * 10 + d;
+    }
+    if (digits === 0 || field !== this.width - 1) return false;
+    this.#values[base + field] = n;
     this.#members[this.#rows++] = member;
     return true;
   }

@@ -1,4 +1,4 @@
-import { incidentSchema, incidentSummarySchema, parseJsonSafe, redisKeys, shadowDecisionSchema, type Incident, type IncidentSummary, type ShadowDecision } from '@fluxgate/contracts';
+import { INCIDENT_ADD_SCRIPT, incidentSchema, incidentSummarySchema, parseJsonSafe, redisKeys, shadowDecisionSchema, type Incident, type IncidentSummary, type ShadowDecision } from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
 
 /**
@@ -12,29 +12,8 @@ import type { Redis } from 'ioredis';
  * - summaries: a separate hash, written after the incident (stored first, summarised after).
  * Readers merge record and summary (`readIncident`).
  */
-const ADD = `
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-  return 0
-end
-redis.call('XADD', KEYS[1], '*', 'id', ARGV[1], 'data', ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-local cap = tonumber(ARGV[3])
-local len = redis.call('XLEN', KEYS[1])
-if len > cap then
-  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', len - cap)
-  for _, e in ipairs(old) do
-    local f = e[2]
-    for i = 1, #f - 1, 2 do
-      if f[i] == 'id' then
-        redis.call('HDEL', KEYS[2], f[i + 1])
-        redis.call('HDEL', KEYS[3], f[i + 1])
-      end
-    end
-    redis.call('XDEL', KEYS[1], e[1])
-  end
-end
-return 1`;
+/** Adding is the shared write protocol in contracts (incident-protocol.ts), which the data plane's operator surfaces use too. */
+const ADD = INCIDENT_ADD_SCRIPT;
 const UPDATE = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_PARDON_GRACE_SECONDS, operatorPenaltyCapSchema } from '@fluxgate/contracts';
 import { z } from 'zod';
 import { checkSecretFileSync, type Warn } from '../bootstrap/secret-file.js';
 
@@ -26,8 +27,9 @@ export function readRuntimeFile(stateDir: string, warn: Warn = () => undefined):
 }
 
 /**
- * The CLI's own configuration: the two URLs it needs, from flags or the environment, parsed in
- * this one place (the plane's config is separate and has far more in it).
+ * The CLI's own configuration: the two URLs it needs, from flags or the environment, and the
+ * operator rails it shares with the admin routes and MCP, parsed in this one place (the plane's
+ * config is separate and has far more in it).
  */
 const emptyAsUnset = (v: unknown) => (v === '' ? undefined : v);
 
@@ -46,6 +48,9 @@ const cliConfigSchema = z.object({
       .regex(/^rediss?:\/\/[^\s]+$/, 'expected redis://[user:password@]host[:port][/db]')
       .default('redis://127.0.0.1:6379'),
   ),
+  MCP_MAX_PENALTY: z.preprocess(emptyAsUnset, operatorPenaltyCapSchema),
+  GUARD_PARDON_GRACE_SECONDS: z.preprocess(emptyAsUnset, z.coerce.number().int().min(1).default(DEFAULT_PARDON_GRACE_SECONDS)),
+  INCIDENT_CAPACITY: z.preprocess(emptyAsUnset, z.coerce.number().int().min(10).max(10_000_000).default(DEFAULT_INCIDENT_CAPACITY)),
 });
 
 export type CliConfig = z.infer<typeof cliConfigSchema>;
@@ -62,6 +67,9 @@ export function loadCliConfig(
   const parsed = cliConfigSchema.safeParse({
     DATABASE_URL: flags.databaseUrl ?? (env.DATABASE_URL || runtime.DATABASE_URL),
     REDIS_URL: flags.redisUrl ?? (env.REDIS_URL || runtime.REDIS_URL),
+    MCP_MAX_PENALTY: env.MCP_MAX_PENALTY,
+    GUARD_PARDON_GRACE_SECONDS: env.GUARD_PARDON_GRACE_SECONDS,
+    INCIDENT_CAPACITY: env.INCIDENT_CAPACITY,
   });
   if (parsed.success) return { ok: true, config: parsed.data };
   // One line naming the variable and the expected form; never the value (it may hold a password).

@@ -1,4 +1,10 @@
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
+import { cliActor } from '../operator/audit.js';
+import { allowlistCommand } from './commands/allowlist.js';
+import { detectorsCommand } from './commands/detectors.js';
+import { penaltyCommand } from './commands/penalty.js';
+import { tiersCommand } from './commands/tiers.js';
 import { isConnectionError } from '../store/db.js';
 import { StoreError } from '../store/keys.js';
 import { dbCommand } from './commands/db.js';
@@ -33,6 +39,17 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
         'init-sql': { type: 'string' },
         'database-url': { type: 'string' },
         'redis-url': { type: 'string' },
+        level: { type: 'string' },
+        duration: { type: 'string' },
+        reason: { type: 'string' },
+        force: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        'expires-in': { type: 'string' },
+        'requests-per-window': { type: 'string' },
+        'tokens-per-window': { type: 'string' },
+        'window-seconds': { type: 'string' },
+        'concurrent-streams': { type: 'string' },
+        burst: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -54,6 +71,8 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
   const cfg = loadCliConfig(env, { databaseUrl: values['database-url'], redisUrl: values['redis-url'] }, runtime);
   if (!cfg.ok) return fail(cfg.error, EXIT.usage);
   const ctx = createCliContext(cfg.config, io);
+  // Operator actions name who acted (audit log, operator incidents, penalty records).
+  const actor = cliActor(env.USER || env.LOGNAME || osUser());
   try {
     switch (command) {
       case 'keys':
@@ -62,6 +81,27 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
         return await usersCommand(ctx, sub, rest, { email: values.email, role: values.role });
       case 'db':
         return await dbCommand(ctx, sub, rest, { initSql: values['init-sql'] });
+      case 'penalty':
+        return await penaltyCommand(ctx, sub, rest, { level: values.level, duration: values.duration, reason: values.reason, force: values.force, dryRun: values['dry-run'], json: values.json }, actor);
+      case 'allowlist':
+        return await allowlistCommand(ctx, sub, rest, { reason: values.reason, expiresIn: values['expires-in'], json: values.json }, actor);
+      case 'detectors':
+        return await detectorsCommand(ctx, sub, rest, { json: values.json }, actor);
+      case 'tiers':
+        return await tiersCommand(
+          ctx,
+          sub,
+          rest,
+          {
+            requestsPerWindow: values['requests-per-window'],
+            tokensPerWindow: values['tokens-per-window'],
+            windowSeconds: values['window-seconds'],
+            concurrentStreams: values['concurrent-streams'],
+            burst: values.burst,
+            json: values.json,
+          },
+          actor,
+        );
       default:
         throw new UsageError(`unknown command: ${command}`);
     }
@@ -76,5 +116,13 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
     return fail((err as Error).message?.split('\n')[0] || String(err), EXIT.failure);
   } finally {
     await ctx.close();
+  }
+}
+
+function osUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
   }
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_PARDON_GRACE_SECONDS, operatorPenaltyCapSchema } from '@fluxgate/contracts';
 import { strongSecret } from './secret-strength.js';
 import { z } from 'zod';
 import { isCidr } from '../net/cidr-set.js';
@@ -83,6 +84,8 @@ export const dataPlaneEnvSchema = z.object({
   LIMITS_REDIS_TIMEOUT_MS: ms(500),
   /** Full re-read of the penalty box, repairing any lost pub/sub message. */
   PENALTY_RESYNC_MS: ms(5_000),
+  /** Full re-read of the IP blocks the control plane set, repairing any lost pub/sub message. */
+  IP_BLOCK_RESYNC_MS: ms(5_000),
   /** Reload of the tiers table (also on every channels.tiers message). */
   TIERS_REFRESH_MS: ms(60_000),
   /** SSE comment heartbeat while waiting for the first token (uWS drops idle connections at 10 s). */
@@ -137,6 +140,12 @@ export const dataPlaneEnvSchema = z.object({
   /** This replica's address in CLUSTER_DOMAIN answers (default: the bind address or first external IPv4). */
   REPLICA_ADDRESS: optionalString,
   REPLICA_HEARTBEAT_MS: z.coerce.number().int().min(500).max(7_500).default(5_000),
+  /** Operator penalties (admin routes, CLI) longer than this need force, in seconds (24 h). The same variable as MCP's. */
+  MCP_MAX_PENALTY: operatorPenaltyCapSchema,
+  /** Grace an operator's pardon of a guard penalty gives the key on the guard's list (shared with the control plane). */
+  GUARD_PARDON_GRACE_SECONDS: z.coerce.number().int().min(1).default(DEFAULT_PARDON_GRACE_SECONDS),
+  /** The incident ring buffer's size, kept when an operator incident is added (shared with the control plane). */
+  INCIDENT_CAPACITY: z.coerce.number().int().min(10).max(10_000_000).default(DEFAULT_INCIDENT_CAPACITY),
   /** How long a graceful shutdown waits for open streams. */
   DRAIN_TIMEOUT_MS: ms(10_000),
 });

@@ -43,8 +43,11 @@ export interface Ticket {
 }
 
 export interface KeyLimits {
-  /** `ownTierId`: the key's override, else its owner's tier; `accountId`: the owner (users.id). */
-  tierOf(keyId: string, ownTierId: string, accountId: string): KeyTier;
+  /**
+   * `ownTierId`: the key's override, else its owner's tier; `accountId`: the owner (users.id).
+   * Synchronous for a known tier; a tier this replica does not know yet is reloaded first.
+   */
+  tierOf(keyId: string, ownTierId: string, accountId: string): KeyTier | Promise<KeyTier>;
   /**
    * Admits one request, reserving `promptTokens + (maxTokens ?? default)`; the default applies
    * only to requests that `generate` (a body naming a model), not to GET /v1/models and the like.
@@ -106,9 +109,12 @@ export function createKeyLimits(deps: { tiers: TierRegistry; penalties: PenaltyC
   };
   return {
     tierOf(keyId, ownTierId, accountId) {
-      const own = tiers.get(ownTierId);
-      const { tier, penalty } = penalties.effectiveTier(keyId, own);
-      return { id: tier.id, limits: tier, penalty, concurrentStreams: tier.concurrentStreams, account: { id: accountId, tier: own } };
+      const build = (own: TierLimits): KeyTier => {
+        const { tier, penalty } = penalties.effectiveTier(keyId, own);
+        return { id: tier.id, limits: tier, penalty, concurrentStreams: tier.concurrentStreams, account: { id: accountId, tier: own } };
+      };
+      const own = tiers.resolve(ownTierId);
+      return own instanceof Promise ? own.then(build) : build(own);
     },
     admit(keyId, tier, promptTokens, maxTokens, generates) {
       const { id: accountId, tier: accountTier } = tier.account;
@@ -147,11 +153,12 @@ const UNLIMITED: Ticket = {
  * LIMITS_ENABLED=false: no request or token limits and no penalty box (the benchmark's
  * limits-off baseline, or a deployment that limits elsewhere). Keys keep their own tier id.
  */
-export function unlimitedKeyLimits(tiers: Pick<TierRegistry, 'get'>): KeyLimits {
+export function unlimitedKeyLimits(tiers: Pick<TierRegistry, 'resolve'>): KeyLimits {
   return {
     tierOf: (_keyId, ownTierId, accountId) => {
-      const limits = tiers.get(ownTierId);
-      return { id: limits.id, limits, penalty: null, concurrentStreams: Infinity, account: { id: accountId, tier: limits } };
+      const build = (limits: TierLimits): KeyTier => ({ id: limits.id, limits, penalty: null, concurrentStreams: Infinity, account: { id: accountId, tier: limits } });
+      const own = tiers.resolve(ownTierId);
+      return own instanceof Promise ? own.then(build) : build(own);
     },
     admit: () => UNLIMITED,
   };

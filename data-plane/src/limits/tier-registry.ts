@@ -11,6 +11,12 @@ import { subscribeChannel, type ChannelSubscription } from './subscription.js';
  * (any message: the table is a handful of rows, so reloading all of it is simpler than diffing),
  * after a reconnect of the subscriber, and every `refreshIntervalMs` in case a message was lost.
  *
+ * A tier id this process does not know (issue 18: a tier inserted while the replicas run, whose
+ * message was missed or is still on its way) is not served as `free`: `resolve` reloads first
+ * (one load shared by every request waiting, begun after they asked) and answers from that. An
+ * id that load did not find either is not reloaded for again until MISS_RELOAD_MS later, so a
+ * key naming a vanished tier cannot make every request a Postgres query.
+ *
  * Fallbacks, so a request is never refused for want of a tier row:
  * - before the first successful load (Postgres down at boot) and for ids Postgres lacks, the
  *   built-in DEFAULT_TIERS of contracts/ (the numbers init.sql seeds);
@@ -18,6 +24,9 @@ import { subscribeChannel, type ChannelSubscription } from './subscription.js';
  *   the least generous ordinary tier, and is logged once. The returned limits then carry
  *   id 'free', so x-fluxgate-tier tells the client what it is actually held to.
  */
+export const MISS_RELOAD_MS = 5_000;
+const MAX_MISSES = 1000;
+
 export interface TierRegistryOptions {
   sql: Sql;
   /** Dedicated pub/sub connection (may be shared with other channels); none = periodic only. */
@@ -42,8 +51,10 @@ export class TierRegistry {
   #tiers: ReadonlyMap<string, TierLimits> = DEFAULTS;
   #penaltyIds = new Set<string>();
   #loadedAt = 0;
-  #refreshing: Promise<boolean> | null = null;
-  #again = false;
+  #current: Promise<boolean> | null = null;
+  #queued: Promise<boolean> | null = null;
+  /** Unknown ids → when a reload last failed to find them. */
+  readonly #missed = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #subscription: ChannelSubscription | undefined;
   readonly #warned = new Set<string>();
@@ -69,7 +80,8 @@ export class TierRegistry {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await this.#subscription?.close();
-    await this.#refreshing;
+    await this.#queued;
+    await this.#current;
   }
 
   /** Limits of a tier id; never throws (see the fallbacks above). */
@@ -81,6 +93,30 @@ export class TierRegistry {
       this.#opts.logger?.warn({ tier: id }, "unknown tier: applying the 'free' tier's limits");
     }
     return DEFAULT_TIERS.free;
+  }
+
+  /** Whether this id has limits of its own here (loaded, or a built-in default). */
+  knows(id: string): boolean {
+    return this.#tiers.has(id) || DEFAULTS.has(id);
+  }
+
+  /**
+   * Limits of a tier id; synchronous when it is known. An unknown id waits for a reload begun
+   * after this call (shared with every other caller), then answers as `get` does.
+   */
+  resolve(id: string): TierLimits | Promise<TierLimits> {
+    const known = this.#tiers.get(id) ?? DEFAULTS.get(id);
+    if (known) return known;
+    const missedAt = this.#missed.get(id);
+    if (missedAt !== undefined && Date.now() - missedAt < MISS_RELOAD_MS) return this.get(id);
+    return this.refresh().then(() => {
+      if (this.knows(id)) this.#missed.delete(id);
+      else {
+        if (this.#missed.size >= MAX_MISSES) this.#missed.clear();
+        this.#missed.set(id, Date.now());
+      }
+      return this.get(id);
+    });
   }
 
   /** Whether Postgres (once loaded) has this id as a penalty level. */
@@ -97,20 +133,23 @@ export class TierRegistry {
     return this.#loadedAt;
   }
 
-  /** Reloads from Postgres. Calls during a load queue exactly one more load. */
+  /**
+   * Reloads from Postgres; resolves with whether it worked. A call during a load gets the one load
+   * queued after it (shared by every such call), so whoever calls sees a load that began after
+   * the call: a message or a request never settles for a read that started before the change.
+   */
   refresh(): Promise<boolean> {
-    if (this.#refreshing) {
-      this.#again = true;
-      return this.#refreshing;
+    if (!this.#current) {
+      this.#current = this.#load().finally(() => {
+        this.#current = null;
+      });
+      return this.#current;
     }
-    this.#refreshing = this.#load().finally(() => {
-      this.#refreshing = null;
-      if (this.#again) {
-        this.#again = false;
-        void this.refresh();
-      }
+    this.#queued ??= this.#current.then(() => {
+      this.#queued = null;
+      return this.refresh();
     });
-    return this.#refreshing;
+    return this.#queued;
   }
 
   async #load(): Promise<boolean> {

@@ -1,6 +1,7 @@
 import { WINDOWS, redisKeys } from '@fluxgate/contracts';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { PendingBucket } from './buckets.js';
+import { appendPacked, definePackedScript } from './packed-writer.js';
 
 /**
  * fgHmax key field value [field value …]: sets each field to max(current, value) — one script
@@ -19,6 +20,7 @@ type WithHmax = { fgHmax(key: string, ...fieldValues: Array<string | number>): u
 
 export function defineCounterScripts(redis: Redis): void {
   redis.defineCommand('fgHmax', { numberOfKeys: 1, lua: HMAX_SCRIPT });
+  definePackedScript(redis);
 }
 
 export interface WriteOutcome {
@@ -31,13 +33,17 @@ export interface WriteOutcome {
 }
 
 /**
- * Writes buckets in one pipeline: active-set membership first (grouped per window bucket;
- * SADD is idempotent, so re-sending it with a retried bucket is harmless), then each bucket's
+ * Writes buckets in one pipeline: the guard's packed s10 windows first (packed-writer.ts; before
+ * the active sets, so an active member always has its packed entry), then active-set membership
+ * (grouped per window bucket; SADD is idempotent, so re-sending it with a retried bucket is
+ * harmless), then each bucket's
  * HINCRBY per field, max-merge, PFADD for the HyperLogLogs, fingerprint counts, and EXPIRE with
- * the window's TTL on every key written. Rejects only when the pipeline as a whole failed.
+ * the window's TTL on every key written, then whatever `extra` appends. Rejects only when the
+ * pipeline as a whole failed.
  */
-export async function writeBuckets(redis: Redis, buckets: readonly PendingBucket[]): Promise<WriteOutcome> {
+export async function writeBuckets(redis: Redis, buckets: readonly PendingBucket[], extra?: (p: ChainableCommander) => void): Promise<WriteOutcome> {
   const p = redis.pipeline();
+  const packedAt = appendPacked(p, buckets);
   const active = new Map<string, { ttl: number; members: Set<string> }>();
   for (const b of buckets) {
     const key = b.kind === 'key' ? redisKeys.activeKeys(b.window, b.bucket) : redisKeys.activeIps(b.window, b.bucket);
@@ -55,6 +61,9 @@ export async function writeBuckets(redis: Redis, buckets: readonly PendingBucket
     appendBucket(p, b);
     ranges.push({ b, start, end: p.length });
   }
+  // Snapshots (the replica's own records) ride in the same pipeline, after the buckets; their
+  // failure is not the buckets' (the next flush writes fresh ones).
+  extra?.(p);
   const commands = p.length;
   const results = await p.exec();
   if (!results) throw new Error('pipeline returned no results');
@@ -63,15 +72,19 @@ export async function writeBuckets(redis: Redis, buckets: readonly PendingBucket
   let partial = 0;
   let error: string | undefined;
   for (const { b, start, end } of ranges) {
+    // A bucket's commands: its own, and the packed call that carries it (if any).
+    const packed = packedAt.get(b);
+    const indexes = packed === undefined ? [] : [packed];
+    for (let i = start; i < end; i++) indexes.push(i);
     let errors = 0;
-    for (let i = start; i < end; i++) {
+    for (const i of indexes) {
       const e = results[i]?.[0];
       if (e) {
         errors++;
         error ??= e.message;
       }
     }
-    if (errors === end - start) retry.push(b);
+    if (errors === indexes.length) retry.push(b);
     else if (errors > 0) partial++;
   }
   return { retry, partial, commands, error };

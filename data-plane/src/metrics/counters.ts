@@ -1,5 +1,5 @@
 import { IP_FIELDS, PROMPT_FINGERPRINT_HEX, USAGE_FIELDS, WINDOW_NAMES, bucketOf, type WindowName } from '@fluxgate/contracts';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from '../log/logger.js';
 import type { GatewayMetrics } from './registry.js';
 import {
@@ -50,6 +50,11 @@ export interface CountersOptions {
   metrics?: Pick<GatewayMetrics, 'counterFlushFailures' | 'counterDroppedSamples' | 'observePendingBuckets'>;
   logger?: Logger;
   now?: () => number;
+  /**
+   * Appends more commands to every flush's pipeline, even a flush with no bucket to write: the
+   * replica's own records (metrics/replica-records.ts), so they cost no round trip of their own.
+   */
+  extraWrites?: (p: ChainableCommander) => void;
 }
 
 export interface FlushResult {
@@ -211,7 +216,8 @@ export function createCounters(opts: CountersOptions): Counters {
   }
 
   async function doFlush(): Promise<FlushResult> {
-    if (pending.size === 0) return { ok: true, written: 0, requeued: 0, commands: 0 };
+    if (pending.size === 0 && !opts.extraWrites) return { ok: true, written: 0, requeued: 0, commands: 0 };
+    if (pending.size === 0 && redis.status !== 'ready') return { ok: false, written: 0, requeued: 0, commands: 0, error: `redis ${redis.status}` };
     const buckets = [...pending.values()];
     pending = new Map();
     flushes++;
@@ -219,7 +225,7 @@ export function createCounters(opts: CountersOptions): Counters {
 
     let outcome;
     try {
-      outcome = await writeBuckets(redis, buckets);
+      outcome = await writeBuckets(redis, buckets, opts.extraWrites);
     } catch (err) {
       return failed(err instanceof Error ? err.message : String(err), buckets, 0);
     }

@@ -1,33 +1,30 @@
-import { PENALTY_LEVELS, type PenaltyRecord } from '@fluxgate/contracts';
+import { getPenalty, listPenalties, PENALTY_LEVELS } from '@fluxgate/contracts';
 import { z } from 'zod';
-import { GatewayError, isGatewayError } from '../errors.js';
-import { parseInput, parseJson } from '../http/json-input.js';
-import { buildPenaltyRecord } from '../limits/penalty-store.js';
+import { GatewayError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { RouteContext, RouteHandler, RouteSpec } from './context.js';
-import { sendError, sendJson } from './respond.js';
+import { ADMIN_ACTOR } from '../operator/audit.js';
+import { pardonKey, throttleKey, type OperatorDeps } from '../operator/penalty.js';
+import { StoreError } from '../store/errors.js';
+import { getKey } from '../store/keys.js';
+import { adminHandler, jsonBody, pathTail, queryFlag, queryParam } from './admin-handler.js';
+import type { RouteSpec } from './context.js';
+import { sendJson } from './respond.js';
 
 /**
- * The operator's hand on the penalty box (DESIGN §4): the same Redis records and pub/sub event
- * the control plane's guard writes (limits/penalty-store.ts), so a penalty set here reaches
- * every replica within a second and ends by expiry or by DELETE (pardon).
+ * The operator's hand on the penalty box (DESIGN §4), through the same Redis records and pub/sub
+ * event the guard writes (contracts penalty-protocol.ts), so a change reaches every replica
+ * within a second; the rails of issue 18 are in operator/penalty.ts.
  *
  *   GET    /admin/penalty           every live penalty
  *   GET    /admin/penalty/:keyId    the key's own tier, its penalty (or null) and effective tier
- *   POST   /admin/penalty/:keyId    {level, durationSeconds?, reason?, incidentId?} → 201 record
- *   DELETE /admin/penalty/:keyId    pardon → {lifted: true|false}
+ *   POST   /admin/penalty/:keyId    {level, durationSeconds?, reason?, incidentId?, force?} → 201
+ *                                   (past MCP_MAX_PENALTY only with force: true, and then the
+ *                                   record says forced); ?dryRun=true → 200, nothing written
+ *   DELETE /admin/penalty/:keyId    pardon (?reason=…); a guard penalty also puts the key on the
+ *                                   guard's grace list and records an operator incident;
+ *                                   ?dryRun=true → what it would do
  * Unknown or malformed key ids are 404; a bad body 400; Redis or Postgres down 503.
  */
-export interface PenaltyAdminSources {
-  /** The key's own tier id, or null when there is no such key. */
-  keyTier(keyId: string): Promise<string | null>;
-  get(keyId: string): Promise<PenaltyRecord | null>;
-  set(record: PenaltyRecord): Promise<void>;
-  lift(keyId: string): Promise<boolean>;
-  list(): Promise<PenaltyRecord[]>;
-}
-
-const MAX_BODY = 16 * 1024;
 const PREFIX = '/admin/penalty/';
 
 export const penaltyInputSchema = z.strictObject({
@@ -36,75 +33,51 @@ export const penaltyInputSchema = z.strictObject({
   durationSeconds: z.number().int().min(1).max(30 * 86_400).optional(),
   reason: z.string().max(500).optional(),
   incidentId: z.string().min(1).max(128).nullable().optional(),
+  force: z.boolean().optional(),
 });
 
-const keyIdOf = (path: string): string => {
-  try {
-    return decodeURIComponent(path.slice(PREFIX.length));
-  } catch {
-    return '';
-  }
-};
-
-export function penaltyAdminRoutes(src: PenaltyAdminSources, log: Logger): RouteSpec[] {
-  /** Store failures are the backing service being down, never a 500 with its detail. */
-  const guarded =
-    (fn: (ctx: RouteContext) => Promise<void>): RouteHandler =>
-    async (ctx) => {
-      try {
-        await fn(ctx);
-      } catch (e) {
-        if (isGatewayError(e)) return sendError(ctx.sink, e, 'plain');
-        log.warn({ err: (e as Error).message, path: ctx.req.path }, 'penalty admin call failed');
-        sendError(ctx.sink, new GatewayError('service_unavailable', 'Redis or Postgres is unavailable; retry shortly.', { cause: e }), 'plain');
-      }
-    };
-  const knownKey = async (path: string): Promise<{ keyId: string; tier: string }> => {
-    const keyId = keyIdOf(path);
-    const tier = keyId === '' ? null : await src.keyTier(keyId);
-    if (tier === null) throw new GatewayError('not_found', 'No API key with this id.');
-    return { keyId, tier };
-  };
+export function penaltyAdminRoutes(deps: OperatorDeps, log: Logger): RouteSpec[] {
+  const handler = (fn: Parameters<typeof adminHandler>[2]) => adminHandler(log, 'penalty admin call', fn);
   return [
     {
       method: 'get',
       pattern: '/admin/penalty',
-      handler: guarded(async ({ sink }) => sendJson(sink, 200, { penalties: await src.list() })),
+      handler: handler(async ({ sink }) => sendJson(sink, 200, { penalties: await listPenalties(deps.redis) })),
     },
     {
       method: 'get',
       pattern: `${PREFIX}:keyId`,
-      handler: guarded(async ({ req, sink }) => {
-        const { keyId, tier } = await knownKey(req.path);
-        const penalty = await src.get(keyId);
-        sendJson(sink, 200, { keyId, tier, penalty, effectiveTier: penalty ? penalty.level : tier });
+      handler: handler(async ({ req, sink }) => {
+        const key = await getKey(deps.sql, pathTail(req.path, PREFIX));
+        if (!key) throw new StoreError('not_found', 'No API key with this id.');
+        const penalty = await getPenalty(deps.redis, key.id);
+        sendJson(sink, 200, { keyId: key.id, tier: key.tier, penalty, effectiveTier: penalty ? penalty.level : key.tier });
       }),
     },
     {
       method: 'post',
       pattern: `${PREFIX}:keyId`,
       handler: (ctx) => {
-        // Started before any await: uWS hands body bytes only to a reader that already exists.
-        const body = ctx.readBody(MAX_BODY);
-        body.catch(() => undefined);
-        return guarded(async ({ req, sink }) => {
-          const input = parseInput(penaltyInputSchema, parseJson(await body));
-          const { keyId } = await knownKey(req.path);
-          const record = buildPenaltyRecord({ keyId, level: input.level, setBy: 'operator', reason: input.reason ?? 'set by an operator', incidentId: input.incidentId ?? null, durationSeconds: input.durationSeconds });
-          await src.set(record);
-          log.info({ keyId, level: record.level, expiresAt: record.expiresAt }, 'penalty set by an operator');
-          sendJson(sink, 201, { penalty: record });
+        const body = jsonBody(ctx, penaltyInputSchema);
+        return handler(async ({ req, sink }) => {
+          const dryRun = queryFlag(req.query, 'dryRun');
+          const input = await body;
+          const outcome = await throttleKey(deps, { ...input, keyId: pathTail(req.path, PREFIX), dryRun }, ADMIN_ACTOR);
+          if (!dryRun) log.info({ keyId: outcome.keyId, level: outcome.penalty.level, expiresAt: outcome.until, forced: outcome.forced }, 'penalty set by an operator');
+          sendJson(sink, dryRun ? 200 : 201, outcome);
         })(ctx);
       },
     },
     {
       method: 'del',
       pattern: `${PREFIX}:keyId`,
-      handler: guarded(async ({ req, sink }) => {
-        const { keyId } = await knownKey(req.path);
-        const lifted = await src.lift(keyId);
-        if (lifted) log.info({ keyId }, 'penalty lifted by an operator');
-        sendJson(sink, 200, { keyId, lifted });
+      handler: handler(async ({ req, sink }) => {
+        const dryRun = queryFlag(req.query, 'dryRun');
+        const reason = queryParam(req.query, 'reason');
+        if (reason !== null && reason.length > 500) throw new GatewayError('bad_request', 'reason: at most 500 characters');
+        const outcome = await pardonKey(deps, { keyId: pathTail(req.path, PREFIX), reason: reason ?? undefined, dryRun }, ADMIN_ACTOR);
+        if (!dryRun && outcome.lifted) log.info({ keyId: outcome.keyId, incidentId: outcome.incidentId }, 'penalty lifted by an operator');
+        sendJson(sink, 200, outcome);
       }),
     },
   ];

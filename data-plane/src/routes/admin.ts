@@ -3,7 +3,10 @@ import type { RouteContext, RouteHandler, RouteSpec } from './context.js';
 import { sendError, sendJson } from './respond.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { penaltyAdminRoutes, type PenaltyAdminSources } from './admin-penalty.js';
+import type { OperatorDeps } from '../operator/penalty.js';
+import { penaltyAdminRoutes } from './admin-penalty.js';
+import { railsAdminRoutes } from './admin-rails.js';
+import { tierAdminRoutes } from './admin-tiers.js';
 
 /** Constant-time bearer check: hash both sides so lengths never leak through timing. */
 export function bearerMatches(header: string | undefined, token: string): boolean {
@@ -30,7 +33,8 @@ export interface AdminSources {
   prometheus(): Promise<{ contentType: string; body: string }>;
   snapshot(): Promise<unknown>;
   upstreams(): unknown;
-  penalties: PenaltyAdminSources;
+  /** The penalty box, the guard's rails and the tiers (Redis, Postgres and the operator caps). */
+  operator: OperatorDeps;
 }
 
 export function adminRoutes(sources: AdminSources, log: Logger): RouteSpec[] {
@@ -45,6 +49,8 @@ export function adminRoutes(sources: AdminSources, log: Logger): RouteSpec[] {
     },
     { method: 'get', pattern: '/admin/metrics', handler: async ({ sink }) => sendJson(sink, 200, await sources.snapshot()) },
     { method: 'get', pattern: '/admin/upstreams', handler: ({ sink }) => sendJson(sink, 200, { upstreams: sources.upstreams() }) },
-    ...penaltyAdminRoutes(sources.penalties, log),
+    ...penaltyAdminRoutes(sources.operator, log),
+    ...railsAdminRoutes(sources.operator, log),
+    ...tierAdminRoutes(sources.operator, log),
   ];
 }

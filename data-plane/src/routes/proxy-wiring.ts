@@ -4,6 +4,7 @@ import type { Authenticate } from '../auth/authenticate.js';
 import { GatewayError } from '../errors.js';
 import type { Counters } from '../metrics/counters.js';
 import type { GatewayMetrics } from '../metrics/registry.js';
+import type { ReplicaStats } from '../metrics/replica-stats.js';
 import { inspectRequestBody } from '../proxy/request-body.js';
 import { BYTES_PER_TOKEN } from '../proxy/usage.js';
 import type { ProxyPorts } from './proxy-ports.js';
@@ -16,8 +17,8 @@ export function promptFingerprint(promptText: string): string | null {
 }
 
 /** Adapt the auth, counters and metrics modules to the ports the proxy route needs. */
-export function createProxyPorts(deps: { authenticate: Authenticate; counters: Counters; metrics: GatewayMetrics }): ProxyPorts {
-  const { authenticate, counters, metrics } = deps;
+export function createProxyPorts(deps: { authenticate: Authenticate; counters: Counters; metrics: GatewayMetrics; stats?: ReplicaStats }): ProxyPorts {
+  const { authenticate, counters, metrics, stats } = deps;
   return {
     checkKey(req) {
       const result = authenticate.check(req);
@@ -38,8 +39,14 @@ export function createProxyPorts(deps: { authenticate: Authenticate; counters: C
       };
     },
     recordUsage: (principal, sample) => counters.record(principal.keyId, sample),
-    observe: ({ family, status, durationMs, ttfbMs }) =>
-      metrics.observeRequest(family, status, durationMs / 1000, ttfbMs === null ? undefined : ttfbMs / 1000),
-    onStreamOpen: (delta) => (delta > 0 ? metrics.openStreams.inc() : metrics.openStreams.dec()),
+    observe: ({ family, status, durationMs, ttfbMs }) => {
+      metrics.observeRequest(family, status, durationMs / 1000, ttfbMs === null ? undefined : ttfbMs / 1000);
+      stats?.observe(status, durationMs, ttfbMs);
+    },
+    onStreamOpen: (delta) => {
+      if (delta > 0) metrics.openStreams.inc();
+      else metrics.openStreams.dec();
+      stats?.streamOpened(delta);
+    },
   };
 }

@@ -164,7 +164,9 @@ function serveAdmitted(deps: ProxyDeps) {
       principal = await ports.authenticate(admittedBy.key, req);
       if (sink.aborted) return;
       if (admittedBy.management && !mayManageModels(principal.role)) throw new GatewayError('forbidden', MANAGEMENT_FORBIDDEN);
-      tier = limits.tierOf(principal.keyId, principal.tier, principal.userId);
+      const found = limits.tierOf(principal.keyId, principal.tier, principal.userId);
+      tier = found instanceof Promise ? await found : found;
+      if (sink.aborted) return;
       const streams = Math.min(tier.concurrentStreams, options.perKeyConcurrency);
       if (!gate.tryAcquireKey(principal.keyId, streams)) {
         throw new GatewayError('too_many_streams', `Too many concurrent requests for this API key (at most ${streams} under tier ${tier.id}).`, { headers: [['retry-after', '1']] });

@@ -1,4 +1,4 @@
-export type StoreErrorCode = 'invalid_email' | 'unknown_tier' | 'penalty_tier' | 'not_found' | 'revoked_is_final';
+export type StoreErrorCode = 'invalid_email' | 'unknown_tier' | 'penalty_tier' | 'not_found' | 'revoked_is_final' | 'penalty_over_cap';
 
 /** Expected failures of store operations, with stable codes for the CLI and the portal. */
 export class StoreError extends Error {

@@ -31,3 +31,18 @@ export async function assertAssignableTier(q: Queryable, tier: string): Promise<
   if (!row) throw new StoreError('unknown_tier', `unknown tier: ${tier}`);
   if (row.is_penalty) throw new StoreError('penalty_tier', `${tier} is a penalty level, set by the control plane, not assignable`);
 }
+
+/**
+ * Creates a tier or replaces the limits of one (penalty levels keep `is_penalty`; a new tier is an
+ * ordinary one). `created` tells the two apart (xmax is 0 for a freshly inserted row).
+ */
+export async function upsertTier(q: Queryable, t: TierLimits): Promise<{ tier: TierRow; created: boolean }> {
+  const [row] = await q<{ is_penalty: boolean; created: boolean }[]>`
+    INSERT INTO tiers (id, requests_per_window, tokens_per_window, window_seconds, concurrent_streams, burst)
+    VALUES (${t.id}, ${t.requestsPerWindow}, ${t.tokensPerWindow}, ${t.windowSeconds}, ${t.concurrentStreams}, ${t.burst})
+    ON CONFLICT (id) DO UPDATE SET
+      requests_per_window = EXCLUDED.requests_per_window, tokens_per_window = EXCLUDED.tokens_per_window,
+      window_seconds = EXCLUDED.window_seconds, concurrent_streams = EXCLUDED.concurrent_streams, burst = EXCLUDED.burst
+    RETURNING is_penalty, (xmax = 0) AS created`;
+  return { tier: { ...t, isPenalty: row!.is_penalty }, created: row!.created };
+}

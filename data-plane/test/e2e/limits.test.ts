@@ -278,7 +278,7 @@ describe('the penalty override', () => {
     expect(JSON.parse(limited.text).error.message).toMatch(/restricted \(penalty-1\) until/);
 
     const pardon = await admin(a, 'DELETE', `/admin/penalty/${id}`);
-    expect(pardon).toEqual({ status: 200, json: { keyId: id, lifted: true } });
+    expect(pardon).toMatchObject({ status: 200, json: { keyId: id, lifted: true, dryRun: false, after: { effectiveTier: 'e2e-wide', penalty: null } } });
     await waitUntil(async () => (await tierSeen(b, secret)) === 'e2e-wide', { timeoutMs: 1000, intervalMs: 20, message: 'pardon reached replica B' });
     // Its own tier's buckets were left as they were: the penalty drained only its own.
     expect((await call(b, secret)).status).toBe(200);

@@ -65,6 +65,33 @@ describe('tier registry', () => {
     expect(r.get('no-such-tier').id).toBe('free');
   });
 
+  it('an id it does not know is reloaded for before answering, the loads shared by every caller', async () => {
+    let loads = 0;
+    const r = await registry({ load: (sql) => (loads++, loadTiers(sql)) });
+    const before = loads;
+    await db.sql`INSERT INTO tiers (id, requests_per_window, tokens_per_window, window_seconds, concurrent_streams, burst) VALUES ('fresh', 7, 700, 60, 2, 3) ON CONFLICT (id) DO NOTHING`;
+    expect(r.knows('fresh')).toBe(false);
+    const answers = await Promise.all(Array.from({ length: 20 }, () => r.resolve('fresh')));
+    for (const t of answers) expect(t).toMatchObject({ id: 'fresh', burst: 3 });
+    // The first caller's load, and one queued after it for the callers that came while it ran
+    // (a load already running may have begun before the row existed).
+    expect(loads - before).toBe(2);
+    // Known now: answered synchronously, with no load.
+    const loaded = loads;
+    expect(r.resolve('fresh')).toMatchObject({ id: 'fresh' });
+    expect(loads).toBe(loaded);
+    await db.sql`DELETE FROM tiers WHERE id = 'fresh'`;
+  });
+
+  it('an id no load finds is answered as free, and not reloaded for again right away', async () => {
+    let loads = 0;
+    const r = await registry({ load: (sql) => (loads++, loadTiers(sql)) });
+    const before = loads;
+    expect(await r.resolve('vanished')).toEqual(DEFAULT_TIERS.free);
+    expect(r.resolve('vanished')).toEqual(DEFAULT_TIERS.free);
+    expect(loads - before).toBe(1);
+  });
+
   it('Postgres unavailable at boot: the defaults serve, and the next refresh loads', async () => {
     let fail = true;
     const r = await registry({ load: (sql) => (fail ? Promise.reject(new Error('connection refused')) : loadTiers(sql)) });

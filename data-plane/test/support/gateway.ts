@@ -22,6 +22,8 @@ export interface Gateway {
   url: string;
   adminUrl: string;
   publicPort: number;
+  /** The process's replica id (its DNS registration and its records in Redis). */
+  replicaId: string;
   db: TestDatabase;
   child: ChildProcess;
   /** Everything the process wrote to stderr/stdout, for assertions on logs. */
@@ -58,7 +60,7 @@ export async function startGateway(opts: { upstreams: string; env?: Record<strin
   let output = '';
   child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
   const lines = createInterface({ input: child.stdout! });
-  const ports = await new Promise<{ publicPort: number; adminPort: number }>((resolve, reject) => {
+  const ports = await new Promise<{ publicPort: number; adminPort: number; replicaId: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start within 20 s:\n${output}`)), 20_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -68,7 +70,7 @@ export async function startGateway(opts: { upstreams: string; env?: Record<strin
       output += `${line}\n`;
       if (!line.startsWith('{"event":"listening"')) return;
       clearTimeout(timer);
-      resolve(JSON.parse(line) as { publicPort: number; adminPort: number });
+      resolve(JSON.parse(line) as { publicPort: number; adminPort: number; replicaId: string });
     });
   });
   const dispatcher = new Agent({ connect: { rejectUnauthorized: false }, keepAliveTimeout: 1000 });
@@ -76,6 +78,7 @@ export async function startGateway(opts: { upstreams: string; env?: Record<strin
     url: `https://127.0.0.1:${ports.publicPort}`,
     adminUrl: `http://127.0.0.1:${ports.adminPort}`,
     publicPort: ports.publicPort,
+    replicaId: ports.replicaId,
     db,
     child,
     output: () => output,
