@@ -219,7 +219,7 @@ describe('allowlist and detector modes (issue 18 rails through MCP)', () => {
     expect((await c.ok('list_allowlist')).entries).toEqual([]);
     const added = await c.ok('add_allowlist_entry', { kind: 'key', value: key.prefix, reason: 'internal eval runner', expiresIn: '7d' });
     expect(added).toMatchObject({ changed: true, existed: false, entry: { kind: 'key', value: key.id, createdBy: 'mcp:alice', reason: 'internal eval runner', source: 'database' } });
-    expect(await c.error('add_allowlist_entry', { kind: 'cidr', value: '10.0.0.0/99', reason: 'bad cidr' })).toMatch(/^value: for kind cidr, expected an IP address or a CIDR/);
+    expect(await c.error('add_allowlist_entry', { kind: 'cidr', value: '10.0.0.0/99', reason: 'bad cidr' })).toMatch(/^value: cidr: expected an IP address or a CIDR/);
     await c.ok('add_allowlist_entry', { kind: 'cidr', value: '203.0.113.0/24', reason: 'office NAT' });
     const reader = await as(READER);
     expect((await reader.ok('list_allowlist')).entries.map((e: { value: string }) => e.value)).toEqual([key.id, '203.0.113.0/24']);

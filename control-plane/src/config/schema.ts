@@ -1,4 +1,4 @@
-import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_IP_BLOCK_SECONDS, DEFAULT_PARDON_GRACE_SECONDS, DETECTORS, DETECTOR_MODES, EPISODE_QUIET_SECONDS, OFFENCE_MEMORY_SECONDS, PENALTY_DURATION_SECONDS, PENALTY_LEVELS, type DetectorId, type DetectorMode, type PenaltyLevel } from '@fluxgate/contracts';
+import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_IP_BLOCK_SECONDS, DEFAULT_MAX_OPERATOR_PENALTY_SECONDS, DEFAULT_PARDON_GRACE_SECONDS, DETECTORS, DETECTOR_MODES, EPISODE_QUIET_SECONDS, OFFENCE_MEMORY_SECONDS, PENALTY_DURATION_SECONDS, PENALTY_LEVELS, type DetectorId, type DetectorMode, type PenaltyLevel } from '@fluxgate/contracts';
 import { z } from 'zod';
 import { hostListSchema, MCP_ROLES, MCP_TOKEN_NAME_RE, mcpTokenSchema, mcpTokensSchema, originListSchema } from './mcp-env.js';
 
@@ -135,7 +135,7 @@ export const controlPlaneEnvSchema = z.object({
   /** The name stdio actions are recorded under. */
   MCP_STDIO_NAME: z.string().trim().regex(MCP_TOKEN_NAME_RE, 'expected 1-64 letters, digits or _ . @ -').default('stdio'),
   /** Longest penalty an MCP operator may set without force: true (seconds; 24 h). */
-  MCP_MAX_PENALTY: seconds(24 * 3600),
+  MCP_MAX_PENALTY: seconds(DEFAULT_MAX_OPERATOR_PENALTY_SECONDS),
   /** Host names /mcp answers besides localhost, 127.0.0.1 and [::1] (DNS-rebinding protection). */
   MCP_ALLOWED_HOSTS: hostListSchema,
   /** Browser origins /mcp accepts besides loopback ones (requests without Origin are not browsers). */

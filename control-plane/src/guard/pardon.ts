@@ -1,4 +1,4 @@
-import { episodeRecordSchema, graceRecordSchema, parseJsonSafe, PENALTY_LEVELS, redisKeys, type DetectorId } from '@fluxgate/contracts';
+import { episodeRecordSchema, parseJsonSafe, setPardonGrace, PENALTY_LEVELS, redisKeys, type DetectorId } from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
 import { offenceMember } from './members.js';
 
@@ -13,8 +13,7 @@ import { offenceMember } from './members.js';
 export async function applyPardon(redis: Redis, args: { keyId: string; incidentId: string | null; detector: DetectorId | null; graceSeconds: number; now: number }): Promise<{ graceUntil: number }> {
   const { keyId, incidentId, detector, graceSeconds, now } = args;
   const until = now + graceSeconds * 1000;
-  const grace = graceRecordSchema.parse({ keyId, until, incidentId, at: now });
-  await redis.set(redisKeys.pardonGrace(keyId), JSON.stringify(grace), 'PX', graceSeconds * 1000);
+  await setPardonGrace(redis, { keyId, until, incidentId, at: now }, now);
   if (incidentId === null) return { graceUntil: until };
   await redis.zrem(redisKeys.offences(keyId), ...PENALTY_LEVELS.map((l) => offenceMember(incidentId, l)));
   if (detector === null) return { graceUntil: until };

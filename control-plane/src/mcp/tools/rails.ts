@@ -1,7 +1,6 @@
-import { DETECTORS, DETECTOR_MODES, type DetectorMode } from '@fluxgate/contracts';
+import { allowlistInputSchema, DETECTORS, DETECTOR_MODES, getDetectorModes as readDetectorModes, setDetectorMode as writeDetectorMode, type DetectorMode } from '@fluxgate/contracts';
 import { z } from 'zod';
-import { buildAllowlist, parseAllowlistConfig } from '../../guard/allowlist.js';
-import { readModeOverrides, setModeOverride } from '../../guard/mode-overrides.js';
+import { parseAllowlistConfig } from '../../guard/allowlist.js';
 import { configuredModes } from '../../guard/modes.js';
 import { deleteAllowRow, findAllowRow, listAllowRows, upsertAllowRow } from '../../store/allowlist-admin.js';
 import { writeAudit } from '../../store/audit.js';
@@ -38,11 +37,9 @@ async function normalise(call: ToolCall, kind: (typeof KINDS)[number], value: st
     if (!k.found) throw new ToolInputError(`value: ${k.message}`);
     return { value: k.key.id, keyId: k.key.id };
   }
-  if (kind === 'account') {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v) && !/^[^\s@]{1,200}@[^\s@]{1,200}$/.test(v)) throw new ToolInputError('value: for kind account, expected a user id (UUID) or an email address');
-    return { value: v.toLowerCase(), keyId: null };
-  }
-  if (buildAllowlist([{ kind: 'cidr', value: v }]).invalid.length > 0) throw new ToolInputError('value: for kind cidr, expected an IP address or a CIDR like 203.0.113.0/24 or 2001:db8::/48');
+  // Accounts and CIDRs are validated as every operator surface validates them (contracts).
+  const parsed = allowlistInputSchema.safeParse({ kind, value: v });
+  if (!parsed.success) throw new ToolInputError(`value: ${parsed.error.issues[0]?.message ?? `not a valid ${kind}`}`);
   return { value: v.toLowerCase(), keyId: null };
 }
 
@@ -145,8 +142,8 @@ export const getDetectorModes = defineTool({
   annotations: { readOnlyHint: true },
   async run(_args, { ctx }) {
     const configured = configuredModes(ctx.config.GUARD_DEFAULT_MODE, ctx.config.GUARD_MODES);
-    const overrides = await readModeOverrides(ctx.redis);
-    const detectors = DETECTORS.map((d) => ({ detector: d, mode: overrides.get(d) ?? configured.get(d)!, configured: configured.get(d)!, override: overrides.get(d) ?? null }));
+    const overrides = await readDetectorModes(ctx.redis);
+    const detectors = DETECTORS.map((d) => ({ detector: d, mode: overrides[d] ?? configured.get(d)!, configured: configured.get(d)!, override: overrides[d] ?? null }));
     return { headline: `Shadow: ${detectors.filter((d) => d.mode === 'shadow').map((d) => d.detector).join(', ') || 'none'}.`, data: { detectors } };
   },
 });
@@ -161,11 +158,11 @@ export const setDetectorMode = defineTool({
   annotations: { destructiveHint: false, idempotentHint: true },
   async run(args, { ctx, identity }) {
     const configured = configuredModes(ctx.config.GUARD_DEFAULT_MODE, ctx.config.GUARD_MODES).get(args.detector)!;
-    const overrides = await readModeOverrides(ctx.redis);
-    const before = overrides.get(args.detector) ?? configured;
+    const overrides = await readDetectorModes(ctx.redis);
+    const before = overrides[args.detector] ?? configured;
     const override: DetectorMode | null = args.mode === 'default' ? null : args.mode;
     const after = override ?? configured;
-    const changed = (overrides.get(args.detector) ?? null) !== override;
+    const changed = (overrides[args.detector] ?? null) !== override;
     const base = { detector: args.detector, before, after, dryRun: args.dryRun };
     if (args.dryRun || !changed) {
       const message = !changed ? `${args.detector} already ${override ? `has the override ${override}` : 'follows its configured mode'} (${after}); nothing changed.` : `dry run: ${args.detector} would go from ${before} to ${after}. Nothing was changed.`;
@@ -174,7 +171,7 @@ export const setDetectorMode = defineTool({
     const now = ctx.now();
     const what = `Operator set detector ${args.detector} from ${before} to ${after}${override === null ? ' (back to its configured mode)' : ''}.`;
     const incident = await recordOperatorIncident(ctx, operatorIncident({ identity, reason: args.reason, key: null, detector: args.detector, mode: after, action: 'none', level: null, expiresAt: null, status: 'closed', evidence: {}, what }, now), what);
-    await setModeOverride(ctx.redis, args.detector, override, now);
+    await writeDetectorMode(ctx.redis, args.detector, override, now);
     const message = `${what} The guard applies it from its next poll; incident ${incident.id}.`;
     return { headline: message, data: { ...base, changed: true, incidentId: incident.id, message } };
   },
