@@ -48,15 +48,12 @@ async function shutdown(code: number): Promise<void> {
   process.exit(code);
 }
 
-let signals = 0;
+// One stop per run: a second signal is often the same one delivered twice (a terminal's Ctrl-C
+// reaches npm and this process, and npm forwards it here again), so it must not cut the drain
+// short; the stop deadline bounds it anyway.
 const onSignal = (signal: NodeJS.Signals): void => {
-  signals += 1;
-  if (signals > 1) {
-    warn(`fluxgate: ${signal} again: killing what is still running`);
-    supervisor.force();
-    return;
-  }
-  say(`fluxgate: ${signal}: stopping (open streams get up to ${Math.round(config.DRAIN_TIMEOUT_MS / 1000)} s to finish; ${signal} again to kill at once)`);
+  if (supervisor.stopping) return;
+  say(`fluxgate: ${signal}: stopping (open streams get up to ${Math.round(config.DRAIN_TIMEOUT_MS / 1000)} s to finish)`);
   void shutdown(0);
 };
 process.on('SIGINT', onSignal);

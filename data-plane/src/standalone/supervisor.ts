@@ -37,9 +37,8 @@ export interface SupervisorOptions {
 export interface Supervisor {
   /** First start of a unit: resolves when it serves; rejects (and leaves nothing running) when it cannot. */
   start<T>(unit: Unit<T>): Promise<{ child: ChildProcess; info: T }>;
-  /** Stops everything in order; idempotent. `force()` cuts the waiting short. */
+  /** Stops everything in order; idempotent. */
   stop(): Promise<void>;
-  force(): void;
   readonly stopping: boolean;
 }
 
@@ -75,8 +74,6 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
   const entries: Entry[] = [];
   let stopping = false;
   let stopped: Promise<void> | null = null;
-  let forced: () => void = () => undefined;
-  const forcedSignal = new Promise<void>((resolve) => (forced = resolve));
 
   const run = <T>(entry: Entry): Promise<T> => {
     const { child, ready } = (entry.unit as Unit<T>).launch();
@@ -125,7 +122,7 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     for (const e of live) e.child!.kill('SIGTERM');
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([Promise.all(live.map((e) => e.closed)), deadline, forcedSignal]);
+    await Promise.race([Promise.all(live.map((e) => e.closed)), deadline]);
     clearTimeout(timer);
     for (const e of live) {
       if (!alive(e.child)) continue;
@@ -161,9 +158,6 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
         );
       })();
       return stopped;
-    },
-    force() {
-      forced();
     },
   };
 }

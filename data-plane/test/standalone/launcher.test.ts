@@ -10,6 +10,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
@@ -321,10 +322,46 @@ it('refuses a bad variable before starting anything, naming it and not its value
   expect(existsSync(stateDir)).toBe(false);
 });
 
-it('is what `npm start` runs, after building', () => {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
-  const [build, run] = pkg.scripts['start']!.split(' && ');
+it('is what `npm start` runs after building, and the script hands SIGTERM to it (npm signals the shell it started)', async () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const [build, run, ...rest] = pkg.scripts['start']!.split(' && ');
   expect(build).toBe('npm run build');
-  expect(run).toBe('node data-plane/dist/standalone/launcher.js');
-  expect(LAUNCHER.endsWith('/data-plane/dist/standalone/launcher.js')).toBe(true);
-});
+  expect(rest).toEqual([]);
+  expect(join(root, run!.replace(/^(exec )?node /, ''))).toBe(LAUNCHER);
+
+  // npm runs a script as `sh -c '<script>'` and forwards SIGTERM to that shell only. A shell
+  // still waiting on node would die of it and leave the whole stack running without a supervisor
+  // signal: the script must exec node (the build step is left out: npm test has built it).
+  const redis = await spawnRedisServer();
+  const db = await createTestDatabase({ applySchema: false });
+  const stateDir = await mkdtemp(join(tmpdir(), 'fg-launch-npm-'));
+  dirs.push(stateDir);
+  const stack = startStack(
+    {
+      FLUXGATE_STATE_DIR: stateDir,
+      REDIS_URL: redis.url,
+      DATABASE_URL: db.url,
+      PUBLIC_HOST: '127.0.0.1',
+      PUBLIC_PORT: String(await freePort()),
+      ADMIN_PORT: String(await freePort()),
+      CONTROL_PLANE_PORT: String(await freePort()),
+      OLLAMA_HOST: 'http://127.0.0.1:9',
+      LOG_LEVEL: 'warn',
+      DOWNSTREAM_AI_URLS: 'http://127.0.0.1:9',
+    },
+    { shell: run!, cwd: root },
+  );
+  try {
+    await stack.waitFor(new RegExp(BANNER_TITLE), { timeoutMs: 60_000 });
+    expect((await processesOf(stateDir)).length).toBeGreaterThanOrEqual(3);
+    stack.child.kill('SIGTERM');
+    expect(await stack.exited).toBe(0);
+    expect(stack.stdout()).toContain('fluxgate: stopped');
+    expect(await processesOf(stateDir)).toEqual([]);
+  } finally {
+    for (const pid of await processesOf(stateDir)) process.kill(pid, 'SIGKILL');
+    await db.drop();
+    await redis.kill();
+  }
+}, 90_000);

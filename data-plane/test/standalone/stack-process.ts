@@ -22,8 +22,10 @@ export interface StackProcess {
   waitFor(re: RegExp, opts?: { timeoutMs?: number; nth?: number }): Promise<RegExpMatchArray>;
 }
 
-export function startStack(env: Record<string, string>): StackProcess {
-  const child = spawn(process.execPath, [LAUNCHER], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** The launcher with `env`; or, with `shell`, that command line run by `sh -c` in `cwd`, as npm runs a script. */
+export function startStack(env: Record<string, string>, opts: { shell?: string; cwd?: string } = {}): StackProcess {
+  const [command, args] = opts.shell === undefined ? [process.execPath, [LAUNCHER]] : ['/bin/sh', ['-c', opts.shell]];
+  const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', ...env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let all = '';
   child.stdout!.on('data', (b: Buffer) => {
@@ -31,7 +33,18 @@ export function startStack(env: Record<string, string>): StackProcess {
     all += b.toString();
   });
   child.stderr!.on('data', (b: Buffer) => (all += b.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  // 'close' once its output is read to the end; bounded, because whatever it leaves running may
+  // hold that output open (a shell that dies leaves its children, and their copy of the pipe).
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      const timer = setTimeout(resolve, 5_000, code);
+      void closed.then(() => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    }),
+  );
   return {
     child,
     output: () => all,
