@@ -58,6 +58,8 @@ const onSignal = (signal: NodeJS.Signals): void => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A closed terminal: the children run in sessions of their own and would not hear of it.
+process.on('SIGHUP', onSignal);
 // runtime.json holds the services' passwords and describes a running stack only.
 process.once('exit', () => rmSync(runtimeFile, { force: true }));
 

@@ -24,6 +24,7 @@ export interface PlaneOptions {
   stderr: NodeJS.WritableStream;
 }
 
+const LIFELINE = new URL('./lifeline.js', import.meta.url).href;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function planeUnit(opts: PlaneOptions): Unit<Listening> {
@@ -33,16 +34,17 @@ export function planeUnit(opts: PlaneOptions): Unit<Listening> {
     launch(): Launch<Listening> {
       // detached: its own process group, so a terminal's Ctrl-C reaches only the supervisor,
       // which stops the planes before the services they flush into.
-      const child = spawn(process.execPath, [opts.script], { env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      child.stdout.pipe(opts.stdout, { end: false });
-      child.stderr.pipe(opts.stderr, { end: false });
+      // The IPC channel is only a lifeline (lifeline.ts): nothing is sent over it.
+      const child = spawn(process.execPath, ['--import', LIFELINE, opts.script], { env: opts.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+      child.stdout!.pipe(opts.stdout, { end: false });
+      child.stderr!.pipe(opts.stderr, { end: false });
       const deadline = Date.now() + opts.startTimeoutMs;
       const exited = new Promise<never>((_, reject) => {
         child.once('error', (err) => reject(new Error(`${opts.name} could not be started: ${err.message}`)));
         child.once('exit', (code, signal) => reject(new Error(`${opts.name} ${describeExit(code, signal)} before it was ready`)));
       });
       exited.catch(() => undefined);
-      const listening = lineMatching(child.stdout, (line) => line.startsWith('{"event":"listening"'), opts.startTimeoutMs, opts.name).then((line) => {
+      const listening = lineMatching(child.stdout!, (line) => line.startsWith('{"event":"listening"'), opts.startTimeoutMs, opts.name).then((line) => {
         try {
           return JSON.parse(line) as Listening;
         } catch {

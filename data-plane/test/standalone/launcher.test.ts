@@ -268,13 +268,45 @@ it('starts with REDIS_URL and DATABASE_URL both set on a fresh clone, names conf
     expect((await stat(runtimeFile)).mode & 0o777).toBe(0o600);
     expect(JSON.parse(await readFile(runtimeFile, 'utf8'))).toEqual({ DATABASE_URL: db.url, REDIS_URL: redis.url });
   } finally {
-    stack.child.kill('SIGTERM');
+    // A closed terminal (SIGHUP) stops it like Ctrl-C: the children, in sessions of their own, never get it.
+    stack.child.kill('SIGHUP');
     expect(await stack.exited).toBe(0);
     await db.drop();
     await redis.kill();
   }
+  expect(stack.stdout()).toContain('fluxgate: SIGHUP: stopping');
   expect(existsSync(join(stateDir, 'runtime.json'))).toBe(false);
   expect(await processesOf(stateDir)).toEqual([]);
+}, 90_000);
+
+it('when the supervisor itself is killed (-9), the planes and the embedded Postgres stop on their own instead of running on unsupervised', async () => {
+  const redis = await spawnRedisServer();
+  const stateDir = await mkdtemp(join(tmpdir(), 'fg-launch-orphan-'));
+  dirs.push(stateDir);
+  const controlPort = await freePort();
+  const stack = startStack({
+    FLUXGATE_STATE_DIR: stateDir,
+    REDIS_URL: redis.url,
+    PUBLIC_HOST: '127.0.0.1',
+    PUBLIC_PORT: String(await freePort()),
+    ADMIN_PORT: String(await freePort()),
+    CONTROL_PLANE_PORT: String(controlPort),
+    OLLAMA_HOST: 'http://127.0.0.1:9',
+    LOG_LEVEL: 'warn',
+    DOWNSTREAM_AI_URLS: 'http://127.0.0.1:9',
+  });
+  try {
+    await stack.waitFor(new RegExp(BANNER_TITLE));
+    const running = await processesOf(stateDir);
+    // The supervisor, both planes, the embedded Postgres.
+    expect(running.length).toBe(4);
+    stack.child.kill('SIGKILL');
+    await stack.exited;
+    await waitUntil(async () => (await processesOf(stateDir)).length === 0, { timeoutMs: 30_000, intervalMs: 200, message: 'children of a killed supervisor kept running' });
+  } finally {
+    for (const pid of await processesOf(stateDir)) process.kill(pid, 'SIGKILL');
+    await redis.kill();
+  }
 }, 90_000);
 
 it('gives up at once, exit 1 and nothing left running, when a plane cannot start (its port is taken)', async () => {
