@@ -32,7 +32,7 @@ export const supervisorEnvSchema = dataPlaneEnvSchema
     /** How long a child may take from spawn to answering /healthz. */
     SUPERVISOR_START_TIMEOUT_MS: ms(120_000),
     /** On Ctrl-C/SIGTERM, how long the planes get to exit before they are killed (default: DRAIN_TIMEOUT_MS + 10 s). */
-    SUPERVISOR_STOP_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+    SUPERVISOR_STOP_TIMEOUT_MS: optionalString.pipe(z.coerce.number<string | undefined>().int().positive().optional()),
   });
 
 export type SupervisorConfig = z.infer<typeof supervisorEnvSchema>;
