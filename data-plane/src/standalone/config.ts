@@ -17,23 +17,22 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
-export const supervisorEnvSchema = dataPlaneEnvSchema
-  .extend({
-    /** The control plane's listener (its own schema's default); the port comes from the control plane itself. */
-    CONTROL_PLANE_HOST: z.string().trim().min(1).default('127.0.0.1'),
-    /** Set: the control plane's MCP bearer token(s), checked by the control plane. Both unset: one is generated. */
-    MCP_TOKEN: optionalString,
-    MCP_TOKENS: optionalString,
-    /** First restart delay of a crashed child; doubles per crash up to the max. */
-    SUPERVISOR_RESTART_DELAY_MS: ms(1_000),
-    SUPERVISOR_RESTART_MAX_DELAY_MS: ms(30_000),
-    /** A child that stayed up this long before it crashed is restarted after the first delay again. */
-    SUPERVISOR_RESTART_RESET_MS: ms(60_000),
-    /** How long a child may take from spawn to answering /healthz. */
-    SUPERVISOR_START_TIMEOUT_MS: ms(120_000),
-    /** On Ctrl-C/SIGTERM, how long the planes get to exit before they are killed (default: DRAIN_TIMEOUT_MS + 10 s). */
-    SUPERVISOR_STOP_TIMEOUT_MS: optionalString.pipe(z.coerce.number<string | undefined>().int().positive().optional()),
-  });
+export const supervisorEnvSchema = dataPlaneEnvSchema.extend({
+  /** The control plane's listener (its own schema's default); the port comes from the control plane itself. */
+  CONTROL_PLANE_HOST: z.string().trim().min(1).default('127.0.0.1'),
+  /** Set: the control plane's MCP bearer token(s), checked by the control plane. Both unset: one is generated. */
+  MCP_TOKEN: optionalString,
+  MCP_TOKENS: optionalString,
+  /** First restart delay of a crashed child; doubles per crash up to the max. */
+  SUPERVISOR_RESTART_DELAY_MS: ms(1_000),
+  SUPERVISOR_RESTART_MAX_DELAY_MS: ms(30_000),
+  /** A child that stayed up this long before it crashed is restarted after the first delay again. */
+  SUPERVISOR_RESTART_RESET_MS: ms(60_000),
+  /** How long a child may take from spawn to answering /healthz. */
+  SUPERVISOR_START_TIMEOUT_MS: ms(120_000),
+  /** On Ctrl-C/SIGTERM, how long the planes get to exit before they are killed (default: DRAIN_TIMEOUT_MS + 10 s). */
+  SUPERVISOR_STOP_TIMEOUT_MS: optionalString.pipe(z.coerce.number<string | undefined>().int().positive().optional()),
+});
 
 export type SupervisorConfig = z.infer<typeof supervisorEnvSchema>;
 

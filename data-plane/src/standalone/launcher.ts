@@ -70,7 +70,10 @@ async function main(): Promise<void> {
   // Always ours to create: runtime.json, the certificate and generated secrets live here even
   // when both services are configured and nothing embedded would have made it (issue 12, item 11).
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  for (const [name, path] of [['data plane', DATA_PLANE], ['control plane', CONTROL_PLANE]]) {
+  for (const [name, path] of [
+    ['data plane', DATA_PLANE],
+    ['control plane', CONTROL_PLANE],
+  ]) {
     if (!existsSync(path!)) throw new Error(`the ${name} is not built (${path} is missing): run \`npm run build\`, or use \`npm start\`, which builds first`);
   }
   const redis = await planRedis(config.REDIS_URL, stateDir);
@@ -111,10 +114,12 @@ async function main(): Promise<void> {
     stdout: process.stdout,
     stderr: process.stderr,
   });
-  const announce = <T extends { child: { pid?: number | undefined } }>(name: string) => (started: T): T => {
-    say(`fluxgate: ${name} ready (pid ${started.child.pid})`);
-    return started;
-  };
+  const announce =
+    <T extends { child: { pid?: number | undefined } }>(name: string) =>
+    (started: T): T => {
+      say(`fluxgate: ${name} ready (pid ${started.child.pid})`);
+      return started;
+    };
   const [dp, cp] = await Promise.all([supervisor.start(dataPlane).then(announce('data plane')), supervisor.start(controlPlane).then(announce('control plane'))]);
   const found = await upstreams;
   if (supervisor.stopping) return;

@@ -21,8 +21,7 @@ export interface PlannedService {
 }
 
 /** The one-line hint when there is no Redis at all (DESIGN §2). */
-export const REDIS_MISSING =
-  'Redis is not reachable: set REDIS_URL, start Redis on 127.0.0.1:6379, or install redis-server (Debian: apt-get install redis-server)';
+export const REDIS_MISSING = 'Redis is not reachable: set REDIS_URL, start Redis on 127.0.0.1:6379, or install redis-server (Debian: apt-get install redis-server)';
 
 /**
  * Ask a Redis server for PONG without any client library (the launcher stays tiny), after AUTH
@@ -105,7 +104,8 @@ export async function planRedis(
         if (!spawned) throw new Error(REDIS_MISSING);
         const deadline = Date.now() + timeoutMs;
         while (!(await redisAnswers('127.0.0.1', port, 500, password))) {
-          if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server ${describeExit(child.exitCode, child.signalCode)} before it answered on 127.0.0.1:${port}`);
+          if (child.exitCode !== null || child.signalCode !== null)
+            throw new Error(`redis-server ${describeExit(child.exitCode, child.signalCode)} before it answered on 127.0.0.1:${port}`);
           if (Date.now() > deadline) throw new Error(`redis-server did not answer on 127.0.0.1:${port} within ${timeoutMs} ms`);
           await sleep(100);
         }
@@ -136,7 +136,9 @@ export async function planPostgres(configured: string | undefined, stateDir: str
       const child = spawn(process.execPath, [script, dir, String(port)], { stdio: ['pipe', 'pipe', 'inherit', 'ipc'], detached: true });
       child.stdin!.on('error', () => undefined);
       child.stdin!.end(`${password}\n`);
-      const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`embedded Postgres ${describeExit(code, signal)} before it was ready`))));
+      const exited = new Promise<never>((_, reject) =>
+        child.once('exit', (code, signal) => reject(new Error(`embedded Postgres ${describeExit(code, signal)} before it was ready`))),
+      );
       exited.catch(() => undefined);
       const announced = lineMatching(child.stdout!, () => true, timeoutMs, 'embedded Postgres').then((line) => {
         let said: unknown;

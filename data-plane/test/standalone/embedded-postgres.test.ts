@@ -93,7 +93,13 @@ describe('embedded Postgres (PGlite over the wire protocol)', () => {
       expect(await pg.sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
       const cmdline = await readFile(`/proc/${pg.pid}/cmdline`, 'utf8');
       expect(cmdline).not.toContain(pg.url.password);
-      await expect(new Promise((resolve, reject) => connect({ host: '::1', port: Number(pg.url.port) }).once('connect', resolve).once('error', reject))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      await expect(
+        new Promise((resolve, reject) =>
+          connect({ host: '::1', port: Number(pg.url.port) })
+            .once('connect', resolve)
+            .once('error', reject),
+        ),
+      ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     } finally {
       await pg.stop();
     }

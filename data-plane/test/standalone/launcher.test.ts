@@ -25,14 +25,14 @@ afterAll(() => dispatcher.close());
 const BANNER_TITLE = 'Fluxgate is running';
 const count = (text: string, s: string): number => text.split(s).length - 1;
 
-async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
+async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await request(url, { dispatcher });
-  return { status: res.statusCode, body: (await res.body.json()) as Record<string, any> };
+  return { status: res.statusCode, body: (await res.body.json()) as Record<string, unknown> };
 }
 
 async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await request(`${base}${path}`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  return { status: res.statusCode, headers: res.headers, json: (await res.body.json()) as Record<string, any> };
+  return { status: res.statusCode, headers: res.headers, json: (await res.body.json()) as Record<string, unknown> };
 }
 
 describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
@@ -180,7 +180,11 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     const back = Number((await stack.waitFor(/embedded Postgres is back \(pid (\d+)\)/))[1]);
     expect(await pgPids()).toEqual([back]);
     expect(JSON.parse(await readFile(join(stateDir, 'runtime.json'), 'utf8')).DATABASE_URL).toBe(url);
-    await waitUntil(async () => (await getJson(`${base}/readyz`)).body.checks.postgres === true, { timeoutMs: 30_000, intervalMs: 250, message: 'the data plane never reached Postgres again' });
+    await waitUntil(async () => ((await getJson(`${base}/readyz`)).body.checks as { postgres?: boolean }).postgres === true, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      message: 'the data plane never reached Postgres again',
+    });
     // The account registered before the crash, read from the restarted database.
     const login = await post(base, '/portal/login', { email: 'newcomer@example.com', password: 'a long enough passphrase 42' });
     expect(login.status).toBe(200);
