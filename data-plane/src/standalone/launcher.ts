@@ -14,7 +14,7 @@ import { loadSupervisorConfig, stopTimeoutMs, type SupervisorConfig } from './co
 import { planeUnit, type Listening } from './plane.js';
 import { connectHost, urlHost } from './probe.js';
 import { planPostgres, planRedis } from './services.js';
-import { createSupervisor } from './supervisor.js';
+import { createSupervisor, type Unit } from './supervisor.js';
 import { checkUpstreams } from './upstream-check.js';
 
 const DATA_PLANE = fileURLToPath(new URL('../main.js', import.meta.url));
@@ -70,11 +70,8 @@ async function main(): Promise<void> {
   // Always ours to create: runtime.json, the certificate and generated secrets live here even
   // when both services are configured and nothing embedded would have made it (issue 12, item 11).
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  for (const [name, path] of [
-    ['data plane', DATA_PLANE],
-    ['control plane', CONTROL_PLANE],
-  ]) {
-    if (!existsSync(path!)) throw new Error(`the ${name} is not built (${path} is missing): run \`npm run build\`, or use \`npm start\`, which builds first`);
+  for (const [name, path] of [['data plane', DATA_PLANE] as const, ['control plane', CONTROL_PLANE] as const]) {
+    if (!existsSync(path)) throw new Error(`the ${name} is not built (${path} is missing): run \`npm run build\`, or use \`npm start\`, which builds first`);
   }
   const redis = await planRedis(config.REDIS_URL, stateDir);
   if (redis.unit) await supervisor.start(redis.unit);
@@ -86,10 +83,14 @@ async function main(): Promise<void> {
   await writeSecretFile(runtimeFile, `${JSON.stringify({ DATABASE_URL: pg.url, REDIS_URL: redis.url })}\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, DATABASE_URL: pg.url, FLUXGATE_STATE_DIR: stateDir };
   // MCP clients need a token from the first start: generated once (0600) unless the operator set
-  // MCP_TOKEN or named tokens (MCP_TOKENS), and handed to the control plane only, in its environment.
+  // MCP_TOKEN or named tokens (MCP_TOKENS). MCP tokens are the control plane's alone: the data
+  // plane's environment does not carry them.
   const mcpConfigured = config.MCP_TOKEN !== undefined || config.MCP_TOKENS !== undefined;
   const mcp = mcpConfigured ? null : await ensureSecret(undefined, stateDir, 'mcp-token', 16, warn);
   const controlEnv: NodeJS.ProcessEnv = mcp ? { ...env, MCP_TOKEN: mcp.token } : env;
+  const dataEnv: NodeJS.ProcessEnv = { ...env };
+  delete dataEnv['MCP_TOKEN'];
+  delete dataEnv['MCP_TOKENS'];
 
   const upstreams = checkUpstreams(config);
   const publicConnect = urlHost(connectHost(config.PUBLIC_HOST));
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
   const dataPlane = planeUnit({
     name: 'data plane',
     script: DATA_PLANE,
-    env,
+    env: dataEnv,
     healthUrl: (l: Listening) => `https://${publicConnect}:${Number(l['publicPort'])}/healthz`,
     insecureTls: true,
     startTimeoutMs,
@@ -114,13 +115,12 @@ async function main(): Promise<void> {
     stdout: process.stdout,
     stderr: process.stderr,
   });
-  const announce =
-    <T extends { child: { pid?: number | undefined } }>(name: string) =>
-    (started: T): T => {
-      say(`fluxgate: ${name} ready (pid ${started.child.pid})`);
-      return started;
-    };
-  const [dp, cp] = await Promise.all([supervisor.start(dataPlane).then(announce('data plane')), supervisor.start(controlPlane).then(announce('control plane'))]);
+  const start = async <T>(unit: Unit<T>) => {
+    const started = await supervisor.start(unit);
+    say(`fluxgate: ${unit.name} ready (pid ${started.child.pid})`);
+    return started;
+  };
+  const [dp, cp] = await Promise.all([start(dataPlane), start(controlPlane)]);
   const found = await upstreams;
   if (supervisor.stopping) return;
 
@@ -147,6 +147,5 @@ main().catch(async (err: unknown) => {
   // A signal during the start stops whatever had started; that is not a failure to report.
   if (supervisor.stopping) return;
   warn(`fluxgate: ${err instanceof Error ? err.message : String(err)}`);
-  warn('fluxgate: stopping what had started');
   await shutdown(1);
 });

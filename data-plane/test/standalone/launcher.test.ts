@@ -265,6 +265,11 @@ it('starts with REDIS_URL and DATABASE_URL both set on a fresh clone, names conf
     expect(out).toContain('none answers at http://127.0.0.1:9/');
     expect(out).toMatch(/^ +DOWNSTREAM_AI_URLS=http:\/\/\S+ npm start$/m);
     for (const s of [mcpToken, adminToken]) expect(stack.output()).not.toContain(s);
+    // The operator's MCP token is the control plane's alone.
+    const cpPid = Number((await stack.waitFor(/control plane ready \(pid (\d+)\)/))[1]);
+    const dpPid = Number((await stack.waitFor(/data plane ready \(pid (\d+)\)/))[1]);
+    expect(await environOf(cpPid)).toContain(`MCP_TOKEN=${mcpToken}`);
+    expect((await environOf(dpPid)).some((e) => e.startsWith('MCP_TOKEN='))).toBe(false);
     expect(stack.output()).not.toContain('ENOENT');
     expect(existsSync(join(stateDir, 'mcp-token'))).toBe(false);
     expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
