@@ -139,6 +139,8 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     expect(chat.status).toBe(200);
     expect(chat.json.object).toBe('chat.completion');
     expect(chat.headers['x-fluxgate-tier']).toBe('free');
+    // The free tier's burst (10): what can be sent at once, which is what the header announces (issue 12).
+    expect(chat.headers['x-ratelimit-limit-requests']).toBe('10');
   });
 
   it('restarts the control plane after kill -9, healthy again under a new pid', async () => {
