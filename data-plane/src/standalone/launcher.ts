@@ -1,65 +1,151 @@
 /**
- * `npm start`: resolve Redis and Postgres (configured, local, or embedded), then run each plane
- * as its own process with those URLs, and stop everything together.
+ * `npm start`: one supervisor for the whole stack. It finds Redis and Postgres (configured,
+ * local, or embedded), runs the data plane and the control plane as separate processes with
+ * those URLs, waits until both serve, prints once where everything is, restarts a child that
+ * crashes, and on Ctrl-C/SIGTERM drains the planes before it stops the services.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureSecret } from '../bootstrap/admin-token.js';
 import { writeSecretFile } from '../bootstrap/secret-file.js';
-import { resolvePostgres, resolveRedis } from './services.js';
+import { formatBanner, type SecretSource } from './banner.js';
+import { loadSupervisorConfig, stopTimeoutMs, type SupervisorConfig } from './config.js';
+import { planeUnit, type Listening } from './plane.js';
+import { connectHost, urlHost } from './probe.js';
+import { planPostgres, planRedis } from './services.js';
+import { createSupervisor, type Unit } from './supervisor.js';
+import { checkUpstreams } from './upstream-check.js';
 
-const stateDir = process.env.FLUXGATE_STATE_DIR || '.fluxgate';
-const children: ChildProcess[] = [];
-let stopping = false;
+const DATA_PLANE = fileURLToPath(new URL('../main.js', import.meta.url));
+// By path, never by import: the planes share nothing but Redis names from contracts/.
+const CONTROL_PLANE = fileURLToPath(new URL('../../../control-plane/dist/main.js', import.meta.url));
 
-function stopAll(code: number): void {
-  if (stopping) return;
-  stopping = true;
-  // Planes first (they drain and flush to Redis/Postgres), services after they have exited.
-  const planes = children.filter((c) => c.spawnargs.some((a) => a.endsWith('main.js')));
-  const services = children.filter((c) => !planes.includes(c));
-  let left = planes.filter((c) => c.exitCode === null).length;
-  const stopServices = () => {
-    for (const c of services) c.kill('SIGTERM');
-    setTimeout(() => process.exit(code), 2_000).unref();
-  };
-  if (left === 0) return stopServices();
-  for (const c of planes) {
-    c.once('exit', () => {
-      left -= 1;
-      if (left === 0) stopServices();
-    });
-    c.kill('SIGTERM');
-  }
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const warn = (line: string): void => void process.stderr.write(`${line}\n`);
+
+let config: SupervisorConfig;
+try {
+  config = loadSupervisorConfig(process.env);
+} catch (e) {
+  warn((e instanceof Error ? e.message : String(e)).replace(/^/gm, 'fluxgate: '));
+  process.exit(2);
 }
+
+const stateDir = config.FLUXGATE_STATE_DIR;
+const runtimeFile = join(stateDir, 'runtime.json');
+const supervisor = createSupervisor({
+  backoff: { initialMs: config.SUPERVISOR_RESTART_DELAY_MS, maxMs: config.SUPERVISOR_RESTART_MAX_DELAY_MS, resetAfterMs: config.SUPERVISOR_RESTART_RESET_MS },
+  stopTimeoutMs: stopTimeoutMs(config),
+  say,
+  warn,
+});
+
+async function shutdown(code: number): Promise<void> {
+  await supervisor.stop();
+  rmSync(runtimeFile, { force: true });
+  say('fluxgate: stopped');
+  process.exit(code);
+}
+
+// One stop per run: a second signal is often the same one delivered twice (a terminal's Ctrl-C
+// reaches npm and this process, and npm forwards it here again), so it must not cut the drain
+// short; the stop deadline bounds it anyway.
+const onSignal = (signal: NodeJS.Signals): void => {
+  if (supervisor.stopping) return;
+  say(`fluxgate: ${signal}: stopping (open streams get up to ${Math.round(config.DRAIN_TIMEOUT_MS / 1000)} s to finish)`);
+  void shutdown(0);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+// A closed terminal: the children run in sessions of their own and would not hear of it.
+process.on('SIGHUP', onSignal);
+// runtime.json holds the services' passwords and describes a running stack only.
+process.once('exit', () => rmSync(runtimeFile, { force: true }));
+
+/** The admin or MCP token: the variable the operator set, else the file the stack generated. */
+const tokenSource = (variable: string, configured: boolean, file: string): SecretSource => (configured ? { variable } : { file: resolve(file) });
 
 async function main(): Promise<void> {
   // Always ours to create: runtime.json, the certificate and generated secrets live here even
   // when both services are configured and nothing embedded would have made it (issue 12, item 11).
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const redis = await resolveRedis(process.env.REDIS_URL || undefined, stateDir);
-  if (redis.child) children.push(redis.child);
-  const pg = await resolvePostgres(process.env.DATABASE_URL || undefined, stateDir);
-  if (pg.child) children.push(pg.child);
-  process.stderr.write(`fluxgate: redis ${redis.source}, postgres ${pg.source}\n`);
+  for (const [name, path] of [['data plane', DATA_PLANE] as const, ['control plane', CONTROL_PLANE] as const]) {
+    if (!existsSync(path)) throw new Error(`the ${name} is not built (${path} is missing): run \`npm run build\`, or use \`npm start\`, which builds first`);
+  }
+  const redis = await planRedis(config.REDIS_URL, stateDir);
+  if (redis.unit) await supervisor.start(redis.unit);
+  const pg = await planPostgres(config.DATABASE_URL, stateDir);
+  if (pg.unit) await supervisor.start(pg.unit);
 
-  const env = { ...process.env, REDIS_URL: redis.url, DATABASE_URL: pg.url, FLUXGATE_STATE_DIR: stateDir };
   // Operator tools (`npm run fluxgate -- keys create …`) read these while this stack runs.
-  const runtimeFile = join(stateDir, 'runtime.json');
   // It holds the services' passwords: 0600 even when an older copy had a looser mode.
   await writeSecretFile(runtimeFile, `${JSON.stringify({ DATABASE_URL: pg.url, REDIS_URL: redis.url })}\n`);
-  process.once('exit', () => rmSync(runtimeFile, { force: true }));
-  const dataPlane = spawn(process.execPath, [fileURLToPath(new URL('../main.js', import.meta.url))], { env, stdio: 'inherit' });
-  children.push(dataPlane);
-  dataPlane.once('exit', (code) => stopAll(code ?? 1));
-  for (const c of children) c.once('exit', () => stopAll(1));
-  process.on('SIGINT', () => stopAll(0));
-  process.on('SIGTERM', () => stopAll(0));
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, DATABASE_URL: pg.url, FLUXGATE_STATE_DIR: stateDir };
+  // MCP clients need a token from the first start: generated once (0600) unless the operator set
+  // MCP_TOKEN or named tokens (MCP_TOKENS). MCP tokens are the control plane's alone: the data
+  // plane's environment does not carry them.
+  const mcpConfigured = config.MCP_TOKEN !== undefined || config.MCP_TOKENS !== undefined;
+  const mcp = mcpConfigured ? null : await ensureSecret(undefined, stateDir, 'mcp-token', 16, warn);
+  const controlEnv: NodeJS.ProcessEnv = mcp ? { ...env, MCP_TOKEN: mcp.token } : env;
+  const dataEnv: NodeJS.ProcessEnv = { ...env };
+  delete dataEnv['MCP_TOKEN'];
+  delete dataEnv['MCP_TOKENS'];
+
+  const upstreams = checkUpstreams(config);
+  const publicConnect = urlHost(connectHost(config.PUBLIC_HOST));
+  const controlConnect = urlHost(connectHost(config.CONTROL_PLANE_HOST));
+  const startTimeoutMs = config.SUPERVISOR_START_TIMEOUT_MS;
+  const dataPlane = planeUnit({
+    name: 'data plane',
+    script: DATA_PLANE,
+    env: dataEnv,
+    healthUrl: (l: Listening) => `https://${publicConnect}:${Number(l['publicPort'])}/healthz`,
+    insecureTls: true,
+    startTimeoutMs,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+  const controlPlane = planeUnit({
+    name: 'control plane',
+    script: CONTROL_PLANE,
+    env: controlEnv,
+    healthUrl: (l: Listening) => `http://${controlConnect}:${Number(l['port'])}/healthz`,
+    startTimeoutMs,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+  const start = async <T>(unit: Unit<T>) => {
+    const started = await supervisor.start(unit);
+    say(`fluxgate: ${unit.name} ready (pid ${started.child.pid})`);
+    return started;
+  };
+  const [dp, cp] = await Promise.all([start(dataPlane), start(controlPlane)]);
+  const found = await upstreams;
+  if (supervisor.stopping) return;
+
+  // The certificate is what the browser sees: the self-signed one is for localhost.
+  const publicHost = config.PUBLIC_HOST === '0.0.0.0' || config.PUBLIC_HOST === '::' ? 'localhost' : urlHost(config.PUBLIC_HOST);
+  say(
+    formatBanner({
+      publicUrl: `https://${publicHost}:${Number(dp.info['publicPort'])}`,
+      adminUrl: `http://${urlHost(connectHost(config.ADMIN_HOST))}:${Number(dp.info['adminPort'])}`,
+      controlUrl: `http://${controlConnect}:${Number(cp.info['port'])}`,
+      adminToken: tokenSource('ADMIN_TOKEN', config.ADMIN_TOKEN !== undefined, join(stateDir, 'admin-token')),
+      mcpToken: mcp ? { file: resolve(mcp.path ?? join(stateDir, 'mcp-token')) } : { variable: config.MCP_TOKEN !== undefined ? 'MCP_TOKEN' : 'MCP_TOKENS' },
+      certificate: config.TLS_CERT_PATH ? { path: resolve(config.TLS_CERT_PATH), selfSigned: false } : { path: resolve(stateDir, 'tls', 'localhost.crt'), selfSigned: true },
+      redis: { url: redis.url, source: redis.source, dir: redis.dir && resolve(redis.dir) },
+      postgres: { url: pg.url, source: pg.source, dir: pg.dir && resolve(pg.dir) },
+      runtimeFile: resolve(runtimeFile),
+      upstreams: found,
+      drainMs: config.DRAIN_TIMEOUT_MS,
+    }),
+  );
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`fluxgate: ${err instanceof Error ? err.message : String(err)}\n`);
-  stopAll(1);
-  process.exitCode = 1;
+main().catch(async (err: unknown) => {
+  // A signal during the start stops whatever had started; that is not a failure to report.
+  if (supervisor.stopping) return;
+  warn(`fluxgate: ${err instanceof Error ? err.message : String(err)}`);
+  await shutdown(1);
 });

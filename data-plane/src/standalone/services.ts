@@ -1,17 +1,27 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { lineMatching } from './lines.js';
+import { describeExit, type Launch, type Unit } from './supervisor.js';
 
-/** A backing service the launcher resolved: a URL, and the child process when it started one. */
-export interface ResolvedService {
+/**
+ * A backing service as the supervisor found it: its URL, where it came from, and for an embedded
+ * one the unit that runs it (started, and restarted after a crash, by the supervisor on the same
+ * port with the same password, so the URL the planes were given stays right).
+ */
+export interface PlannedService {
   url: string;
-  child: ChildProcess | null;
   source: 'configured' | 'local' | 'embedded';
+  /** Where an embedded service keeps its data. */
+  dir: string | null;
+  unit: Unit<void> | null;
 }
+
+/** The one-line hint when there is no Redis at all (DESIGN §2). */
+export const REDIS_MISSING = 'Redis is not reachable: set REDIS_URL, start Redis on 127.0.0.1:6379, or install redis-server (Debian: apt-get install redis-server)';
 
 /**
  * Ask a Redis server for PONG without any client library (the launcher stays tiny), after AUTH
@@ -52,66 +62,99 @@ export function freePort(): Promise<number> {
   });
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /**
  * REDIS_URL if set; else 127.0.0.1:6379 if it answers; else redis-server from PATH on a private
  * port with AOF persistence under the state dir (incidents must survive restarts) and a
- * generated password; else a one-line error saying how to get Redis.
+ * generated password; when there is no redis-server either, its start fails with REDIS_MISSING.
  *
  * The private server's configuration, password included, goes in on stdin (`redis-server -`):
  * on the command line `requirepass` would be readable by every user in `ps`.
  */
-export async function resolveRedis(configured: string | undefined, stateDir: string, opts: { local?: { host: string; port: number } | null } = {}): Promise<ResolvedService> {
-  if (configured) return { url: configured, child: null, source: 'configured' };
+export async function planRedis(
+  configured: string | undefined,
+  stateDir: string,
+  opts: { local?: { host: string; port: number } | null; command?: string; startTimeoutMs?: number } = {},
+): Promise<PlannedService> {
+  if (configured) return { url: configured, source: 'configured', dir: null, unit: null };
   const local = opts.local === undefined ? { host: '127.0.0.1', port: 6379 } : opts.local;
-  if (local && (await redisAnswers(local.host, local.port))) return { url: `redis://${local.host}:${local.port}`, child: null, source: 'local' };
+  if (local && (await redisAnswers(local.host, local.port))) return { url: `redis://${local.host}:${local.port}`, source: 'local', dir: null, unit: null };
   const dir = join(stateDir, 'redis');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const port = await freePort();
   const password = servicePassword();
-  const child = spawn('redis-server', ['-'], { stdio: ['pipe', 'ignore', 'inherit'] });
-  // redis.conf syntax: a double-quoted string takes JSON-like escapes (sdssplitargs).
-  child.stdin!.on('error', () => undefined);
-  child.stdin!.end(
-    [`bind 127.0.0.1`, `port ${port}`, `dir ${JSON.stringify(dir)}`, 'appendonly yes', 'save ""', 'protected-mode yes', `requirepass ${password}`].join('\n') + '\n',
-  );
-  const spawned = await new Promise<boolean>((resolve) => {
-    child.once('error', () => resolve(false));
-    child.once('spawn', () => resolve(true));
-  });
-  if (!spawned) {
-    throw new Error('Redis is not reachable: set REDIS_URL, start Redis on 127.0.0.1:6379, or install redis-server (Debian: apt-get install redis-server)');
-  }
-  const deadline = Date.now() + 10_000;
-  while (!(await redisAnswers('127.0.0.1', port, 500, password))) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`redis-server did not start on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url: `redis://:${password}@127.0.0.1:${port}`, child, source: 'embedded' };
+  const timeoutMs = opts.startTimeoutMs ?? 10_000;
+  const unit: Unit<void> = {
+    name: 'embedded Redis',
+    role: 'service',
+    launch(): Launch<void> {
+      // detached: a terminal's Ctrl-C must not stop it before the planes have flushed into it.
+      const child = spawn(opts.command ?? 'redis-server', ['-'], { stdio: ['pipe', 'ignore', 'inherit'], detached: true });
+      // redis.conf syntax: a double-quoted string takes JSON-like escapes (sdssplitargs).
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(
+        [`bind 127.0.0.1`, `port ${port}`, `dir ${JSON.stringify(dir)}`, 'appendonly yes', 'save ""', 'protected-mode yes', `requirepass ${password}`].join('\n') + '\n',
+      );
+      const ready = (async () => {
+        const spawned = await new Promise<boolean>((resolve) => {
+          child.once('error', () => resolve(false));
+          child.once('spawn', () => resolve(true));
+        });
+        if (!spawned) throw new Error(REDIS_MISSING);
+        const deadline = Date.now() + timeoutMs;
+        while (!(await redisAnswers('127.0.0.1', port, 500, password))) {
+          if (child.exitCode !== null || child.signalCode !== null)
+            throw new Error(`redis-server ${describeExit(child.exitCode, child.signalCode)} before it answered on 127.0.0.1:${port}`);
+          if (Date.now() > deadline) throw new Error(`redis-server did not answer on 127.0.0.1:${port} within ${timeoutMs} ms`);
+          await sleep(100);
+        }
+      })();
+      return { child, ready };
+    },
+  };
+  return { url: `redis://:${password}@127.0.0.1:${port}`, source: 'embedded', dir, unit };
 }
 
 /**
  * DATABASE_URL if set; otherwise embedded Postgres (PGlite over the wire protocol) in a child
  * process with its data under the state dir, behind a generated password (sent on its stdin).
+ * Its port is chosen here, so a restart after a crash comes back at the same URL.
  */
-export async function resolvePostgres(configured: string | undefined, stateDir: string): Promise<ResolvedService> {
-  if (configured) return { url: configured, child: null, source: 'configured' };
+export async function planPostgres(configured: string | undefined, stateDir: string, opts: { startTimeoutMs?: number } = {}): Promise<PlannedService> {
+  if (configured) return { url: configured, source: 'configured', dir: null, unit: null };
   const script = fileURLToPath(new URL('./embedded-postgres.js', import.meta.url));
+  const dir = join(stateDir, 'pg');
   const password = servicePassword();
-  const child = spawn(process.execPath, [script, join(stateDir, 'pg'), '0'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  child.stdin!.on('error', () => undefined);
-  child.stdin!.end(`${password}\n`);
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('embedded Postgres did not start within 60 s')), 60_000);
-    child.once('exit', (code) => reject(new Error(`embedded Postgres exited with code ${code}`)));
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      try {
-        resolve((JSON.parse(line) as { port: number }).port);
-      } catch {
-        reject(new Error(`embedded Postgres said something unexpected: ${line.slice(0, 200)}`));
-      }
-    });
-  });
-  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, child, source: 'embedded' };
+  const port = await freePort();
+  const timeoutMs = opts.startTimeoutMs ?? 60_000;
+  const unit: Unit<void> = {
+    name: 'embedded Postgres',
+    role: 'service',
+    launch(): Launch<void> {
+      // The IPC channel is its lifeline: it stops itself when the supervisor is gone ('disconnect').
+      const child = spawn(process.execPath, [script, dir, String(port)], { stdio: ['pipe', 'pipe', 'inherit', 'ipc'], detached: true });
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(`${password}\n`);
+      const exited = new Promise<never>((_, reject) =>
+        child.once('exit', (code, signal) => reject(new Error(`embedded Postgres ${describeExit(code, signal)} before it was ready`))),
+      );
+      exited.catch(() => undefined);
+      const announced = lineMatching(child.stdout!, () => true, timeoutMs, 'embedded Postgres').then((line) => {
+        let said: unknown;
+        try {
+          said = (JSON.parse(line) as { port?: unknown }).port;
+        } catch {
+          said = undefined;
+        }
+        if (said !== port) throw new Error(`embedded Postgres said something unexpected: ${line.slice(0, 200)}`);
+        // Nothing else is expected on its stdout; keep it flowing so a stray write never blocks it.
+        child.stdout!.resume();
+      });
+      // Its output ends as it exits: say how it exited rather than that it went quiet.
+      const told = announced.catch((err: unknown) => Promise.race([exited, sleep(2_000)]).then(() => Promise.reject(err)));
+      return { child, ready: Promise.race([told, exited]) };
+    },
+  };
+  return { url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`, source: 'embedded', dir, unit };
 }

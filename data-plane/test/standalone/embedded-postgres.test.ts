@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { issueKey } from '../../src/auth/issue.js';
 import { hashKey } from '../../src/auth/key-format.js';
 // The built launcher module, as `npm start` runs it (it spawns dist/standalone/embedded-postgres.js).
-import { resolvePostgres } from '../../dist/standalone/services.js';
+import { planPostgres } from '../../dist/standalone/services.js';
 import { createSql } from '../../src/store/db.js';
 import { findKeyByHash } from '../../src/store/keys.js';
 import { applySchema } from '../../src/store/migrate.js';
@@ -21,16 +21,18 @@ const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
 async function startEmbedded(stateDir: string) {
-  const pg = await resolvePostgres(undefined, stateDir);
+  const pg = await planPostgres(undefined, stateDir);
   expect(pg.source).toBe('embedded');
+  const { child, ready } = pg.unit!.launch();
+  await ready;
   const sql = createSql(pg.url, { max: 2, connectTimeoutSeconds: 10 });
   const stop = async () => {
     await sql.end({ timeout: 5 });
-    const exited = new Promise((r) => pg.child!.once('exit', r));
-    pg.child!.kill('SIGTERM');
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
     await exited;
   };
-  return { sql, stop, url: new URL(pg.url), pid: pg.child!.pid! };
+  return { sql, stop, url: new URL(pg.url), pid: child.pid! };
 }
 
 /** The first message a server sends after a protocol 3.0 startup message (raw socket, no driver). */
@@ -91,7 +93,13 @@ describe('embedded Postgres (PGlite over the wire protocol)', () => {
       expect(await pg.sql`SELECT 1 AS one`).toEqual([{ one: 1 }]);
       const cmdline = await readFile(`/proc/${pg.pid}/cmdline`, 'utf8');
       expect(cmdline).not.toContain(pg.url.password);
-      await expect(new Promise((resolve, reject) => connect({ host: '::1', port: Number(pg.url.port) }).once('connect', resolve).once('error', reject))).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      await expect(
+        new Promise((resolve, reject) =>
+          connect({ host: '::1', port: Number(pg.url.port) })
+            .once('connect', resolve)
+            .once('error', reject),
+        ),
+      ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     } finally {
       await pg.stop();
     }

@@ -1,6 +1,7 @@
 /**
- * When no Redis answers, `npm start` runs a private redis-server. It must not accept anyone who
- * finds its port: a generated password, handed over on stdin so no `ps` shows it.
+ * Which Redis `npm start` uses: REDIS_URL, else one answering on 127.0.0.1:6379, else a private
+ * redis-server. That one must not accept anyone who finds its port: a generated password, handed
+ * over on stdin so no `ps` shows it.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +9,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, expect, it } from 'vitest';
 // The built launcher module, as `npm start` runs it.
-import { redisAnswers, resolveRedis } from '../../dist/standalone/services.js';
+import { planRedis, REDIS_MISSING, redisAnswers } from '../../dist/standalone/services.js';
+import { spawnRedisServer } from '../support/services.js';
 
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -17,9 +19,10 @@ it('the private redis-server requires the generated password, listens on loopbac
   const stateDir = await mkdtemp(join(tmpdir(), 'fg-embedded-redis-'));
   dirs.push(stateDir);
   // As if nothing answered on 127.0.0.1:6379.
-  const resolved = await resolveRedis(undefined, stateDir, { local: null });
-  const child = resolved.child!;
+  const resolved = await planRedis(undefined, stateDir, { local: null });
+  const { child, ready } = resolved.unit!.launch();
   try {
+    await ready;
     expect(resolved.source).toBe('embedded');
     const url = new URL(resolved.url);
     expect(url.hostname).toBe('127.0.0.1');
@@ -45,6 +48,50 @@ it('the private redis-server requires the generated password, listens on loopbac
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
+    await exited;
+  }
+});
+
+it('uses a Redis that already answers on the local address and starts none of its own', async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), 'fg-local-redis-'));
+  dirs.push(stateDir);
+  const server = await spawnRedisServer();
+  try {
+    const planned = await planRedis(undefined, stateDir, { local: { host: '127.0.0.1', port: server.port } });
+    expect(planned).toEqual({ url: `redis://127.0.0.1:${server.port}`, source: 'local', dir: null, unit: null });
+  } finally {
+    await server.kill();
+  }
+});
+
+it('without a redis-server to run, its start fails with the one-line install hint', async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), 'fg-no-redis-'));
+  dirs.push(stateDir);
+  const planned = await planRedis(undefined, stateDir, { local: null, command: join(stateDir, 'no-such-redis-server') });
+  await expect(planned.unit!.launch().ready).rejects.toThrow(REDIS_MISSING);
+  expect(REDIS_MISSING).not.toContain('\n');
+  expect(REDIS_MISSING).toMatch(/REDIS_URL.*apt-get install redis-server/);
+});
+
+it('comes back after a crash on the same port with the same password, so the planes keep their URL', async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), 'fg-redis-restart-'));
+  dirs.push(stateDir);
+  const planned = await planRedis(undefined, stateDir, { local: null });
+  const first = planned.unit!.launch();
+  await first.ready;
+  const gone = new Promise((r) => first.child.once('exit', r));
+  first.child.kill('SIGKILL');
+  await gone;
+  const url = new URL(planned.url);
+  expect(await redisAnswers('127.0.0.1', Number(url.port), 500, url.password)).toBe(false);
+  const second = planned.unit!.launch();
+  try {
+    await second.ready;
+    expect(second.child.pid).not.toBe(first.child.pid);
+    expect(await redisAnswers('127.0.0.1', Number(url.port), 500, url.password)).toBe(true);
+  } finally {
+    const exited = new Promise((r) => second.child.once('exit', r));
+    second.child.kill('SIGTERM');
     await exited;
   }
 });
