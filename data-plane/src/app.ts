@@ -38,6 +38,8 @@ export interface DataPlaneDeps {
   dnsQuery: RouteHandler;
   /** Peers whose X-Forwarded-For names the client (TRUSTED_PROXIES: addresses and CIDRs). */
   trustedProxies: AddressSet;
+  /** The SPA's files and client-side routes (routes/static.ts); absent: every unknown path is 404. */
+  spa?: RouteHandler;
 }
 
 /** Wire every route onto the two listeners. No I/O here: main.ts listens and drains. */
@@ -67,7 +69,7 @@ export function createDataPlane(deps: DataPlaneDeps): void {
   });
   route('any', '/v1/*', proxy);
   route('any', '/api/*', proxy);
-  route('any', '/*', ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain'));
+  route('any', '/*', deps.spa ?? (({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain')));
 
   for (const r of adminRoutes(deps.admin, log)) bind(adminApp, r.method, r.pattern, requireAdmin(deps.adminToken, r.handler), log);
   bind(adminApp, 'any', '/*', requireAdmin(deps.adminToken, ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain')), log);

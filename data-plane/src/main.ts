@@ -33,6 +33,8 @@ import { createCidrSet } from './net/cidr-set.js';
 import { createUpstreamPool } from './proxy/pool.js';
 import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
+import { staticRoute } from './routes/static.js';
+import { loadSite } from './static/site.js';
 import { createSql, pingPostgres } from './store/db.js';
 import { createSubscriber } from './store/redis-subscriber.js';
 import { findKeyByHash, getKey } from './store/keys.js';
@@ -134,6 +136,11 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   registerLimitsMetrics(metrics.registry, { limiter, penalties });
   const limits = config.LIMITS_ENABLED ? createKeyLimits({ tiers, penalties, limiter, defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS }) : unlimitedKeyLimits(tiers);
 
+  // The SPA is served from memory; without a build (or in compose, where nginx serves it) unknown paths stay 404.
+  const spaDir = config.SPA_DIR ?? fileURLToPath(new URL('../../frontend/dist', import.meta.url));
+  const site = await loadSite(spaDir);
+  if (!site) log.info({ spaDir }, 'no SPA build found: the public listener serves the API only');
+
   const publicApp = createTlsApp(uws, { certPath: tls.certPath, keyPath: tls.keyPath });
   const adminApp = createPlainApp(uws);
   createDataPlane({
@@ -163,6 +170,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       },
     }),
     trustedProxies: createCidrSet(config.TRUSTED_PROXIES),
+    spa: staticRoute(site),
     dnsQuery: dns.route,
     readiness: {
       redis: async () => (await redis.ping()) === 'PONG',
