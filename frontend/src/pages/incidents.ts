@@ -67,7 +67,7 @@ export function incidentCard(i: Incident): HTMLElement {
     ['When', `${formatDate(i.at)} (${formatRelative(i.at)})`],
     ['Subject', subject],
     ['Owner', i.ownerEmail ?? '—'],
-    ['Action', `${ACTIONS[i.action] ?? i.action}${i.level ? ` · ${i.level}` : ''}${i.expiresAt ? ` · ends ${formatRelative(i.expiresAt)}` : ''}`],
+    ['Action', `${ACTIONS[i.action] ?? i.action}${i.level ? ` · ${i.level}` : ''}${i.expiresAt && i.status === 'open' ? ` · ends ${formatRelative(i.expiresAt)}` : ''}`],
     ['Status', h('span', { class: `status status-${i.status}` }, i.status)],
   ];
   if (i.mode === 'shadow' || i.suppressedBy) facts.push(['Not enforced', i.suppressedBy ? humanise(i.suppressedBy) : 'shadow mode']);
