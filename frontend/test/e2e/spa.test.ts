@@ -81,6 +81,8 @@ async function checkVariants(name: string): Promise<void> {
   await check(`${name}-dark`);
   await page.emulateMedia({ colorScheme: 'light' });
   await page.setViewportSize({ width: 390, height: 844 });
+  // Two frames: resize observers (the chart) have run and the layout is the phone's.
+  await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
   // Usable at phone width: nothing makes the page scroll sideways (wide tables scroll in their own region).
   const overflow = await page.evaluate(() =>
     Array.from(document.querySelectorAll('body *'))
