@@ -30,6 +30,23 @@ describe("a user's flow in Chromium", () => {
     expect(serious(planted).map((v) => v.id)).toContain('button-name');
   });
 
+  it('the CSP check can fail: HTML written as a string is refused (Trusted Types) and reported', async () => {
+    const before = s.browser.problems.length;
+    const refused = await s.page.evaluate(() => {
+      try {
+        document.body.insertAdjacentHTML('beforeend', '<b id="injected">x</b>');
+        return false;
+      } catch (e) {
+        return e instanceof TypeError;
+      }
+    });
+    expect(refused).toBe(true);
+    expect(await s.page.locator('#injected').count()).toBe(0);
+    await waitUntil(() => s.browser.problems.length > before, { message: 'the violation reported' });
+    // Taken out again: the flow below must report none of its own.
+    expect(s.browser.problems.splice(before).some((p) => p.startsWith("csp: require-trusted-types-for"))).toBe(true);
+  });
+
   let secret = '';
   let keyId = '';
 
