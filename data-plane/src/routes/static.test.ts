@@ -21,5 +21,7 @@ describe('static content negotiation', () => {
     expect(etagMatches('*', '"abc"')).toBe(true);
     expect(etagMatches('"abd"', '"abc"')).toBe(false);
     expect(etagMatches(undefined, '"abc"')).toBe(false);
+    expect(etagMatches('"abc"', 'W/"abc"')).toBe(true);
+    expect(etagMatches('W/"abc"', 'W/"abc"')).toBe(true);
   });
 });

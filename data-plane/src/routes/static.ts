@@ -1,7 +1,7 @@
 import { GatewayError } from '../errors.js';
 import type { HeaderList, ResponseSink } from '../http/types.js';
 import { SPA_SECURITY_HEADERS } from '../static/headers.js';
-import type { Site, StaticFile } from '../static/site.js';
+import { prepareEncodings, type Site, type StaticFile } from '../static/site.js';
 import type { RouteHandler } from './context.js';
 import { sendError } from './respond.js';
 
@@ -39,7 +39,8 @@ export function staticRoute(site: Site | null): RouteHandler {
 }
 
 function serve(file: StaticFile, headers: ReadonlyMap<string, string>, sink: ResponseSink): void {
-  const varies = file.br !== null || file.gzip !== null;
+  prepareEncodings(file);
+  const varies = file.compressible;
   const common: Array<readonly [string, string]> = [['cache-control', file.cacheControl], ['etag', file.etag], ...SPA_SECURITY_HEADERS];
   if (varies) common.push(['vary', 'accept-encoding']);
   if (etagMatches(headers.get('if-none-match'), file.etag)) return sink.send(304, common, '');
@@ -66,9 +67,10 @@ const acceptsHtml = (accept: string | undefined): boolean => accept !== undefine
 /** If-None-Match uses the weak comparison (RFC 9110 §13.1.2): `W/` does not matter; `*` matches any. */
 export function etagMatches(header: string | undefined, etag: string): boolean {
   if (header === undefined) return false;
+  const opaque = etag.replace(/^W\//, '');
   return header.split(',').some((t) => {
     const tag = t.trim();
-    return tag === '*' || tag.replace(/^W\//, '') === etag;
+    return tag === '*' || tag.replace(/^W\//, '') === opaque;
   });
 }
 

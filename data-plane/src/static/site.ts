@@ -1,22 +1,31 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, constants, gzip } from 'node:zlib';
 
 /**
  * The built SPA (frontend/dist), read once at boot and held in memory: a few hundred KiB, so
  * serving it costs a map lookup and one write, never a disk read, and no request path can
  * reach the file system (only the names found here exist). Compressible files are also kept
- * gzip- and brotli-encoded, chosen per request by Accept-Encoding.
+ * gzip- and brotli-encoded, chosen per request by Accept-Encoding. Those encodings are made on
+ * libuv's threadpool when a file is first asked for (brotli at its best level costs ~150 ms of
+ * CPU for the bundle): boot stays cheap, and the event loop never compresses.
  */
 export interface StaticFile {
   /** URL path, e.g. `/assets/index-3f9a1c.js`. */
   readonly path: string;
   readonly type: string;
   readonly body: Buffer;
-  readonly gzip: Buffer | null;
-  readonly br: Buffer | null;
-  /** Strong validator: a hash of the bytes (RFC 9110 §8.8.3). */
+  /** Encodings smaller than the body, once made (null: not made yet, or not worth it). */
+  gzip: Buffer | null;
+  br: Buffer | null;
+  /** Whether encodings are worth making for this file (type and size). */
+  readonly compressible: boolean;
+  /**
+   * A hash of the bytes, weak (RFC 9110 §8.8.1): the identity, gzip and brotli representations
+   * share it, which only a weak validator may do. If-None-Match compares weakly anyway.
+   */
   readonly etag: string;
   readonly cacheControl: string;
 }
@@ -64,12 +73,29 @@ function cacheControlFor(path: string): string {
   return CACHE_SHORT;
 }
 
-/** Smaller encodings only: a compressed body that is not smaller is dropped. */
-function compressed(body: Buffer, ext: string): { gzip: Buffer | null; br: Buffer | null } {
-  if (!COMPRESSIBLE.has(ext) || body.length < MIN_COMPRESS_BYTES) return { gzip: null, br: null };
-  const gzip = gzipSync(body, { level: 9 });
-  const br = brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } });
-  return { gzip: gzip.length < body.length ? gzip : null, br: br.length < body.length ? br : null };
+const gzipAsync = promisify(gzip);
+const brotliAsync = promisify(brotliCompress);
+const started = new WeakSet<StaticFile>();
+
+/**
+ * Starts making the file's encodings (once); until they exist it is served as it is. An
+ * encoding that is not smaller than the body is dropped.
+ */
+export function prepareEncodings(file: StaticFile): void {
+  if (!file.compressible || started.has(file)) return;
+  started.add(file);
+  const { body } = file;
+  void Promise.all([
+    gzipAsync(body, { level: 9 }),
+    brotliAsync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } }),
+  ]).then(
+    ([gz, br]) => {
+      if (gz.length < body.length) file.gzip = gz;
+      if (br.length < body.length) file.br = br;
+    },
+    // Compression cannot fail on a buffer; if it did, the file is simply served uncompressed.
+    () => undefined,
+  );
 }
 
 async function* walk(dir: string, prefix: string): AsyncGenerator<{ file: string; path: string }> {
@@ -96,8 +122,9 @@ export async function loadSite(dir: string): Promise<Site | null> {
       total += body.length;
       if (total > MAX_TOTAL_BYTES) throw new Error(`${dir} holds more than ${MAX_TOTAL_BYTES} bytes; is it the SPA's build directory?`);
       const ext = extname(path).toLowerCase();
-      const etag = `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-      files.set(path, { path, type: TYPES[ext] ?? 'application/octet-stream', body, ...compressed(body, ext), etag, cacheControl: cacheControlFor(path) });
+      const etag = `W/"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+      const compressible = COMPRESSIBLE.has(ext) && body.length >= MIN_COMPRESS_BYTES;
+      files.set(path, { path, type: TYPES[ext] ?? 'application/octet-stream', body, gzip: null, br: null, compressible, etag, cacheControl: cacheControlFor(path) });
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
