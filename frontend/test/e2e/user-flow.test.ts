@@ -56,6 +56,11 @@ describe("a user's flow in Chromium", () => {
     await s.page.getByRole('heading', { level: 1, name: 'Log in' }).waitFor();
     expect(await s.page.title()).toBe('Log in · Fluxgate');
     await h.check('01-login');
+    // Keyboard: the first Tab stop is the skip link, and it lands on the main content.
+    await s.page.keyboard.press('Tab');
+    expect(await s.page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await s.page.keyboard.press('Enter');
+    expect(await s.page.evaluate(() => document.activeElement?.id)).toBe('main');
 
     await h.nav().getByRole('link', { name: 'Sign up' }).click();
     await s.page.waitForURL(/\/signup$/);
@@ -111,11 +116,14 @@ describe("a user's flow in Chromium", () => {
 
   it('creates a key, shows the secret once with a warning, and copies it', async () => {
     await h.check('04-keys-empty');
-    await s.page.getByLabel('Name').fill('laptop');
-    await s.page.getByRole('button', { name: 'Create key' }).click();
+    // Keyboard only: type the name and press Enter; focus moves to the panel with the secret.
+    await s.page.getByLabel('Name').focus();
+    await s.page.keyboard.type('laptop');
+    await s.page.keyboard.press('Enter');
     const panel = s.page.getByRole('region', { name: 'Key “laptop” created' });
     await panel.waitFor();
     expect(await textOf(panel)).toContain('Copy this secret now: it is shown only once.');
+    expect(await s.page.evaluate(() => document.activeElement?.getAttribute('aria-labelledby'))).toBe(await panel.getAttribute('aria-labelledby'));
     secret = await s.page.getByLabel('Secret key').inputValue();
     expect(secret).toMatch(/^fgk_[0-9A-Za-z]{49}$/);
     await panel.getByRole('button', { name: 'Copy' }).click();
