@@ -38,5 +38,4 @@ CMD ["node", "control-plane/dist/main.js"]
 
 FROM nginx:1.27-bookworm AS frontend
 COPY nginx.conf /etc/nginx/conf.d/default.conf
-# The SPA build replaces this placeholder page in the frontend issue.
-COPY frontend/public /usr/share/nginx/html
+COPY --from=build /app/frontend/dist /usr/share/nginx/html

@@ -14,9 +14,18 @@ export default defineConfig({
         },
       },
       {
+        // The SPA's pure modules (SSE parser, formatting); browser behaviour is tested end to
+        // end in Chromium by the integration project (frontend/test).
+        test: {
+          name: 'frontend',
+          include: ['frontend/src/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
         test: {
           name: 'integration',
-          include: ['{data-plane,control-plane}/test/**/*.test.ts'],
+          include: ['{data-plane,control-plane,frontend}/test/**/*.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -42,6 +42,8 @@ export interface DataPlaneDeps {
   trustedProxies: AddressSet;
   /** Client addresses the control plane blocked: refused on /v1, /api and /portal before anything else. */
   ipBlocks?: Pick<IpBlocks, 'check'>;
+  /** The SPA's files and client-side routes (routes/static.ts); absent: every unknown path is 404. */
+  spa?: RouteHandler;
 }
 
 /** Wire every route onto the two listeners. No I/O here: main.ts listens and drains. */
@@ -72,7 +74,7 @@ export function createDataPlane(deps: DataPlaneDeps): void {
   });
   route('any', '/v1/*', unlessBlocked(proxy));
   route('any', '/api/*', unlessBlocked(proxy));
-  route('any', '/*', ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain'));
+  route('any', '/*', deps.spa ?? (({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain')));
 
   for (const r of adminRoutes(deps.admin, log)) bind(adminApp, r.method, r.pattern, requireAdmin(deps.adminToken, r.handler), log);
   bind(adminApp, 'any', '/*', requireAdmin(deps.adminToken, ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain')), log);

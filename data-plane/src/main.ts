@@ -38,6 +38,8 @@ import { createUpstreamPool } from './proxy/pool.js';
 import type { UpstreamStatus } from './proxy/types.js';
 import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
+import { staticRoute } from './routes/static.js';
+import { loadSite } from './static/site.js';
 import { createSql, pingPostgres } from './store/db.js';
 import { createSubscriber } from './store/redis-subscriber.js';
 import { findKeyByHash } from './store/keys.js';
@@ -156,6 +158,11 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   registerIpBlockMetrics(metrics.registry, ipBlocks);
   const limits = config.LIMITS_ENABLED ? createKeyLimits({ tiers, penalties, limiter, defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS }) : unlimitedKeyLimits(tiers);
 
+  // The SPA is served from memory; without a build (or in compose, where nginx serves it) unknown paths stay 404.
+  const spaDir = config.SPA_DIR ?? fileURLToPath(new URL('../../frontend/dist', import.meta.url));
+  const site = await loadSite(spaDir);
+  if (!site) log.info({ spaDir }, 'no SPA build found: the public listener serves the API only');
+
   const publicApp = createTlsApp(uws, { certPath: tls.certPath, keyPath: tls.keyPath });
   const adminApp = createPlainApp(uws);
   createDataPlane({
@@ -186,6 +193,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     }),
     trustedProxies: createCidrSet(config.TRUSTED_PROXIES),
     ipBlocks,
+    spa: staticRoute(site),
     dnsQuery: dns.route,
     readiness: {
       redis: async () => (await redis.ping()) === 'PONG',

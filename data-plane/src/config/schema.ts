@@ -53,6 +53,8 @@ export const dataPlaneEnvSchema = z.object({
   REDIS_URL: optionalString.pipe(url(['redis:', 'rediss:']).optional()),
   /** Path of init.sql, applied at boot. */
   INIT_SQL_PATH: optionalString,
+  /** Directory of the built SPA served on the public listener (default: the repository's frontend/dist). */
+  SPA_DIR: optionalString,
 
   DOWNSTREAM_AI_URLS: z.string().trim().min(1).default('http://127.0.0.1:11434'),
   UPSTREAMS_FILE: optionalString,

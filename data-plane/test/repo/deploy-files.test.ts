@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { dataPlaneEnvSchema } from '../../src/config/schema.js';
+import { SPA_CSP, SPA_SECURITY_HEADERS } from '../../src/static/headers.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (f: string) => readFileSync(`${root}${f}`, 'utf8');
@@ -82,12 +83,30 @@ describe('Dockerfile', () => {
 
 describe('nginx.conf', () => {
   const conf = read('nginx.conf');
-  it('proxies every API path family to the data plane without buffering', () => {
-    expect(conf).toMatch(/location ~ \^\/\(v1\|api\|portal\|dns-query\|healthz\|readyz\)/);
+  it('proxies every API path family and /health* to the data plane without buffering', () => {
+    expect(conf).toContain('location ~ ^/(v1|api|portal|dns-query|healthz?|readyz)(/|$) {');
     expect(conf).toContain('proxy_buffering off;');
     expect(conf).toContain('proxy_pass https://fluxgate_data_plane;');
   });
-  it('sends a strict CSP with no inline script', () => {
-    expect(conf).toMatch(/Content-Security-Policy "default-src 'self'; script-src 'self';/);
+  it('sends the data plane’s CSP and security headers for the SPA, from the server block only', () => {
+    const header = (name: string) => new RegExp(`^    add_header ${name} "([^"]*)" always;$`, 'm').exec(conf)?.[1];
+    expect(header('Content-Security-Policy')).toBe(SPA_CSP);
+    for (const [name, value] of SPA_SECURITY_HEADERS) {
+      expect(header(name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => `${dash}${c.toUpperCase()}`)), name).toBe(value);
+    }
+    // A location with its own add_header would silently drop the server's headers there.
+    expect(conf.match(/^\s*add_header /gm)).toHaveLength(SPA_SECURITY_HEADERS.length + 1);
+  });
+  it('caches hashed assets for a year and never index.html; a missing asset is a 404, other paths the SPA', () => {
+    expect(conf).toMatch(/~\^\/assets\/\s+"public, max-age=31536000, immutable";/);
+    expect(conf).toMatch(/\/index\.html\s+"no-store";/);
+    expect(conf).toMatch(/location \/assets\/ \{\s+try_files \$uri =404;/);
+    expect(conf).toMatch(/location \/ \{\s+try_files \$uri \/index\.html;/);
+  });
+});
+
+describe('Dockerfile frontend stage', () => {
+  it('serves the built SPA, not the sources', () => {
+    expect(read('Dockerfile')).toContain('COPY --from=build /app/frontend/dist /usr/share/nginx/html');
   });
 });
