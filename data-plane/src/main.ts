@@ -190,6 +190,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
         loginKnownIpTtlSeconds: config.LOGIN_KNOWN_IP_TTL_DAYS * 86_400,
         maxKeysPerUser: config.PORTAL_MAX_KEYS_PER_USER,
       },
+      operator: { capSeconds: config.MCP_MAX_PENALTY, graceSeconds: config.GUARD_PARDON_GRACE_SECONDS, incidentCapacity: config.INCIDENT_CAPACITY },
     }),
     trustedProxies: createCidrSet(config.TRUSTED_PROXIES),
     ipBlocks,

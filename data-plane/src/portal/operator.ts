@@ -1,11 +1,10 @@
 import { getPenalty, listPenalties, redisKeys, type PenaltyRecord } from '@fluxgate/contracts';
 import { z } from 'zod';
-import { recordAudit } from '../store/audit.js';
-import { getKey, isUuid, type KeyInfo } from '../store/keys.js';
+import { pardonKey } from '../operator/penalty.js';
+import { getKey, isUuid, StoreError, type KeyInfo } from '../store/keys.js';
 import { PortalError } from './errors.js';
 import { parseInput, parseJson, sendPortalJson, withSession, type PortalHandler, type SessionHandler } from './http.js';
 import { mergeIncident, parseIncidentQuery, readIncidents } from './incidents.js';
-import { pardonPenalty } from './pardon.js';
 import type { Portal } from './runtime.js';
 
 /**
@@ -88,23 +87,19 @@ export const pardon = (p: Portal): PortalHandler =>
     const keyId = keyIdOfPardonPath(ctx.req.path);
     const input = parseInput(pardonInput, parseJson(await body));
     if (keyId === null) throw new PortalError('not_found', 'This key has no penalty.');
-    const now = p.now();
-    const penalty = await fromRedis(p, 'reading a penalty', () => getPenalty(p.redis, keyId, now));
-    if (penalty === null) throw new PortalError('not_found', 'This key has no penalty (it may have ended or been pardoned already).');
-    const key = await getKey(p.sql, keyId);
-    const actor = `portal:${s.user.email}`;
-    const result = await fromRedis(p, 'pardoning', () => pardonPenalty(p.redis, { penalty, key, actor, reason: input.reason, now }));
-    p.log.info({ keyId, level: penalty.level, operatorId: s.user.id, incidentId: result.incidentId }, 'penalty pardoned by an operator');
+    // The same pardon as the admin route, the CLI and MCP (operator/penalty.ts): grace for a
+    // guard penalty, the lift every replica hears, an operator incident, an audit row.
+    const before = await fromRedis(p, 'reading a penalty', () => getPenalty(p.redis, keyId, p.now()));
+    if (before === null) throw new PortalError('not_found', 'This key has no penalty (it may have ended or been pardoned already).');
+    let outcome;
     try {
-      await recordAudit(p.sql, {
-        actor: `operator:${s.user.id}`,
-        action: 'penalty.pardoned',
-        userId: key?.userId ?? null,
-        keyId: key ? keyId : null,
-        detail: { level: penalty.level, setBy: penalty.setBy, reason: input.reason, incidentId: penalty.incidentId, operatorIncidentId: result.incidentId },
-      });
-    } catch (err) {
-      p.log.error({ err, keyId }, 'audit row not written');
+      outcome = await pardonKey(p.operator, { keyId, reason: input.reason }, `portal:${s.user.email}`);
+    } catch (e) {
+      if (e instanceof StoreError && e.code === 'not_found') throw new PortalError('not_found', 'This key has no penalty.');
+      p.log.warn({ err: (e as Error).message, keyId }, 'pardon failed');
+      throw new PortalError('service_unavailable', 'The penalty store is unavailable; retry shortly.', { cause: e });
     }
-    sendPortalJson(ctx.sink, 200, result);
+    if (!outcome.lifted) throw new PortalError('not_found', 'This key has no penalty (it may have ended or been pardoned already).');
+    p.log.info({ keyId, level: before.level, operatorId: s.user.id, incidentId: outcome.incidentId }, 'penalty pardoned by an operator');
+    sendPortalJson(ctx.sink, 200, { keyId, lifted: true, level: before.level, setBy: before.setBy, graceUntil: outcome.graceUntil, incidentId: outcome.incidentId });
   });

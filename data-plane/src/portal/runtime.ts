@@ -1,3 +1,4 @@
+import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_MAX_OPERATOR_PENALTY_SECONDS, DEFAULT_PARDON_GRACE_SECONDS } from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
 import type { KeyEventInput } from '../auth/key-events.js';
 import { createPasswordHasher, type PasswordHasher } from '../auth/password.js';
@@ -15,6 +16,7 @@ import { announceKeyChange } from '../auth/revocation-feed.js';
 import type { RequestSnapshot } from '../http/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Counters } from '../metrics/counters.js';
+import type { OperatorDeps } from '../operator/penalty.js';
 import type { Sql } from '../store/db.js';
 
 /** Tunables, from the data plane's config (see createPortalRoutes for the variable names). */
@@ -71,6 +73,8 @@ export interface PortalDeps {
   clientIp?: (req: RequestSnapshot) => string;
   /** Default: Argon2id at OWASP's minimum. */
   passwords?: PasswordHasher;
+  /** Operator rails the pardon route shares with the admin routes and the CLI (operator/penalty.ts). */
+  operator?: Partial<Pick<OperatorDeps, 'capSeconds' | 'graceSeconds' | 'incidentCapacity'>>;
   /** Clock (ms), for tests. */
   now?: () => number;
 }
@@ -88,6 +92,7 @@ export interface Portal {
   counters: Pick<Counters, 'recordFailedLogin'>;
   announceKeyChange: (event: KeyEventInput) => Promise<unknown>;
   clientIp: (req: RequestSnapshot) => string;
+  operator: OperatorDeps;
   now: () => number;
 }
 
@@ -119,6 +124,15 @@ export function buildPortal(deps: PortalDeps): Portal {
     counters: deps.counters,
     announceKeyChange: deps.announceKeyChange ?? ((event) => announceKeyChange(deps.redis, event, deps.log)),
     clientIp: deps.clientIp ?? ((req) => req.remoteAddress),
+    operator: {
+      sql: deps.sql,
+      redis: deps.redis,
+      capSeconds: deps.operator?.capSeconds ?? DEFAULT_MAX_OPERATOR_PENALTY_SECONDS,
+      graceSeconds: deps.operator?.graceSeconds ?? DEFAULT_PARDON_GRACE_SECONDS,
+      incidentCapacity: deps.operator?.incidentCapacity ?? DEFAULT_INCIDENT_CAPACITY,
+      now,
+      warn: (message) => deps.log.warn(message),
+    },
     now,
   };
 }

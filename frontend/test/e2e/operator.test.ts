@@ -111,7 +111,7 @@ describe("the operator's pages in Chromium", () => {
     expect(await getPenalty(s.redis, abuser.id)).toBeNull();
     const grace = graceRecordSchema.parse(JSON.parse((await s.redis.get(redisKeys.pardonGrace(abuser.id)))!));
     expect(grace.keyId).toBe(abuser.id);
-    const audit = await s.gw.db.sql`SELECT detail FROM audit_log WHERE action = 'penalty.pardoned' AND key_id = ${abuser.id}`;
+    const audit = await s.gw.db.sql`SELECT detail FROM audit_log WHERE action = 'penalty.lifted' AND key_id = ${abuser.id}`;
     expect(audit).toHaveLength(1);
     await nav.getByRole('link', { name: 'Incidents' }).click();
     const operatorCard = s.page.locator('article.incident.operator').first();
