@@ -50,7 +50,10 @@ async function measure(target, ctx, args, results) {
   if (target.name === 'fluxgate-nolimits') return;
   if (args.scenarios.includes('ttfb')) {
     const r = await phase('ttfb', () => runTtfb({ target, n: args.ttfbN, concurrency: args.ttfbConc }));
-    if (r) results.ttfb.push(r), log(`  [${target.name}] ttfb: p50 ${r.p50} p99 ${r.p99} ms (${r.n} ok, ${r.errors} errors)`);
+    if (r) {
+      results.ttfb.push(r);
+      log(`  [${target.name}] ttfb: p50 ${r.p50} p99 ${r.p99} ms (${r.n} ok, ${r.errors} errors)`);
+    }
   }
   // Memory phases start from a fresh proxy process (warmed up briefly), so neither inherits the
   // other's retained heap.
@@ -62,12 +65,18 @@ async function measure(target, ctx, args, results) {
   if (args.scenarios.includes('open')) {
     const r = await phase('open', async () => (await fresh(), runOpenStreams({ target, mock: ctx.mock, streams: args.streams, events: args.streamEvents,
       delayMs: args.streamDelay, timeoutMs: args.openTimeout * 1000 })));
-    if (r) results.open.push(r), log(`  [${target.name}] open: ${r.stillOpen}/${r.requested} open, RSS ${r.rssBeforeMiB} → ${r.rssWithMiB} → ${r.rssAfterMiB} MiB, ${r.kibPerStream} KiB/stream`);
+    if (r) {
+      results.open.push(r);
+      log(`  [${target.name}] open: ${r.stillOpen}/${r.requested} open, RSS ${r.rssBeforeMiB} → ${r.rssWithMiB} → ${r.rssAfterMiB} MiB, ${r.kibPerStream} KiB/stream`);
+    }
   }
   if (args.scenarios.includes('slow')) {
     const r = await phase('slow', async () => (await fresh(), runSlowReaders({ target, clients: args.slowClients,
       bytes: args.slowBytes, bytesPerSec: args.slowRate, timeoutMs: args.slowTimeout * 1000 })));
-    if (r) results.slow.push(r), log(`  [${target.name}] slow: ${r.ok}/${r.clients} verified in ${r.seconds} s, RSS max ${r.rssMaxMiB} MiB`);
+    if (r) {
+      results.slow.push(r);
+      log(`  [${target.name}] slow: ${r.ok}/${r.clients} verified in ${r.seconds} s, RSS max ${r.rssMaxMiB} MiB`);
+    }
   }
 }
 

@@ -72,7 +72,8 @@ export function spawnChild(name, cmd, args, { env = process.env, cwd, nofile = 6
           clearTimeout(timer);
           proc.stdout.off('data', check);
           proc.off('exit', check);
-          e ? reject(e) : resolve(m);
+          if (e) reject(e);
+          else resolve(m);
         };
         proc.stdout.on('data', check);
         proc.on('exit', check);

@@ -17,7 +17,7 @@ export function agent(extra = {}) {
 export async function getOk(origin, path, timeoutMs, isDead = () => null) {
   const a = agent({ connections: 1 });
   const until = Date.now() + timeoutMs;
-  let last = 'no answer';
+  let last;
   try {
     for (;;) {
       try {

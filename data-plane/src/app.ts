@@ -1,6 +1,6 @@
-import type { TemplatedApp } from 'uWebSockets.js';
 import type { DataPlaneConfig } from './config/schema.js';
 import { bind, type Method } from './http/bind.js';
+import type { TemplatedApp } from './http/uws.js';
 import type { ConcurrencyGate } from './limits/concurrency.js';
 import type { KeyLimits } from './limits/key-limits.js';
 import type { Logger } from './log/logger.js';

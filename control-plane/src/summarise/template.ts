@@ -36,6 +36,8 @@ export function templateSummary(i: Incident): string {
 export function usableSummary(text: string): string | null {
   const t = text.trim();
   if (t.length < 20 || t.length > 2000) return null;
+  // Control characters (other than tab, LF, CR) mean the model answered binary junk.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/.test(t)) return null;
   if (/^[[{<]|```/.test(t)) return null;
   const words = t.split(/\s+/).filter((w) => /[A-Za-z]{2,}/.test(w));

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { asGatewayError, flavorOf, GatewayError, toWireBody } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { RouteContext, RouteHandler } from '../routes/context.js';
 import { readBody } from './body.js';
 import { exchangeOf } from './exchange.js';
 import { snapshotRequest } from './request.js';
 import { createSink } from './sink.js';
+import type { RouteContext, RouteHandler } from './types.js';
 
 export type Method = 'get' | 'post' | 'put' | 'patch' | 'del' | 'head' | 'options' | 'any';
 

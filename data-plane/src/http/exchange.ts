@@ -56,7 +56,7 @@ const exchanges = new WeakMap<HttpResponse, Exchange>();
  * snapshotRequest does.
  */
 export function exchangeOf(res: HttpResponse): Exchange {
-  let ex = exchanges.get(res);
+  const ex = exchanges.get(res);
   if (ex) return ex;
   const created: Exchange = {
     aborted: false,

@@ -58,3 +58,15 @@ export interface ResponseSink {
   /** Drop the connection without a proper end (body cannot be completed correctly). */
   close(): void;
 }
+
+/** What a route handler gets: the copied request, the response sink, and a bounded body reader. */
+export interface RouteContext {
+  readonly req: RequestSnapshot;
+  readonly sink: ResponseSink;
+  /** Read the whole request body; rejects with payload_too_large past `limit`. */
+  readBody(limit: number): Promise<Uint8Array>;
+  /** Id for logs and the x-request-id response header. */
+  readonly requestId: string;
+}
+
+export type RouteHandler = (ctx: RouteContext) => void | Promise<void>;

@@ -115,7 +115,7 @@ export class Exchange implements ForwardControl, AttemptOwner {
   data(a: Attempt, chunk: Buffer): void {
     if (this.#done) return;
     this.#inData = true;
-    let more = true;
+    let more: boolean;
     try {
       more = this.#handler.onData(chunk);
     } catch (e) {

@@ -26,7 +26,7 @@ export type Needle = 'usage' | 'eval_count';
  * several times more.)
  */
 const SCANNERS: Record<Needle, RegExp> = {
-  usage: new RegExp(`"(?:(?:${TEXT_MEMBERS})":[ \t]*"|(usage)":[ \t]*\{)`, 'g'),
+  usage: new RegExp(`"(?:(?:${TEXT_MEMBERS})":[ \t]*"|(usage)":[ \t]*{)`, 'g'),
   eval_count: new RegExp(`"(?:(?:${TEXT_MEMBERS})":[ \t]*"|(eval_count)":)`, 'g'),
 };
 

@@ -82,7 +82,7 @@ describe('revocation feed', () => {
     const order: string[] = [];
     const spy = await tr.connect();
     const realPublish = spy.publish.bind(spy);
-    vi.spyOn(spy, 'publish').mockImplementation(async (...args: Parameters<Redis['publish']>) => {
+    vi.spyOn(spy, 'publish').mockImplementation(async (..._args: Parameters<Redis['publish']>) => {
       order.push(`publish:${(await tr.redis.zscore(redisKeys.revokedKeys(), `revoked:${issued.key.id}`)) === null ? 'before-feed' : 'after-feed'}`);
       void realPublish;
       throw new Error('connection lost');

@@ -105,7 +105,7 @@ function untilBackpressure(sink: () => Sink | undefined, make: (i: number) => Bu
 
 /** Serve a lazy body produced until `minEvents` backpressure events (see untilBackpressure). */
 function serveUntil(path: string, make: (i: number) => Buffer, minBytes: number, minEvents: number, opts: { perTurn?: number; headers?: [string, string][] } = {}) {
-  let served: ReturnType<typeof serve> | undefined;
+  const served: ReturnType<typeof serve> | undefined;
   const body = untilBackpressure(() => served?.sink(), make, minBytes, minEvents);
   served = serve(path, body.chunks, opts);
   return { ...served, body };

@@ -6,8 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { bind } from '../../src/http/bind.js';
-import { closeAll, createPlainApp, listen, loadUws, type Listening } from '../../src/http/uws.js';
-import type { TemplatedApp } from 'uWebSockets.js';
+import { closeAll, createPlainApp, listen, loadUws, type Listening, type TemplatedApp } from '../../src/http/uws.js';
 import { STRONG_PASSWORD, startPortal, type PortalHarness } from './support.js';
 
 let h: PortalHarness;

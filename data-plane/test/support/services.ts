@@ -53,6 +53,7 @@ export async function connectTestRedis(url: string = TEST_REDIS_URL): Promise<Te
       throw new Error(
         `Redis is not answering at ${url} (${(err as Error).message}). Integration tests need a real Redis: ` +
           'start `redis-server` on 127.0.0.1:6379 or set FLUXGATE_TEST_REDIS_URL.',
+        { cause: err },
       );
     }
     return client;
@@ -158,6 +159,7 @@ export async function createTestDatabase(opts: { applySchema?: boolean } = {}): 
     throw new Error(
       `Postgres is not usable at ${redactUrl(TEST_PG_ADMIN_URL)} (${(err as Error).message}). Integration tests need a real ` +
         'Postgres with a user that may CREATE DATABASE: start it on 127.0.0.1:5432 or set FLUXGATE_TEST_DATABASE_URL.',
+      { cause: err },
     );
   }
   const u = new URL(TEST_PG_ADMIN_URL);

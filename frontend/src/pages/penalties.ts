@@ -23,7 +23,7 @@ interface PardonAnswer {
   incidentId: string | null;
 }
 
-export async function renderPenalties(ctx: PageContext): Promise<Page> {
+export async function renderPenalties(_ctx: PageContext): Promise<Page> {
   const holder = h('div');
   const result = h('p', { class: 'notice success', role: 'status', hidden: true });
   const heading = pageHeading('Penalty box');
