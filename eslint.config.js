@@ -32,13 +32,30 @@ export default tseslint.config(
   { files: ['**/test/**/*.{ts,mjs}', '**/*.test.ts'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
   {
     files: ['contracts/**/*.ts'],
-    rules: restrict({ patterns: [{ group: ['**/data-plane/**', '**/control-plane/**', '**/frontend/**', '@fluxgate/*-plane'], message: 'contracts/ depends on zod only.' }] }),
+    rules: restrict({
+      patterns: [
+        {
+          group: ['**/data-plane/**', '**/control-plane/**', '**/frontend/**', '@fluxgate/*-plane'],
+          message: 'contracts/ depends on zod only.',
+        },
+      ],
+    }),
   },
-  { files: ['data-plane/**/*.{ts,mjs,js}'], ignores: ['data-plane/src/http/**'], rules: restrict({ paths: [uws], patterns: otherPlanes('data-plane') }) },
+  {
+    files: ['data-plane/**/*.{ts,mjs,js}'],
+    ignores: ['data-plane/src/http/**'],
+    rules: restrict({ paths: [uws], patterns: otherPlanes('data-plane') }),
+  },
   {
     files: ['data-plane/src/http/**/*.ts'],
     rules: restrict({
-      patterns: [...otherPlanes('data-plane'), { group: ['../routes/*', '**/routes/**'], message: 'http/ is below routes/: it may not import from it (move the shared type into http/).' }],
+      patterns: [
+        ...otherPlanes('data-plane'),
+        {
+          group: ['../routes/*', '**/routes/**'],
+          message: 'http/ is below routes/: it may not import from it (move the shared type into http/).',
+        },
+      ],
     }),
   },
   { files: ['control-plane/**/*.{ts,mjs,js}'], rules: restrict({ paths: [uws], patterns: otherPlanes('control-plane') }) },

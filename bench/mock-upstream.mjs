@@ -99,9 +99,18 @@ function completions(req, res, query, raw) {
   const model = typeof body.model === 'string' ? body.model : 'gpt-4o-mini';
   const events = Number(knob(req, query, 'events') ?? 66) || 66;
   const bytes = Number(knob(req, query, 'bytes') ?? 0);
-  if (bytes > 0) return large(res, cached(largeCache, bytes, () => largePlan(bytes)));
+  if (bytes > 0)
+    return large(
+      res,
+      cached(largeCache, bytes, () => largePlan(bytes)),
+    );
   if (body.stream !== true) {
-    return send(res, 200, JSON_HEADERS, cached(cache, `j\0${model}\0${events}`, () => chatJson(model, Math.max(0, events - 2))));
+    return send(
+      res,
+      200,
+      JSON_HEADERS,
+      cached(cache, `j\0${model}\0${events}`, () => chatJson(model, Math.max(0, events - 2))),
+    );
   }
   const usage = body.stream_options?.include_usage === true;
   const frames = cached(cache, `s\0${model}\0${events}\0${usage}`, () => sseFrames(model, events, usage));

@@ -40,10 +40,13 @@ async function measure(target, ctx, args, results) {
   for (const scenario of args.scenarios.filter((s) => s in LOAD_SCENARIOS)) {
     for (const connections of args.conns) {
       const r = await phase(`${scenario}×${connections}`, () =>
-        runLoad({ target, mock: ctx.mock, scenario, connections, duration: args.duration, warmup: args.warmup }));
+        runLoad({ target, mock: ctx.mock, scenario, connections, duration: args.duration, warmup: args.warmup }),
+      );
       if (!r) continue;
       results.load.push(r);
-      log(`  [${target.name}] ${scenario}×${connections}: ${r.rps} req/s p50 ${r.p50} p99 ${r.p99} ms, ${r.cpuUsPerReq} µs/req, errors ${r.errors} non2xx ${r.non2xx}`);
+      log(
+        `  [${target.name}] ${scenario}×${connections}: ${r.rps} req/s p50 ${r.p50} p99 ${r.p99} ms, ${r.cpuUsPerReq} µs/req, errors ${r.errors} non2xx ${r.non2xx}`,
+      );
     }
   }
   // The limits-off baseline is compared on throughput and latency only.
@@ -63,16 +66,41 @@ async function measure(target, ctx, args, results) {
     await runLoad({ target, mock: ctx.mock, scenario: 'sse', connections: 32, duration: Math.max(0.5, args.warmup), warmup: 0 });
   };
   if (args.scenarios.includes('open')) {
-    const r = await phase('open', async () => (await fresh(), runOpenStreams({ target, mock: ctx.mock, streams: args.streams, events: args.streamEvents,
-      delayMs: args.streamDelay, timeoutMs: args.openTimeout * 1000 })));
+    const r = await phase(
+      'open',
+      async () => (
+        await fresh(),
+        runOpenStreams({
+          target,
+          mock: ctx.mock,
+          streams: args.streams,
+          events: args.streamEvents,
+          delayMs: args.streamDelay,
+          timeoutMs: args.openTimeout * 1000,
+        })
+      ),
+    );
     if (r) {
       results.open.push(r);
-      log(`  [${target.name}] open: ${r.stillOpen}/${r.requested} open, RSS ${r.rssBeforeMiB} → ${r.rssWithMiB} → ${r.rssAfterMiB} MiB, ${r.kibPerStream} KiB/stream`);
+      log(
+        `  [${target.name}] open: ${r.stillOpen}/${r.requested} open, RSS ${r.rssBeforeMiB} → ${r.rssWithMiB} → ${r.rssAfterMiB} MiB, ${r.kibPerStream} KiB/stream`,
+      );
     }
   }
   if (args.scenarios.includes('slow')) {
-    const r = await phase('slow', async () => (await fresh(), runSlowReaders({ target, clients: args.slowClients,
-      bytes: args.slowBytes, bytesPerSec: args.slowRate, timeoutMs: args.slowTimeout * 1000 })));
+    const r = await phase(
+      'slow',
+      async () => (
+        await fresh(),
+        runSlowReaders({
+          target,
+          clients: args.slowClients,
+          bytes: args.slowBytes,
+          bytesPerSec: args.slowRate,
+          timeoutMs: args.slowTimeout * 1000,
+        })
+      ),
+    );
     if (r) {
       results.slow.push(r);
       log(`  [${target.name}] slow: ${r.ok}/${r.clients} verified in ${r.seconds} s, RSS max ${r.rssMaxMiB} MiB`);
@@ -85,7 +113,16 @@ async function startTarget(name, ctx, args) {
   if (name === 'nginx') return nginxTarget({ dir: ctx.dir, mock: ctx.mock, tls: ctx.tls, nginx: args.nginx });
   // fluxgate-nolimits: the same process with LIMITS_ENABLED=false, the limits-off baseline.
   const limits = name !== 'fluxgate-nolimits';
-  return fluxgateTarget({ root: args.fluxgateRoot || ROOT, dir: ctx.dir, mock: ctx.mock, tls: ctx.tls, adminDbUrl: args.databaseUrl, redisUrl: args.redisUrl, limits, name });
+  return fluxgateTarget({
+    root: args.fluxgateRoot || ROOT,
+    dir: ctx.dir,
+    mock: ctx.mock,
+    tls: ctx.tls,
+    adminDbUrl: args.databaseUrl,
+    redisUrl: args.redisUrl,
+    limits,
+    name,
+  });
 }
 
 async function main() {
@@ -109,11 +146,25 @@ async function main() {
     args.streams = Math.max(0, fds - 256);
   }
   const results = {
-    meta: { date: new Date().toISOString(), node: process.version, cpu: os.cpus()[0]?.model, cores: os.cpus().length,
-      clkTck: CLK_TCK, loadavg: os.loadavg().map((l) => Math.round(l * 100) / 100), commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim(), args },
-    skipped: {}, errors: [], load: [], ttfb: [], open: [], slow: [],
+    meta: {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: os.cpus()[0]?.model,
+      cores: os.cpus().length,
+      clkTck: CLK_TCK,
+      loadavg: os.loadavg().map((l) => Math.round(l * 100) / 100),
+      commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout?.trim(),
+      args,
+    },
+    skipped: {},
+    errors: [],
+    load: [],
+    ttfb: [],
+    open: [],
+    slow: [],
   };
-  if (os.loadavg()[0] > 0.5) log(`note: load average ${os.loadavg()[0].toFixed(2)} — something else is using the CPU; numbers will be noisier`);
+  if (os.loadavg()[0] > 0.5)
+    log(`note: load average ${os.loadavg()[0].toFixed(2)} — something else is using the CPU; numbers will be noisier`);
   if (args.targets.some((t) => t.startsWith('fluxgate')) && args.build) {
     const why = build(args.fluxgateRoot || ROOT);
     if (why) for (const t of args.targets.filter((x) => x.startsWith('fluxgate'))) results.skipped[t] = why;
@@ -159,7 +210,8 @@ async function main() {
 function failedChecks(r) {
   const f = r.errors.map((e) => `${e.target} ${e.phase}: ${e.message}`);
   for (const x of r.load) {
-    if (x.errors || x.timeouts || x.non2xx) f.push(`${x.target} ${x.scenario}×${x.connections}: ${x.errors} errors, ${x.timeouts} timeouts, ${x.non2xx} non-2xx`);
+    if (x.errors || x.timeouts || x.non2xx)
+      f.push(`${x.target} ${x.scenario}×${x.connections}: ${x.errors} errors, ${x.timeouts} timeouts, ${x.non2xx} non-2xx`);
   }
   for (const x of r.ttfb) if (x.errors) f.push(`${x.target} ttfb: ${x.errors} errors`);
   for (const x of r.open) {

@@ -2,8 +2,14 @@
 import { parseArgs } from 'node:util';
 
 const OPTIONS = {
-  targets: ['direct,nginx,fluxgate,fluxgate-nolimits', 'comma list of direct, nginx, fluxgate, fluxgate-nolimits (LIMITS_ENABLED=false; load phases only)'],
-  scenarios: ['json,sse,paced,ttfb,open,slow', 'comma list: load (json, sse, paced; sse1 = SSE with one upstream write per event), ttfb, open, slow'],
+  targets: [
+    'direct,nginx,fluxgate,fluxgate-nolimits',
+    'comma list of direct, nginx, fluxgate, fluxgate-nolimits (LIMITS_ENABLED=false; load phases only)',
+  ],
+  scenarios: [
+    'json,sse,paced,ttfb,open,slow',
+    'comma list: load (json, sse, paced; sse1 = SSE with one upstream write per event), ttfb, open, slow',
+  ],
   conns: ['32,128', 'autocannon connection counts'],
   duration: ['5', 'seconds per measured load run'],
   warmup: ['1', 'seconds of warm-up before each load run'],
@@ -49,7 +55,11 @@ export function parse(argv) {
   const { values } = parseArgs({ args: argv, options, strict: true });
   const quick = values.quick ?? env('quick') === '1';
   const get = (k) => values[k] ?? env(k) ?? (quick ? QUICK[k] : undefined) ?? OPTIONS[k][0];
-  const list = (k) => get(k).split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (k) =>
+    get(k)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   const num = (k) => {
     const v = Number(get(k));
     if (!Number.isFinite(v) || v < 0) throw new Error(`--${k}: not a number: ${get(k)}`);
@@ -83,6 +93,7 @@ export function parse(argv) {
     out: get('out'),
   };
   for (const t of a.targets) if (!['direct', 'nginx', 'fluxgate', 'fluxgate-nolimits'].includes(t)) throw new Error(`unknown target ${t}`);
-  for (const s of a.scenarios) if (!['json', 'sse', 'sse1', 'paced', 'ttfb', 'open', 'slow'].includes(s)) throw new Error(`unknown scenario ${s}`);
+  for (const s of a.scenarios)
+    if (!['json', 'sse', 'sse1', 'paced', 'ttfb', 'open', 'slow'].includes(s)) throw new Error(`unknown scenario ${s}`);
   return a;
 }

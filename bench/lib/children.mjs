@@ -85,7 +85,10 @@ export function spawnChild(name, cmd, args, { env = process.env, cwd, nofile = 6
 
 /** The gist of a child's output: its first error line (if any) and its last lines. */
 export function tail(s, n = 400) {
-  const lines = s.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const err = lines.find((l) => /^\w*Error\b|\berror\b/i.test(l) && !/^at /.test(l));
   const last = lines.slice(-2).filter((l) => l !== err);
   return [err, ...last].filter(Boolean).join(' | ').slice(0, n);

@@ -90,7 +90,10 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
     const key = await createKey(cli, env, root);
     const headers = { authorization: `Bearer ${key}` };
     const smoke = chatRequest({ stream: false, events: 4 });
-    const res = await requestText(origin, { ...smoke, headers: { ...smoke.headers, ...headers } }).catch((e) => ({ status: e.code ?? e.message, text: '' }));
+    const res = await requestText(origin, { ...smoke, headers: { ...smoke.headers, ...headers } }).catch((e) => ({
+      status: e.code ?? e.message,
+      text: '',
+    }));
     if (res.status !== 200 || !res.text.includes('"chat.completion"')) {
       throw new Skip(`smoke POST /v1/chat/completions → ${res.status} ${res.text.slice(0, 160)}`);
     }
@@ -112,7 +115,11 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
 async function createKey(cli, env, cwd) {
   let out;
   try {
-    out = await run(process.execPath, [cli, 'keys', 'create', '--email', 'bench@example.com', '--name', 'bench', '--tier', 'bench'], { env, cwd, timeout: 30_000 });
+    out = await run(process.execPath, [cli, 'keys', 'create', '--email', 'bench@example.com', '--name', 'bench', '--tier', 'bench'], {
+      env,
+      cwd,
+      timeout: 30_000,
+    });
   } catch (err) {
     throw new Skip(`keys create failed: ${tail(String(err.stderr || err.stdout || err.message))}`);
   }

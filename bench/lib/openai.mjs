@@ -18,15 +18,15 @@ const usage = (completion) =>
 
 /** Non-streaming `chat.completion` answer with `usage`; `tokens` words of content. */
 export function chatJson(model, tokens) {
-  const content = Array.from({ length: tokens }, (_, i) => WORDS[i % WORDS.length]).join('').trimStart();
+  const content = Array.from({ length: tokens }, (_, i) => WORDS[i % WORDS.length])
+    .join('')
+    .trimStart();
   const body = {
     id: ID,
     object: 'chat.completion',
     created: CREATED,
     model,
-    choices: [
-      { index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' },
-    ],
+    choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
     usage: JSON.parse(usage(tokens)),
     system_fingerprint: FINGERPRINT,
   };

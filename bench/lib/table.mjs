@@ -16,7 +16,10 @@ const codes = (status) =>
     .filter(([c]) => c < 200 || c >= 300)
     .map(([c, n]) => `${c}×${n}`)
     .join(' ') || '0';
-const failures = (f) => Object.entries(f ?? {}).map(([k, n]) => `${k}×${n}`).join(' ') || '0';
+const failures = (f) =>
+  Object.entries(f ?? {})
+    .map(([k, n]) => `${k}×${n}`)
+    .join(' ') || '0';
 const ratio = (a, b) => (a && b ? `${round(a / b, 2)}×` : '–');
 const added = (a, b) => (Number.isFinite(a) && Number.isFinite(b) ? `${a - b >= 0 ? '+' : ''}${round(a - b, 2)}` : '–');
 
@@ -25,26 +28,74 @@ export function report(results) {
   const skipped = Object.entries(results.skipped);
   if (skipped.length) out.push(...skipped.map(([t, why]) => `${t}: skipped (${why})`));
 
-  out.push(table('Load — autocannon closed loop; CPU = proxy utime+stime per response (direct: the mock itself)',
-    ['target', 'scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'mock µs/req', 'RSS MiB', 'errors', 'non-2xx'],
-    results.load.map((r) => [r.target, LOAD_SCENARIOS[r.scenario].label, r.connections, r.rps, r.p50, r.p99, r.cpuUsPerReq,
-      r.mockCpuUsPerReq, r.rssMiB, r.errors + r.timeouts, codes(r.status)])));
+  out.push(
+    table(
+      'Load — autocannon closed loop; CPU = proxy utime+stime per response (direct: the mock itself)',
+      ['target', 'scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'mock µs/req', 'RSS MiB', 'errors', 'non-2xx'],
+      results.load.map((r) => [
+        r.target,
+        LOAD_SCENARIOS[r.scenario].label,
+        r.connections,
+        r.rps,
+        r.p50,
+        r.p99,
+        r.cpuUsPerReq,
+        r.mockCpuUsPerReq,
+        r.rssMiB,
+        r.errors + r.timeouts,
+        codes(r.status),
+      ]),
+    ),
+  );
 
   const direct = (arr) => arr.find((r) => r.target === 'direct');
   const d = direct(results.ttfb);
-  out.push(table('Time to first byte — paced streams (20 events, 5 ms apart)',
-    ['target', 'n', 'conc', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'errors'],
-    results.ttfb.map((r) => [r.target, r.n, r.concurrency, r.p50, r.p99, added(r.p50, d?.p50), added(r.p99, d?.p99), r.errors])));
+  out.push(
+    table(
+      'Time to first byte — paced streams (20 events, 5 ms apart)',
+      ['target', 'n', 'conc', 'p50 ms', 'p99 ms', 'added p50', 'added p99', 'errors'],
+      results.ttfb.map((r) => [r.target, r.n, r.concurrency, r.p50, r.p99, added(r.p50, d?.p50), added(r.p99, d?.p99), r.errors]),
+    ),
+  );
 
-  out.push(table('Open streams — RSS of the proxy with N paced streams open (direct: the mock)',
-    ['target', 'opened', 'open s', 'RSS before', 'with', 'after', 'KiB/stream', 'upstream open', 'after close', 'failures'],
-    results.open.map((r) => [r.target, `${r.stillOpen}/${r.requested}`, r.openSeconds, r.rssBeforeMiB, r.rssWithMiB, r.rssAfterMiB,
-      r.kibPerStream, r.upstreamOpen, r.upstreamOpenAfter, failures(r.failures)])));
+  out.push(
+    table(
+      'Open streams — RSS of the proxy with N paced streams open (direct: the mock)',
+      ['target', 'opened', 'open s', 'RSS before', 'with', 'after', 'KiB/stream', 'upstream open', 'after close', 'failures'],
+      results.open.map((r) => [
+        r.target,
+        `${r.stillOpen}/${r.requested}`,
+        r.openSeconds,
+        r.rssBeforeMiB,
+        r.rssWithMiB,
+        r.rssAfterMiB,
+        r.kibPerStream,
+        r.upstreamOpen,
+        r.upstreamOpenAfter,
+        failures(r.failures),
+      ]),
+    ),
+  );
 
-  out.push(table('Slow readers — each client reads a large stream at a throttled rate; RSS MiB sampled every 250 ms',
-    ['target', 'verified', 'MB each', 'MB/s each', 'seconds', 'RSS min', 'max', 'final', 'wrong bytes', 'wrong sha', 'failures'],
-    results.slow.map((r) => [r.target, `${r.ok}/${r.clients}`, round(r.bytesEach / 1e6, 1), r.mbPerSecEach, r.seconds,
-      r.rssMinMiB, r.rssMaxMiB, r.rssFinalMiB, r.wrongBytes, r.wrongHash, failures(r.failed)])));
+  out.push(
+    table(
+      'Slow readers — each client reads a large stream at a throttled rate; RSS MiB sampled every 250 ms',
+      ['target', 'verified', 'MB each', 'MB/s each', 'seconds', 'RSS min', 'max', 'final', 'wrong bytes', 'wrong sha', 'failures'],
+      results.slow.map((r) => [
+        r.target,
+        `${r.ok}/${r.clients}`,
+        round(r.bytesEach / 1e6, 1),
+        r.mbPerSecEach,
+        r.seconds,
+        r.rssMinMiB,
+        r.rssMaxMiB,
+        r.rssFinalMiB,
+        r.wrongBytes,
+        r.wrongHash,
+        failures(r.failed),
+      ]),
+    ),
+  );
 
   out.push(ratios(results));
   return out.filter(Boolean).join('\n');
@@ -60,7 +111,8 @@ function ratios(results) {
       const p = find(t, r.scenario, r.connections);
       row.push(ratio(p?.rps, r.rps), added(p?.p99, r.p99));
     }
-    if (proxies.length === 2) row.push(ratio(find('fluxgate', r.scenario, r.connections)?.cpuUsPerReq, find('nginx', r.scenario, r.connections)?.cpuUsPerReq));
+    if (proxies.length === 2)
+      row.push(ratio(find('fluxgate', r.scenario, r.connections)?.cpuUsPerReq, find('nginx', r.scenario, r.connections)?.cpuUsPerReq));
     rows.push(row);
   }
   const head = ['scenario', 'conns', ...proxies.flatMap((t) => [`${t}/direct req/s`, `${t} added p99 ms`])];
@@ -70,9 +122,21 @@ function ratios(results) {
     .filter((x) => x.target === 'fluxgate-nolimits')
     .map((off) => {
       const on = find('fluxgate', off.scenario, off.connections);
-      return [LOAD_SCENARIOS[off.scenario].label, off.connections, ratio(on?.rps, off.rps), added(on?.p99, off.p99), ratio(on?.cpuUsPerReq, off.cpuUsPerReq)];
+      return [
+        LOAD_SCENARIOS[off.scenario].label,
+        off.connections,
+        ratio(on?.rps, off.rps),
+        added(on?.p99, off.p99),
+        ratio(on?.cpuUsPerReq, off.cpuUsPerReq),
+      ];
     });
-  text.push(table('Rate limits on vs off (fluxgate vs fluxgate-nolimits, same run)', ['scenario', 'conns', 'on/off req/s', 'added p99 ms', 'on/off CPU/req'], limitRows));
+  text.push(
+    table(
+      'Rate limits on vs off (fluxgate vs fluxgate-nolimits, same run)',
+      ['scenario', 'conns', 'on/off req/s', 'added p99 ms', 'on/off CPU/req'],
+      limitRows,
+    ),
+  );
   const d = results.ttfb.find((r) => r.target === 'direct');
   for (const r of results.ttfb.filter((x) => x.target !== 'direct')) {
     text.push(`${r.target}: added TTFB p50 ${added(r.p50, d?.p50)} ms, p99 ${added(r.p99, d?.p99)} ms`);

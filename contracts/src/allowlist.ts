@@ -14,7 +14,9 @@ export type AllowlistKind = (typeof ALLOWLIST_KINDS)[number];
 
 const uuid = z.uuid({ error: 'expected an API key id (a uuid)' });
 const account = z.union([z.uuid(), z.email()], { error: 'expected a user id (uuid) or an email address' });
-const cidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], { error: 'expected an IP address or a CIDR such as 10.0.0.0/8 or 2001:db8::/32' });
+const cidr = z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], {
+  error: 'expected an IP address or a CIDR such as 10.0.0.0/8 or 2001:db8::/32',
+});
 
 /** A new entry: `{kind, value, reason?, expiresInSeconds?}` (no expiry = until removed). */
 export const allowlistInputSchema = z
@@ -22,7 +24,12 @@ export const allowlistInputSchema = z
     kind: z.enum(ALLOWLIST_KINDS),
     value: z.string().trim().min(1).max(320),
     reason: z.string().max(500).default(''),
-    expiresInSeconds: z.number().int().min(1).max(10 * 365 * 86_400).optional(),
+    expiresInSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(10 * 365 * 86_400)
+      .optional(),
   })
   .superRefine((e, ctx) => {
     const check = e.kind === 'key' ? uuid : e.kind === 'account' ? account : cidr;

@@ -14,9 +14,15 @@ export const isDetector = (v: string): v is DetectorId => (DETECTORS as readonly
 export const isDetectorMode = (v: string): v is DetectorMode => (DETECTOR_MODES as readonly string[]).includes(v);
 
 /** Sets (mode) or clears (null) a detector's run-time mode. */
-export async function setDetectorMode(redis: RedisLike, detector: DetectorId, mode: DetectorMode | null, now: number = Date.now()): Promise<void> {
+export async function setDetectorMode(
+  redis: RedisLike,
+  detector: DetectorId,
+  mode: DetectorMode | null,
+  now: number = Date.now(),
+): Promise<void> {
   const event = JSON.stringify(detectorModeEventSchema.parse({ detector, mode, at: now }));
-  const write: [string, ...(string | number)[]] = mode === null ? ['HDEL', redisKeys.detectorModes(), detector] : ['HSET', redisKeys.detectorModes(), detector, mode];
+  const write: [string, ...(string | number)[]] =
+    mode === null ? ['HDEL', redisKeys.detectorModes(), detector] : ['HSET', redisKeys.detectorModes(), detector, mode];
   await runSteps(redis, [write, ['PUBLISH', channels.detectorModes, event]]);
 }
 

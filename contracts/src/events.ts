@@ -5,7 +5,10 @@ export const keyEventSchema = z.object({
   type: z.enum(['revoked', 'suspended', 'activated', 'tier_changed', 'deleted']),
   keyId: z.string().min(1),
   /** Hex SHA-256 of the secret, so caches keyed by hash can drop the entry without a lookup. */
-  keyHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  keyHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   at: z.number().int().positive(),
 });
 export type KeyEvent = z.infer<typeof keyEventSchema>;

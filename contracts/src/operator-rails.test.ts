@@ -20,7 +20,15 @@ describe('operator rails', () => {
     const refused = checkPenaltyCap(86_401, 86_400, false);
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.message).toMatch(/MCP_MAX_PENALTY \(86400 s\).*force/);
-    const rec = buildPenaltyRecord({ keyId: 'k', level: 'penalty-1', setBy: 'operator', durationSeconds: 90_000, actor: 'admin-token', forced: true, now: 1_000 });
+    const rec = buildPenaltyRecord({
+      keyId: 'k',
+      level: 'penalty-1',
+      setBy: 'operator',
+      durationSeconds: 90_000,
+      actor: 'admin-token',
+      forced: true,
+      now: 1_000,
+    });
     expect(penaltyRecordSchema.parse(JSON.parse(JSON.stringify(rec)))).toMatchObject({ actor: 'admin-token', forced: true });
     // Records written before these fields existed still parse.
     const { actor: _a, forced: _f, ...old } = rec;
@@ -34,7 +42,13 @@ describe('operator rails', () => {
     expect(ok('cidr', '10.0.0.0/8').success).toBe(true);
     expect(ok('cidr', '2001:db8::/32').success).toBe(true);
     expect(ok('cidr', '203.0.113.7').success).toBe(true);
-    for (const [kind, value] of [['key', 'fgk_notanid'], ['account', 'nobody'], ['cidr', '10.0.0.0/33'], ['cidr', 'example.com'], ['ip', '10.0.0.1']] as const) {
+    for (const [kind, value] of [
+      ['key', 'fgk_notanid'],
+      ['account', 'nobody'],
+      ['cidr', '10.0.0.0/33'],
+      ['cidr', 'example.com'],
+      ['ip', '10.0.0.1'],
+    ] as const) {
       expect(ok(kind, value).success, `${kind}:${value}`).toBe(false);
     }
     expect(allowlistInputSchema.safeParse({ kind: 'key', value: '9d3b1f1e-7c1a-4c5b-9e1a-2b3c4d5e6f70', extra: 1 }).success).toBe(false);
@@ -56,6 +70,13 @@ describe('operator rails', () => {
       tier: 'free',
       pardoned: { incidentId: pardoned, detector: 'context_flooding', level: 'penalty-2' },
     });
-    expect(incidentSchema.parse(JSON.parse(JSON.stringify(i)))).toMatchObject({ source: 'operator', action: 'pardon', status: 'closed', actor: 'cli:ops', relatesTo: pardoned, level: 'penalty-2' });
+    expect(incidentSchema.parse(JSON.parse(JSON.stringify(i)))).toMatchObject({
+      source: 'operator',
+      action: 'pardon',
+      status: 'closed',
+      actor: 'cli:ops',
+      relatesTo: pardoned,
+      level: 'penalty-2',
+    });
   });
 });

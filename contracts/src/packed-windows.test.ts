@@ -5,7 +5,8 @@ import { USAGE_FIELDS } from './usage.js';
 describe('packed windows', () => {
   it('round-trips counters and refuses anything else', () => {
     expect(decodePacked(encodePacked([3, 0, 1, 4900, 57, 4000]), 6)).toEqual([3, 0, 1, 4900, 57, 4000]);
-    for (const bad of ['', '1,2', '1,,2,3,4,5', '-1,0,0,0,0,0', '1.5,0,0,0,0,0', 'a,b,c,d,e,f', '1,2,3,4,5,6,7']) expect(decodePacked(bad, 6), bad).toBeNull();
+    for (const bad of ['', '1,2', '1,,2,3,4,5', '-1,0,0,0,0,0', '1.5,0,0,0,0,0', 'a,b,c,d,e,f', '1,2,3,4,5,6,7'])
+      expect(decodePacked(bad, 6), bad).toBeNull();
   });
   it('spreads uuid key ids evenly over the shards, the same way every time', () => {
     const counts = new Array<number>(PACKED_SHARDS).fill(0);

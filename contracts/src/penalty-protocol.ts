@@ -49,7 +49,8 @@ export function buildPenaltyRecord(input: PenaltyInput): PenaltyRecord {
   });
 }
 
-const event = (type: PenaltyEvent['type'], keyId: string, at: number): string => JSON.stringify(penaltyEventSchema.parse({ type, keyId, at }));
+const event = (type: PenaltyEvent['type'], keyId: string, at: number): string =>
+  JSON.stringify(penaltyEventSchema.parse({ type, keyId, at }));
 
 /** Puts a key in the penalty box (or changes its penalty); every replica hears of it at once. */
 export async function setPenalty(redis: RedisLike, record: PenaltyRecord, now: number = Date.now()): Promise<void> {

@@ -34,7 +34,14 @@ export type PenaltyLevel = (typeof PENALTY_LEVELS)[number];
 export const DEFAULT_TIERS: Record<TierId | PenaltyLevel, TierLimits> = {
   free: { id: 'free', requestsPerWindow: 60, tokensPerWindow: 100_000, windowSeconds: 60, concurrentStreams: 4, burst: 10 },
   pro: { id: 'pro', requestsPerWindow: 600, tokensPerWindow: 2_000_000, windowSeconds: 60, concurrentStreams: 32, burst: 100 },
-  enterprise: { id: 'enterprise', requestsPerWindow: 6000, tokensPerWindow: 20_000_000, windowSeconds: 60, concurrentStreams: 256, burst: 1000 },
+  enterprise: {
+    id: 'enterprise',
+    requestsPerWindow: 6000,
+    tokensPerWindow: 20_000_000,
+    windowSeconds: 60,
+    concurrentStreams: 256,
+    burst: 1000,
+  },
   'penalty-1': { id: 'penalty-1', requestsPerWindow: 10, tokensPerWindow: 10_000, windowSeconds: 60, concurrentStreams: 2, burst: 1 },
   'penalty-2': { id: 'penalty-2', requestsPerWindow: 2, tokensPerWindow: 2_000, windowSeconds: 60, concurrentStreams: 1, burst: 1 },
   'penalty-3': { id: 'penalty-3', requestsPerWindow: 1, tokensPerWindow: 1, windowSeconds: 3600, concurrentStreams: 1, burst: 1 },

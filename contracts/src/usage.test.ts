@@ -22,7 +22,11 @@ describe('usage windows', () => {
   });
   it("keeps a key's rate-limit buckets in its account's slot, apart from other keys' and tiers'", () => {
     const tag = /\{[^}]+\}/;
-    const keys = [redisKeys.rateLimit('u1', 'abc', 'free'), redisKeys.rateLimit('u1', 'def', 'pro'), redisKeys.rateLimitAccount('u1', 'free')];
+    const keys = [
+      redisKeys.rateLimit('u1', 'abc', 'free'),
+      redisKeys.rateLimit('u1', 'def', 'pro'),
+      redisKeys.rateLimitAccount('u1', 'free'),
+    ];
     expect(new Set(keys.map((k) => k.match(tag)?.[0]))).toEqual(new Set(['{a:u1}']));
     expect(new Set(keys).size).toBe(3);
     expect(redisKeys.rateLimitAccount('u1', 'free')).not.toBe(redisKeys.rateLimitAccount('u1', 'pro'));

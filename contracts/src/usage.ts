@@ -16,8 +16,7 @@ export const WINDOWS = {
 export type WindowName = keyof typeof WINDOWS;
 export const WINDOW_NAMES = Object.keys(WINDOWS) as WindowName[];
 
-export const bucketOf = (window: WindowName, unixMs: number): number =>
-  Math.floor(unixMs / 1000 / WINDOWS[window].seconds);
+export const bucketOf = (window: WindowName, unixMs: number): number => Math.floor(unixMs / 1000 / WINDOWS[window].seconds);
 
 /** Hash fields of a key's usage bucket. All integers; sums are HINCRBY, maxima are max-merged. */
 export const USAGE_FIELDS = {
@@ -60,9 +59,6 @@ export const PROMPT_FINGERPRINT_HEX = 12;
 
 const count = z.coerce.number().int().nonnegative().default(0);
 export const usageBucketSchema = z.object(
-  Object.fromEntries(Object.values(USAGE_FIELDS).map((f) => [f, count])) as Record<
-    (typeof USAGE_FIELDS)[UsageField],
-    typeof count
-  >,
+  Object.fromEntries(Object.values(USAGE_FIELDS).map((f) => [f, count])) as Record<(typeof USAGE_FIELDS)[UsageField], typeof count>,
 );
 export type UsageBucket = z.infer<typeof usageBucketSchema>;

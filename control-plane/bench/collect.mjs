@@ -32,7 +32,10 @@ if (process.argv[2] === '--seed') {
   redis.disconnect();
   process.exit(0);
 }
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 if (sizes.length === 0) sizes.push(10_000, 100_000);
 
 async function freePort() {
@@ -45,7 +48,9 @@ async function freePort() {
 
 async function privateRedis() {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
   const ok = await new Promise((resolve) => {
     child.once('error', () => resolve(false));
     const deadline = Date.now() + 5000;
@@ -80,8 +85,22 @@ async function seed(redis, n, t) {
       const heavy = j % 100 === 0;
       for (let k = 0; k < 3; k++) {
         p.sadd(redisKeys.activeKeys('s10', b - k), id);
-        p.hset(redisKeys.usage(id, 's10', b - k), { req: heavy ? 40 : 3, s2xx: 3, ptok: 900, ctok: 1200, ptok_max: 400, rqb: 3600, rsb: 4800, ttfb_sum: 120, ttfb_n: 3, dur_sum: 900, streams: 3, last: t });
-        if (packed) p.hset(redisKeys.packedUsage('s10', b - k, packedShardOf(id)), id, encodePacked([heavy ? 40 : 3, 0, 0, 900, 1200, 400]));
+        p.hset(redisKeys.usage(id, 's10', b - k), {
+          req: heavy ? 40 : 3,
+          s2xx: 3,
+          ptok: 900,
+          ctok: 1200,
+          ptok_max: 400,
+          rqb: 3600,
+          rsb: 4800,
+          ttfb_sum: 120,
+          ttfb_n: 3,
+          dur_sum: 900,
+          streams: 3,
+          last: t,
+        });
+        if (packed)
+          p.hset(redisKeys.packedUsage('s10', b - k, packedShardOf(id)), id, encodePacked([heavy ? 40 : 3, 0, 0, 900, 1200, 400]));
         if (heavy) {
           p.pfadd(redisKeys.usageIps(id, 's10', b - k), '10.0.0.1', '10.0.0.2');
           p.pfadd(redisKeys.usageModels(id, 's10', b - k), 'm1');
@@ -114,7 +133,9 @@ try {
     if (server) await redis.flushdb(); // the private server only
     const t = Math.floor(Date.now() / 10_000) * 10_000 + 5_000; // 5 s into a window: the previous two are final
     await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--seed', url, prefix, String(n), String(t)], { stdio: 'inherit' });
+      const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--seed', url, prefix, String(n), String(t)], {
+        stdio: 'inherit',
+      });
       child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`seeding failed (${code})`))));
     });
     const reader = createBulkReader({ url, keyPrefix: prefix, timeoutMs: 60_000 });
@@ -132,7 +153,9 @@ try {
     // whatever else the (shared) machine runs at the same moment.
     const redisCpu = async () => {
       const info = await redis.info('cpu');
-      return ['used_cpu_sys', 'used_cpu_user'].reduce((a, k) => a + Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0), 0) * 1000;
+      return (
+        ['used_cpu_sys', 'used_cpu_user'].reduce((a, k) => a + Number(new RegExp(`^${k}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0), 0) * 1000
+      );
     };
     const cpu = [];
     const serverCpu = [];
@@ -156,7 +179,21 @@ try {
     // Live heap after a full collection (with --expose-gc), i.e. what the collector keeps.
     global.gc?.();
     const heapMb = process.memoryUsage().heapUsed / 2 ** 20;
-    rows.push({ activeKeys: n, snapshotKeys: snap.keys.length, ips: snap.ips.length, detailed, decisions, coldCollectMs: Math.round(cold), cycleMedianMs: Math.round(median(steady)), cycleMaxMs: Math.round(Math.max(...steady)), collectCpuMedianMs: Math.round(median(cpu)), redisCpuMedianMs: Math.round(median(serverCpu)), detectMedianMs: Math.round(median(detect)), rssMb: Math.round(rssMb), heapUsedMb: Math.round(heapMb) });
+    rows.push({
+      activeKeys: n,
+      snapshotKeys: snap.keys.length,
+      ips: snap.ips.length,
+      detailed,
+      decisions,
+      coldCollectMs: Math.round(cold),
+      cycleMedianMs: Math.round(median(steady)),
+      cycleMaxMs: Math.round(Math.max(...steady)),
+      collectCpuMedianMs: Math.round(median(cpu)),
+      redisCpuMedianMs: Math.round(median(serverCpu)),
+      detectMedianMs: Math.round(median(detect)),
+      rssMb: Math.round(rssMb),
+      heapUsedMb: Math.round(heapMb),
+    });
     reader.close();
     if (!server) {
       let cursor = '0';

@@ -55,7 +55,11 @@ async function main(config: ControlPlaneConfig, log: Logger): Promise<void> {
   const mcp = createMcpHttpHandler({
     ctx: createMcpContext({ config, redis, sql, ollama, log, metrics: createMcpMetrics(metrics.registry) }),
     tokens: createTokenTable({ tokens: mcpTokenEntries(config), adminToken }),
-    origins: createOriginPolicy({ listenHost: config.CONTROL_PLANE_HOST, allowedHosts: config.MCP_ALLOWED_HOSTS, allowedOrigins: config.MCP_ALLOWED_ORIGINS }),
+    origins: createOriginPolicy({
+      listenHost: config.CONTROL_PLANE_HOST,
+      allowedHosts: config.MCP_ALLOWED_HOSTS,
+      allowedOrigins: config.MCP_ALLOWED_ORIGINS,
+    }),
     version: MCP_SERVER_VERSION,
   });
   const server = createHttpServer({
@@ -90,7 +94,11 @@ async function main(config: ControlPlaneConfig, log: Logger): Promise<void> {
 }
 
 /** One line per problem, each naming the control plane (it runs beside the data plane's output). */
-const fatalLines = (message: string): string => message.split('\n').map((l) => `fluxgate control plane: ${l}\n`).join('');
+const fatalLines = (message: string): string =>
+  message
+    .split('\n')
+    .map((l) => `fluxgate control plane: ${l}\n`)
+    .join('');
 
 let config: ControlPlaneConfig;
 try {

@@ -12,10 +12,21 @@ import { connectTestRedis, type TestRedis } from './support/services.js';
 type Counters = { req: number; s4xx: number; r429: number; ptok: number; ctok: number; ptok_max: number };
 
 /** A key's window as the data plane writes it now: its own hash, its packed entry, then the active set. */
-async function seed(tr: TestRedis, keyId: string, bucket: number, c: Counters, opts: { packed?: boolean; own?: boolean } = {}): Promise<void> {
+async function seed(
+  tr: TestRedis,
+  keyId: string,
+  bucket: number,
+  c: Counters,
+  opts: { packed?: boolean; own?: boolean } = {},
+): Promise<void> {
   const p = tr.redis.pipeline();
   if (opts.own !== false) p.hset(redisKeys.usage(keyId, 's10', bucket), c);
-  if (opts.packed !== false) p.hset(redisKeys.packedUsage('s10', bucket, packedShardOf(keyId)), keyId, encodePacked([c.req, c.s4xx, c.r429, c.ptok, c.ctok, c.ptok_max]));
+  if (opts.packed !== false)
+    p.hset(
+      redisKeys.packedUsage('s10', bucket, packedShardOf(keyId)),
+      keyId,
+      encodePacked([c.req, c.s4xx, c.r429, c.ptok, c.ctok, c.ptok_max]),
+    );
   p.sadd(redisKeys.activeKeys('s10', bucket), keyId);
   await p.exec();
 }
@@ -46,13 +57,33 @@ describe('collector over packed windows', () => {
     expect(new Set(ids.map(packedShardOf)).size).toBe(PACKED_SHARDS);
 
     const malformed: string[] = [];
-    const collector = createCollector({ reader, lookbackBuckets: 2, needsDetail: () => false, countMalformed: (k, n) => malformed.push(...Array<string>(n).fill(k)), now: () => t });
+    const collector = createCollector({
+      reader,
+      lookbackBuckets: 2,
+      needsDetail: () => false,
+      countMalformed: (k, n) => malformed.push(...Array<string>(n).fill(k)),
+      now: () => t,
+    });
     const snap = await collector.collect();
     expect(snap.keys).toHaveLength(300);
     const byId = new Map(snap.keys.map((k) => [k.keyId, k.totals]));
-    expect(byId.get('key-41')).toEqual({ requests: 42, status4xx: 1, rateLimited: 2, promptTokens: 4200, completionTokens: 2100, maxPromptTokens: 420 });
+    expect(byId.get('key-41')).toEqual({
+      requests: 42,
+      status4xx: 1,
+      rateLimited: 2,
+      promptTokens: 4200,
+      completionTokens: 2100,
+      maxPromptTokens: 420,
+    });
     // Two windows: sums added, the largest prompt max-merged.
-    expect(byId.get('key-0')).toEqual({ requests: 6, status4xx: 1, rateLimited: 2, promptTokens: 100, completionTokens: 50, maxPromptTokens: 9999 });
+    expect(byId.get('key-0')).toEqual({
+      requests: 6,
+      status4xx: 1,
+      rateLimited: 2,
+      promptTokens: 100,
+      completionTokens: 50,
+      maxPromptTokens: 9999,
+    });
     expect(snap.ips).toEqual([{ ip: '10.1.2.3', failedCredentials: 30, failedLogins: 2, requests: 40 }]);
     expect(malformed).toEqual([]);
 
@@ -77,19 +108,35 @@ describe('collector over packed windows', () => {
     await seed(tr, 'old-writer', b, counters(4), { packed: false });
     const collector = createCollector({ reader, lookbackBuckets: 1, needsDetail: () => false, now: () => t });
     const byId = new Map((await collector.collect()).keys.map((k) => [k.keyId, k.totals.requests]));
-    expect(byId).toEqual(new Map([['new-writer', 3], ['old-writer', 4]]));
+    expect(byId).toEqual(
+      new Map([
+        ['new-writer', 3],
+        ['old-writer', 4],
+      ]),
+    );
   });
 
   it('skips and counts a malformed packed value, and keeps the rest', async () => {
     const t = 1_900_003_000_000 + 5_000;
     const b = Math.floor(t / 10_000);
     await seed(tr, 'fine', b, counters(2));
-    for (const [id, junk] of [['short', '1,2,3'], ['text', 'a,b,c,d,e,f'], ['negative', '-1,0,0,0,0,0'], ['long', '1,2,3,4,5,6,7']]) {
+    for (const [id, junk] of [
+      ['short', '1,2,3'],
+      ['text', 'a,b,c,d,e,f'],
+      ['negative', '-1,0,0,0,0,0'],
+      ['long', '1,2,3,4,5,6,7'],
+    ]) {
       await tr.redis.hset(redisKeys.packedUsage('s10', b, packedShardOf(id!)), id!, junk!);
       await tr.redis.sadd(redisKeys.activeKeys('s10', b), id!);
     }
     const counts = new Map<string, number>();
-    const collector = createCollector({ reader, lookbackBuckets: 1, needsDetail: () => false, countMalformed: (k, n) => counts.set(k, (counts.get(k) ?? 0) + n), now: () => t });
+    const collector = createCollector({
+      reader,
+      lookbackBuckets: 1,
+      needsDetail: () => false,
+      countMalformed: (k, n) => counts.set(k, (counts.get(k) ?? 0) + n),
+      now: () => t,
+    });
     const snap = await collector.collect();
     expect(snap.keys.map((k) => k.keyId)).toEqual(['fine']);
     expect(counts.get('usage')).toBe(4);

@@ -6,7 +6,13 @@ import { createCollector, FINAL_AFTER_MS } from '../src/collect/collector.js';
 import { connectTestRedis, type TestRedis } from './support/services.js';
 
 /** Writes one key's window the way the data plane's counter writer does (contracts names). */
-async function seedKey(tr: TestRedis, keyId: string, bucket: number, fields: Record<string, number | string>, extra: { ips?: string[]; models?: string[]; prompts?: Record<string, number> } = {}): Promise<void> {
+async function seedKey(
+  tr: TestRedis,
+  keyId: string,
+  bucket: number,
+  fields: Record<string, number | string>,
+  extra: { ips?: string[]; models?: string[]; prompts?: Record<string, number> } = {},
+): Promise<void> {
   const p = tr.redis.pipeline();
   p.sadd(redisKeys.activeKeys('s10', bucket), keyId);
   p.hset(redisKeys.usage(keyId, 's10', bucket), fields);
@@ -31,7 +37,13 @@ describe('collector', () => {
   it('sums the lookback windows of active keys and IPs, with details for heavy keys only', async () => {
     const t = 1_900_000_000_000 + 5_000; // 5 s into a bucket
     const b = Math.floor(t / 10_000);
-    await seedKey(tr, 'heavy', b, { req: 30, r429: 4, ptok: 1000, ctok: 2000, ptok_max: 400, s4xx: 5 }, { ips: ['1.1.1.1', '2.2.2.2'], models: ['a'], prompts: { aaa: 20, bbb: 1 } });
+    await seedKey(
+      tr,
+      'heavy',
+      b,
+      { req: 30, r429: 4, ptok: 1000, ctok: 2000, ptok_max: 400, s4xx: 5 },
+      { ips: ['1.1.1.1', '2.2.2.2'], models: ['a'], prompts: { aaa: 20, bbb: 1 } },
+    );
     await seedKey(tr, 'heavy', b - 1, { req: 10, ptok_max: 900 }, { ips: ['3.3.3.3'], models: ['b'], prompts: { aaa: 5 } });
     await seedKey(tr, 'light', b - 2, { req: 1 });
     await seedKey(tr, 'old', b - 3, { req: 99 }); // outside a 3-bucket lookback
@@ -39,11 +51,24 @@ describe('collector', () => {
     await tr.redis.hset(redisKeys.ipUsage('10.0.0.9', 's10', b), { badkey: 7, req: 7 });
 
     const malformed: string[] = [];
-    const collector = createCollector({ reader, lookbackBuckets: 3, needsDetail: (_id, c) => c.requests >= 10, countMalformed: (k, n) => malformed.push(...Array<string>(n).fill(k)), now: () => t });
+    const collector = createCollector({
+      reader,
+      lookbackBuckets: 3,
+      needsDetail: (_id, c) => c.requests >= 10,
+      countMalformed: (k, n) => malformed.push(...Array<string>(n).fill(k)),
+      now: () => t,
+    });
     const snap = await collector.collect();
     const byId = new Map(snap.keys.map((k) => [k.keyId, k]));
     expect([...byId.keys()].sort()).toEqual(['heavy', 'light']);
-    expect(byId.get('heavy')!.totals).toEqual({ requests: 40, status4xx: 5, rateLimited: 4, promptTokens: 1000, completionTokens: 2000, maxPromptTokens: 900 });
+    expect(byId.get('heavy')!.totals).toEqual({
+      requests: 40,
+      status4xx: 5,
+      rateLimited: 4,
+      promptTokens: 1000,
+      completionTokens: 2000,
+      maxPromptTokens: 900,
+    });
     expect(byId.get('heavy')!.detail).toEqual({ distinctIps: 3, distinctModels: 2, topPromptCount: 25 });
     expect(byId.get('light')!.detail).toBeNull();
     expect(snap.ips).toEqual([{ ip: '10.0.0.9', failedCredentials: 7, failedLogins: 0, requests: 7 }]);
@@ -65,7 +90,13 @@ describe('collector', () => {
     await tr.redis.sadd(redisKeys.activeIps('s10', b), 'bad-ip');
     await tr.redis.hset(redisKeys.ipUsage('bad-ip', 's10', b), { badkey: '1e9' });
     const counts = new Map<string, number>();
-    const collector = createCollector({ reader, lookbackBuckets: 1, needsDetail: () => false, countMalformed: (k, n) => counts.set(k, (counts.get(k) ?? 0) + n), now: () => t });
+    const collector = createCollector({
+      reader,
+      lookbackBuckets: 1,
+      needsDetail: () => false,
+      countMalformed: (k, n) => counts.set(k, (counts.get(k) ?? 0) + n),
+      now: () => t,
+    });
     const snap = await collector.collect();
     expect(snap.keys.map((k) => k.keyId)).toEqual(['good']);
     expect(counts.get('usage')).toBe(3);
@@ -127,7 +158,8 @@ describe('bulk reader', () => {
     try {
       expect(await reader.pipeline([['PING']])).toEqual(['PONG']);
       client!.pause();
-      const names = (count: number, reverse = false): string[] => Array.from({ length: count }, (_, k) => `${tr.prefix}h:${(reverse ? count - 1 - k : k) % n}`);
+      const names = (count: number, reverse = false): string[] =>
+        Array.from({ length: count }, (_, k) => `${tr.prefix}h:${(reverse ? count - 1 - k : k) % n}`);
       // ~20 MB of commands: more than the socket buffers hold while the relay does not read.
       const big = 10 * n;
       const a: number[] = [];

@@ -73,7 +73,9 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     // Archived once, and summarised (Ollama is unreachable here: the template, marked so).
     await g.guard.summariesIdle();
     await g.guard.runCycle();
-    const rows = await db.sql<{ id: string; detector: string; summary_source: string | null; record: { polls: number } }[]>`SELECT id, detector, summary_source, record FROM incident_archive WHERE key_id = ${abuser.id}`;
+    const rows = await db.sql<
+      { id: string; detector: string; summary_source: string | null; record: { polls: number } }[]
+    >`SELECT id, detector, summary_source, record FROM incident_archive WHERE key_id = ${abuser.id}`;
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ id: incident!.id, detector: 'context_flooding', summary_source: 'template' });
     const stored = await store.get(incident!.id);
@@ -118,7 +120,13 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
 
     const capped = await guardWith({ GUARD_MAX_LEVEL: '1' });
     const other = await insertKey(db.sql);
-    await tr.redis.zadd(redisKeys.offences(other.id), capped.clock.now - 60_000, 'inc_a_00000001', capped.clock.now - 30_000, 'inc_b_00000002');
+    await tr.redis.zadd(
+      redisKeys.offences(other.id),
+      capped.clock.now - 60_000,
+      'inc_a_00000001',
+      capped.clock.now - 30_000,
+      'inc_b_00000002',
+    );
     await seedKey(tr, other.id, capped.clock.now, FLOOD);
     await capped.guard.runCycle();
     expect((await getPenalty(tr.redis, other.id, capped.clock.now))?.level).toBe('penalty-1');
@@ -189,12 +197,23 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
       expect(await getPenalty(tr.redis, k.id, g.clock.now)).toBeNull();
       const incidents = await incidentsOf(k.id);
       expect(incidents).toHaveLength(1);
-      expect(incidents[0]).toMatchObject({ detector, action: 'none', suppressedBy, wouldAction: 'penalty', wouldLevel: 'penalty-1', polls: 2 });
+      expect(incidents[0]).toMatchObject({
+        detector,
+        action: 'none',
+        suppressedBy,
+        wouldAction: 'penalty',
+        wouldLevel: 'penalty-1',
+        polls: 2,
+      });
     }
     expect((await incidentsOf(shadowed.id))[0]!.mode).toBe('shadow');
     const shadow = await tr.redis.xrange(redisKeys.shadowDecisions(), '-', '+');
     expect(shadow).toHaveLength(3);
-    expect(shadow.map(([, f]) => shadowDecisionSchema.parse(JSON.parse(f[1]!)).suppressedBy).sort()).toEqual(['allowlist', 'allowlist', 'shadow_mode']);
+    expect(shadow.map(([, f]) => shadowDecisionSchema.parse(JSON.parse(f[1]!)).suppressedBy).sort()).toEqual([
+      'allowlist',
+      'allowlist',
+      'shadow_mode',
+    ]);
     expect(await g.metrics.registry.metrics()).toMatch(/fluxgate_guard_detector_mode\{detector="repeated_prompt",mode="shadow"\} 1/);
   });
 
@@ -207,7 +226,9 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     expect(block).toMatchObject({ ip: '203.0.113.9', setBy: 'guard' });
     expect(await getIpBlock(tr.redis, '203.0.113.10', g.clock.now)).toBeNull();
     const { incidents } = await store.list(10);
-    expect(incidents.filter((i) => i.detector === 'credential_stuffing')).toMatchObject([{ id: block!.incidentId, clientIp: '203.0.113.9', keyId: null, action: 'ip_block' }]);
+    expect(incidents.filter((i) => i.detector === 'credential_stuffing')).toMatchObject([
+      { id: block!.incidentId, clientIp: '203.0.113.9', keyId: null, action: 'ip_block' },
+    ]);
   });
 
   it('a new leader starts from the baselines its predecessor saved, so a rate spike is caught at once', async () => {

@@ -38,7 +38,12 @@ const guard = async (env: Record<string, string> = {}): Promise<TestGuard> => {
   return g;
 };
 const incidentCount = async (): Promise<number> => tr.redis.xlen(redisKeys.incidents());
-const archived = async (id: string) => (await db.sql<{ source: string; action: string; record: Incident }[]>`SELECT source, action, record FROM incident_archive WHERE id = ${id}`)[0];
+const archived = async (id: string) =>
+  (
+    await db.sql<
+      { source: string; action: string; record: Incident }[]
+    >`SELECT source, action, record FROM incident_archive WHERE id = ${id}`
+  )[0];
 
 describe('throttle_key', () => {
   it('refuses beyond MCP_MAX_PENALTY without force, changes nothing on a dry run, and with force records that it was forced', async () => {
@@ -48,11 +53,28 @@ describe('throttle_key', () => {
     await tr.redis.zadd(redisKeys.replicas(), now - 60_000, JSON.stringify({ id: 'replica-dead', address: '10.0.0.8', port: 8443 }));
     const c = await as();
 
-    const refused = await c.error('throttle_key', { key: key.prefix, level: 'penalty-2', duration: '48h', reason: 'scraping the catalogue', detector: 'repeated_prompt' });
-    expect(refused).toBe('duration: 48h is longer than MCP_MAX_PENALTY (24h); pass force: true to set it anyway (the incident records that it was forced), or a shorter duration');
-    expect(await c.error('throttle_key', { key: key.prefix, level: 'penalty-2', duration: '2h', reason: 'scraping the catalogue' })).toMatch(/^detector: this key has no incident to attach the throttle to; pass detector \(one of context_flooding, /);
+    const refused = await c.error('throttle_key', {
+      key: key.prefix,
+      level: 'penalty-2',
+      duration: '48h',
+      reason: 'scraping the catalogue',
+      detector: 'repeated_prompt',
+    });
+    expect(refused).toBe(
+      'duration: 48h is longer than MCP_MAX_PENALTY (24h); pass force: true to set it anyway (the incident records that it was forced), or a shorter duration',
+    );
+    expect(
+      await c.error('throttle_key', { key: key.prefix, level: 'penalty-2', duration: '2h', reason: 'scraping the catalogue' }),
+    ).toMatch(/^detector: this key has no incident to attach the throttle to; pass detector \(one of context_flooding, /);
 
-    const dry = await c.ok('throttle_key', { key: key.prefix, level: 'penalty-2', duration: '2h', reason: 'scraping the catalogue', detector: 'repeated_prompt', dryRun: true });
+    const dry = await c.ok('throttle_key', {
+      key: key.prefix,
+      level: 'penalty-2',
+      duration: '2h',
+      reason: 'scraping the catalogue',
+      detector: 'repeated_prompt',
+      dryRun: true,
+    });
     expect(dry).toMatchObject({
       found: true,
       dryRun: true,
@@ -68,8 +90,21 @@ describe('throttle_key', () => {
     expect(await getPenalty(tr.redis, key.id)).toBeNull();
     expect(await incidentCount()).toBe(0);
 
-    const done = await c.ok('throttle_key', { key: key.id, level: 'penalty-3', duration: '48h', force: true, reason: 'credential sharing', detector: 'leaked_key' });
-    expect(done).toMatchObject({ changed: true, dryRun: false, forced: true, before: { effectiveTier: 'pro' }, after: { effectiveTier: 'penalty-3', durationSeconds: 172_800 } });
+    const done = await c.ok('throttle_key', {
+      key: key.id,
+      level: 'penalty-3',
+      duration: '48h',
+      force: true,
+      reason: 'credential sharing',
+      detector: 'leaked_key',
+    });
+    expect(done).toMatchObject({
+      changed: true,
+      dryRun: false,
+      forced: true,
+      before: { effectiveTier: 'pro' },
+      after: { effectiveTier: 'penalty-3', durationSeconds: 172_800 },
+    });
     const penalty = await getPenalty(tr.redis, key.id);
     expect(penalty).toMatchObject({ level: 'penalty-3', setBy: 'operator', incidentId: done.incidentId });
     expect(penalty!.reason).toContain('mcp:alice');
@@ -92,7 +127,12 @@ describe('throttle_key', () => {
     expect(incident!.summary).toMatch(/forced beyond MCP_MAX_PENALTY \(24h\).*credential sharing/);
     expect(await archived(done.incidentId)).toMatchObject({ source: 'operator', action: 'operator_throttle' });
     // The guard watches it like its own: it closes the incident when the penalty goes.
-    expect(await tr.redis.zscore(redisKeys.guardWatch(), JSON.stringify({ incidentId: done.incidentId, subject: key.id, detector: 'leaked_key' }))).toBe(String(penalty!.expiresAt));
+    expect(
+      await tr.redis.zscore(
+        redisKeys.guardWatch(),
+        JSON.stringify({ incidentId: done.incidentId, subject: key.id, detector: 'leaked_key' }),
+      ),
+    ).toBe(String(penalty!.expiresAt));
   });
 
   it('takes the detector from the incident it names, and MCP_MAX_PENALTY from the config', async () => {
@@ -105,10 +145,26 @@ describe('throttle_key', () => {
     const short = await mcpContext(tr, db.sql, { MCP_MAX_PENALTY: '600' });
     const c = await connect(short, OPERATOR);
     open.push(c);
-    expect(await c.error('throttle_key', { key: key.id, level: 'penalty-1', reason: 'too long for this cap' })).toMatch(/^duration: 15m is longer than MCP_MAX_PENALTY \(10m\)/);
-    const done = await c.ok('throttle_key', { key: key.id, level: 'penalty-1', duration: 300, reason: 'act on the shadow finding', incidentId: shadow!.id });
+    expect(await c.error('throttle_key', { key: key.id, level: 'penalty-1', reason: 'too long for this cap' })).toMatch(
+      /^duration: 15m is longer than MCP_MAX_PENALTY \(10m\)/,
+    );
+    const done = await c.ok('throttle_key', {
+      key: key.id,
+      level: 'penalty-1',
+      duration: 300,
+      reason: 'act on the shadow finding',
+      incidentId: shadow!.id,
+    });
     expect(done).toMatchObject({ changed: true, detector: 'context_flooding', forced: false });
-    expect(await c.error('throttle_key', { key: (await insertKey(db.sql)).id, level: 'penalty-1', duration: 300, reason: 'wrong incident', incidentId: shadow!.id })).toMatch(/^incidentId: incident .* is about another key/);
+    expect(
+      await c.error('throttle_key', {
+        key: (await insertKey(db.sql)).id,
+        level: 'penalty-1',
+        duration: 300,
+        reason: 'wrong incident',
+        incidentId: shadow!.id,
+      }),
+    ).toMatch(/^incidentId: incident .* is about another key/);
   });
 
   it('a Redis error part way is a tool error, not a crash, and the incident tells what really happened', async () => {
@@ -131,7 +187,12 @@ describe('throttle_key', () => {
 
   it('an unknown key is a clean not-found answer and writes nothing', async () => {
     const c = await as();
-    const r = await c.ok('throttle_key', { key: '00000000-0000-4000-8000-000000000001', level: 'penalty-1', reason: 'no such key', detector: 'leaked_key' });
+    const r = await c.ok('throttle_key', {
+      key: '00000000-0000-4000-8000-000000000001',
+      level: 'penalty-1',
+      reason: 'no such key',
+      detector: 'leaked_key',
+    });
     expect(r).toEqual({ found: false, message: 'no API key has id 00000000-0000-4000-8000-000000000001' });
     expect(await incidentCount()).toBe(0);
   });
@@ -153,7 +214,12 @@ describe('explain_key and pardon_key on a key the guard penalised', () => {
       ownTier: { id: 'free' },
       effectiveTier: { id: 'penalty-1' },
       penalty: { level: 'penalty-1', setBy: 'guard', incidentId: penalty.incidentId },
-      incident: { id: penalty.incidentId, detector: 'context_flooding', evidence: { promptTokens: 300_000 }, thresholds: { promptTokens: 165_000 } },
+      incident: {
+        id: penalty.incidentId,
+        detector: 'context_flooding',
+        evidence: { promptTokens: 300_000 },
+        thresholds: { promptTokens: 165_000 },
+      },
       allowlist: [],
       grace: null,
     });
@@ -165,7 +231,14 @@ describe('explain_key and pardon_key on a key the guard penalised', () => {
     const offencesBefore = await tr.redis.zcard(redisKeys.offences(key.id));
     expect(offencesBefore).toBe(1);
     const dry = await c.ok('pardon_key', { key: key.prefix, reason: 'false positive: nightly batch job', dryRun: true });
-    expect(dry).toMatchObject({ dryRun: true, changed: false, before: { effectiveTier: 'penalty-1' }, after: { effectiveTier: 'free' }, pardonedIncidentId: penalty.incidentId, incidentId: null });
+    expect(dry).toMatchObject({
+      dryRun: true,
+      changed: false,
+      before: { effectiveTier: 'penalty-1' },
+      after: { effectiveTier: 'free' },
+      pardonedIncidentId: penalty.incidentId,
+      incidentId: null,
+    });
     expect(await getPenalty(tr.redis, key.id)).toEqual(penalty);
     expect(await tr.redis.zcard(redisKeys.offences(key.id))).toBe(1);
     expect(await tr.redis.exists(redisKeys.pardonGrace(key.id))).toBe(0);
@@ -179,7 +252,14 @@ describe('explain_key and pardon_key on a key the guard penalised', () => {
     const grace = JSON.parse((await tr.redis.get(redisKeys.pardonGrace(key.id)))!);
     expect(grace).toMatchObject({ keyId: key.id, incidentId: penalty.incidentId, until: Date.parse(done.graceUntil) });
     expect(grace.until - Date.now()).toBeGreaterThan(1700_000);
-    expect(await ctx.store.get(done.incidentId)).toMatchObject({ source: 'operator', action: 'pardon', actor: 'mcp:alice', detector: 'context_flooding', reason: 'false positive: nightly batch job', status: 'closed' });
+    expect(await ctx.store.get(done.incidentId)).toMatchObject({
+      source: 'operator',
+      action: 'pardon',
+      actor: 'mcp:alice',
+      detector: 'context_flooding',
+      reason: 'false positive: nightly batch job',
+      status: 'closed',
+    });
 
     // The same abuse keeps showing in the counters: within its grace the key is not penalised again.
     for (let n = 0; n < 3; n++) {
@@ -190,7 +270,10 @@ describe('explain_key and pardon_key on a key the guard penalised', () => {
     expect(await getPenalty(tr.redis, key.id)).toBeNull();
     expect((await ctx.store.get(penalty.incidentId!))!.status).toBe('pardoned');
     expect((await reader.ok('explain_key', { key: key.id })).grace).toMatchObject({ incidentId: penalty.incidentId });
-    expect(await c.ok('pardon_key', { key: key.id, reason: 'again' })).toMatchObject({ changed: false, message: expect.stringMatching(/nothing to pardon/) });
+    expect(await c.ok('pardon_key', { key: key.id, reason: 'again' })).toMatchObject({
+      changed: false,
+      message: expect.stringMatching(/nothing to pardon/),
+    });
   });
 
   it('pardons a penalty that already ended when its incident is named (its offence no longer counts)', async () => {
@@ -200,7 +283,10 @@ describe('explain_key and pardon_key on a key the guard penalised', () => {
     await g.guard.runCycle();
     const incidentId = (await ctx.store.list(1)).incidents[0]!.id;
     // The record's PX is the penalty's one second: it is gone from Redis by itself.
-    await waitUntil(async () => (await tr.redis.exists(redisKeys.penalty(key.id))) === 0, { timeoutMs: 5000, message: 'penalty did not expire' });
+    await waitUntil(async () => (await tr.redis.exists(redisKeys.penalty(key.id))) === 0, {
+      timeoutMs: 5000,
+      message: 'penalty did not expire',
+    });
     const c = await as();
     expect(await tr.redis.zcard(redisKeys.offences(key.id))).toBe(1);
     const done = await c.ok('pardon_key', { key: key.id, reason: 'that was our load test', incidentId });
@@ -218,8 +304,14 @@ describe('allowlist and detector modes (issue 18 rails through MCP)', () => {
     expect(dry).toMatchObject({ changed: false, dryRun: true, entry: { kind: 'key', value: key.id } });
     expect((await c.ok('list_allowlist')).entries).toEqual([]);
     const added = await c.ok('add_allowlist_entry', { kind: 'key', value: key.prefix, reason: 'internal eval runner', expiresIn: '7d' });
-    expect(added).toMatchObject({ changed: true, existed: false, entry: { kind: 'key', value: key.id, createdBy: 'mcp:alice', reason: 'internal eval runner', source: 'database' } });
-    expect(await c.error('add_allowlist_entry', { kind: 'cidr', value: '10.0.0.0/99', reason: 'bad cidr' })).toMatch(/^value: cidr: expected an IP address or a CIDR/);
+    expect(added).toMatchObject({
+      changed: true,
+      existed: false,
+      entry: { kind: 'key', value: key.id, createdBy: 'mcp:alice', reason: 'internal eval runner', source: 'database' },
+    });
+    expect(await c.error('add_allowlist_entry', { kind: 'cidr', value: '10.0.0.0/99', reason: 'bad cidr' })).toMatch(
+      /^value: cidr: expected an IP address or a CIDR/,
+    );
     await c.ok('add_allowlist_entry', { kind: 'cidr', value: '203.0.113.0/24', reason: 'office NAT' });
     const reader = await as(READER);
     expect((await reader.ok('list_allowlist')).entries.map((e: { value: string }) => e.value)).toEqual([key.id, '203.0.113.0/24']);
@@ -229,14 +321,26 @@ describe('allowlist and detector modes (issue 18 rails through MCP)', () => {
     await g.guard.runCycle();
     expect(await getPenalty(tr.redis, key.id)).toBeNull();
     const [shadow] = (await ctx.store.list(10)).incidents;
-    expect(shadow).toMatchObject({ keyId: key.id, detector: 'context_flooding', suppressedBy: 'allowlist', wouldAction: 'penalty', action: 'none' });
-    expect((await reader.ok('list_shadow_decisions', { key: key.id })).decisions).toMatchObject([{ keyId: key.id, suppressedBy: 'allowlist', evidence: { promptTokens: 300_000 } }]);
+    expect(shadow).toMatchObject({
+      keyId: key.id,
+      detector: 'context_flooding',
+      suppressedBy: 'allowlist',
+      wouldAction: 'penalty',
+      action: 'none',
+    });
+    expect((await reader.ok('list_shadow_decisions', { key: key.id })).decisions).toMatchObject([
+      { keyId: key.id, suppressedBy: 'allowlist', evidence: { promptTokens: 300_000 } },
+    ]);
     expect((await reader.ok('explain_key', { key: key.id })).allowlist).toMatchObject([{ kind: 'key', value: key.id, source: 'database' }]);
 
     const removed = await c.ok('remove_allowlist_entry', { kind: 'key', value: key.id, reason: 'runner retired' });
     expect(removed).toMatchObject({ changed: true, removed: { value: key.id } });
-    expect(await c.ok('remove_allowlist_entry', { kind: 'key', value: key.id, reason: 'runner retired' })).toMatchObject({ changed: false });
-    const audit = await db.sql<{ actor: string; action: string; key_id: string | null; detail: { reason: string } }[]>`SELECT actor, action, key_id, detail FROM audit_log WHERE action LIKE 'allowlist.%' ORDER BY id`;
+    expect(await c.ok('remove_allowlist_entry', { kind: 'key', value: key.id, reason: 'runner retired' })).toMatchObject({
+      changed: false,
+    });
+    const audit = await db.sql<
+      { actor: string; action: string; key_id: string | null; detail: { reason: string } }[]
+    >`SELECT actor, action, key_id, detail FROM audit_log WHERE action LIKE 'allowlist.%' ORDER BY id`;
     expect(audit.map((a) => [a.actor, a.action, a.key_id])).toEqual([
       ['mcp:alice', 'allowlist.add', key.id],
       ['mcp:alice', 'allowlist.add', null],
@@ -252,15 +356,35 @@ describe('allowlist and detector modes (issue 18 rails through MCP)', () => {
     await listener.subscribe(channels.detectorModes);
     try {
       const c = await as();
-      expect(await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'shadow', reason: 'tuning', dryRun: true })).toMatchObject({ changed: false, before: 'enforce', after: 'shadow' });
+      expect(
+        await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'shadow', reason: 'tuning', dryRun: true }),
+      ).toMatchObject({ changed: false, before: 'enforce', after: 'shadow' });
       expect(await tr.redis.hget(redisKeys.detectorModes(), 'context_flooding')).toBeNull();
-      const done = await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'shadow', reason: 'tuning thresholds on live traffic' });
+      const done = await c.ok('set_detector_mode', {
+        detector: 'context_flooding',
+        mode: 'shadow',
+        reason: 'tuning thresholds on live traffic',
+      });
       expect(done).toMatchObject({ changed: true, before: 'enforce', after: 'shadow' });
       expect(await tr.redis.hget(redisKeys.detectorModes(), 'context_flooding')).toBe('shadow');
-      await waitUntil(() => heard.some((m) => JSON.parse(m).detector === 'context_flooding' && JSON.parse(m).mode === 'shadow'), { message: 'mode event not published' });
-      expect(await ctx.store.get(done.incidentId)).toMatchObject({ source: 'operator', actor: 'mcp:alice', detector: 'context_flooding', mode: 'shadow', keyId: null, reason: 'tuning thresholds on live traffic' });
+      await waitUntil(() => heard.some((m) => JSON.parse(m).detector === 'context_flooding' && JSON.parse(m).mode === 'shadow'), {
+        message: 'mode event not published',
+      });
+      expect(await ctx.store.get(done.incidentId)).toMatchObject({
+        source: 'operator',
+        actor: 'mcp:alice',
+        detector: 'context_flooding',
+        mode: 'shadow',
+        keyId: null,
+        reason: 'tuning thresholds on live traffic',
+      });
       const modes = (await c.ok('get_detector_modes')).detectors;
-      expect(modes.find((m: { detector: string }) => m.detector === 'context_flooding')).toEqual({ detector: 'context_flooding', mode: 'shadow', configured: 'enforce', override: 'shadow' });
+      expect(modes.find((m: { detector: string }) => m.detector === 'context_flooding')).toEqual({
+        detector: 'context_flooding',
+        mode: 'shadow',
+        configured: 'enforce',
+        override: 'shadow',
+      });
 
       const key = await insertKey(db.sql);
       const g = await guard();
@@ -269,9 +393,15 @@ describe('allowlist and detector modes (issue 18 rails through MCP)', () => {
       expect(await getPenalty(tr.redis, key.id)).toBeNull();
       expect(await g.metrics.registry.metrics()).toMatch(/fluxgate_guard_detector_mode\{detector="context_flooding",mode="shadow"\} 1/);
 
-      expect(await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'default', reason: 'done tuning' })).toMatchObject({ changed: true, after: 'enforce' });
+      expect(await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'default', reason: 'done tuning' })).toMatchObject({
+        changed: true,
+        after: 'enforce',
+      });
       expect(await tr.redis.hget(redisKeys.detectorModes(), 'context_flooding')).toBeNull();
-      expect(await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'default', reason: 'done tuning' })).toMatchObject({ changed: false, incidentId: null });
+      expect(await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'default', reason: 'done tuning' })).toMatchObject({
+        changed: false,
+        incidentId: null,
+      });
     } finally {
       listener.disconnect();
     }

@@ -50,7 +50,9 @@ afterAll(async () => {
 });
 
 async function mcpClient(token: string | null, headers: Record<string, string> = {}): Promise<Client> {
-  const transport = new StreamableHTTPClientTransport(new URL(`${cp.url}/mcp`), { requestInit: { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } } });
+  const transport = new StreamableHTTPClientTransport(new URL(`${cp.url}/mcp`), {
+    requestInit: { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } },
+  });
   const client = new Client({ name: 'fluxgate-e2e', version: '1.0.0' });
   await client.connect(transport);
   clients.push(client);
@@ -59,7 +61,12 @@ async function mcpClient(token: string | null, headers: Record<string, string> =
 
 async function call(client: Client, tool: string, args: Record<string, unknown>): Promise<CallToolResult> {
   const r = (await client.callTool({ name: tool, arguments: args })) as CallToolResult;
-  transcript.push({ tool, arguments: args, isError: r.isError === true, answer: r.isError ? (r.content as Array<{ text: string }>)[0]?.text : r.structuredContent });
+  transcript.push({
+    tool,
+    arguments: args,
+    isError: r.isError === true,
+    answer: r.isError ? (r.content as Array<{ text: string }>)[0]?.text : r.structuredContent,
+  });
   return r;
 }
 
@@ -83,7 +90,10 @@ describe('MCP over Streamable HTTP: who may connect', () => {
     const missing = await raw({});
     expect(missing.statusCode).toBe(401);
     expect(missing.headers['www-authenticate']).toBe('Bearer realm="fluxgate-mcp"');
-    expect(await missing.body.json()).toMatchObject({ jsonrpc: '2.0', error: { message: expect.stringMatching(/^Unauthorized: send Authorization: Bearer/) } });
+    expect(await missing.body.json()).toMatchObject({
+      jsonrpc: '2.0',
+      error: { message: expect.stringMatching(/^Unauthorized: send Authorization: Bearer/) },
+    });
     const wrong = await raw({ authorization: `Bearer ${OPERATOR_TOKEN}x` });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.headers['www-authenticate']).toMatch(/error="invalid_token"/);
@@ -116,12 +126,18 @@ describe('MCP over Streamable HTTP: who may connect', () => {
     const reader = await mcpClient(READER_TOKEN);
     const readerTools = (await reader.listTools()).tools.map((t) => t.name);
     expect(readerTools).toContain('explain_key');
-    for (const t of ['throttle_key', 'pardon_key', 'pardon_identity', 'add_allowlist_entry', 'set_detector_mode']) expect(readerTools).not.toContain(t);
-    const refused = (await reader.callTool({ name: 'pardon_key', arguments: { key: '00000000-0000-4000-8000-000000000000', reason: 'let me' } })) as CallToolResult;
+    for (const t of ['throttle_key', 'pardon_key', 'pardon_identity', 'add_allowlist_entry', 'set_detector_mode'])
+      expect(readerTools).not.toContain(t);
+    const refused = (await reader.callTool({
+      name: 'pardon_key',
+      arguments: { key: '00000000-0000-4000-8000-000000000000', reason: 'let me' },
+    })) as CallToolResult;
     expect(refused.isError).toBe(true);
     expect(await redis.xlen(redisKeys.incidents())).toBe(0);
     const operator = await mcpClient(OPERATOR_TOKEN);
-    expect((await operator.listTools()).tools.map((t) => t.name)).toEqual(expect.arrayContaining(['throttle_key', 'pardon_key', 'set_detector_mode']));
+    expect((await operator.listTools()).tools.map((t) => t.name)).toEqual(
+      expect.arrayContaining(['throttle_key', 'pardon_key', 'set_detector_mode']),
+    );
   });
 });
 
@@ -139,30 +155,63 @@ describe('MCP over Streamable HTTP: acting on a real data plane', () => {
       const prefix = (profile.structuredContent as { key: { prefix: string } }).key.prefix;
       expect(prefix).toMatch(/^fgk_/);
 
-      const dry = await call(op, 'throttle_key', { key: prefix, level: 'penalty-1', duration: '15m', reason: 'scraping the catalogue', detector: 'repeated_prompt', dryRun: true });
-      expect(dry.structuredContent).toMatchObject({ changed: false, before: { effectiveTier: 'pro' }, after: { effectiveTier: 'penalty-1' } });
+      const dry = await call(op, 'throttle_key', {
+        key: prefix,
+        level: 'penalty-1',
+        duration: '15m',
+        reason: 'scraping the catalogue',
+        detector: 'repeated_prompt',
+        dryRun: true,
+      });
+      expect(dry.structuredContent).toMatchObject({
+        changed: false,
+        before: { effectiveTier: 'pro' },
+        after: { effectiveTier: 'penalty-1' },
+      });
       expect((dry.structuredContent as { replicas: unknown[] }).replicas).toHaveLength(1);
       expect(await tierSeen(secret)).toBe('pro');
 
-      const over = await call(op, 'throttle_key', { key: prefix, level: 'penalty-2', duration: '3d', reason: 'scraping the catalogue', detector: 'repeated_prompt' });
+      const over = await call(op, 'throttle_key', {
+        key: prefix,
+        level: 'penalty-2',
+        duration: '3d',
+        reason: 'scraping the catalogue',
+        detector: 'repeated_prompt',
+      });
       expect(over.isError).toBe(true);
 
       const setAt = performance.now();
-      const done = await call(op, 'throttle_key', { key: prefix, level: 'penalty-1', duration: '15m', reason: 'scraping the catalogue', detector: 'repeated_prompt' });
+      const done = await call(op, 'throttle_key', {
+        key: prefix,
+        level: 'penalty-1',
+        duration: '15m',
+        reason: 'scraping the catalogue',
+        detector: 'repeated_prompt',
+      });
       expect(done.isError).toBeFalsy();
-      await waitUntil(async () => (await tierSeen(secret)) === 'penalty-1', { timeoutMs: 1000, intervalMs: 20, message: 'the gateway did not apply the penalty within a second' });
+      await waitUntil(async () => (await tierSeen(secret)) === 'penalty-1', {
+        timeoutMs: 1000,
+        intervalMs: 20,
+        message: 'the gateway did not apply the penalty within a second',
+      });
       const appliedMs = Math.round(performance.now() - setAt);
       expect(events).toContainEqual(expect.objectContaining({ type: 'set', keyId: id }));
       const incidentId = (done.structuredContent as { incidentId: string }).incidentId;
       expect((await getPenalty(redis, id))?.incidentId).toBe(incidentId);
 
       const why = await call(op, 'explain_key', { key: prefix });
-      expect((why.structuredContent as { explanation: string }).explanation).toMatch(/limited by penalty-1 instead of its own tier pro, set by an operator \(mcp:alice\).*Reason given: scraping the catalogue\./);
+      expect((why.structuredContent as { explanation: string }).explanation).toMatch(
+        /limited by penalty-1 instead of its own tier pro, set by an operator \(mcp:alice\).*Reason given: scraping the catalogue\./,
+      );
 
       const pardonedAt = performance.now();
       const pardon = await call(op, 'pardon_key', { key: prefix, reason: 'customer confirmed a one-off migration' });
       expect(pardon.structuredContent).toMatchObject({ changed: true, after: { effectiveTier: 'pro' }, pardonedIncidentId: incidentId });
-      await waitUntil(async () => (await tierSeen(secret)) === 'pro', { timeoutMs: 1000, intervalMs: 20, message: 'the gateway did not lift the penalty within a second' });
+      await waitUntil(async () => (await tierSeen(secret)) === 'pro', {
+        timeoutMs: 1000,
+        intervalMs: 20,
+        message: 'the gateway did not lift the penalty within a second',
+      });
       const liftedMs = Math.round(performance.now() - pardonedAt);
       expect(events).toContainEqual(expect.objectContaining({ type: 'lifted', keyId: id }));
 
@@ -176,10 +225,16 @@ describe('MCP over Streamable HTTP: acting on a real data plane', () => {
       const text = await metrics.body.text();
       expect(text).toMatch(/fluxgate_mcp_tool_calls_total\{tool="throttle_key",outcome="ok"\} 2/);
       expect(text).toMatch(/fluxgate_mcp_tool_calls_total\{tool="throttle_key",outcome="bad_arguments"\} 1/);
-      for (const reason of ['missing_token', 'invalid_token', 'origin', 'host']) expect(text).toMatch(new RegExp(`fluxgate_mcp_http_refused_total\\{reason="${reason}"\\} [1-9]`));
+      for (const reason of ['missing_token', 'invalid_token', 'origin', 'host'])
+        expect(text).toMatch(new RegExp(`fluxgate_mcp_http_refused_total\\{reason="${reason}"\\} [1-9]`));
       expect(text).not.toContain('alice');
       // For the report: how long the gateway took to answer with the new tier.
-      transcript.push({ tool: '(measured)', arguments: {}, isError: false, answer: { penaltyAppliedMs: appliedMs, pardonAppliedMs: liftedMs } });
+      transcript.push({
+        tool: '(measured)',
+        arguments: {},
+        isError: false,
+        answer: { penaltyAppliedMs: appliedMs, pardonAppliedMs: liftedMs },
+      });
     } finally {
       listener.disconnect();
     }
@@ -189,8 +244,12 @@ describe('MCP over Streamable HTTP: acting on a real data plane', () => {
 describe('boot checks', () => {
   it('a weak or malformed MCP token stops the control plane with one line naming the variable, never the token', async () => {
     const weak = 'changeme-changeme-changeme-changeme';
-    await expect(startControlPlane({ REDIS_URL: redisServer.url, MCP_TOKENS: `bob:${weak}` })).rejects.toThrow(/invalid MCP_TOKENS: entry 1 \(bob\): the token is too weak/);
-    await expect(startControlPlane({ REDIS_URL: redisServer.url, MCP_TOKEN: 'short' })).rejects.toThrow(/invalid MCP_TOKEN: the token must be at least 32 characters/);
+    await expect(startControlPlane({ REDIS_URL: redisServer.url, MCP_TOKENS: `bob:${weak}` })).rejects.toThrow(
+      /invalid MCP_TOKENS: entry 1 \(bob\): the token is too weak/,
+    );
+    await expect(startControlPlane({ REDIS_URL: redisServer.url, MCP_TOKEN: 'short' })).rejects.toThrow(
+      /invalid MCP_TOKEN: the token must be at least 32 characters/,
+    );
     try {
       await startControlPlane({ REDIS_URL: redisServer.url, MCP_TOKENS: `bob:${weak}` });
     } catch (err) {

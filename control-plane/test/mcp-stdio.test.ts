@@ -23,7 +23,9 @@ afterAll(async () => {
   await redisServer?.kill();
 });
 
-async function start(env: Record<string, string>): Promise<{ client: Client; errors: Error[]; stderr: () => string; close: () => Promise<void> }> {
+async function start(
+  env: Record<string, string>,
+): Promise<{ client: Client; errors: Error[]; stderr: () => string; close: () => Promise<void> }> {
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [STDIO],
@@ -64,7 +66,10 @@ describe('MCP over stdio', () => {
       const tools = (await s.client.listTools()).tools.map((t) => t.name);
       expect(tools).toEqual(expect.arrayContaining(['throttle_key', 'pardon_key', 'set_detector_mode']));
       const keyId = '7b0c6a52-1f9e-4c3a-9d55-2a8e0f6b1c44';
-      const r = (await s.client.callTool({ name: 'throttle_key', arguments: { key: keyId, level: 'penalty-1', duration: '10m', reason: 'seen in the desk app', detector: 'rate_spike' } })) as CallToolResult;
+      const r = (await s.client.callTool({
+        name: 'throttle_key',
+        arguments: { key: keyId, level: 'penalty-1', duration: '10m', reason: 'seen in the desk app', detector: 'rate_spike' },
+      })) as CallToolResult;
       expect(r.isError).toBeFalsy();
       const incidentId = (r.structuredContent as { incidentId: string }).incidentId;
       expect(await getPenalty(redis, keyId)).toMatchObject({ level: 'penalty-1', setBy: 'operator', incidentId });
@@ -76,7 +81,12 @@ describe('MCP over stdio', () => {
   });
 
   it('a bad setting stops it at once with one line on stderr naming the variable', async () => {
-    const transport = new StdioClientTransport({ command: process.execPath, args: [STDIO], env: { PATH: process.env.PATH ?? '', MCP_STDIO_ROLE: 'admin' }, stderr: 'pipe' });
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [STDIO],
+      env: { PATH: process.env.PATH ?? '', MCP_STDIO_ROLE: 'admin' },
+      stderr: 'pipe',
+    });
     let stderr = '';
     transport.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
     await expect(new Client({ name: 't', version: '1' }).connect(transport)).rejects.toThrow();

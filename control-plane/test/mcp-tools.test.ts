@@ -25,7 +25,14 @@ const READ_TOOLS = [
   'get_security_incidents',
   'debug_guard_state',
 ];
-const ACTING_TOOLS = ['throttle_key', 'pardon_key', 'pardon_identity', 'add_allowlist_entry', 'remove_allowlist_entry', 'set_detector_mode'];
+const ACTING_TOOLS = [
+  'throttle_key',
+  'pardon_key',
+  'pardon_identity',
+  'add_allowlist_entry',
+  'remove_allowlist_entry',
+  'set_detector_mode',
+];
 
 let tr: TestRedis;
 let db: TestDatabase;
@@ -100,7 +107,12 @@ describe('roles: what each token sees', () => {
     const readerTools = (await reader.client.listTools()).tools.map((t) => t.name);
     expect(readerTools).toEqual(expect.arrayContaining(READ_TOOLS));
     for (const name of ACTING_TOOLS) expect(readerTools).not.toContain(name);
-    const refused = await reader.error('throttle_key', { key: '00000000-0000-4000-8000-000000000000', level: 'penalty-1', reason: 'try it', detector: 'leaked_key' });
+    const refused = await reader.error('throttle_key', {
+      key: '00000000-0000-4000-8000-000000000000',
+      level: 'penalty-1',
+      reason: 'try it',
+      detector: 'leaked_key',
+    });
     expect(refused).toMatch(/throttle_key not found/);
 
     const operator = await as(OPERATOR);
@@ -133,7 +145,9 @@ describe('bad arguments are tool errors that say which argument and what was exp
     expect(await c.error('throttle_key', { key: 'x', level: 'penalty-9', reason: 'abc' })).toMatch(/level/);
     expect(await c.error('throttle_key', { key: 'fgk_abcd', level: 'penalty-1' })).toMatch(/reason/);
     expect(await c.error('get_key_profile', { key: 'hello' })).toMatch(/^key: expected an API key id \(UUID\) or a display prefix/);
-    expect(await c.error('throttle_key', { key: 'fgk_abcd', level: 'penalty-1', reason: 'slow down', duration: 'soon' })).toMatch(/^duration: expected seconds/);
+    expect(await c.error('throttle_key', { key: 'fgk_abcd', level: 'penalty-1', reason: 'slow down', duration: 'soon' })).toMatch(
+      /^duration: expected seconds/,
+    );
 
     // A secret is refused without being repeated anywhere in the answer.
     const secret = `fgk_${randomBytes(30).toString('base64url').replace(/[-_]/g, 'x').slice(0, 43)}Ab12Cd`;
@@ -142,9 +156,14 @@ describe('bad arguments are tool errors that say which argument and what was exp
     expect(text).not.toContain(secret.slice(4, 20));
 
     // Two keys share the start of a prefix: ambiguous, both named; more characters resolve it.
-    const [u] = await db.sql<{ id: string }[]>`INSERT INTO users (email) VALUES (${`amb-${randomBytes(3).toString('hex')}@example.com`}) RETURNING id`;
-    for (const p of ['fgk_Zq81aaaa', 'fgk_Zq81bbbb']) await db.sql`INSERT INTO api_keys (user_id, display_prefix, key_hash) VALUES (${u!.id}, ${p}, ${randomBytes(32).toString('hex')})`;
-    expect(await c.error('get_key_profile', { key: 'fgk_Zq81' })).toMatch(/matches several keys \(fgk_Zq81(aaaa|bbbb) .*fgk_Zq81(aaaa|bbbb)/);
+    const [u] = await db.sql<
+      { id: string }[]
+    >`INSERT INTO users (email) VALUES (${`amb-${randomBytes(3).toString('hex')}@example.com`}) RETURNING id`;
+    for (const p of ['fgk_Zq81aaaa', 'fgk_Zq81bbbb'])
+      await db.sql`INSERT INTO api_keys (user_id, display_prefix, key_hash) VALUES (${u!.id}, ${p}, ${randomBytes(32).toString('hex')})`;
+    expect(await c.error('get_key_profile', { key: 'fgk_Zq81' })).toMatch(
+      /matches several keys \(fgk_Zq81(aaaa|bbbb) .*fgk_Zq81(aaaa|bbbb)/,
+    );
     expect((await c.ok('get_key_profile', { key: 'fgk_Zq81bbbb…' })).key.prefix).toBe('fgk_Zq81bbbb');
   });
 
@@ -153,7 +172,10 @@ describe('bad arguments are tool errors that say which argument and what was exp
     const r = await c.call('get_incident', { id: formatIncidentId(Date.now(), 'deadbeef') });
     expect(r.isError).toBeFalsy();
     expect(r.structuredContent).toMatchObject({ found: false, message: expect.stringMatching(/no incident/) });
-    expect(await c.ok('get_key_profile', { key: '00000000-0000-4000-8000-000000000000' })).toMatchObject({ found: false, message: expect.stringMatching(/no API key has id/) });
+    expect(await c.ok('get_key_profile', { key: '00000000-0000-4000-8000-000000000000' })).toMatchObject({
+      found: false,
+      message: expect.stringMatching(/no API key has id/),
+    });
     expect(await c.ok('explain_key', { key: 'fgk_Nope' })).toMatchObject({ found: false });
     expect(await c.ok('summarise_incident', { id: formatIncidentId(Date.now(), 'deadbeef') })).toMatchObject({ found: false });
   });
@@ -164,7 +186,11 @@ describe('incidents', () => {
     const key = await insertKey(db.sql, 'pro');
     const stored: Incident[] = [];
     for (let n = 0; n < 5; n++) {
-      const i = incident({ detector: n % 2 === 0 ? 'context_flooding' : 'leaked_key', keyId: n === 4 ? key.id : null, keyPrefix: n === 4 ? key.prefix : null });
+      const i = incident({
+        detector: n % 2 === 0 ? 'context_flooding' : 'leaked_key',
+        keyId: n === 4 ? key.id : null,
+        keyPrefix: n === 4 ? key.prefix : null,
+      });
       await ctx.store.add(i);
       stored.push(i);
     }
@@ -188,17 +214,27 @@ describe('incidents', () => {
     // A cursor of another list is refused.
     const shadowCursor = Buffer.from('shadow:1-0').toString('base64url');
     expect(await c.error('list_incidents', { cursor: shadowCursor })).toMatch(/cursor: not a cursor of this list/);
-    expect(await c.ok('get_incident', { id: stored[2]!.id })).toMatchObject({ found: true, incident: { id: stored[2]!.id, evidence: { promptTokens: 300_000 } } });
+    expect(await c.ok('get_incident', { id: stored[2]!.id })).toMatchObject({
+      found: true,
+      incident: { id: stored[2]!.id, evidence: { promptTokens: 300_000 } },
+    });
   });
 
   it('summarise_incident asks the model now (regenerate) and keeps the stored summary otherwise', async () => {
     const withModel = await mcpContext(tr, db.sql, { OLLAMA_HOST: ollama.url, LLM_MODEL: 'llama3.2:1b' });
     const c = await as(READER, withModel);
-    const i = incident({ keyId: '00000000-0000-4000-8000-00000000abcd', ownerEmail: 'secret-owner@example.com', keyPrefix: 'fgk_Sum12345' });
+    const i = incident({
+      keyId: '00000000-0000-4000-8000-00000000abcd',
+      ownerEmail: 'secret-owner@example.com',
+      keyPrefix: 'fgk_Sum12345',
+    });
     await withModel.store.add(i);
     const first = await c.ok('summarise_incident', { id: i.id });
     expect(first).toMatchObject({ found: true, source: 'model', summary: ollama.answer, regenerated: true });
-    const sent = ollama.requests.at(-1)!.body.messages!.map((m) => m.content).join('\n');
+    const sent = ollama.requests
+      .at(-1)!
+      .body.messages!.map((m) => m.content)
+      .join('\n');
     expect(sent).toContain('fgk_Sum12345');
     expect(sent).not.toContain('secret-owner@example.com');
     const asked = ollama.requests.length;
@@ -207,7 +243,12 @@ describe('incidents', () => {
     ollama.mode = 'error';
     try {
       // The model fails this time: the template never replaces its earlier summary.
-      expect(await c.ok('summarise_incident', { id: i.id, regenerate: true })).toMatchObject({ source: 'model', summary: ollama.answer, regenerated: false, message: expect.stringMatching(/did not answer/) });
+      expect(await c.ok('summarise_incident', { id: i.id, regenerate: true })).toMatchObject({
+        source: 'model',
+        summary: ollama.answer,
+        regenerated: false,
+        message: expect.stringMatching(/did not answer/),
+      });
     } finally {
       ollama.mode = 'ok';
     }
@@ -222,7 +263,16 @@ describe('gateway views', () => {
     const bucket = Math.floor(Date.now() / 60_000);
     const p = tr.redis.pipeline();
     p.sadd(redisKeys.activeKeys('m1', bucket), a.id, b.id);
-    p.hset(redisKeys.usage(a.id, 'm1', bucket), { req: 100, s2xx: 90, r429: 10, s4xx: 10, ptok: 20_000, ctok: 30_000, ttfb_sum: 5000, ttfb_n: 100 });
+    p.hset(redisKeys.usage(a.id, 'm1', bucket), {
+      req: 100,
+      s2xx: 90,
+      r429: 10,
+      s4xx: 10,
+      ptok: 20_000,
+      ctok: 30_000,
+      ttfb_sum: 5000,
+      ttfb_n: 100,
+    });
     p.hset(redisKeys.usage(b.id, 'm1', bucket), { req: 10, s2xx: 10, ptok: 150_000, ctok: 50_000 });
     await p.exec();
     const c = await as(READER);
@@ -230,7 +280,9 @@ describe('gateway views', () => {
     expect(m.totals).toMatchObject({ requests: 110, rateLimited: 10, promptTokens: 170_000, avgTtfbMs: 50 });
     expect(m.activeKeys).toBe(2);
     const byRequests = await c.ok('list_top_consumers', { metric: 'requests', window: '15m', limit: 1 });
-    expect(byRequests.consumers).toMatchObject([{ rank: 1, keyId: a.id, keyPrefix: a.prefix, ownerEmail: a.email, tier: 'pro', value: 100 }]);
+    expect(byRequests.consumers).toMatchObject([
+      { rank: 1, keyId: a.id, keyPrefix: a.prefix, ownerEmail: a.email, tier: 'pro', value: 100 },
+    ]);
     const next = await c.ok('list_top_consumers', { metric: 'requests', window: '15m', limit: 1, cursor: byRequests.nextCursor });
     expect(next.consumers).toMatchObject([{ rank: 2, keyId: b.id, value: 10 }]);
     expect(next.nextCursor).toBeNull();
@@ -239,15 +291,44 @@ describe('gateway views', () => {
     expect(await c.error('list_top_consumers', { metric: 'tokens', cursor: byRequests.nextCursor })).toMatch(/^cursor:/);
   });
 
-  it('upstream health: a clearly labelled empty answer without records, the replicas\' view with them', async () => {
+  it("upstream health: a clearly labelled empty answer without records, the replicas' view with them", async () => {
     const c = await as(READER);
     const none = await c.ok('get_upstream_health');
     expect(none).toMatchObject({ status: 'no_data', replicas: 0, upstreams: [] });
     expect(none.note).toMatch(/^No data: no data-plane replica has written upstream health/);
-    const report = (replicaId: string, state: string, at = Date.now()) => JSON.stringify({ replicaId, at, upstreams: [{ name: 'ollama-a', url: 'http://10.0.0.5:11434', state, outstanding: 2, consecutiveFailures: 0, ejectedUntil: null, lastError: null, requests: 50, failures: 1 }] });
-    await tr.redis.hset(redisKeys.upstreamHealth(), 'r1', report('r1', 'healthy'), 'r2', report('r2', 'ejected'), 'dead', report('dead', 'open', Date.now() - 120_000));
+    const report = (replicaId: string, state: string, at = Date.now()) =>
+      JSON.stringify({
+        replicaId,
+        at,
+        upstreams: [
+          {
+            name: 'ollama-a',
+            url: 'http://10.0.0.5:11434',
+            state,
+            outstanding: 2,
+            consecutiveFailures: 0,
+            ejectedUntil: null,
+            lastError: null,
+            requests: 50,
+            failures: 1,
+          },
+        ],
+      });
+    await tr.redis.hset(
+      redisKeys.upstreamHealth(),
+      'r1',
+      report('r1', 'healthy'),
+      'r2',
+      report('r2', 'ejected'),
+      'dead',
+      report('dead', 'open', Date.now() - 120_000),
+    );
     const some = await c.ok('get_upstream_health');
-    expect(some).toMatchObject({ status: 'ok', replicas: 2, upstreams: [{ name: 'ollama-a', healthyOn: 1, reportingReplicas: 2, requests: 100, states: { healthy: 1, ejected: 1, open: 0 } }] });
+    expect(some).toMatchObject({
+      status: 'ok',
+      replicas: 2,
+      upstreams: [{ name: 'ollama-a', healthyOn: 1, reportingReplicas: 2, requests: 100, states: { healthy: 1, ejected: 1, open: 0 } }],
+    });
   });
 
   it('resources fluxgate://incidents/{id} and fluxgate://metrics/current, and the triage prompt', async () => {
@@ -279,10 +360,18 @@ describe('no output carries a secret, a password hash or prompt text', () => {
   it('key views never include the key hash or the owner password hash', async () => {
     const keyHash = randomBytes(32).toString('hex');
     const passwordHash = `$argon2id$v=19$m=65536,t=3,p=4$${randomBytes(16).toString('base64')}$${randomBytes(32).toString('base64')}`;
-    const [u] = await db.sql<{ id: string }[]>`INSERT INTO users (email, password_hash) VALUES (${`hash-${randomBytes(3).toString('hex')}@example.com`}, ${passwordHash}) RETURNING id`;
-    const [k] = await db.sql<{ id: string }[]>`INSERT INTO api_keys (user_id, display_prefix, key_hash) VALUES (${u!.id}, 'fgk_Hash0001', ${keyHash}) RETURNING id`;
+    const [u] = await db.sql<
+      { id: string }[]
+    >`INSERT INTO users (email, password_hash) VALUES (${`hash-${randomBytes(3).toString('hex')}@example.com`}, ${passwordHash}) RETURNING id`;
+    const [k] = await db.sql<
+      { id: string }[]
+    >`INSERT INTO api_keys (user_id, display_prefix, key_hash) VALUES (${u!.id}, 'fgk_Hash0001', ${keyHash}) RETURNING id`;
     const bucket = Math.floor(Date.now() / 60_000);
-    await tr.redis.pipeline().sadd(redisKeys.activeKeys('m1', bucket), k!.id).hset(redisKeys.usage(k!.id, 'm1', bucket), { req: 3 }).exec();
+    await tr.redis
+      .pipeline()
+      .sadd(redisKeys.activeKeys('m1', bucket), k!.id)
+      .hset(redisKeys.usage(k!.id, 'm1', bucket), { req: 3 })
+      .exec();
     await ctx.store.add(incident({ keyId: k!.id, keyPrefix: 'fgk_Hash0001' }));
     await setPenalty(tr.redis, buildPenaltyRecord({ keyId: k!.id, level: 'penalty-1', setBy: 'operator', reason: 'test' }));
     const c = await as(OPERATOR);

@@ -2,7 +2,15 @@ import { buildPenaltyRecord, episodeRecordSchema, formatIncidentId, getPenalty, 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIncidentStore } from '../src/incidents/store.js';
 import { buildGuard, FLOOD, insertKey, seedKey } from './support/guard.js';
-import { connectTestRedis, createTestDatabase, startTcpProxy, waitUntil, type TcpProxy, type TestDatabase, type TestRedis } from './support/services.js';
+import {
+  connectTestRedis,
+  createTestDatabase,
+  startTcpProxy,
+  waitUntil,
+  type TcpProxy,
+  type TestDatabase,
+  type TestRedis,
+} from './support/services.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -65,7 +73,20 @@ describe('a cycle cut off between its steps is completed by the next one', () =>
     try {
       const key = await insertKey(db.sql);
       const id = formatIncidentId(g.clock.now - 1000, 'aaaaaaaa');
-      await tr.redis.set(redisKeys.episode(key.id, 'context_flooding'), JSON.stringify({ incidentId: id, openedAt: g.clock.now - 1000, lastSeenAt: g.clock.now - 1000, mode: 'enforce', level: null, expiresAt: null, priorOffences: 0 }), 'PX', 600_000);
+      await tr.redis.set(
+        redisKeys.episode(key.id, 'context_flooding'),
+        JSON.stringify({
+          incidentId: id,
+          openedAt: g.clock.now - 1000,
+          lastSeenAt: g.clock.now - 1000,
+          mode: 'enforce',
+          level: null,
+          expiresAt: null,
+          priorOffences: 0,
+        }),
+        'PX',
+        600_000,
+      );
       await seedKey(tr, key.id, g.clock.now, FLOOD);
       await g.guard.runCycle();
       const store = createIncidentStore(tr.redis, 100);
@@ -81,7 +102,20 @@ describe('a cycle cut off between its steps is completed by the next one', () =>
     try {
       const key = await insertKey(db.sql);
       const id = formatIncidentId(g.clock.now - 1000, 'bbbbbbbb');
-      await tr.redis.set(redisKeys.episode(key.id, 'context_flooding'), JSON.stringify({ incidentId: id, openedAt: g.clock.now - 1000, lastSeenAt: g.clock.now - 1000, mode: 'enforce', level: null, expiresAt: null, priorOffences: 0 }), 'PX', 600_000);
+      await tr.redis.set(
+        redisKeys.episode(key.id, 'context_flooding'),
+        JSON.stringify({
+          incidentId: id,
+          openedAt: g.clock.now - 1000,
+          lastSeenAt: g.clock.now - 1000,
+          mode: 'enforce',
+          level: null,
+          expiresAt: null,
+          priorOffences: 0,
+        }),
+        'PX',
+        600_000,
+      );
       const rec = buildPenaltyRecord({ keyId: key.id, level: 'penalty-1', setBy: 'guard', incidentId: id, now: g.clock.now - 1000 });
       await setPenalty(tr.redis, rec, g.clock.now - 1000);
       await seedKey(tr, key.id, g.clock.now, FLOOD);

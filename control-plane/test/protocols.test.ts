@@ -17,7 +17,14 @@ describe('IP-block protocol (contracts/src/ip-block.ts)', () => {
     sub.on('message', (ch: string, m: string) => ch === channels.ipBlocks && heard.push(ipBlockEventSchema.parse(JSON.parse(m))));
     await sub.subscribe(channels.ipBlocks);
     const now = Date.now();
-    const rec = { ip: '198.51.100.7', expiresAt: now + 60_000, reason: 'credential_stuffing (guard)', incidentId: null, setBy: 'guard' as const, setAt: now };
+    const rec = {
+      ip: '198.51.100.7',
+      expiresAt: now + 60_000,
+      reason: 'credential_stuffing (guard)',
+      incidentId: null,
+      setBy: 'guard' as const,
+      setAt: now,
+    };
     await setIpBlock(tr.redis, rec, now);
     expect(await getIpBlock(tr.redis, '198.51.100.7', now)).toEqual(rec);
     expect(await tr.redis.pttl(redisKeys.ipBlock('198.51.100.7'))).toBeGreaterThan(55_000);
@@ -26,7 +33,9 @@ describe('IP-block protocol (contracts/src/ip-block.ts)', () => {
     expect(await getIpBlock(tr.redis, '198.51.100.7', rec.expiresAt)).toBeNull();
     expect(await liftIpBlock(tr.redis, '198.51.100.7')).toBe(true);
     expect(await getIpBlock(tr.redis, '198.51.100.7')).toBeNull();
-    await waitUntil(() => heard.filter((e) => (e as { ip: string }).ip === '198.51.100.7').length === 2, { message: 'set and lifted not both published' });
+    await waitUntil(() => heard.filter((e) => (e as { ip: string }).ip === '198.51.100.7').length === 2, {
+      message: 'set and lifted not both published',
+    });
     await expect(setIpBlock(tr.redis, { ...rec, expiresAt: now - 1 }, now)).rejects.toThrow(/past/);
   });
 });

@@ -16,8 +16,20 @@ describe('replay', () => {
         const i = report.incidents.find((x) => (r.keyId ? x.keyId === r.keyId : x.clientIp !== null));
         return i ? ((i.at - r.startedAt) / 1000).toFixed(2) : '-';
       };
-      console.table(report.results.map((r) => ({ scenario: r.name, kind: r.kind, requests: r.requests, detected: r.detectedAfterSeconds !== null, 'guard s': incidentAt(r), 'penalty tier s': r.detectedAfterSeconds?.toFixed(2) ?? '-', tiers: r.tiers.join(' ') })));
-      console.table(report.incidents.map((i) => ({ detector: i.detector, action: i.action, level: i.level, polls: i.polls, summary: i.summarySource })));
+      console.table(
+        report.results.map((r) => ({
+          scenario: r.name,
+          kind: r.kind,
+          requests: r.requests,
+          detected: r.detectedAfterSeconds !== null,
+          'guard s': incidentAt(r),
+          'penalty tier s': r.detectedAfterSeconds?.toFixed(2) ?? '-',
+          tiers: r.tiers.join(' '),
+        })),
+      );
+      console.table(
+        report.incidents.map((i) => ({ detector: i.detector, action: i.action, level: i.level, polls: i.polls, summary: i.summarySource })),
+      );
     }
     const missed = report.results.filter((r) => r.kind === 'abuse' && r.detectedAfterSeconds === null).map((r) => r.name);
     expect(missed).toEqual([]);

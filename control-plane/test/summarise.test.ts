@@ -109,7 +109,9 @@ describe('summaries', () => {
     await s.idle();
     const got = await store.get(i.id);
     expect(got?.summarySource).toBe('template');
-    expect(got?.summary).toMatch(/^API key fgk_7Hq2 \(tier free\) sent many very large prompts \(context_flooding, enforce mode\)\. Action: penalty penalty-1 until /);
+    expect(got?.summary).toMatch(
+      /^API key fgk_7Hq2 \(tier free\) sent many very large prompts \(context_flooding, enforce mode\)\. Action: penalty penalty-1 until /,
+    );
     expect(s.stats().awaitingModel).toBe(0);
   });
 

@@ -18,10 +18,7 @@ import type { RouteHandler, RouteSpec } from './routes/context.js';
 import { GatewayError } from './errors.js';
 
 export interface DataPlaneDeps {
-  config: Pick<
-    DataPlaneConfig,
-    'MAX_BODY_BYTES' | 'PER_KEY_CONCURRENCY' | 'SSE_HEARTBEAT_MS' | 'PROXY_MODEL_MANAGEMENT'
-  >;
+  config: Pick<DataPlaneConfig, 'MAX_BODY_BYTES' | 'PER_KEY_CONCURRENCY' | 'SSE_HEARTBEAT_MS' | 'PROXY_MODEL_MANAGEMENT'>;
   log: Logger;
   /** The TLS public app and the plain admin app, created by http/ in main.ts. */
   publicApp: TemplatedApp;
@@ -77,5 +74,11 @@ export function createDataPlane(deps: DataPlaneDeps): void {
   route('any', '/*', deps.spa ?? (({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain')));
 
   for (const r of adminRoutes(deps.admin, log)) bind(adminApp, r.method, r.pattern, requireAdmin(deps.adminToken, r.handler), log);
-  bind(adminApp, 'any', '/*', requireAdmin(deps.adminToken, ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain')), log);
+  bind(
+    adminApp,
+    'any',
+    '/*',
+    requireAdmin(deps.adminToken, ({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain')),
+    log,
+  );
 }

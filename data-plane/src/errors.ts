@@ -19,12 +19,20 @@ export const ERRORS = {
   bad_request: { status: 400, type: 'invalid_request_error', message: 'The request is malformed.' },
   invalid_json: { status: 400, type: 'invalid_request_error', message: 'The request body is not valid JSON.' },
   invalid_api_key: { status: 401, type: 'invalid_request_error', message: 'Invalid API key.' },
-  missing_api_key: { status: 401, type: 'invalid_request_error', message: 'Missing API key: send Authorization: Bearer <key> or x-api-key.' },
+  missing_api_key: {
+    status: 401,
+    type: 'invalid_request_error',
+    message: 'Missing API key: send Authorization: Bearer <key> or x-api-key.',
+  },
   unauthorized: { status: 401, type: 'invalid_request_error', message: 'Authentication required.' },
   key_revoked: { status: 401, type: 'invalid_request_error', message: 'This API key has been revoked.' },
   key_suspended: { status: 403, type: 'permission_error', message: 'This API key is suspended.' },
   forbidden: { status: 403, type: 'permission_error', message: 'Forbidden.' },
-  ip_blocked: { status: 403, type: 'permission_error', message: 'Requests from this address are blocked for repeated failed authentication; retry after the Retry-After delay.' },
+  ip_blocked: {
+    status: 403,
+    type: 'permission_error',
+    message: 'Requests from this address are blocked for repeated failed authentication; retry after the Retry-After delay.',
+  },
   // Portal (accounts and sessions).
   invalid_email: { status: 400, type: 'invalid_request_error', message: 'The email address is not valid.' },
   weak_password: { status: 400, type: 'invalid_request_error', message: 'The password does not meet the password policy.' },
@@ -35,7 +43,11 @@ export const ERRORS = {
   key_limit_reached: { status: 409, type: 'invalid_request_error', message: 'This account has reached its number of active API keys.' },
   too_many_attempts: { status: 429, type: 'rate_limit_error', message: 'Too many attempts; retry later.' },
   not_found: { status: 404, type: 'invalid_request_error', message: 'Not found.' },
-  penalty_over_cap: { status: 400, type: 'invalid_request_error', message: 'The penalty is longer than the operator cap (MCP_MAX_PENALTY); send force: true to set it anyway.' },
+  penalty_over_cap: {
+    status: 400,
+    type: 'invalid_request_error',
+    message: 'The penalty is longer than the operator cap (MCP_MAX_PENALTY); send force: true to set it anyway.',
+  },
   method_not_allowed: { status: 405, type: 'invalid_request_error', message: 'Method not allowed.' },
   /** nginx's convention for a client that went away before the answer; never sent, only counted. */
   client_closed_request: { status: 499, type: 'invalid_request_error', message: 'The client closed the request.' },

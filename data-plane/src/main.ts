@@ -47,17 +47,25 @@ import { createLastUsedTracker } from './store/last-used.js';
 import { applySchema } from './store/migrate.js';
 
 async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
-  if (!config.DATABASE_URL) throw new ConfigError('invalid DATABASE_URL: not set (use `npm start`, which provides an embedded Postgres, or set postgres://…)');
+  if (!config.DATABASE_URL)
+    throw new ConfigError('invalid DATABASE_URL: not set (use `npm start`, which provides an embedded Postgres, or set postgres://…)');
   // Fail at boot, never fall back to uWS's slow JS implementation.
   const uws = loadUws();
   const warn = (message: string) => log.warn(message);
-  const tls = await ensureCertificate({ certPath: config.TLS_CERT_PATH, keyPath: config.TLS_KEY_PATH, stateDir: config.FLUXGATE_STATE_DIR, warn });
+  const tls = await ensureCertificate({
+    certPath: config.TLS_CERT_PATH,
+    keyPath: config.TLS_KEY_PATH,
+    stateDir: config.FLUXGATE_STATE_DIR,
+    warn,
+  });
   const admin = await ensureAdminToken(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR, warn);
   if (admin.path) log.info({ path: admin.path }, 'admin token generated (read it from this file)');
   // Every replica must share JWT_SECRET; a generated one is only for a single local process.
-  if (!config.JWT_SECRET && config.NODE_ENV === 'production') throw new ConfigError('invalid JWT_SECRET: required in production (at least 32 bytes, shared by every replica)');
+  if (!config.JWT_SECRET && config.NODE_ENV === 'production')
+    throw new ConfigError('invalid JWT_SECRET: required in production (at least 32 bytes, shared by every replica)');
   const jwtSecret = await ensureSecret(config.JWT_SECRET, config.FLUXGATE_STATE_DIR, 'jwt-secret', 32, warn);
-  if (jwtSecret.path) log.warn({ path: jwtSecret.path }, 'JWT_SECRET not set: using a generated one (set JWT_SECRET when running more than one replica)');
+  if (jwtSecret.path)
+    log.warn({ path: jwtSecret.path }, 'JWT_SECRET not set: using a generated one (set JWT_SECRET when running more than one replica)');
 
   const sql = createSql(config.DATABASE_URL, { logger: log, applicationName: 'fluxgate-data-plane' });
   await applySchema(sql, config.INIT_SQL_PATH ?? fileURLToPath(new URL('../../init.sql', import.meta.url)));
@@ -140,7 +148,13 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   // current over pub/sub), and the shared request/token buckets with local leases.
   const tiers = createTierRegistry({ sql, subscriber, refreshIntervalMs: config.TIERS_REFRESH_MS, logger: log });
   await tiers.start();
-  const penalties = createPenaltyCache({ redis, subscriber, tierOf: (id) => tiers.get(id), resyncIntervalMs: config.PENALTY_RESYNC_MS, logger: log });
+  const penalties = createPenaltyCache({
+    redis,
+    subscriber,
+    tierOf: (id) => tiers.get(id),
+    resyncIntervalMs: config.PENALTY_RESYNC_MS,
+    logger: log,
+  });
   await penalties.start();
   const limiter = createRateLimiter({
     redis,
@@ -156,7 +170,9 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   const ipBlocks = createIpBlocks({ redis, subscriber, resyncIntervalMs: config.IP_BLOCK_RESYNC_MS, logger: log });
   await ipBlocks.start();
   registerIpBlockMetrics(metrics.registry, ipBlocks);
-  const limits = config.LIMITS_ENABLED ? createKeyLimits({ tiers, penalties, limiter, defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS }) : unlimitedKeyLimits(tiers);
+  const limits = config.LIMITS_ENABLED
+    ? createKeyLimits({ tiers, penalties, limiter, defaultMaxTokens: config.LIMITS_DEFAULT_MAX_TOKENS })
+    : unlimitedKeyLimits(tiers);
 
   // The SPA is served from memory; without a build (or in compose, where nginx serves it) unknown paths stay 404.
   const spaDir = config.SPA_DIR ?? fileURLToPath(new URL('../../frontend/dist', import.meta.url));
@@ -190,7 +206,11 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
         loginKnownIpTtlSeconds: config.LOGIN_KNOWN_IP_TTL_DAYS * 86_400,
         maxKeysPerUser: config.PORTAL_MAX_KEYS_PER_USER,
       },
-      operator: { capSeconds: config.MCP_MAX_PENALTY, graceSeconds: config.GUARD_PARDON_GRACE_SECONDS, incidentCapacity: config.INCIDENT_CAPACITY },
+      operator: {
+        capSeconds: config.MCP_MAX_PENALTY,
+        graceSeconds: config.GUARD_PARDON_GRACE_SECONDS,
+        incidentCapacity: config.INCIDENT_CAPACITY,
+      },
     }),
     trustedProxies: createCidrSet(config.TRUSTED_PROXIES),
     ipBlocks,
@@ -200,7 +220,13 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
       redis: async () => (await redis.ping()) === 'PONG',
       postgres: () => pingPostgres(sql),
       upstreams: () => pool.anyHealthy(),
-      details: () => ({ rateLimits: !config.LIMITS_ENABLED ? 'off' : limiter.degraded ? `local (Redis down, policy ${config.LIMITS_REDIS_DOWN_POLICY})` : 'shared' }),
+      details: () => ({
+        rateLimits: !config.LIMITS_ENABLED
+          ? 'off'
+          : limiter.degraded
+            ? `local (Redis down, policy ${config.LIMITS_REDIS_DOWN_POLICY})`
+            : 'shared',
+      }),
     },
     admin: {
       prometheus: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
@@ -232,9 +258,14 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   const publicListener = await listenOn(publicApp, config.PUBLIC_HOST, config.PUBLIC_PORT);
   const adminListener = await listenOn(adminApp, config.ADMIN_HOST, config.ADMIN_PORT);
   dns.announce(publicListener.port);
-  log.info({ publicPort: publicListener.port, adminPort: adminListener.port, upstreams: upstreams.map((u) => u.name) }, 'data plane listening');
+  log.info(
+    { publicPort: publicListener.port, adminPort: adminListener.port, upstreams: upstreams.map((u) => u.name) },
+    'data plane listening',
+  );
   // One machine-readable line for launchers and tests.
-  process.stdout.write(`${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port, replicaId })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port, replicaId })}\n`,
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -246,7 +277,17 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     while (gate.open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     adminListener.close();
     revocations.stop();
-    await Promise.allSettled([counters.stop(), lastUsed.stop(), keyEvents.close(), pool.close(), dns.stop(), limiter.close(), penalties.close(), ipBlocks.close(), tiers.close()]);
+    await Promise.allSettled([
+      counters.stop(),
+      lastUsed.stop(),
+      keyEvents.close(),
+      pool.close(),
+      dns.stop(),
+      limiter.close(),
+      penalties.close(),
+      ipBlocks.close(),
+      tiers.close(),
+    ]);
     await removeReplicaRecords(redis, replicaId).catch(() => undefined);
     await Promise.allSettled([redis.quit(), subscriber.quit(), sql.end({ timeout: 5 })]);
     log.info('stopped');

@@ -68,7 +68,12 @@ export const setSessionLostHandler = (fn: () => void): void => {
   onSessionLost = fn;
 };
 
-export async function portal<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, opts: { quiet401?: boolean } = {}): Promise<T> {
+export async function portal<T>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+  opts: { quiet401?: boolean } = {},
+): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (method !== 'GET') headers['x-fluxgate-csrf'] = '1';
   if (body !== undefined) headers['content-type'] = 'application/json';

@@ -35,7 +35,9 @@ const NAV: Record<'guest' | 'user' | 'operator', Array<[string, string]>> = {
   ],
 };
 
-const simplePage = (title: string, ...body: Array<Node | string>): Page => ({ node: h('div', { class: 'page' }, pageHeading(title), ...body) });
+const simplePage = (title: string, ...body: Array<Node | string>): Page => ({
+  node: h('div', { class: 'page' }, pageHeading(title), ...body),
+});
 
 export function startApp(): void {
   const main = document.getElementById('main')!;
@@ -62,14 +64,23 @@ export function startApp(): void {
 
   const drawShell = (): void => {
     const links = user === null ? NAV.guest : isOperator(user) ? [...NAV.user, ...NAV.operator] : NAV.user;
-    nav.replaceChildren(h('ul', null, ...links.map(([href, label]) => h('li', null, h('a', { href, 'aria-current': location.pathname === href ? 'page' : null }, label)))));
+    nav.replaceChildren(
+      h(
+        'ul',
+        null,
+        ...links.map(([href, label]) => h('li', null, h('a', { href, 'aria-current': location.pathname === href ? 'page' : null }, label))),
+      ),
+    );
     if (user === null) {
       account.replaceChildren();
       return;
     }
     const out = h('button', { type: 'button', class: 'link-button' }, 'Log out');
     out.addEventListener('click', () => void logout());
-    account.replaceChildren(h('span', { class: 'who' }, user.email, user.role === 'user' ? null : h('span', { class: 'badge' }, user.role)), out);
+    account.replaceChildren(
+      h('span', { class: 'who' }, user.email, user.role === 'user' ? null : h('span', { class: 'badge' }, user.role)),
+      out,
+    );
   };
 
   const setUser = (u: User | null): void => {
@@ -106,13 +117,25 @@ export function startApp(): void {
       page = simplePage(title, h('p', null, 'There is no page at this address. ', h('a', { href: '/' }, 'Go to the start page'), '.'));
     } else if (route.access === 'operator' && !isOperator(user)) {
       title = 'Operators only';
-      page = simplePage(title, h('p', null, 'This page shows incidents and the penalty box to accounts with the operator role. Ask an administrator to run ', h('code', null, 'fluxgate users promote'), ' if you need it.'));
+      page = simplePage(
+        title,
+        h(
+          'p',
+          null,
+          'This page shows incidents and the penalty box to accounts with the operator role. Ask an administrator to run ',
+          h('code', null, 'fluxgate users promote'),
+          ' if you need it.',
+        ),
+      );
     } else {
       title = route.title;
       try {
         page = await route.render(ctx);
       } catch (e) {
-        page = simplePage(title, h('p', { role: 'alert', class: 'error' }, e instanceof ApiError ? e.message : 'This page could not be loaded; retry shortly.'));
+        page = simplePage(
+          title,
+          h('p', { role: 'alert', class: 'error' }, e instanceof ApiError ? e.message : 'This page could not be loaded; retry shortly.'),
+        );
       }
     }
     // A newer navigation started while this page loaded: it wins.

@@ -21,20 +21,59 @@ const cssVar = (name: string): string => getComputedStyle(document.documentEleme
 function options(width: number): uPlot.Options {
   const text = cssVar('--text-muted');
   const grid = cssVar('--border');
-  const axis = (scale: string, side: 0 | 1 | 2 | 3, label?: string): uPlot.Axis => ({ scale, side, stroke: text, grid: { stroke: grid, width: 1, show: side === 3 }, ticks: { stroke: grid, width: 1 }, label, labelSize: label ? 20 : 0 });
+  const axis = (scale: string, side: 0 | 1 | 2 | 3, label?: string): uPlot.Axis => ({
+    scale,
+    side,
+    stroke: text,
+    grid: { stroke: grid, width: 1, show: side === 3 },
+    ticks: { stroke: grid, width: 1 },
+    label,
+    labelSize: label ? 20 : 0,
+  });
   return {
     width,
     height: 220,
     cursor: { drag: { x: false, y: false } },
     legend: { show: true, live: true },
-    scales: { x: { time: true }, req: { auto: true, range: (_u, _min, max) => [0, Math.max(1, max)] }, tok: { auto: true, range: (_u, _min, max) => [0, Math.max(10, max)] } },
+    scales: {
+      x: { time: true },
+      req: { auto: true, range: (_u, _min, max) => [0, Math.max(1, max)] },
+      tok: { auto: true, range: (_u, _min, max) => [0, Math.max(10, max)] },
+    },
     series: [
       { label: 'Time', value: (_u, v) => (v === null ? '—' : formatTime(v * 1000)) },
-      { label: 'Requests', scale: 'req', stroke: cssVar('--chart-1'), width: 2, points: { show: false }, value: (_u, v) => (v === null ? '—' : formatNumber(v)) },
-      { label: '429s', scale: 'req', stroke: cssVar('--chart-2'), width: 2, dash: [6, 4], points: { show: false }, value: (_u, v) => (v === null ? '—' : formatNumber(v)) },
-      { label: 'Tokens', scale: 'tok', stroke: cssVar('--chart-3'), width: 2, dash: [2, 3], points: { show: false }, value: (_u, v) => (v === null ? '—' : formatNumber(v)) },
+      {
+        label: 'Requests',
+        scale: 'req',
+        stroke: cssVar('--chart-1'),
+        width: 2,
+        points: { show: false },
+        value: (_u, v) => (v === null ? '—' : formatNumber(v)),
+      },
+      {
+        label: '429s',
+        scale: 'req',
+        stroke: cssVar('--chart-2'),
+        width: 2,
+        dash: [6, 4],
+        points: { show: false },
+        value: (_u, v) => (v === null ? '—' : formatNumber(v)),
+      },
+      {
+        label: 'Tokens',
+        scale: 'tok',
+        stroke: cssVar('--chart-3'),
+        width: 2,
+        dash: [2, 3],
+        points: { show: false },
+        value: (_u, v) => (v === null ? '—' : formatNumber(v)),
+      },
     ],
-    axes: [{ stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } }, axis('req', 3, 'Requests'), axis('tok', 1, 'Tokens')],
+    axes: [
+      { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
+      axis('req', 3, 'Requests'),
+      axis('tok', 1, 'Tokens'),
+    ],
   };
 }
 
@@ -61,7 +100,8 @@ export function usageChart(caption: string): UsageChart {
   const onScheme = (): void => draw();
   scheme.addEventListener('change', onScheme);
   const resize = new ResizeObserver(() => {
-    if (plot && Math.abs(plot.width - plotHolder.clientWidth) > 8) plot.setSize({ width: Math.max(280, plotHolder.clientWidth), height: 220 });
+    if (plot && Math.abs(plot.width - plotHolder.clientWidth) > 8)
+      plot.setSize({ width: Math.max(280, plotHolder.clientWidth), height: 220 });
   });
   resize.observe(plotHolder);
 

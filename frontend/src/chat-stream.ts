@@ -36,7 +36,8 @@ export function interpretChatEvent(e: SseEvent): ChatItem[] {
     if (!isRecord(c)) continue;
     const delta = c['delta'];
     // Chat completions put text in delta.content; legacy completions in choice.text.
-    const text = isRecord(delta) && typeof delta['content'] === 'string' ? delta['content'] : typeof c['text'] === 'string' ? c['text'] : '';
+    const text =
+      isRecord(delta) && typeof delta['content'] === 'string' ? delta['content'] : typeof c['text'] === 'string' ? c['text'] : '';
     if (text !== '') out.push({ kind: 'text', text });
   }
   const usage = json['usage'];

@@ -18,10 +18,26 @@ export function confirmDialog(opts: ConfirmOptions): Promise<{ confirmed: false 
   const opener = document.activeElement as HTMLElement | null;
   const titleId = uid('dialog-title');
   const bodyId = uid('dialog-body');
-  const reason = opts.reason ? textareaField({ name: 'reason', label: opts.reason.label, hint: opts.reason.hint, required: true, maxlength: opts.reason.maxLength, rows: 3 }) : null;
+  const reason = opts.reason
+    ? textareaField({
+        name: 'reason',
+        label: opts.reason.label,
+        hint: opts.reason.hint,
+        required: true,
+        maxlength: opts.reason.maxLength,
+        rows: 3,
+      })
+    : null;
   const cancel = h('button', { type: 'button' }, 'Cancel');
   const ok = h('button', { type: 'submit', class: opts.danger ? 'danger' : 'primary' }, opts.confirmLabel);
-  const form = h('form', { class: 'stack', novalidate: true }, h('h2', { id: titleId }, opts.title), h('p', { id: bodyId }, opts.body), reason?.wrap, h('div', { class: 'actions' }, cancel, ok));
+  const form = h(
+    'form',
+    { class: 'stack', novalidate: true },
+    h('h2', { id: titleId }, opts.title),
+    h('p', { id: bodyId }, opts.body),
+    reason?.wrap,
+    h('div', { class: 'actions' }, cancel, ok),
+  );
   const dialog = h('dialog', { class: 'dialog', 'aria-labelledby': titleId, 'aria-describedby': bodyId }, form);
   document.body.append(dialog);
 

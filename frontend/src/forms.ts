@@ -62,7 +62,13 @@ export function inputField(opts: FieldOptions): Field {
 }
 
 export function textareaField(opts: FieldOptions & { rows?: number }): Field<HTMLTextAreaElement> {
-  const input = h('textarea', { id: uid(opts.name), name: opts.name, rows: opts.rows ?? 4, required: opts.required ?? false, maxlength: opts.maxlength });
+  const input = h('textarea', {
+    id: uid(opts.name),
+    name: opts.name,
+    rows: opts.rows ?? 4,
+    required: opts.required ?? false,
+    maxlength: opts.maxlength,
+  });
   if (opts.value !== undefined) input.value = opts.value;
   return wire(input, opts);
 }

@@ -151,11 +151,15 @@ describe('chat stream events', () => {
   });
 
   it("reads the gateway's in-stream error event", () => {
-    const items = interpretChatEvent(ev('{"error":{"message":"Rate limit exceeded.","type":"rate_limit_error","code":"rate_limit_exceeded"}}'));
+    const items = interpretChatEvent(
+      ev('{"error":{"message":"Rate limit exceeded.","type":"rate_limit_error","code":"rate_limit_exceeded"}}'),
+    );
     expect(items).toEqual([{ kind: 'error', message: 'Rate limit exceeded.', code: 'rate_limit_exceeded' }]);
   });
 
   it('reports an event that is not JSON instead of throwing', () => {
-    expect(interpretChatEvent(ev('{not json'))).toEqual([{ kind: 'error', message: 'The stream sent an event that is not JSON.', code: null }]);
+    expect(interpretChatEvent(ev('{not json'))).toEqual([
+      { kind: 'error', message: 'The stream sent an event that is not JSON.', code: null },
+    ]);
   });
 });

@@ -33,12 +33,25 @@ export interface BulkReader {
    * reply goes to `onReply` as it is parsed and is not kept (bounded memory at 100k replies).
    * `numeric`: bulk strings arrive as numbers (NaN when not a non-negative integer), for counters.
    */
-  each(command: string, keys: Iterable<string>, count: number, tail: readonly string[], onReply: (reply: Reply, index: number) => void, numeric?: boolean): Promise<void>;
+  each(
+    command: string,
+    keys: Iterable<string>,
+    count: number,
+    tail: readonly string[],
+    onReply: (reply: Reply, index: number) => void,
+    numeric?: boolean,
+  ): Promise<void>;
   /**
    * Like `each` for commands that answer an array (HGETALL): every element of every reply goes
    * to `onElement` as it is parsed, with the index of its command; nothing is kept.
    */
-  eachElement(command: string, keys: Iterable<string>, count: number, tail: readonly string[], onElement: (element: Reply, index: number) => void): Promise<void>;
+  eachElement(
+    command: string,
+    keys: Iterable<string>,
+    count: number,
+    tail: readonly string[],
+    onElement: (element: Reply, index: number) => void,
+  ): Promise<void>;
   close(): void;
 }
 
@@ -69,23 +82,27 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
   let socket: net.Socket | null = null;
   let connecting: Promise<net.Socket> | null = null;
   const queue: Batch[] = [];
-  const parser = new RespParser((reply) => {
-    const batch = queue[0];
-    if (!batch) return;
-    if (batch.onReply) batch.onReply(reply, batch.received);
-    else batch.replies.push(reply);
-    if (++batch.received === batch.expected) {
-      queue.shift();
-      clearTimeout(batch.timer);
-      batch.resolve(batch.replies);
-    }
-  }, () => queue[0]?.numeric === true, {
-    when: () => queue[0]?.onElement !== undefined,
-    onElement: (element) => {
+  const parser = new RespParser(
+    (reply) => {
       const batch = queue[0];
-      batch?.onElement?.(element, batch.received);
+      if (!batch) return;
+      if (batch.onReply) batch.onReply(reply, batch.received);
+      else batch.replies.push(reply);
+      if (++batch.received === batch.expected) {
+        queue.shift();
+        clearTimeout(batch.timer);
+        batch.resolve(batch.replies);
+      }
     },
-  });
+    () => queue[0]?.numeric === true,
+    {
+      when: () => queue[0]?.onElement !== undefined,
+      onElement: (element) => {
+        const batch = queue[0];
+        batch?.onElement?.(element, batch.received);
+      },
+    },
+  );
 
   const failAll = (err: Error): void => {
     socket?.destroy();
@@ -166,15 +183,34 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
   // between its slices): replies come back in write order, which is the queue's order.
   let writing: Promise<void> = Promise.resolve();
 
-  function expect(s: net.Socket, count: number, slices: () => Iterable<Buffer | string>, onReply?: Batch['onReply'], numeric = false, onElement?: Batch['onElement']): Promise<Reply[]> {
+  function expect(
+    s: net.Socket,
+    count: number,
+    slices: () => Iterable<Buffer | string>,
+    onReply?: Batch['onReply'],
+    numeric = false,
+    onElement?: Batch['onElement'],
+  ): Promise<Reply[]> {
     if (count === 0) return Promise.resolve([]);
     return new Promise<Reply[]>((resolve, reject) => {
-      writing = writing.then(async () => {
-        if (s.destroyed) return reject(new Error('Redis connection closed'));
-        const timer = setTimeout(() => failAll(new Error(`Redis bulk read timed out after ${timeoutMs} ms`)), timeoutMs);
-        queue.push({ replies: [], received: 0, expected: count, resolve, reject, timer, numeric, ...(onReply ? { onReply } : {}), ...(onElement ? { onElement } : {}) });
-        await writeAll(s, slices());
-      }).catch((err: unknown) => failAll(err as Error));
+      writing = writing
+        .then(async () => {
+          if (s.destroyed) return reject(new Error('Redis connection closed'));
+          const timer = setTimeout(() => failAll(new Error(`Redis bulk read timed out after ${timeoutMs} ms`)), timeoutMs);
+          queue.push({
+            replies: [],
+            received: 0,
+            expected: count,
+            resolve,
+            reject,
+            timer,
+            numeric,
+            ...(onReply ? { onReply } : {}),
+            ...(onElement ? { onElement } : {}),
+          });
+          await writeAll(s, slices());
+        })
+        .catch((err: unknown) => failAll(err as Error));
     });
   }
 
@@ -190,7 +226,8 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
     if (chunk) yield chunk;
   }
 
-  const send = (s: net.Socket, commands: ReadonlyArray<readonly (string | number)[]>): Promise<Reply[]> => expect(s, commands.length, () => encodeAll(commands));
+  const send = (s: net.Socket, commands: ReadonlyArray<readonly (string | number)[]>): Promise<Reply[]> =>
+    expect(s, commands.length, () => encodeAll(commands));
 
   return {
     keyPrefix: opts.keyPrefix ?? '',
@@ -206,7 +243,14 @@ export function createBulkReader(opts: BulkReaderOptions): BulkReader {
       const s = socket ?? (await connect());
       // Each reply arrives as an empty array once its elements went to onElement: not kept.
       // A reply that is not an array (an error: a key of the wrong type) goes to onElement as it is.
-      await expect(s, count, () => encodeKeyedCommands(command, keys, tail), (reply, i) => void (Array.isArray(reply) || onElement(reply, i)), false, onElement);
+      await expect(
+        s,
+        count,
+        () => encodeKeyedCommands(command, keys, tail),
+        (reply, i) => void (Array.isArray(reply) || onElement(reply, i)),
+        false,
+        onElement,
+      );
     },
     close() {
       failAll(new Error('bulk reader closed'));

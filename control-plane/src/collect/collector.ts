@@ -54,7 +54,14 @@ export interface Collector {
   reset(): void;
 }
 
-const emptyTotals = (): KeyCounters => ({ requests: 0, status4xx: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0, maxPromptTokens: 0 });
+const emptyTotals = (): KeyCounters => ({
+  requests: 0,
+  status4xx: 0,
+  rateLimited: 0,
+  promptTokens: 0,
+  completionTokens: 0,
+  maxPromptTokens: 0,
+});
 
 function* lazyMap<T, U>(items: readonly T[], f: (t: T) => U): Generator<U> {
   for (const item of items) yield f(item);
@@ -107,9 +114,15 @@ export function createCollector(opts: CollectorOptions): Collector {
       for (const t of tables) t.remap(map);
       return next;
     };
-    keyIds = rebuild(keyIds, [...windows.values()].map((w) => w.keys));
+    keyIds = rebuild(
+      keyIds,
+      [...windows.values()].map((w) => w.keys),
+    );
     pool = [];
-    ipIds = rebuild(ipIds, [...windows.values()].map((w) => w.ips));
+    ipIds = rebuild(
+      ipIds,
+      [...windows.values()].map((w) => w.ips),
+    );
     order.clear();
   }
 
@@ -136,10 +149,22 @@ export function createCollector(opts: CollectorOptions): Collector {
     const packedIps = ipShards.reduce((a, n) => a + n, 0);
     const [keys, ips] = await Promise.all([
       packedKeys >= size(0)
-        ? readPacked(keyIds, KEY_FIELDS.length, SHARDS.filter((s) => keyShards[s]! > 0).map((s) => p + redisKeys.packedUsage('s10', b, s)), packedKeys, 'usage')
+        ? readPacked(
+            keyIds,
+            KEY_FIELDS.length,
+            SHARDS.filter((s) => keyShards[s]! > 0).map((s) => p + redisKeys.packedUsage('s10', b, s)),
+            packedKeys,
+            'usage',
+          )
         : readLegacy(keyIds, KEY_FIELDS, redisKeys.activeKeys('s10', b), (id) => redisKeys.usage(id, 's10', b), 'usage'),
       packedIps >= size(1)
-        ? readPacked(ipIds, IP_HMGET_FIELDS.length, SHARDS.filter((s) => ipShards[s]! > 0).map((s) => p + redisKeys.packedIpUsage('s10', b, s)), packedIps, 'ip_usage')
+        ? readPacked(
+            ipIds,
+            IP_HMGET_FIELDS.length,
+            SHARDS.filter((s) => ipShards[s]! > 0).map((s) => p + redisKeys.packedIpUsage('s10', b, s)),
+            packedIps,
+            'ip_usage',
+          )
         : readLegacy(ipIds, IP_HMGET_FIELDS, redisKeys.activeIps('s10', b), (ip) => redisKeys.ipUsage(ip, 's10', b), 'ip_usage'),
     ]);
     return { final: t >= (b + 1) * S10 + FINAL_AFTER_MS, keys, ips };
@@ -149,7 +174,13 @@ export function createCollector(opts: CollectorOptions): Collector {
    * A window's members from its packed shards. Each HGETALL reply streams in as field, value,
    * field, value… (bulk-reader eachElement), parsed into the table as it arrives and never kept.
    */
-  async function readPacked(ids: Interner, width: number, shardKeys: string[], members: number, kind: 'usage' | 'ip_usage'): Promise<Table> {
+  async function readPacked(
+    ids: Interner,
+    width: number,
+    shardKeys: string[],
+    members: number,
+    kind: 'usage' | 'ip_usage',
+  ): Promise<Table> {
     const table = tableFor(width, members);
     let bad = 0;
     let shard = -1;
@@ -184,7 +215,13 @@ export function createCollector(opts: CollectorOptions): Collector {
   }
 
   /** The old way: the active set's members, then one HMGET of each member's own hash. */
-  async function readLegacy(ids: Interner, fields: readonly string[], activeSet: string, hashOf: (id: string) => string, kind: 'usage' | 'ip_usage'): Promise<Table> {
+  async function readLegacy(
+    ids: Interner,
+    fields: readonly string[],
+    activeSet: string,
+    hashOf: (id: string) => string,
+    kind: 'usage' | 'ip_usage',
+  ): Promise<Table> {
     const [members] = await reader.pipeline([['SMEMBERS', p + activeSet]]);
     if (members instanceof RedisReplyError) malformed(kind);
     const list = Array.isArray(members) ? members.filter((m): m is string => typeof m === 'string') : [];
@@ -192,7 +229,14 @@ export function createCollector(opts: CollectorOptions): Collector {
     const indexes = Int32Array.from(list, (id) => ids.indexOf(id));
     let bad = 0;
     // Key names are made as the writer needs them; each reply is stored as numbers and dropped.
-    await reader.each('HMGET', lazyMap(list, (id) => p + hashOf(id)), list.length, fields, (reply, i) => void (table.add(indexes[i]!, reply) || bad++), true);
+    await reader.each(
+      'HMGET',
+      lazyMap(list, (id) => p + hashOf(id)),
+      list.length,
+      fields,
+      (reply, i) => void (table.add(indexes[i]!, reply) || bad++),
+      true,
+    );
     malformed(kind, bad);
     return table;
   }
@@ -285,7 +329,8 @@ export function createCollector(opts: CollectorOptions): Collector {
       const keys: KeySnapshot[] = [];
       for (const m of keySums.touched) {
         let k = pool[m];
-        if (!k || k.keyId !== keyIds.ids[m]) pool[m] = k = { keyId: keyIds.ids[m]!, totals: emptyTotals(), lastWindowRequests: null, detail: null };
+        if (!k || k.keyId !== keyIds.ids[m])
+          pool[m] = k = { keyId: keyIds.ids[m]!, totals: emptyTotals(), lastWindowRequests: null, detail: null };
         const t = k.totals;
         t.requests = keySums.sum(m, 0);
         t.status4xx = keySums.sum(m, 1);
@@ -311,7 +356,12 @@ export function createCollector(opts: CollectorOptions): Collector {
         lookbackBuckets: opts.lookbackBuckets,
         lastCompleteBucket,
         keys,
-        ips: ipSums.touched.map((m) => ({ ip: ipIds.ids[m]!, failedCredentials: ipSums.sum(m, 0), failedLogins: ipSums.sum(m, 1), requests: ipSums.sum(m, 2) })),
+        ips: ipSums.touched.map((m) => ({
+          ip: ipIds.ids[m]!,
+          failedCredentials: ipSums.sum(m, 0),
+          failedLogins: ipSums.sum(m, 1),
+          requests: ipSums.sum(m, 2),
+        })),
       };
     },
   };

@@ -24,7 +24,12 @@ export function encodeCommand(args: readonly (string | number)[]): string {
  * writer asks for them: the constant parts are encoded once, no per-command strings or arrays
  * are built, and at most a slice or two exist at once.
  */
-export function* encodeKeyedCommands(command: string, keys: Iterable<string>, tail: readonly string[], sliceBytes = 256 * 1024): Generator<Buffer> {
+export function* encodeKeyedCommands(
+  command: string,
+  keys: Iterable<string>,
+  tail: readonly string[],
+  sliceBytes = 256 * 1024,
+): Generator<Buffer> {
   const head = Buffer.from(`*${2 + tail.length}\r\n${encodeCommand([command]).slice(4)}`);
   const tailBuf = Buffer.from(encodeCommand(tail).replace(/^\*\d+\r\n/, ''));
   let buf = Buffer.allocUnsafe(sliceBytes);
@@ -87,7 +92,11 @@ export class RespParser {
    * an empty array. A 10k-field HGETALL then never exists as one array, whose strings would
    * outlive young-generation collections while the rest of it arrives.
    */
-  constructor(onReply: (reply: Reply) => void, numericBulk: () => boolean = () => false, streamElements?: { when: () => boolean; onElement: (element: Reply) => void }) {
+  constructor(
+    onReply: (reply: Reply) => void,
+    numericBulk: () => boolean = () => false,
+    streamElements?: { when: () => boolean; onElement: (element: Reply) => void },
+  ) {
     this.#onReply = onReply;
     this.#numeric = numericBulk;
     this.#onElement = streamElements?.onElement ?? null;

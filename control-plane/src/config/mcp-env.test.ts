@@ -29,24 +29,33 @@ describe('MCP configuration', () => {
     };
     const weak = 'changeme-changeme-changeme-changeme';
     const m = problem({ MCP_TOKENS: `bob:${weak}` });
-    expect(m).toBe('invalid MCP_TOKENS: entry 1 (bob): the token is too weak (only 8 distinct characters); use a random value, e.g. `openssl rand -base64 32`');
+    expect(m).toBe(
+      'invalid MCP_TOKENS: entry 1 (bob): the token is too weak (only 8 distinct characters); use a random value, e.g. `openssl rand -base64 32`',
+    );
     expect(m).not.toContain(weak);
     expect(problem({ MCP_TOKENS: `a:${strong(1)},b:short` })).toMatch(/entry 2 \(b\): the token must be at least 32 characters/);
     expect(problem({ MCP_TOKENS: `a:${strong(1)},a:${strong(2)}` })).toMatch(/entry 2: the name a is used twice/);
     expect(problem({ MCP_TOKENS: `a:${strong(1)},b:${strong(1)}` })).toMatch(/entry 2 \(b\): the same token is given to two names/);
     expect(problem({ MCP_TOKENS: 'justatoken' })).toMatch(/entry 1: expected name:token or name:reader\|operator:token/);
     expect(problem({ MCP_TOKENS: `bad name:${strong(1)}` })).toMatch(/entry 1: the name must be/);
-    expect(problem({ MCP_TOKEN: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' })).toMatch(/^invalid MCP_TOKEN: the token is too weak \(only 1 distinct characters\)/);
+    expect(problem({ MCP_TOKEN: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' })).toMatch(
+      /^invalid MCP_TOKEN: the token is too weak \(only 1 distinct characters\)/,
+    );
     expect(problem({ MCP_TOKEN: strong(1), MCP_TOKENS: `x:${strong(1)}` })).toBe('invalid MCP_TOKEN: the same token is also in MCP_TOKENS');
     expect(problem({ MCP_TOKEN: strong(1), MCP_TOKENS: `mcp-token:${strong(2)}` })).toMatch(/the name mcp-token is MCP_TOKEN's/);
     expect(problem({ MCP_STDIO_ROLE: 'admin' })).toMatch(/^invalid MCP_STDIO_ROLE: /);
   });
 
   it('allowed hosts and origins are checked for shape', () => {
-    const c = configWith({ MCP_ALLOWED_HOSTS: 'MCP.example.com, [::1]', MCP_ALLOWED_ORIGINS: 'https://console.example.com/, http://10.0.0.5:8080' });
+    const c = configWith({
+      MCP_ALLOWED_HOSTS: 'MCP.example.com, [::1]',
+      MCP_ALLOWED_ORIGINS: 'https://console.example.com/, http://10.0.0.5:8080',
+    });
     expect(c.MCP_ALLOWED_HOSTS).toEqual(['mcp.example.com', '[::1]']);
     expect(c.MCP_ALLOWED_ORIGINS).toEqual(['https://console.example.com', 'http://10.0.0.5:8080']);
-    expect(() => configWith({ MCP_ALLOWED_HOSTS: 'mcp.example.com:8000' })).toThrow(/MCP_ALLOWED_HOSTS: expected host names without a port/);
+    expect(() => configWith({ MCP_ALLOWED_HOSTS: 'mcp.example.com:8000' })).toThrow(
+      /MCP_ALLOWED_HOSTS: expected host names without a port/,
+    );
     expect(() => configWith({ MCP_ALLOWED_ORIGINS: 'https://console.example.com/app' })).toThrow(/MCP_ALLOWED_ORIGINS: expected origins/);
   });
 });

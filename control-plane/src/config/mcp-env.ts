@@ -36,7 +36,10 @@ export function tokenProblem(token: string): string | null {
 export function parseMcpTokens(text: string): { entries: McpTokenEntry[]; problems: string[] } {
   const entries: McpTokenEntry[] = [];
   const problems: string[] = [];
-  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const parts = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   parts.forEach((part, n) => {
     const where = `entry ${n + 1}`;
     const fields = part.split(':');
@@ -45,7 +48,8 @@ export function parseMcpTokens(text: string): { entries: McpTokenEntry[]; proble
     const role: McpRole = hasRole ? (fields[1] as McpRole) : 'operator';
     const token = fields.slice(hasRole ? 2 : 1).join(':');
     if (fields.length < 2 || token === '') return void problems.push(`${where}: expected name:token or name:reader|operator:token`);
-    if (!MCP_TOKEN_NAME_RE.test(name)) return void problems.push(`${where}: the name must be 1-64 letters, digits or _ . @ - (starting with a letter or digit)`);
+    if (!MCP_TOKEN_NAME_RE.test(name))
+      return void problems.push(`${where}: the name must be 1-64 letters, digits or _ . @ - (starting with a letter or digit)`);
     const bad = tokenProblem(token);
     if (bad) return void problems.push(`${where} (${name}): ${bad}`);
     if (entries.some((e) => e.name === name)) return void problems.push(`${where}: the name ${name} is used twice`);
@@ -84,7 +88,10 @@ export const hostListSchema = z
   .default('')
   .transform((text, ctx) => {
     const out: string[] = [];
-    for (const raw of text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)) {
+    for (const raw of text
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean)) {
       if (!/^(\[[0-9a-f:.]+\]|[a-z0-9]([a-z0-9.-]{0,252}))$/.test(raw)) {
         ctx.addIssue({ code: 'custom', message: `expected host names without a port (e.g. mcp.example.com or [::1]); got "${raw}"` });
         return z.NEVER;
@@ -100,7 +107,10 @@ export const originListSchema = z
   .default('')
   .transform((text, ctx) => {
     const out: string[] = [];
-    for (const raw of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const raw of text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       let origin: string | null = null;
       try {
         const u = new URL(raw);
@@ -110,7 +120,10 @@ export const originListSchema = z
         origin = null;
       }
       if (!origin) {
-        ctx.addIssue({ code: 'custom', message: `expected origins like https://console.example.com (scheme, host, optional port, no path); got "${raw}"` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected origins like https://console.example.com (scheme, host, optional port, no path); got "${raw}"`,
+        });
         return z.NEVER;
       }
       out.push(origin);
@@ -121,7 +134,8 @@ export const originListSchema = z
 /** MCP_TOKEN acts as MCP_TOKEN_NAME beside MCP_TOKENS: neither its name nor its value may repeat one there. */
 export function mcpTokenConflict(c: { MCP_TOKEN?: string | undefined; MCP_TOKENS: readonly McpTokenEntry[] }): string | null {
   if (!c.MCP_TOKEN) return null;
-  if (c.MCP_TOKENS.some((e) => e.name === MCP_TOKEN_NAME)) return `invalid MCP_TOKENS: the name ${MCP_TOKEN_NAME} is MCP_TOKEN's; choose another`;
+  if (c.MCP_TOKENS.some((e) => e.name === MCP_TOKEN_NAME))
+    return `invalid MCP_TOKENS: the name ${MCP_TOKEN_NAME} is MCP_TOKEN's; choose another`;
   if (c.MCP_TOKENS.some((e) => e.token === c.MCP_TOKEN)) return 'invalid MCP_TOKEN: the same token is also in MCP_TOKENS';
   return null;
 }

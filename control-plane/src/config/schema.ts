@@ -1,4 +1,18 @@
-import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_IP_BLOCK_SECONDS, DEFAULT_MAX_OPERATOR_PENALTY_SECONDS, DEFAULT_PARDON_GRACE_SECONDS, DETECTORS, DETECTOR_MODES, EPISODE_QUIET_SECONDS, OFFENCE_MEMORY_SECONDS, PENALTY_DURATION_SECONDS, PENALTY_LEVELS, type DetectorId, type DetectorMode, type PenaltyLevel } from '@fluxgate/contracts';
+import {
+  DEFAULT_INCIDENT_CAPACITY,
+  DEFAULT_IP_BLOCK_SECONDS,
+  DEFAULT_MAX_OPERATOR_PENALTY_SECONDS,
+  DEFAULT_PARDON_GRACE_SECONDS,
+  DETECTORS,
+  DETECTOR_MODES,
+  EPISODE_QUIET_SECONDS,
+  OFFENCE_MEMORY_SECONDS,
+  PENALTY_DURATION_SECONDS,
+  PENALTY_LEVELS,
+  type DetectorId,
+  type DetectorMode,
+  type PenaltyLevel,
+} from '@fluxgate/contracts';
 import { z } from 'zod';
 import { hostListSchema, MCP_ROLES, MCP_TOKEN_NAME_RE, mcpTokenSchema, mcpTokensSchema, originListSchema } from './mcp-env.js';
 
@@ -16,13 +30,16 @@ const url = (protocols: readonly string[]) =>
   z
     .string()
     .trim()
-    .refine((v) => {
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    .refine(
+      (v) => {
+        try {
+          return protocols.includes(new URL(v).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    );
 const positive = (def: number) => z.coerce.number().positive().finite().default(def);
 const count = (def: number) => z.coerce.number().int().positive().default(def);
 const seconds = (def: number) => z.coerce.number().int().positive().default(def);
@@ -36,7 +53,10 @@ function assignments<N extends string, V>(names: readonly N[] | null, value: z.Z
     .default(def)
     .transform((text, ctx) => {
       const out = new Map<N, V>();
-      for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+      for (const part of text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)) {
         const [name, raw] = part.split('=').map((s) => s.trim());
         const known = name !== undefined && (names ? (names as readonly string[]).includes(name) : NAME_RE.test(name));
         if (!name || raw === undefined || !known) {
@@ -116,7 +136,11 @@ export const controlPlaneEnvSchema = z.object({
   /** Highest penalty level the guard itself may set (escalation ceiling, 1..3). */
   GUARD_MAX_LEVEL: z.coerce.number().int().min(1).max(3).default(3),
   /** Penalty durations per level, seconds. */
-  GUARD_PENALTY_SECONDS: assignments<PenaltyLevel, number>(PENALTY_LEVELS, z.coerce.number().int().positive(), 'penalty durations').transform(
+  GUARD_PENALTY_SECONDS: assignments<PenaltyLevel, number>(
+    PENALTY_LEVELS,
+    z.coerce.number().int().positive(),
+    'penalty durations',
+  ).transform(
     (m) => Object.fromEntries(PENALTY_LEVELS.map((l) => [l, m.get(l) ?? PENALTY_DURATION_SECONDS[l]])) as Record<PenaltyLevel, number>,
   ),
   GUARD_IP_BLOCK_SECONDS: seconds(DEFAULT_IP_BLOCK_SECONDS),

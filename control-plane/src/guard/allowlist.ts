@@ -18,7 +18,10 @@ export type AllowEntry = { kind: 'key' | 'account' | 'cidr'; value: string };
 export function parseAllowlistConfig(text: string): { entries: AllowEntry[]; invalid: string[] } {
   const entries: AllowEntry[] = [];
   const invalid: string[] = [];
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(key|account|cidr):(.+)$/.exec(part);
     if (m) entries.push({ kind: m[1] as AllowEntry['kind'], value: m[2]!.trim() });
     else invalid.push(part);
@@ -41,7 +44,8 @@ export function buildAllowlist(entries: readonly AllowEntry[]): { allowlist: All
     allowlist: {
       size: entries.length - invalid.length,
       key: (id) => keys.has(id),
-      account: (ownerId, email) => (ownerId !== null && accounts.has(ownerId.toLowerCase())) || (email !== null && accounts.has(email.toLowerCase())),
+      account: (ownerId, email) =>
+        (ownerId !== null && accounts.has(ownerId.toLowerCase())) || (email !== null && accounts.has(email.toLowerCase())),
       ip(ip) {
         const v = isIP(ip);
         return v !== 0 && blocks.check(ip, v === 4 ? 'ipv4' : 'ipv6');

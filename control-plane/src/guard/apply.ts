@@ -69,7 +69,10 @@ export interface Applier {
   apply(decisions: readonly Decision[], metaOf: (keyId: string) => KeyMeta | null, allowlist: Allowlist, now: number): Promise<void>;
 }
 
-const parseWith = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } }, text: string | null): T | null | 'malformed' => {
+const parseWith = <T>(
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false } },
+  text: string | null,
+): T | null | 'malformed' => {
   if (text === null) return null;
   const r = schema.safeParse(parseJsonSafe(text));
   return r.success ? r.data : 'malformed';
@@ -106,8 +109,17 @@ export function createApplier(deps: ApplierDeps): Applier {
     ]);
     const grace = parseWith(graceRecordSchema, graceText);
     if (grace === 'malformed') metrics.countMalformed('episode');
-    const allowlisted = keyId ? allowlist.key(keyId) || allowlist.account(meta?.ownerId ?? null, meta?.ownerEmail ?? null) : allowlist.ip(ip!);
-    const suppressedBy: Suppression | null = d.mode === 'shadow' ? 'shadow_mode' : allowlisted ? 'allowlist' : grace && grace !== 'malformed' && grace.until > now ? 'grace' : null;
+    const allowlisted = keyId
+      ? allowlist.key(keyId) || allowlist.account(meta?.ownerId ?? null, meta?.ownerEmail ?? null)
+      : allowlist.ip(ip!);
+    const suppressedBy: Suppression | null =
+      d.mode === 'shadow'
+        ? 'shadow_mode'
+        : allowlisted
+          ? 'allowlist'
+          : grace && grace !== 'malformed' && grace.until > now
+            ? 'grace'
+            : null;
 
     // Already in the box for another episode of the guard's: one abuse, one incident. The trip is
     // folded into that incident (no new offence, no escalation while the penalty lasts; abuse that
@@ -118,7 +130,10 @@ export function createApplier(deps: ApplierDeps): Applier {
     if (livePenalty?.setBy === 'guard' && livePenalty.incidentId && livePenalty.incidentId !== epIncident) {
       const host = await store.get(livePenalty.incidentId);
       if (host && host.status === 'open') {
-        const alsoTripped = union(host.alsoTripped, [d.trip.detector, ...d.alsoTripped].filter((x) => x !== host.detector));
+        const alsoTripped = union(
+          host.alsoTripped,
+          [d.trip.detector, ...d.alsoTripped].filter((x) => x !== host.detector),
+        );
         await store.update({ ...host, alsoTripped, lastSeenAt: now, updatedAt: now });
         deps.archive(host.id);
         metrics.actions.inc({ action: 'update' });
@@ -137,7 +152,15 @@ export function createApplier(deps: ApplierDeps): Applier {
     const { level: wanted, cappedFrom } = levelFor(prior, settings.maxLevel);
     let isNew = false;
     if (!ep) {
-      const fresh: EpisodeRecord = { incidentId: newId(now), openedAt: now, lastSeenAt: now, mode: d.mode, level: null, expiresAt: null, priorOffences: prior };
+      const fresh: EpisodeRecord = {
+        incidentId: newId(now),
+        openedAt: now,
+        lastSeenAt: now,
+        mode: d.mode,
+        level: null,
+        expiresAt: null,
+        priorOffences: prior,
+      };
       const claimed = await redis.set(epKey, JSON.stringify(fresh), 'PX', settings.episodeQuietSeconds * 1000, 'NX');
       if (claimed !== 'OK') return; // another writer holds this episode now; the next poll updates it
       ep = fresh;
@@ -145,7 +168,17 @@ export function createApplier(deps: ApplierDeps): Applier {
     }
 
     const existing = isNew ? null : await store.get(ep.incidentId);
-    let incident = existing ? seenAgain(existing, d, now) : openIncident(d, { id: ep.incidentId, at: ep.openedAt, meta, priorOffences: ep.priorOffences, suppressedBy, wouldLevel: d.action === 'penalty' ? wanted : null, cappedFrom });
+    let incident = existing
+      ? seenAgain(existing, d, now)
+      : openIncident(d, {
+          id: ep.incidentId,
+          at: ep.openedAt,
+          meta,
+          priorOffences: ep.priorOffences,
+          suppressedBy,
+          wouldLevel: d.action === 'penalty' ? wanted : null,
+          cappedFrom,
+        });
     if (!existing && !isNew) incident = { ...incident, polls: 1, lastSeenAt: now, updatedAt: now };
 
     // What to do this poll.
@@ -156,14 +189,29 @@ export function createApplier(deps: ApplierDeps): Applier {
       if (keyId) {
         const current = live as PenaltyRecord | null;
         if (!current || levelIndex(current.level) < levelIndex(wanted)) {
-          const rec = buildPenaltyRecord({ keyId, level: wanted, setBy: 'guard', reason: `${d.trip.detector} (guard)`, incidentId: ep.incidentId, durationSeconds: settings.penaltySeconds[wanted], now });
+          const rec = buildPenaltyRecord({
+            keyId,
+            level: wanted,
+            setBy: 'guard',
+            reason: `${d.trip.detector} (guard)`,
+            incidentId: ep.incidentId,
+            durationSeconds: settings.penaltySeconds[wanted],
+            now,
+          });
           await setPenalty(redis, rec, now);
           const escalation = ep.level !== null || current !== null;
           acted = { action: escalation ? 'escalate' : 'penalty', level: wanted, expiresAt: rec.expiresAt };
         }
       } else if (!live) {
         const expiresAt = now + settings.ipBlockSeconds * 1000;
-        const rec: IpBlockRecord = { ip: ip!, expiresAt, reason: `${d.trip.detector} (guard)`, incidentId: ep.incidentId, setBy: 'guard', setAt: now };
+        const rec: IpBlockRecord = {
+          ip: ip!,
+          expiresAt,
+          reason: `${d.trip.detector} (guard)`,
+          incidentId: ep.incidentId,
+          setBy: 'guard',
+          setAt: now,
+        };
         await setIpBlock(redis, rec, now);
         acted = { action: 'ip_block', level: null, expiresAt };
       }
@@ -172,11 +220,31 @@ export function createApplier(deps: ApplierDeps): Applier {
       const level = keyId ? (live as PenaltyRecord).level : null;
       ep = { ...ep, level, expiresAt: live.expiresAt };
       adopted = true;
-      incident = { ...incident, action: keyId ? 'penalty' : 'ip_block', level, expiresAt: live.expiresAt, suppressedBy: null, wouldAction: null, wouldLevel: null };
+      incident = {
+        ...incident,
+        action: keyId ? 'penalty' : 'ip_block',
+        level,
+        expiresAt: live.expiresAt,
+        suppressedBy: null,
+        wouldAction: null,
+        wouldLevel: null,
+      };
     }
 
     if (acted) {
-      incident = { ...incident, mode: d.mode, action: acted.action, level: acted.level, expiresAt: acted.expiresAt, status: 'open', endedAt: null, suppressedBy: null, wouldAction: null, wouldLevel: null, cappedFrom };
+      incident = {
+        ...incident,
+        mode: d.mode,
+        action: acted.action,
+        level: acted.level,
+        expiresAt: acted.expiresAt,
+        status: 'open',
+        endedAt: null,
+        suppressedBy: null,
+        wouldAction: null,
+        wouldLevel: null,
+        cappedFrom,
+      };
       ep = { ...ep, mode: d.mode, level: acted.level, expiresAt: acted.expiresAt };
     } else if (suppressedBy && existing && existing.suppressedBy === null && existing.action === 'none') {
       incident = { ...incident, suppressedBy, mode: d.mode };
@@ -193,7 +261,11 @@ export function createApplier(deps: ApplierDeps): Applier {
     if (acted || adopted) {
       // Both idempotent (ZADD of the same member), so a repeat after a failure changes nothing.
       if (keyId && ep.level) await recordOffence(keyId, ep.incidentId, ep.level, now);
-      await redis.zadd(redisKeys.guardWatch(), ep.expiresAt!, watchMember({ incidentId: ep.incidentId, subject, detector: d.trip.detector }));
+      await redis.zadd(
+        redisKeys.guardWatch(),
+        ep.expiresAt!,
+        watchMember({ incidentId: ep.incidentId, subject, detector: d.trip.detector }),
+      );
       if (acted) metrics.actions.inc({ action: acted.action });
     } else if (suppressedBy) {
       metrics.actions.inc({ action: suppressedBy === 'shadow_mode' ? 'shadow' : 'suppressed' });

@@ -142,7 +142,8 @@ export function credentialStuffing(ip: IpSnapshot, s: DetectorSettings): Trip | 
   };
 }
 
-export const repeatMin = (tier: TierLimits, s: DetectorSettings): number => Math.max(s.repeat.min, s.repeat.tierFactor * allowance(tier, s.lookbackSeconds).requests);
+export const repeatMin = (tier: TierLimits, s: DetectorSettings): number =>
+  Math.max(s.repeat.min, s.repeat.tierFactor * allowance(tier, s.lookbackSeconds).requests);
 
 /**
  * Key detectors in precedence order: when several trip for one key in one cycle, the first is

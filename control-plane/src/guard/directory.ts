@@ -22,7 +22,13 @@ export interface KeyDirectory {
 const DEFAULTS = new Map<string, TierLimits>(Object.values(DEFAULT_TIERS).map((t) => [t.id, t]));
 const CHUNK = 5000;
 
-export function createKeyDirectory(opts: { sql: Sql | null; ttlMs?: number; tiersTtlMs?: number; maxEntries?: number; log?: Logger }): KeyDirectory {
+export function createKeyDirectory(opts: {
+  sql: Sql | null;
+  ttlMs?: number;
+  tiersTtlMs?: number;
+  maxEntries?: number;
+  log?: Logger;
+}): KeyDirectory {
   const ttlMs = opts.ttlMs ?? 60_000;
   const tiersTtlMs = opts.tiersTtlMs ?? 30_000;
   const maxEntries = opts.maxEntries ?? 500_000;

@@ -62,7 +62,8 @@ export function createGuard(deps: GuardDeps): Guard {
   const settings = settingsFromConfig(config);
   const configured = configuredModes(config.GUARD_DEFAULT_MODE, config.GUARD_MODES);
   const staticAllow = parseAllowlistConfig(config.GUARD_ALLOWLIST);
-  if (staticAllow.invalid.length > 0) log.warn({ entries: staticAllow.invalid.length }, 'GUARD_ALLOWLIST entries ignored (expected key:, account: or cidr:)');
+  if (staticAllow.invalid.length > 0)
+    log.warn({ entries: staticAllow.invalid.length }, 'GUARD_ALLOWLIST entries ignored (expected key:, account: or cidr:)');
   let modes: Map<DetectorId, DetectorMode> = new Map(configured);
   let allowlist: Allowlist = buildAllowlist(staticAllow.entries).allowlist;
   let activePenalties = 0;
@@ -190,10 +191,15 @@ export function createGuard(deps: GuardDeps): Guard {
     const last = snapshot.lastCompleteBucket;
     const decisions = decide(
       snapshot,
-      { tierOf: (id) => directory.tierOf(id), baselineOf: (id) => (last === null ? null : baselineFor(baselines.get(id), last)), modeOf: (d) => modes.get(d) ?? 'enforce' },
+      {
+        tierOf: (id) => directory.tierOf(id),
+        baselineOf: (id) => (last === null ? null : baselineFor(baselines.get(id), last)),
+        modeOf: (d) => modes.get(d) ?? 'enforce',
+      },
       settings,
     );
-    if (last !== null) for (const k of snapshot.keys) baselines.set(k.keyId, updateBaseline(baselines.get(k.keyId), last, k.lastWindowRequests ?? 0));
+    if (last !== null)
+      for (const k of snapshot.keys) baselines.set(k.keyId, updateBaseline(baselines.get(k.keyId), last, k.lastWindowRequests ?? 0));
     if (cycles % 300 === 0) for (const [id, b] of baselines) if (b.lastBucket < snapshot.bucket - 360) baselines.delete(id);
     endDetect();
     if (cycles % SAVE_EVERY_CYCLES === SAVE_EVERY_CYCLES - 1) await saveBaselines(redis, baselines, settings.spike.warmupBuckets);

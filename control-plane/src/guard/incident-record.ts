@@ -5,7 +5,15 @@ import type { Decision } from './policy.js';
 /** The incident a decision opens (pure). */
 export function openIncident(
   d: Decision,
-  args: { id: string; at: number; meta: KeyMeta | null; priorOffences: number; suppressedBy: Suppression | null; wouldLevel: PenaltyLevel | null; cappedFrom: PenaltyLevel | null },
+  args: {
+    id: string;
+    at: number;
+    meta: KeyMeta | null;
+    priorOffences: number;
+    suppressedBy: Suppression | null;
+    wouldLevel: PenaltyLevel | null;
+    cappedFrom: PenaltyLevel | null;
+  },
 ): Incident {
   const key = d.subject.kind === 'key' ? d.subject : null;
   const wouldAction: IncidentAction = d.action === 'ip_block' ? 'ip_block' : 'penalty';
@@ -49,7 +57,15 @@ export function openIncident(
 export function seenAgain(i: Incident, d: Decision, at: number): Incident {
   const evidence = { ...i.evidence };
   for (const [k, v] of Object.entries(d.trip.evidence)) evidence[k] = Math.max(evidence[k] ?? v, v);
-  return { ...i, evidence, thresholds: { ...d.trip.thresholds }, alsoTripped: union(i.alsoTripped, d.alsoTripped), polls: i.polls + 1, lastSeenAt: at, updatedAt: at };
+  return {
+    ...i,
+    evidence,
+    thresholds: { ...d.trip.thresholds },
+    alsoTripped: union(i.alsoTripped, d.alsoTripped),
+    polls: i.polls + 1,
+    lastSeenAt: at,
+    updatedAt: at,
+  };
 }
 
 export const union = <T>(a: readonly T[], b: readonly T[]): T[] => [...new Set([...a, ...b])];

@@ -8,7 +8,8 @@ import { z } from 'zod';
  */
 export const watchMemberSchema = z.object({ incidentId: z.string(), subject: z.string().min(1), detector: z.enum(DETECTORS) });
 export type WatchMember = z.infer<typeof watchMemberSchema>;
-export const watchMember = (m: WatchMember): string => JSON.stringify({ incidentId: m.incidentId, subject: m.subject, detector: m.detector });
+export const watchMember = (m: WatchMember): string =>
+  JSON.stringify({ incidentId: m.incidentId, subject: m.subject, detector: m.detector });
 
 /**
  * redisKeys.offences: one member per (incident, level), so an episode that escalates counts each

@@ -10,7 +10,10 @@ import { offenceMember } from './members.js';
  * episode marker stays (its incident is the pardoned one) but no longer holds a penalty.
  * Idempotent: a second call moves the grace's end, nothing else.
  */
-export async function applyPardon(redis: Redis, args: { keyId: string; incidentId: string | null; detector: DetectorId | null; graceSeconds: number; now: number }): Promise<{ graceUntil: number }> {
+export async function applyPardon(
+  redis: Redis,
+  args: { keyId: string; incidentId: string | null; detector: DetectorId | null; graceSeconds: number; now: number },
+): Promise<{ graceUntil: number }> {
   const { keyId, incidentId, detector, graceSeconds, now } = args;
   const until = now + graceSeconds * 1000;
   await setPardonGrace(redis, { keyId, until, incidentId, at: now }, now);

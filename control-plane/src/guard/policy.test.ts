@@ -11,7 +11,11 @@ const s = settingsFromConfig(configWith());
 const free = DEFAULT_TIERS.free;
 const pro = DEFAULT_TIERS.pro;
 
-const key = (totals: Partial<KeyCounters>, detail: Partial<KeyDetail> | null = null, lastWindowRequests: number | null = null): KeySnapshot => ({
+const key = (
+  totals: Partial<KeyCounters>,
+  detail: Partial<KeyDetail> | null = null,
+  lastWindowRequests: number | null = null,
+): KeySnapshot => ({
   keyId: 'k',
   totals: { requests: 0, status4xx: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0, maxPromptTokens: 0, ...totals },
   lastWindowRequests,
@@ -90,7 +94,9 @@ describe('hammering through 429s', () => {
 
 describe('output/input token-ratio spike', () => {
   it('trips on tiny prompts pulling huge completions in volume', () => {
-    expect(run('token_ratio_spike', key({ requests: 8, promptTokens: 500, completionTokens: 60_000 }))?.evidence.outputInputRatio).toBe(120);
+    expect(run('token_ratio_spike', key({ requests: 8, promptTokens: 500, completionTokens: 60_000 }))?.evidence.outputInputRatio).toBe(
+      120,
+    );
   });
   it('benign: one long essay from a short prompt; a summariser (big in, small out)', () => {
     expect(trips('token_ratio_spike', key({ requests: 1, promptTokens: 20, completionTokens: 2_000 }))).toBe(false);
@@ -123,7 +129,12 @@ describe('model enumeration and leaked keys (count thresholds × tier scale)', (
 });
 
 describe('credential stuffing per IP', () => {
-  const ip = (failedCredentials: number, failedLogins = 0): IpSnapshot => ({ ip: '203.0.113.7', failedCredentials, failedLogins, requests: failedCredentials });
+  const ip = (failedCredentials: number, failedLogins = 0): IpSnapshot => ({
+    ip: '203.0.113.7',
+    failedCredentials,
+    failedLogins,
+    requests: failedCredentials,
+  });
   it('trips on many failed keys or logins; not on a typo or two', () => {
     expect(credentialStuffing(ip(50), s)?.evidence.failures).toBe(50);
     expect(credentialStuffing(ip(5, 15), s)).not.toBeNull();
@@ -132,19 +143,43 @@ describe('credential stuffing per IP', () => {
 });
 
 describe('policy', () => {
-  const snapshot = (keys: KeySnapshot[], ips: IpSnapshot[] = []): Snapshot => ({ at: 1, bucket: 1, lookbackBuckets: 3, lastCompleteBucket: 0, keys, ips });
-  const pctx = (modes: Partial<Record<DetectorId, 'enforce' | 'shadow'>> = {}): PolicyContext => ({ tierOf: () => free, baselineOf: () => null, modeOf: (d) => modes[d] ?? 'enforce' });
+  const snapshot = (keys: KeySnapshot[], ips: IpSnapshot[] = []): Snapshot => ({
+    at: 1,
+    bucket: 1,
+    lookbackBuckets: 3,
+    lastCompleteBucket: 0,
+    keys,
+    ips,
+  });
+  const pctx = (modes: Partial<Record<DetectorId, 'enforce' | 'shadow'>> = {}): PolicyContext => ({
+    tierOf: () => free,
+    baselineOf: () => null,
+    modeOf: (d) => modes[d] ?? 'enforce',
+  });
 
   it('one decision per key: the first detector in precedence acts, the others are listed', () => {
     const flood = { ...key({ requests: 10, promptTokens: 300_000, maxPromptTokens: 31_000 }), keyId: 'flooder' };
-    const [d, ...rest] = decide(snapshot([flood, { ...key({ requests: 30, promptTokens: 9000, completionTokens: 12_000 }), keyId: 'benign' }]), pctx(), s);
+    const [d, ...rest] = decide(
+      snapshot([flood, { ...key({ requests: 30, promptTokens: 9000, completionTokens: 12_000 }), keyId: 'benign' }]),
+      pctx(),
+      s,
+    );
     expect(rest).toEqual([]);
-    expect(d).toMatchObject({ subject: { kind: 'key', keyId: 'flooder', tierId: 'free' }, mode: 'enforce', action: 'penalty', alsoTripped: ['token_overconsumption'] });
+    expect(d).toMatchObject({
+      subject: { kind: 'key', keyId: 'flooder', tierId: 'free' },
+      mode: 'enforce',
+      action: 'penalty',
+      alsoTripped: ['token_overconsumption'],
+    });
     expect(d!.trip.detector).toBe('context_flooding');
   });
 
   it('carries the mode and asks an IP block for credential stuffing', () => {
-    const ds = decide(snapshot([], [{ ip: '203.0.113.7', failedCredentials: 40, failedLogins: 0, requests: 40 }]), pctx({ credential_stuffing: 'shadow' }), s);
+    const ds = decide(
+      snapshot([], [{ ip: '203.0.113.7', failedCredentials: 40, failedLogins: 0, requests: 40 }]),
+      pctx({ credential_stuffing: 'shadow' }),
+      s,
+    );
     expect(ds).toMatchObject([{ subject: { kind: 'ip', ip: '203.0.113.7' }, mode: 'shadow', action: 'ip_block' }]);
   });
 

@@ -44,7 +44,14 @@ export function decide(snapshot: Snapshot, ctx: PolicyContext, s: DetectorSettin
       if (first) also.push(id);
       else first = trip;
     }
-    if (first) out.push({ subject: { kind: 'key', keyId: k.keyId, tierId: tier.id }, trip: first, mode: ctx.modeOf(first.detector), action: 'penalty', alsoTripped: also });
+    if (first)
+      out.push({
+        subject: { kind: 'key', keyId: k.keyId, tierId: tier.id },
+        trip: first,
+        mode: ctx.modeOf(first.detector),
+        action: 'penalty',
+        alsoTripped: also,
+      });
   }
   return out;
 }

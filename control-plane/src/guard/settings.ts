@@ -27,7 +27,11 @@ export interface DetectorSettings {
 export function settingsFromConfig(c: ControlPlaneConfig): DetectorSettings {
   return {
     lookbackSeconds: c.GUARD_LOOKBACK_SECONDS,
-    flood: { avgPromptTokens: c.GUARD_FLOOD_AVG_PROMPT_TOKENS, tierFactor: c.GUARD_FLOOD_TIER_FACTOR, minRequests: c.GUARD_FLOOD_MIN_REQUESTS },
+    flood: {
+      avgPromptTokens: c.GUARD_FLOOD_AVG_PROMPT_TOKENS,
+      tierFactor: c.GUARD_FLOOD_TIER_FACTOR,
+      minRequests: c.GUARD_FLOOD_MIN_REQUESTS,
+    },
     overuse: { tierFactor: c.GUARD_OVERUSE_TIER_FACTOR },
     stuffing: { failures: c.GUARD_STUFFING_FAILURES },
     spike: { factor: c.GUARD_SPIKE_FACTOR, tierFactor: c.GUARD_SPIKE_TIER_FACTOR, warmupBuckets: c.GUARD_SPIKE_WARMUP_BUCKETS },

@@ -9,7 +9,12 @@ const TOKEN = 'admin-token-0123456789abcdef';
 describe('control-plane HTTP', () => {
   const registry = new Registry();
   new Counter({ name: 'test_total', help: 'x', registers: [registry] }).inc();
-  const server = createHttpServer({ registry, adminToken: () => TOKEN, health: () => ({ role: 'standby' }), log: pino({ level: 'silent' }) });
+  const server = createHttpServer({
+    registry,
+    adminToken: () => TOKEN,
+    health: () => ({ role: 'standby' }),
+    log: pino({ level: 'silent' }),
+  });
   let base = '';
   beforeAll(async () => {
     base = `http://127.0.0.1:${await listen(server, '127.0.0.1', 0)}`;

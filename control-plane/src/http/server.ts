@@ -34,7 +34,12 @@ export function bearerMatches(header: string | undefined, expected: string | nul
 }
 
 function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers, 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    ...headers,
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 }
 const error = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void =>
@@ -51,7 +56,9 @@ export function createHttpServer(deps: HttpDeps): Server {
       if (req.method !== 'GET') return error(res, 405, 'method_not_allowed', 'use GET', { allow: 'GET' });
       if (!bearerMatches(req.headers.authorization, deps.adminToken())) {
         // RFC 6750 §3: a protected resource names its scheme in WWW-Authenticate.
-        return error(res, 401, 'unauthorized', 'a valid admin bearer token is required', { 'www-authenticate': 'Bearer realm="fluxgate-control-plane"' });
+        return error(res, 401, 'unauthorized', 'a valid admin bearer token is required', {
+          'www-authenticate': 'Bearer realm="fluxgate-control-plane"',
+        });
       }
       const body = await deps.registry.metrics();
       return send(res, 200, body, { 'content-type': deps.registry.contentType });

@@ -1,4 +1,14 @@
-import { INCIDENT_ADD_SCRIPT, incidentSchema, incidentSummarySchema, parseJsonSafe, redisKeys, shadowDecisionSchema, type Incident, type IncidentSummary, type ShadowDecision } from '@fluxgate/contracts';
+import {
+  INCIDENT_ADD_SCRIPT,
+  incidentSchema,
+  incidentSummarySchema,
+  parseJsonSafe,
+  redisKeys,
+  shadowDecisionSchema,
+  type Incident,
+  type IncidentSummary,
+  type ShadowDecision,
+} from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
 
 /**

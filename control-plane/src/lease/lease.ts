@@ -49,7 +49,9 @@ export function createLease(opts: LeaseOptions): Lease {
   const { ttlMs, renewEveryMs } = guardLeaseTiming(opts.pollIntervalMs);
   // Stop acting a little before the TTL could run out under us (clock drift, a slow round trip).
   const marginMs = Math.min(250, Math.floor(ttlMs / 10));
-  const value = JSON.stringify(guardLeaseSchema.parse({ holder: opts.holder, pid: process.pid, host: hostname().slice(0, 255), since: now() }));
+  const value = JSON.stringify(
+    guardLeaseSchema.parse({ holder: opts.holder, pid: process.pid, host: hostname().slice(0, 255), since: now() }),
+  );
   const key = redisKeys.guardLease();
   redis.defineCommand('fgLeaseExtend', { numberOfKeys: 1, lua: EXTEND });
   redis.defineCommand('fgLeaseRelease', { numberOfKeys: 1, lua: RELEASE });

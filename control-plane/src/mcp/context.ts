@@ -29,7 +29,15 @@ export interface McpContext {
   metrics?: McpMetrics;
 }
 
-export function createMcpContext(deps: { config: ControlPlaneConfig; redis: Redis; sql: Sql | null; ollama: Pick<Ollama, 'chat'>; log: Logger; now?: () => number; metrics?: McpMetrics }): McpContext {
+export function createMcpContext(deps: {
+  config: ControlPlaneConfig;
+  redis: Redis;
+  sql: Sql | null;
+  ollama: Pick<Ollama, 'chat'>;
+  log: Logger;
+  now?: () => number;
+  metrics?: McpMetrics;
+}): McpContext {
   const { config, redis, sql, log } = deps;
   const now = deps.now ?? Date.now;
   const store = createIncidentStore(redis, config.INCIDENT_CAPACITY);

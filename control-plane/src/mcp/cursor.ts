@@ -10,6 +10,9 @@ export function decodeCursor(cursor: string | undefined, kind: string, valid: Re
   if (cursor === undefined || cursor === '') return null;
   const text = /^[A-Za-z0-9_-]{1,400}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
   const value = text.startsWith(`${kind}:`) ? text.slice(kind.length + 1) : null;
-  if (value === null || !valid.test(value)) throw new ToolInputError(`cursor: not a cursor of this list; pass the nextCursor of the previous answer unchanged, or leave it out for the first page`);
+  if (value === null || !valid.test(value))
+    throw new ToolInputError(
+      `cursor: not a cursor of this list; pass the nextCursor of the previous answer unchanged, or leave it out for the first page`,
+    );
   return value;
 }

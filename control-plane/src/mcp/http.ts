@@ -24,7 +24,12 @@ const CORS_HEADERS = 'authorization, content-type, mcp-protocol-version, mcp-ses
 
 function jsonRpcError(res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}): void {
   const body = JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers, 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    ...headers,
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
@@ -41,18 +46,27 @@ export function createMcpHttpHandler(deps: McpHttpDeps): (req: IncomingMessage, 
       return jsonRpcError(res, 403, 'Forbidden: this Origin is not allowed (see MCP_ALLOWED_ORIGINS)');
     }
     // Allowed browser origins (MCP Inspector's direct mode) get CORS; the token is still required.
-    const cors: Record<string, string> = origin ? { 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-expose-headers': 'mcp-session-id, www-authenticate' } : {};
+    const cors: Record<string, string> = origin
+      ? { 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-expose-headers': 'mcp-session-id, www-authenticate' }
+      : {};
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, { ...cors, 'access-control-allow-methods': 'POST, OPTIONS', 'access-control-allow-headers': CORS_HEADERS, 'access-control-max-age': '600' });
+      res.writeHead(204, {
+        ...cors,
+        'access-control-allow-methods': 'POST, OPTIONS',
+        'access-control-allow-headers': CORS_HEADERS,
+        'access-control-max-age': '600',
+      });
       return void res.end();
     }
     const auth = deps.tokens.authenticate(req.headers.authorization);
     if (!auth.ok) {
       refuse(auth.reason === 'invalid' ? 'invalid_token' : auth.reason === 'missing' ? 'missing_token' : 'unconfigured');
-      if (auth.reason === 'unconfigured') return jsonRpcError(res, 503, 'MCP over HTTP has no token configured: set MCP_TOKENS or MCP_TOKEN (README "MCP")', cors);
+      if (auth.reason === 'unconfigured')
+        return jsonRpcError(res, 503, 'MCP over HTTP has no token configured: set MCP_TOKENS or MCP_TOKEN (README "MCP")', cors);
       // RFC 6750 §3: the scheme in WWW-Authenticate; error="invalid_token" when one was presented.
       const challenge = auth.reason === 'invalid' ? 'Bearer realm="fluxgate-mcp", error="invalid_token"' : 'Bearer realm="fluxgate-mcp"';
-      const message = auth.reason === 'invalid' ? 'Unauthorized: the bearer token is not valid' : 'Unauthorized: send Authorization: Bearer <MCP token>';
+      const message =
+        auth.reason === 'invalid' ? 'Unauthorized: the bearer token is not valid' : 'Unauthorized: send Authorization: Bearer <MCP token>';
       return jsonRpcError(res, 401, message, { ...cors, 'www-authenticate': challenge });
     }
     if (req.method !== 'POST') {
@@ -62,7 +76,11 @@ export function createMcpHttpHandler(deps: McpHttpDeps): (req: IncomingMessage, 
     for (const [k, v] of Object.entries(cors)) res.setHeader(k, v);
 
     const server = createFluxgateMcpServer(deps.ctx, auth.identity, deps.version);
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true, maxRequestBodySize: MAX_BODY_BYTES });
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+      maxRequestBodySize: MAX_BODY_BYTES,
+    });
     res.on('close', () => {
       void transport.close();
       void server.close();

@@ -45,5 +45,7 @@ export function createTokenTable(opts: { tokens: readonly McpTokenEntry[]; admin
 
 /** MCP_TOKENS, then MCP_TOKEN as an operator named `mcp-token` (refused at boot if it repeats one). */
 export function mcpTokenEntries(config: Pick<ControlPlaneConfig, 'MCP_TOKENS' | 'MCP_TOKEN'>): McpTokenEntry[] {
-  return config.MCP_TOKEN ? [...config.MCP_TOKENS, { name: MCP_TOKEN_NAME, role: 'operator', token: config.MCP_TOKEN }] : [...config.MCP_TOKENS];
+  return config.MCP_TOKEN
+    ? [...config.MCP_TOKENS, { name: MCP_TOKEN_NAME, role: 'operator', token: config.MCP_TOKEN }]
+    : [...config.MCP_TOKENS];
 }

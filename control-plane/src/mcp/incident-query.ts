@@ -1,4 +1,15 @@
-import { parseJsonSafe, redisKeys, shadowDecisionSchema, STREAM_FIELDS, type DetectorId, type DetectorMode, type Incident, type IncidentSource, type IncidentStatus, type ShadowDecision } from '@fluxgate/contracts';
+import {
+  parseJsonSafe,
+  redisKeys,
+  shadowDecisionSchema,
+  STREAM_FIELDS,
+  type DetectorId,
+  type DetectorMode,
+  type Incident,
+  type IncidentSource,
+  type IncidentStatus,
+  type ShadowDecision,
+} from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
 import { merge } from '../incidents/store.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
@@ -36,7 +47,12 @@ const matches = (i: Incident, f: IncidentFilter): boolean =>
   (f.sinceMs === undefined || i.at >= f.sinceMs);
 
 /** Stream entries (id, fields) newest first, page by page, within the budget. */
-async function* entries(redis: Redis, stream: string, start: string | null, sinceMs: number | undefined): AsyncGenerator<Array<[string, string[]]>> {
+async function* entries(
+  redis: Redis,
+  stream: string,
+  start: string | null,
+  sinceMs: number | undefined,
+): AsyncGenerator<Array<[string, string[]]>> {
   let from = start === null ? '+' : `(${start}`;
   const to = sinceMs === undefined ? '-' : String(Math.max(0, Math.floor(sinceMs)));
   for (;;) {
@@ -80,7 +96,10 @@ const field = (fields: string[], name: string): string | null => {
 export function queryIncidents(redis: Redis, filter: IncidentFilter, limit: number, cursor?: string): Promise<Page<Incident>> {
   return pageOf(redis, redisKeys.incidents(), 'inc', { limit, cursor, sinceMs: filter.sinceMs }, async (page) => {
     const ids = page.map(([, fields]) => field(fields, STREAM_FIELDS.id) ?? '');
-    const [recs, sums] = await Promise.all([redis.hmget(redisKeys.incidentRecords(), ...ids), redis.hmget(redisKeys.incidentSummaries(), ...ids)]);
+    const [recs, sums] = await Promise.all([
+      redis.hmget(redisKeys.incidentRecords(), ...ids),
+      redis.hmget(redisKeys.incidentSummaries(), ...ids),
+    ]);
     return ids.map((_, n) => {
       const i = merge(recs[n] ?? null, sums[n] ?? null);
       return i && matches(i, filter) ? i : null;
@@ -88,11 +107,20 @@ export function queryIncidents(redis: Redis, filter: IncidentFilter, limit: numb
   });
 }
 
-export function queryShadowDecisions(redis: Redis, filter: { detector?: DetectorId; keyId?: string }, limit: number, cursor?: string): Promise<Page<ShadowDecision>> {
+export function queryShadowDecisions(
+  redis: Redis,
+  filter: { detector?: DetectorId; keyId?: string },
+  limit: number,
+  cursor?: string,
+): Promise<Page<ShadowDecision>> {
   return pageOf(redis, redisKeys.shadowDecisions(), 'shadow', { limit, cursor, sinceMs: undefined }, async (page) =>
     page.map(([, fields]) => {
       const d = shadowDecisionSchema.safeParse(parseJsonSafe(field(fields, STREAM_FIELDS.data) ?? ''));
-      return d.success && (filter.detector === undefined || d.data.detector === filter.detector) && (filter.keyId === undefined || d.data.keyId === filter.keyId) ? d.data : null;
+      return d.success &&
+        (filter.detector === undefined || d.data.detector === filter.detector) &&
+        (filter.keyId === undefined || d.data.keyId === filter.keyId)
+        ? d.data
+        : null;
     }),
   );
 }

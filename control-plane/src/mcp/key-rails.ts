@@ -19,10 +19,12 @@ export async function allowlistFor(ctx: McpContext, key: KeyInfo): Promise<Allow
   if (key.owner) wanted.push({ kind: 'account', value: key.owner.id }, { kind: 'account', value: key.owner.email });
   const out: AllowMatch[] = [];
   for (const e of parseAllowlistConfig(ctx.config.GUARD_ALLOWLIST).entries) {
-    if (e.kind !== 'cidr' && wanted.some((w) => w.kind === e.kind && w.value.toLowerCase() === e.value.toLowerCase())) out.push({ kind: e.kind, value: e.value, source: 'config', reason: null, expiresAt: null });
+    if (e.kind !== 'cidr' && wanted.some((w) => w.kind === e.kind && w.value.toLowerCase() === e.value.toLowerCase()))
+      out.push({ kind: e.kind, value: e.value, source: 'config', reason: null, expiresAt: null });
   }
   if (ctx.sql) {
-    for (const r of await allowRowsFor(ctx.sql, wanted)) if (r.kind !== 'cidr') out.push({ kind: r.kind, value: r.value, source: 'database', reason: r.reason, expiresAt: r.expiresAt });
+    for (const r of await allowRowsFor(ctx.sql, wanted))
+      if (r.kind !== 'cidr') out.push({ kind: r.kind, value: r.value, source: 'database', reason: r.reason, expiresAt: r.expiresAt });
   }
   return out;
 }

@@ -58,18 +58,38 @@ export function classifyKeyRef(ref: string, argument = 'key'): { id: string } | 
   const r = ref.trim().replace(/(…|\.\.\.)$/, '');
   if (UUID_RE.test(r)) return { id: r.toLowerCase() };
   if (SECRET_LIKE_RE.test(r)) {
-    throw new ToolInputError(`${argument}: that looks like an API key secret, which is never accepted or shown here; give the key's id or its display prefix (fgk_ and the next 8 characters)`);
+    throw new ToolInputError(
+      `${argument}: that looks like an API key secret, which is never accepted or shown here; give the key's id or its display prefix (fgk_ and the next 8 characters)`,
+    );
   }
   if (PREFIX_RE.test(r)) return { prefix: r };
   // Not echoed: whatever was pasted here might be a credential of another kind.
-  throw new ToolInputError(`${argument}: expected an API key id (UUID) or a display prefix like fgk_7Hq2x9Ab (fgk_ and 1-8 letters or digits)`);
+  throw new ToolInputError(
+    `${argument}: expected an API key id (UUID) or a display prefix like fgk_7Hq2x9Ab (fgk_ and 1-8 letters or digits)`,
+  );
 }
 
 export async function resolveKey(sql: Sql | null, ref: string, argument = 'key'): Promise<KeyLookup> {
   const what = classifyKeyRef(ref, argument);
   if (!sql) {
-    if ('id' in what) return { found: true, key: { id: what.id, prefix: null, name: null, status: null, tier: null, tierOverride: null, createdAt: null, lastUsedAt: null, owner: null } };
-    throw new ToolInputError(`${argument}: display prefixes need key metadata from Postgres, and DATABASE_URL is not set; give the key id instead`);
+    if ('id' in what)
+      return {
+        found: true,
+        key: {
+          id: what.id,
+          prefix: null,
+          name: null,
+          status: null,
+          tier: null,
+          tierOverride: null,
+          createdAt: null,
+          lastUsedAt: null,
+          owner: null,
+        },
+      };
+    throw new ToolInputError(
+      `${argument}: display prefixes need key metadata from Postgres, and DATABASE_URL is not set; give the key id instead`,
+    );
   }
   const rows =
     'id' in what
@@ -82,16 +102,25 @@ export async function resolveKey(sql: Sql | null, ref: string, argument = 'key')
                  u.id AS user_id, u.email, u.role, u.tier AS user_tier, u.disabled_at
           FROM api_keys k JOIN users u ON u.id = k.user_id
           WHERE k.display_prefix LIKE ${`${what.prefix}%`} ORDER BY k.created_at DESC LIMIT ${MAX_CANDIDATES + 1}`;
-  if (rows.length === 0) return { found: false, message: `no API key has ${'id' in what ? `id ${what.id}` : `a display prefix starting ${what.prefix}`}` };
+  if (rows.length === 0)
+    return { found: false, message: `no API key has ${'id' in what ? `id ${what.id}` : `a display prefix starting ${what.prefix}`}` };
   if (rows.length > 1) {
-    const list = rows.slice(0, MAX_CANDIDATES).map((r) => `${r.display_prefix} (${r.id})`).join(', ');
-    throw new ToolInputError(`${argument}: the prefix ${'prefix' in what ? what.prefix : ''} matches several keys (${list}${rows.length > MAX_CANDIDATES ? ', …' : ''}); give more characters or the id`);
+    const list = rows
+      .slice(0, MAX_CANDIDATES)
+      .map((r) => `${r.display_prefix} (${r.id})`)
+      .join(', ');
+    throw new ToolInputError(
+      `${argument}: the prefix ${'prefix' in what ? what.prefix : ''} matches several keys (${list}${rows.length > MAX_CANDIDATES ? ', …' : ''}); give more characters or the id`,
+    );
   }
   return { found: true, key: toInfo(rows[0]!) };
 }
 
 /** Display prefixes of these keys (for lists), from Postgres when there is one. */
-export async function prefixesOf(sql: Sql | null, ids: readonly string[]): Promise<Map<string, { prefix: string; email: string; tier: string }>> {
+export async function prefixesOf(
+  sql: Sql | null,
+  ids: readonly string[],
+): Promise<Map<string, { prefix: string; email: string; tier: string }>> {
   const valid = [...new Set(ids)].filter((id) => UUID_RE.test(id));
   if (!sql || valid.length === 0) return new Map();
   const rows = await sql<{ id: string; display_prefix: string; email: string; tier: string }[]>`

@@ -15,8 +15,18 @@ export interface McpMetrics {
 }
 
 export function createMcpMetrics(registry: Registry): McpMetrics {
-  const calls = new Counter({ name: 'fluxgate_mcp_tool_calls_total', help: 'MCP tool calls by tool and outcome', labelNames: ['tool', 'outcome'], registers: [registry] });
-  const refused = new Counter({ name: 'fluxgate_mcp_http_refused_total', help: 'Requests to /mcp refused before any tool ran, by reason', labelNames: ['reason'], registers: [registry] });
+  const calls = new Counter({
+    name: 'fluxgate_mcp_tool_calls_total',
+    help: 'MCP tool calls by tool and outcome',
+    labelNames: ['tool', 'outcome'],
+    registers: [registry],
+  });
+  const refused = new Counter({
+    name: 'fluxgate_mcp_http_refused_total',
+    help: 'Requests to /mcp refused before any tool ran, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   for (const r of REFUSALS) refused.inc({ reason: r }, 0);
   return {
     toolCall: (tool, outcome) => calls.inc({ tool, outcome }),

@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { formatIncidentId, INCIDENT_SCHEMA_VERSION, redisKeys, type DetectorId, type DetectorMode, type Incident, type IncidentAction, type IncidentStatus, type PenaltyLevel } from '@fluxgate/contracts';
+import {
+  formatIncidentId,
+  INCIDENT_SCHEMA_VERSION,
+  redisKeys,
+  type DetectorId,
+  type DetectorMode,
+  type Incident,
+  type IncidentAction,
+  type IncidentStatus,
+  type PenaltyLevel,
+} from '@fluxgate/contracts';
 import { watchMember } from '../guard/members.js';
 import type { McpContext } from './context.js';
 import type { McpIdentity } from './identity.js';
@@ -78,7 +88,9 @@ export async function recordOperatorIncident(ctx: McpContext, incident: Incident
 
 /** The action failed after its incident was stored: the incident and its summary say nothing was done. */
 export async function markNotDone(ctx: McpContext, incident: Incident, now: number): Promise<void> {
-  await ctx.store.update({ ...incident, action: 'none', level: null, expiresAt: null, status: 'closed', endedAt: now, updatedAt: now }).catch(() => false);
+  await ctx.store
+    .update({ ...incident, action: 'none', level: null, expiresAt: null, status: 'closed', endedAt: now, updatedAt: now })
+    .catch(() => false);
   const summary = `Not carried out (the write to Redis failed): ${incident.summary ?? ''}`.slice(0, 4000);
   await ctx.store.saveSummary({ id: incident.id, summary, source: 'template', model: null, at: now }).catch(() => false);
   await ctx.archive(incident.id);
@@ -86,5 +98,9 @@ export async function markNotDone(ctx: McpContext, incident: Incident, now: numb
 
 /** The guard closes the incident when the penalty ends or is lifted (guard/watch.ts), as for its own. */
 export async function watchPenalty(ctx: McpContext, incident: Incident & { keyId: string; expiresAt: number }): Promise<void> {
-  await ctx.redis.zadd(redisKeys.guardWatch(), incident.expiresAt, watchMember({ incidentId: incident.id, subject: incident.keyId, detector: incident.detector }));
+  await ctx.redis.zadd(
+    redisKeys.guardWatch(),
+    incident.expiresAt,
+    watchMember({ incidentId: incident.id, subject: incident.keyId, detector: incident.detector }),
+  );
 }

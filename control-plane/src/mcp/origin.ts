@@ -24,7 +24,11 @@ export function hostnameOf(host: string): string | null {
   return m ? m[1]! : null;
 }
 
-export function createOriginPolicy(opts: { listenHost: string; allowedHosts: readonly string[]; allowedOrigins: readonly string[] }): OriginPolicy {
+export function createOriginPolicy(opts: {
+  listenHost: string;
+  allowedHosts: readonly string[];
+  allowedOrigins: readonly string[];
+}): OriginPolicy {
   const listen = opts.listenHost.includes(':') && !opts.listenHost.startsWith('[') ? `[${opts.listenHost}]` : opts.listenHost;
   const hosts = new Set([...LOOPBACK, ...opts.allowedHosts.map((h) => h.toLowerCase())]);
   if (!WILDCARDS.has(listen.toLowerCase())) hosts.add(listen.toLowerCase());

@@ -11,7 +11,9 @@ export function registerPrompts(server: McpServer, ctx: McpContext, identity: Mc
     {
       title: 'Triage an incident',
       description: 'Decide whether an incident is real abuse or a false positive, and what to do about it.',
-      argsSchema: { incidentId: z.string().regex(INCIDENT_ID_RE, 'expected an incident id like inc_<time>_<8 hex>').describe('The incident to triage.') },
+      argsSchema: {
+        incidentId: z.string().regex(INCIDENT_ID_RE, 'expected an incident id like inc_<time>_<8 hex>').describe('The incident to triage.'),
+      },
     },
     async ({ incidentId }) => {
       const incident = await ctx.store.get(incidentId);
@@ -28,9 +30,21 @@ export function registerPrompts(server: McpServer, ctx: McpContext, identity: Mc
         act,
       ].join('\n');
       const attached = incident
-        ? { type: 'resource' as const, resource: { uri: `fluxgate://incidents/${incidentId}`, mimeType: 'application/json', text: JSON.stringify(incident, null, 2) } }
-        : { type: 'text' as const, text: `Incident ${incidentId} is not in the ring buffer (trimmed, or a wrong id): check list_incidents first.` };
-      return { description: `Triage of ${incidentId}`, messages: [{ role: 'user', content: { type: 'text', text: steps } }, { role: 'user', content: attached }] };
+        ? {
+            type: 'resource' as const,
+            resource: { uri: `fluxgate://incidents/${incidentId}`, mimeType: 'application/json', text: JSON.stringify(incident, null, 2) },
+          }
+        : {
+            type: 'text' as const,
+            text: `Incident ${incidentId} is not in the ring buffer (trimmed, or a wrong id): check list_incidents first.`,
+          };
+      return {
+        description: `Triage of ${incidentId}`,
+        messages: [
+          { role: 'user', content: { type: 'text', text: steps } },
+          { role: 'user', content: attached },
+        ],
+      };
     },
   );
 }

@@ -1,9 +1,20 @@
-import { parseJsonSafe, redisKeys, REPLICA_RECORD_STALE_MS, REPLICA_TTL_MS, replicaMetricsSchema, replicaRecordSchema, type ReplicaMetrics } from '@fluxgate/contracts';
+import {
+  parseJsonSafe,
+  redisKeys,
+  REPLICA_RECORD_STALE_MS,
+  REPLICA_TTL_MS,
+  replicaMetricsSchema,
+  replicaRecordSchema,
+  type ReplicaMetrics,
+} from '@fluxgate/contracts';
 import type { Redis } from 'ioredis';
 import { iso } from './schemas.js';
 
 /** The live data-plane replicas (contracts' replica registry: heartbeat younger than REPLICA_TTL_MS). */
-export async function liveReplicas(redis: Redis, now: number): Promise<Array<{ id: string; address: string; port: number; lastHeartbeat: string }>> {
+export async function liveReplicas(
+  redis: Redis,
+  now: number,
+): Promise<Array<{ id: string; address: string; port: number; lastHeartbeat: string }>> {
   const raw = await redis.zrangebyscore(redisKeys.replicas(), now - REPLICA_TTL_MS, '+inf', 'WITHSCORES');
   const out: Array<{ id: string; address: string; port: number; lastHeartbeat: string }> = [];
   for (let i = 0; i + 1 < raw.length; i += 2) {

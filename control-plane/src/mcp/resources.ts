@@ -13,7 +13,13 @@ export function registerResources(server: McpServer, ctx: McpContext): void {
     new ResourceTemplate('fluxgate://incidents/{id}', {
       list: async () => {
         const { items } = await queryIncidents(ctx.redis, {}, 50);
-        return { resources: items.map((i) => ({ uri: `fluxgate://incidents/${i.id}`, name: `${i.id} ${i.detector} ${i.keyPrefix ?? i.clientIp ?? ''}`.trim(), mimeType: 'application/json' })) };
+        return {
+          resources: items.map((i) => ({
+            uri: `fluxgate://incidents/${i.id}`,
+            name: `${i.id} ${i.detector} ${i.keyPrefix ?? i.clientIp ?? ''}`.trim(),
+            mimeType: 'application/json',
+          })),
+        };
       },
     }),
     { title: 'Incident', description: 'One incident record (evidence, action, status, summary) as JSON.', mimeType: 'application/json' },
@@ -27,7 +33,11 @@ export function registerResources(server: McpServer, ctx: McpContext): void {
   server.registerResource(
     'metrics-current',
     'fluxgate://metrics/current',
-    { title: 'Gateway metrics now', description: 'The gateway over the last 5 minutes: traffic, 429s, tokens, replicas, penalties, incidents.', mimeType: 'application/json' },
+    {
+      title: 'Gateway metrics now',
+      description: 'The gateway over the last 5 minutes: traffic, 429s, tokens, replicas, penalties, incidents.',
+      mimeType: 'application/json',
+    },
     async (uri) => json(uri.href, await gatewayMetrics(ctx, '5m')),
   );
 }

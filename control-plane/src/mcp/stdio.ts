@@ -21,7 +21,12 @@ try {
   config = loadConfig(process.env);
 } catch (e) {
   const message = e instanceof Error ? e.message : String(e);
-  process.stderr.write(message.split('\n').map((l) => `fluxgate mcp (stdio): ${l}\n`).join(''));
+  process.stderr.write(
+    message
+      .split('\n')
+      .map((l) => `fluxgate mcp (stdio): ${l}\n`)
+      .join(''),
+  );
   process.exit(2);
 }
 

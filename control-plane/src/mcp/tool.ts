@@ -51,7 +51,11 @@ export function registerTools(server: McpServer, specs: readonly AnyToolSpec[], 
         const found = (data as { found?: unknown }).found !== false;
         ctx.metrics?.toolCall(spec.name, found ? 'ok' : 'not_found');
         // Acting tools leave a log line besides their incident (never the arguments: a pasted secret would land there).
-        if (spec.role === 'operator') ctx.log.info({ tool: spec.name, actor: identity.name, via: identity.via, changed: (data as { changed?: unknown }).changed ?? null }, 'MCP action');
+        if (spec.role === 'operator')
+          ctx.log.info(
+            { tool: spec.name, actor: identity.name, via: identity.via, changed: (data as { changed?: unknown }).changed ?? null },
+            'MCP action',
+          );
         return { content: text(`${headline}\n\n${JSON.stringify(data, null, 2)}`), structuredContent: data as Record<string, unknown> };
       } catch (err) {
         if (err instanceof ToolInputError) {
@@ -60,12 +64,21 @@ export function registerTools(server: McpServer, specs: readonly AnyToolSpec[], 
         }
         ctx.metrics?.toolCall(spec.name, 'failed');
         ctx.log.warn({ tool: spec.name, err: (err as Error)?.message, actor: identity.name }, 'MCP tool failed');
-        return { content: text(`${spec.name} could not complete (${failureKind(err)}): Redis or Postgres may be unavailable. An acting tool may have stopped part way: check the key or incident before trying again.`), isError: true };
+        return {
+          content: text(
+            `${spec.name} could not complete (${failureKind(err)}): Redis or Postgres may be unavailable. An acting tool may have stopped part way: check the key or incident before trying again.`,
+          ),
+          isError: true,
+        };
       }
     };
     for (const name of [spec.name, ...(spec.aliases ?? [])]) {
       const description = name === spec.name ? spec.description : `Earlier name of ${spec.name}. ${spec.description}`;
-      server.registerTool(name, { title: spec.title, description, inputSchema, outputSchema, ...(spec.annotations ? { annotations: spec.annotations } : {}) }, handler);
+      server.registerTool(
+        name,
+        { title: spec.title, description, inputSchema, outputSchema, ...(spec.annotations ? { annotations: spec.annotations } : {}) },
+        handler,
+      );
     }
   }
 }

@@ -19,7 +19,22 @@ export const SCAN_MAX_KEYS = 20_000;
 const PIPELINE_CHUNK = 2000;
 
 const F = USAGE_FIELDS;
-const FIELDS = [F.requests, F.status2xx, F.status4xx, F.status5xx, F.rateLimited, F.promptTokens, F.completionTokens, F.streams, F.cutStreams, F.upstreamErrors, F.ttfbMsSum, F.ttfbCount, F.durationMsSum, F.lastUsedMs] as const;
+const FIELDS = [
+  F.requests,
+  F.status2xx,
+  F.status4xx,
+  F.status5xx,
+  F.rateLimited,
+  F.promptTokens,
+  F.completionTokens,
+  F.streams,
+  F.cutStreams,
+  F.upstreamErrors,
+  F.ttfbMsSum,
+  F.ttfbCount,
+  F.durationMsSum,
+  F.lastUsedMs,
+] as const;
 
 export const usageTotalsSchema = z.object({
   requests: z.number(),

@@ -9,7 +9,17 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const CYCLE_PHASES = ['collect', 'detect', 'apply', 'total'] as const;
 export type CyclePhase = (typeof CYCLE_PHASES)[number];
 export const CYCLE_OUTCOMES = ['ok', 'error', 'standby'] as const;
-export const MALFORMED_KINDS = ['usage', 'ip_usage', 'fingerprints', 'penalty', 'episode', 'incident', 'baseline', 'mode', 'allowlist'] as const;
+export const MALFORMED_KINDS = [
+  'usage',
+  'ip_usage',
+  'fingerprints',
+  'penalty',
+  'episode',
+  'incident',
+  'baseline',
+  'mode',
+  'allowlist',
+] as const;
 export type MalformedKind = (typeof MALFORMED_KINDS)[number];
 export const ACTIONS = ['penalty', 'escalate', 'ip_block', 'shadow', 'suppressed', 'update'] as const;
 export type ActionLabel = (typeof ACTIONS)[number];
@@ -40,13 +50,49 @@ export function createGuardMetrics(): GuardMetrics {
   collectDefaultMetrics({ register: registry, prefix: 'fluxgate_control_plane_' });
   let probes: Parameters<GuardMetrics['observe']>[0] | null = null;
 
-  const cycleDuration = new Histogram({ name: 'fluxgate_guard_cycle_duration_seconds', help: 'Guard cycle duration by phase', labelNames: ['phase'], buckets: CYCLE_BUCKETS, registers: [registry] });
-  const cycles = new Counter({ name: 'fluxgate_guard_cycles_total', help: 'Guard cycles by outcome (standby: not the leader)', labelNames: ['outcome'], registers: [registry] });
-  const detections = new Counter({ name: 'fluxgate_guard_detections_total', help: 'Detector trips (one per episode and poll) by detector and mode', labelNames: ['detector', 'mode'], registers: [registry] });
-  const actions = new Counter({ name: 'fluxgate_guard_actions_total', help: 'What the guard did with a detection', labelNames: ['action'], registers: [registry] });
-  const summaries = new Counter({ name: 'fluxgate_guard_summaries_total', help: 'Incident summaries written, by source', labelNames: ['source'], registers: [registry] });
-  const summaryFailures = new Counter({ name: 'fluxgate_guard_summary_failures_total', help: 'Model summary attempts that failed, by reason', labelNames: ['reason'], registers: [registry] });
-  const malformed = new Counter({ name: 'fluxgate_guard_malformed_records_total', help: 'Records in Redis skipped as malformed or of an old format', labelNames: ['kind'], registers: [registry] });
+  const cycleDuration = new Histogram({
+    name: 'fluxgate_guard_cycle_duration_seconds',
+    help: 'Guard cycle duration by phase',
+    labelNames: ['phase'],
+    buckets: CYCLE_BUCKETS,
+    registers: [registry],
+  });
+  const cycles = new Counter({
+    name: 'fluxgate_guard_cycles_total',
+    help: 'Guard cycles by outcome (standby: not the leader)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const detections = new Counter({
+    name: 'fluxgate_guard_detections_total',
+    help: 'Detector trips (one per episode and poll) by detector and mode',
+    labelNames: ['detector', 'mode'],
+    registers: [registry],
+  });
+  const actions = new Counter({
+    name: 'fluxgate_guard_actions_total',
+    help: 'What the guard did with a detection',
+    labelNames: ['action'],
+    registers: [registry],
+  });
+  const summaries = new Counter({
+    name: 'fluxgate_guard_summaries_total',
+    help: 'Incident summaries written, by source',
+    labelNames: ['source'],
+    registers: [registry],
+  });
+  const summaryFailures = new Counter({
+    name: 'fluxgate_guard_summary_failures_total',
+    help: 'Model summary attempts that failed, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const malformed = new Counter({
+    name: 'fluxgate_guard_malformed_records_total',
+    help: 'Records in Redis skipped as malformed or of an old format',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
   const leader = new Gauge({ name: 'fluxgate_guard_leader', help: '1 while this process holds the guard lease', registers: [registry] });
   const activeKeys = new Gauge({ name: 'fluxgate_guard_active_keys', help: 'API keys in the last snapshot', registers: [registry] });
   const activeIps = new Gauge({ name: 'fluxgate_guard_active_ips', help: 'Client IPs in the last snapshot', registers: [registry] });

@@ -14,7 +14,15 @@ export interface AllowRow {
   expiresAt: string | null;
 }
 
-type DbRow = { id: string; kind: AllowRow['kind']; value: string; reason: string; created_by: string; created_at: Date; expires_at: Date | null };
+type DbRow = {
+  id: string;
+  kind: AllowRow['kind'];
+  value: string;
+  reason: string;
+  created_by: string;
+  created_at: Date;
+  expires_at: Date | null;
+};
 const toRow = (r: DbRow): AllowRow => ({
   id: Number(r.id),
   kind: r.kind,
@@ -48,12 +56,17 @@ export async function allowRowsFor(sql: Sql, values: ReadonlyArray<{ kind: Allow
 }
 
 export async function findAllowRow(sql: Sql, kind: AllowRow['kind'], value: string): Promise<AllowRow | null> {
-  const [row] = await sql<DbRow[]>`SELECT id, kind, value, reason, created_by, created_at, expires_at FROM guard_allowlist WHERE kind = ${kind} AND value = ${value}`;
+  const [row] = await sql<
+    DbRow[]
+  >`SELECT id, kind, value, reason, created_by, created_at, expires_at FROM guard_allowlist WHERE kind = ${kind} AND value = ${value}`;
   return row ? toRow(row) : null;
 }
 
 /** Adds the entry, or replaces the reason and expiry of the same (kind, value). */
-export async function upsertAllowRow(sql: Sql, e: { kind: AllowRow['kind']; value: string; reason: string; createdBy: string; expiresAt: Date | null }): Promise<AllowRow> {
+export async function upsertAllowRow(
+  sql: Sql,
+  e: { kind: AllowRow['kind']; value: string; reason: string; createdBy: string; expiresAt: Date | null },
+): Promise<AllowRow> {
   const [row] = await sql<DbRow[]>`
     INSERT INTO guard_allowlist (kind, value, reason, created_by, expires_at)
     VALUES (${e.kind}, ${e.value}, ${e.reason}, ${e.createdBy}, ${e.expiresAt})
@@ -63,6 +76,8 @@ export async function upsertAllowRow(sql: Sql, e: { kind: AllowRow['kind']; valu
 }
 
 export async function deleteAllowRow(sql: Sql, kind: AllowRow['kind'], value: string): Promise<AllowRow | null> {
-  const [row] = await sql<DbRow[]>`DELETE FROM guard_allowlist WHERE kind = ${kind} AND value = ${value} RETURNING id, kind, value, reason, created_by, created_at, expires_at`;
+  const [row] = await sql<
+    DbRow[]
+  >`DELETE FROM guard_allowlist WHERE kind = ${kind} AND value = ${value} RETURNING id, kind, value, reason, created_by, created_at, expires_at`;
   return row ? toRow(row) : null;
 }

@@ -47,7 +47,15 @@ function classify(err: unknown): 'unreachable' | 'timeout' | 'error' {
   const e = err as { name?: string; cause?: { code?: string }; code?: string };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return 'timeout';
   const code = e?.cause?.code ?? e?.code;
-  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'UND_ERR_SOCKET' || (e as Error)?.message === 'fetch failed') return 'unreachable';
+  if (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === 'EHOSTUNREACH' ||
+    code === 'ENOTFOUND' ||
+    code === 'UND_ERR_SOCKET' ||
+    (e as Error)?.message === 'fetch failed'
+  )
+    return 'unreachable';
   return 'error';
 }
 

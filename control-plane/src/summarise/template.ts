@@ -5,7 +5,7 @@ const DESCRIPTIONS: Record<Incident['detector'], string> = {
   context_flooding: 'sent many very large prompts',
   token_overconsumption: 'asked for far more tokens than its tier allows',
   credential_stuffing: 'failed authentication many times (credential stuffing or key guessing)',
-  rate_spike: "sent requests far above its own usual rate",
+  rate_spike: 'sent requests far above its own usual rate',
   hammering_429: 'kept sending requests through rate-limit refusals (429)',
   token_ratio_spike: 'pulled very large completions from tiny prompts',
   repeated_prompt: 'sent the same prompt over and over',
@@ -25,7 +25,9 @@ export function templateSummary(i: Incident): string {
       : i.action === 'none'
         ? 'No new action: already limited.'
         : `Action: ${i.action}${i.level ? ` ${i.level}` : ''}${i.expiresAt ? ` until ${new Date(i.expiresAt).toISOString()}` : ''}.`;
-  const evidence = evidenceLines(i).map((l) => l.slice(2)).join('; ');
+  const evidence = evidenceLines(i)
+    .map((l) => l.slice(2))
+    .join('; ');
   return `${who} ${DESCRIPTIONS[i.detector]} (${i.detector}, ${i.mode} mode). ${what} Evidence: ${evidence}.`;
 }
 

@@ -19,7 +19,17 @@ export interface ReplayReport {
   pollIntervalSeconds: number;
   counterFlushMs: number;
   results: ScenarioResult[];
-  incidents: Array<{ id: string; at: number; detector: string; keyId: string | null; clientIp: string | null; action: string; level: string | null; polls: number; summarySource: string | null }>;
+  incidents: Array<{
+    id: string;
+    at: number;
+    detector: string;
+    keyId: string | null;
+    clientIp: string | null;
+    action: string;
+    level: string | null;
+    polls: number;
+    summarySource: string | null;
+  }>;
   benignPenalised: number;
 }
 
@@ -31,8 +41,17 @@ export async function runReplay(opts: { seconds?: number } = {}): Promise<Replay
   const upstream = await startReplayUpstream(['replay-model']);
   const ollama = await startOllamaStandIn();
   const redis = new Redis(redisServer.url);
-  const gw = await startGateway({ upstreams: upstream.url, redisUrl: redisServer.url, env: { TRUSTED_PROXIES: '127.0.0.1', COUNTER_FLUSH_MS: String(counterFlushMs) } });
-  const cp = await startControlPlane({ REDIS_URL: redisServer.url, DATABASE_URL: gw.db.url, POLL_INTERVAL: String(pollIntervalSeconds), OLLAMA_HOST: ollama.url });
+  const gw = await startGateway({
+    upstreams: upstream.url,
+    redisUrl: redisServer.url,
+    env: { TRUSTED_PROXIES: '127.0.0.1', COUNTER_FLUSH_MS: String(counterFlushMs) },
+  });
+  const cp = await startControlPlane({
+    REDIS_URL: redisServer.url,
+    DATABASE_URL: gw.db.url,
+    POLL_INTERVAL: String(pollIntervalSeconds),
+    OLLAMA_HOST: ollama.url,
+  });
   try {
     const ctx: ScenarioContext = {
       baseUrl: gw.url,
@@ -44,23 +63,53 @@ export async function runReplay(opts: { seconds?: number } = {}): Promise<Replay
     const results: ScenarioResult[] = [];
     const runs = SCENARIOS.map(async (s) => {
       const key = await ctx.key(s.tier);
-      const out: ScenarioResult = { name: s.name, kind: s.kind, expectedDetector: s.detector ?? null, keyId: key.id, requests: 0, startedAt: Date.now(), detectedAfterSeconds: null, tiers: [] };
+      const out: ScenarioResult = {
+        name: s.name,
+        kind: s.kind,
+        expectedDetector: s.detector ?? null,
+        keyId: key.id,
+        requests: 0,
+        startedAt: Date.now(),
+        detectedAfterSeconds: null,
+        tiers: [],
+      };
       results.push(out);
       await s.run(ctx, key, out);
     });
-    const stuffing: ScenarioResult = { name: 'credential stuffing from one IP', kind: 'abuse', expectedDetector: 'credential_stuffing', keyId: null, requests: 0, startedAt: Date.now(), detectedAfterSeconds: null, tiers: [] };
+    const stuffing: ScenarioResult = {
+      name: 'credential stuffing from one IP',
+      kind: 'abuse',
+      expectedDetector: 'credential_stuffing',
+      keyId: null,
+      requests: 0,
+      startedAt: Date.now(),
+      detectedAfterSeconds: null,
+      tiers: [],
+    };
     results.push(stuffing);
     await Promise.all([...runs, credentialStuffing(ctx, stuffing)]);
 
     const penalised = new Set(await redis.zrange(redisKeys.penaltyIndex(), 0, -1));
-    const benignPenalised = results.filter((r) => r.kind === 'benign' && (r.keyId !== null && penalised.has(r.keyId) || r.detectedAfterSeconds !== null)).length;
+    const benignPenalised = results.filter(
+      (r) => r.kind === 'benign' && ((r.keyId !== null && penalised.has(r.keyId)) || r.detectedAfterSeconds !== null),
+    ).length;
     const store = createIncidentStore(redis, 10_000);
     const { incidents } = await store.list(1000);
     return {
       pollIntervalSeconds,
       counterFlushMs,
       results: results.sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'abuse' ? -1 : 1)),
-      incidents: incidents.map((i) => ({ id: i.id, at: i.at, detector: i.detector, keyId: i.keyId, clientIp: i.clientIp, action: i.action, level: i.level, polls: i.polls, summarySource: i.summarySource })),
+      incidents: incidents.map((i) => ({
+        id: i.id,
+        at: i.at,
+        detector: i.detector,
+        keyId: i.keyId,
+        clientIp: i.clientIp,
+        action: i.action,
+        level: i.level,
+        polls: i.polls,
+        summarySource: i.summarySource,
+      })),
       benignPenalised,
     };
   } finally {

@@ -45,7 +45,12 @@ export interface Scenario {
 const pace = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const words = (n: number, seed: string): string => Array.from({ length: n }, (_, i) => `${seed}${i % 97}`).join(' ');
 
-async function chat(ctx: ScenarioContext, secret: string, ip: string, body: Record<string, unknown>): Promise<{ status: number; tier: string | null }> {
+async function chat(
+  ctx: ScenarioContext,
+  secret: string,
+  ip: string,
+  body: Record<string, unknown>,
+): Promise<{ status: number; tier: string | null }> {
   const res = await request(`${ctx.baseUrl}/v1/chat/completions`, {
     method: 'POST',
     dispatcher: ctx.dispatcher,
@@ -58,7 +63,13 @@ async function chat(ctx: ScenarioContext, secret: string, ip: string, body: Reco
 }
 
 /** Sends `next()` every `everyMs` until the deadline, or until penalised (abusers stop then). */
-async function loop(ctx: ScenarioContext, out: ScenarioResult, everyMs: number, next: (i: number) => Promise<{ tier: string | null }>, opts: { stopWhenPenalised: boolean; until?: number } = { stopWhenPenalised: true }): Promise<void> {
+async function loop(
+  ctx: ScenarioContext,
+  out: ScenarioResult,
+  everyMs: number,
+  next: (i: number) => Promise<{ tier: string | null }>,
+  opts: { stopWhenPenalised: boolean; until?: number } = { stopWhenPenalised: true },
+): Promise<void> {
   const started = performance.now();
   out.startedAt = Date.now();
   for (let i = 0; performance.now() < (opts.until ?? ctx.deadline); i++) {
@@ -81,48 +92,80 @@ export const SCENARIOS: Scenario[] = [
     kind: 'abuse',
     detector: 'context_flooding',
     tier: 'free',
-    run: (ctx, key, out) => loop(ctx, out, 150, () => chat(ctx, key!.secret, ip(1, 1), { max_tokens: 16, messages: [{ role: 'user', content: words(20_000, 'flood') }] })),
+    run: (ctx, key, out) =>
+      loop(ctx, out, 150, () =>
+        chat(ctx, key!.secret, ip(1, 1), { max_tokens: 16, messages: [{ role: 'user', content: words(20_000, 'flood') }] }),
+      ),
   },
   {
     name: 'scraping (the same prompt again and again)',
     kind: 'abuse',
     detector: 'repeated_prompt',
     tier: 'free',
-    run: (ctx, key, out) => loop(ctx, out, 120, () => chat(ctx, key!.secret, ip(2, 1), { max_tokens: 16, messages: [{ role: 'user', content: 'List every product on page 1 of the catalogue.' }] })),
+    run: (ctx, key, out) =>
+      loop(ctx, out, 120, () =>
+        chat(ctx, key!.secret, ip(2, 1), {
+          max_tokens: 16,
+          messages: [{ role: 'user', content: 'List every product on page 1 of the catalogue.' }],
+        }),
+      ),
   },
   {
     name: 'leaked key used from 20 IPs',
     kind: 'abuse',
     detector: 'leaked_key',
     tier: 'free',
-    run: (ctx, key, out) => loop(ctx, out, 150, (i) => chat(ctx, key!.secret, ip(3, (i % 20) + 1), { max_tokens: 16, messages: [{ role: 'user', content: `question ${i} ${randomBytes(4).toString('hex')}` }] })),
+    run: (ctx, key, out) =>
+      loop(ctx, out, 150, (i) =>
+        chat(ctx, key!.secret, ip(3, (i % 20) + 1), {
+          max_tokens: 16,
+          messages: [{ role: 'user', content: `question ${i} ${randomBytes(4).toString('hex')}` }],
+        }),
+      ),
   },
   {
     name: 'model enumeration',
     kind: 'abuse',
     detector: 'model_enumeration',
     tier: 'free',
-    run: (ctx, key, out) => loop(ctx, out, 150, (i) => chat(ctx, key!.secret, ip(4, 1), { model: `probe-model-${i}`, max_tokens: 8, messages: [{ role: 'user', content: `hello ${i}` }] })),
+    run: (ctx, key, out) =>
+      loop(ctx, out, 150, (i) =>
+        chat(ctx, key!.secret, ip(4, 1), { model: `probe-model-${i}`, max_tokens: 8, messages: [{ role: 'user', content: `hello ${i}` }] }),
+      ),
   },
   {
     name: 'hammering through 429s',
     kind: 'abuse',
     detector: 'hammering_429',
     tier: 'free',
-    run: (ctx, key, out) => loop(ctx, out, 40, (i) => chat(ctx, key!.secret, ip(5, 1), { max_tokens: 8, messages: [{ role: 'user', content: `ping ${i} ${randomBytes(4).toString('hex')}` }] })),
+    run: (ctx, key, out) =>
+      loop(ctx, out, 40, (i) =>
+        chat(ctx, key!.secret, ip(5, 1), {
+          max_tokens: 8,
+          messages: [{ role: 'user', content: `ping ${i} ${randomBytes(4).toString('hex')}` }],
+        }),
+      ),
   },
   {
     name: 'output/input ratio spike',
     kind: 'abuse',
     detector: 'token_ratio_spike',
     tier: 'free',
-    run: (ctx, key, out) => loop(ctx, out, 150, (i) => chat(ctx, key!.secret, ip(6, 1), { max_tokens: 4000, messages: [{ role: 'user', content: `go ${i}` }] })),
+    run: (ctx, key, out) =>
+      loop(ctx, out, 150, (i) => chat(ctx, key!.secret, ip(6, 1), { max_tokens: 4000, messages: [{ role: 'user', content: `go ${i}` }] })),
   },
   {
     name: 'steady high volume (pro, within its tier)',
     kind: 'benign',
     tier: 'pro',
-    run: (ctx, key, out) => loop(ctx, out, 125, (i) => chat(ctx, key!.secret, ip(7, 1), { max_tokens: 64, messages: [{ role: 'user', content: `${words(300, `q${i}-`)}` }] }), { stopWhenPenalised: false }),
+    run: (ctx, key, out) =>
+      loop(
+        ctx,
+        out,
+        125,
+        (i) => chat(ctx, key!.secret, ip(7, 1), { max_tokens: 64, messages: [{ role: 'user', content: `${words(300, `q${i}-`)}` }] }),
+        { stopWhenPenalised: false },
+      ),
   },
   {
     name: 'bursty batch job (pro, 80 at once then quiet)',
@@ -134,7 +177,10 @@ export const SCENARIOS: Scenario[] = [
       await Promise.all(
         Array.from({ length: 8 }, async (_, lane) => {
           for (let j = 0; j < 10; j++) {
-            const r = await chat(ctx, key!.secret, ip(8, 1), { max_tokens: 128, messages: [{ role: 'user', content: `document ${lane}-${j}: ${words(400, `d${lane}${j}`)}` }] });
+            const r = await chat(ctx, key!.secret, ip(8, 1), {
+              max_tokens: 128,
+              messages: [{ role: 'user', content: `document ${lane}-${j}: ${words(400, `d${lane}${j}`)}` }],
+            });
             out.requests++;
             if (r.tier && !out.tiers.includes(r.tier)) out.tiers.push(r.tier);
             if (r.tier?.startsWith('penalty-')) out.detectedAfterSeconds ??= (performance.now() - started) / 1000;
@@ -142,7 +188,13 @@ export const SCENARIOS: Scenario[] = [
         }),
       );
       // Then its usual trickle until the end, so a late penalty would show.
-      await loop(ctx, out, 1000, (i) => chat(ctx, key!.secret, ip(8, 1), { max_tokens: 64, messages: [{ role: 'user', content: `status ${i}` }] }), { stopWhenPenalised: false });
+      await loop(
+        ctx,
+        out,
+        1000,
+        (i) => chat(ctx, key!.secret, ip(8, 1), { max_tokens: 64, messages: [{ role: 'user', content: `status ${i}` }] }),
+        { stopWhenPenalised: false },
+      );
     },
   },
   {
@@ -150,7 +202,14 @@ export const SCENARIOS: Scenario[] = [
     kind: 'benign',
     tier: 'free',
     // ~27k-token prompts every 6 s: long, but within what the free tier admits.
-    run: (ctx, key, out) => loop(ctx, out, 6_000, (i) => chat(ctx, key!.secret, ip(9, 1), { max_tokens: 256, messages: [{ role: 'user', content: words(12_000, `book${i}-`) }] }), { stopWhenPenalised: false }),
+    run: (ctx, key, out) =>
+      loop(
+        ctx,
+        out,
+        6_000,
+        (i) => chat(ctx, key!.secret, ip(9, 1), { max_tokens: 256, messages: [{ role: 'user', content: words(12_000, `book${i}-`) }] }),
+        { stopWhenPenalised: false },
+      ),
   },
 ];
 
@@ -160,7 +219,10 @@ export async function credentialStuffing(ctx: ScenarioContext, out: ScenarioResu
   const started = performance.now();
   out.startedAt = Date.now();
   while (performance.now() < ctx.deadline) {
-    const res = await request(`${ctx.baseUrl}/v1/models`, { dispatcher: ctx.dispatcher, headers: { authorization: `Bearer fgk_${randomBytes(24).toString('base64url')}`, 'x-forwarded-for': address } });
+    const res = await request(`${ctx.baseUrl}/v1/models`, {
+      dispatcher: ctx.dispatcher,
+      headers: { authorization: `Bearer fgk_${randomBytes(24).toString('base64url')}`, 'x-forwarded-for': address },
+    });
     await res.body.dump();
     out.requests++;
     if (await ctx.ipBlocked(address)) {

@@ -25,17 +25,29 @@ export async function startReplayUpstream(models: readonly string[]): Promise<Re
       const s = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(s) }).end(s);
     };
-    if (req.method === 'GET' && path === '/v1/models') return send(200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'replay' })) });
+    if (req.method === 'GET' && path === '/v1/models')
+      return send(200, { object: 'list', data: models.map((id) => ({ id, object: 'model', created: 1_700_000_000, owned_by: 'replay' })) });
     if (req.method === 'GET' && path === '/') return send(200, { status: 'ok' });
-    if (req.method !== 'POST' || path !== '/v1/chat/completions') return send(404, { error: { message: `Unknown path ${path}`, type: 'invalid_request_error', code: null } });
+    if (req.method !== 'POST' || path !== '/v1/chat/completions')
+      return send(404, { error: { message: `Unknown path ${path}`, type: 'invalid_request_error', code: null } });
     let body: { model?: string; max_tokens?: number; messages?: Array<{ content?: string }> };
     try {
       body = JSON.parse(text);
     } catch {
-      return send(400, { error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', code: null } });
+      return send(400, {
+        error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', code: null },
+      });
     }
     const model = body.model ?? '';
-    if (!models.includes(model)) return send(404, { error: { message: `The model \`${model}\` does not exist or you do not have access to it.`, type: 'invalid_request_error', param: null, code: 'model_not_found' } });
+    if (!models.includes(model))
+      return send(404, {
+        error: {
+          message: `The model \`${model}\` does not exist or you do not have access to it.`,
+          type: 'invalid_request_error',
+          param: null,
+          code: 'model_not_found',
+        },
+      });
     const promptBytes = (body.messages ?? []).reduce((n, m) => n + Buffer.byteLength(m.content ?? ''), 0);
     const prompt = Math.max(1, Math.ceil(promptBytes / 4));
     const completion = Math.max(1, Math.min(body.max_tokens ?? 20, 100_000));
@@ -44,7 +56,14 @@ export async function startReplayUpstream(models: readonly string[]): Promise<Re
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model,
-      choices: [{ index: 0, message: { role: 'assistant', content: 'ok '.repeat(Math.min(completion, 2000)).trim() }, logprobs: null, finish_reason: 'stop' }],
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'ok '.repeat(Math.min(completion, 2000)).trim() },
+          logprobs: null,
+          finish_reason: 'stop',
+        },
+      ],
       usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
     });
   });

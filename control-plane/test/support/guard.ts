@@ -37,15 +37,27 @@ export async function buildGuard(tr: TestRedis, sql: Sql | null, env: Record<str
   };
 }
 
-export async function insertKey(sql: Sql, tier = 'free', email = `u-${randomBytes(4).toString('hex')}@example.com`): Promise<{ id: string; prefix: string; email: string }> {
+export async function insertKey(
+  sql: Sql,
+  tier = 'free',
+  email = `u-${randomBytes(4).toString('hex')}@example.com`,
+): Promise<{ id: string; prefix: string; email: string }> {
   const [user] = await sql<{ id: string }[]>`INSERT INTO users (email, tier) VALUES (${email}, ${tier}) RETURNING id`;
   const prefix = `fgk_${randomBytes(4).toString('hex')}`;
-  const [key] = await sql<{ id: string }[]>`INSERT INTO api_keys (user_id, display_prefix, key_hash) VALUES (${user!.id}, ${prefix}, ${randomBytes(32).toString('hex')}) RETURNING id`;
+  const [key] = await sql<
+    { id: string }[]
+  >`INSERT INTO api_keys (user_id, display_prefix, key_hash) VALUES (${user!.id}, ${prefix}, ${randomBytes(32).toString('hex')}) RETURNING id`;
   return { id: key!.id, prefix, email };
 }
 
 /** Writes a key's window as the data plane's counter writer does (contracts names). */
-export async function seedKey(tr: TestRedis, keyId: string, atMs: number, fields: Record<string, number | string>, extra: { ips?: string[]; models?: string[]; prompts?: Record<string, number> } = {}): Promise<void> {
+export async function seedKey(
+  tr: TestRedis,
+  keyId: string,
+  atMs: number,
+  fields: Record<string, number | string>,
+  extra: { ips?: string[]; models?: string[]; prompts?: Record<string, number> } = {},
+): Promise<void> {
   const b = Math.floor(atMs / 10_000);
   const p = tr.redis.pipeline();
   p.sadd(redisKeys.activeKeys('s10', b), keyId);
@@ -58,7 +70,11 @@ export async function seedKey(tr: TestRedis, keyId: string, atMs: number, fields
 
 export async function seedIp(tr: TestRedis, ip: string, atMs: number, fields: Record<string, number>): Promise<void> {
   const b = Math.floor(atMs / 10_000);
-  await tr.redis.pipeline().sadd(redisKeys.activeIps('s10', b), ip).hset(redisKeys.ipUsage(ip, 's10', b), fields).exec();
+  await tr.redis
+    .pipeline()
+    .sadd(redisKeys.activeIps('s10', b), ip)
+    .hset(redisKeys.ipUsage(ip, 's10', b), fields)
+    .exec();
 }
 
 /** A key flooding huge prompts (free tier: far beyond 165k prompt tokens in 30 s). */

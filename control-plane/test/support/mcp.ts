@@ -15,7 +15,12 @@ import type { TestRedis } from './services.js';
 export const OPERATOR: McpIdentity = { name: 'alice', role: 'operator', via: 'http' };
 export const READER: McpIdentity = { name: 'rita', role: 'reader', via: 'http' };
 
-export async function mcpContext(tr: TestRedis, sql: Sql | null, env: Record<string, string> = {}, clock?: { now: number }): Promise<McpContext> {
+export async function mcpContext(
+  tr: TestRedis,
+  sql: Sql | null,
+  env: Record<string, string> = {},
+  clock?: { now: number },
+): Promise<McpContext> {
   const config = configWith({ OLLAMA_HOST: 'http://127.0.0.1:9', LLM_TIMEOUT_MS: '2000', ...env });
   const ollama = new Ollama({ host: config.OLLAMA_HOST!, fetch: timeoutFetch(config.LLM_TIMEOUT_MS) });
   const redis = await tr.connect();
@@ -37,7 +42,8 @@ export async function connect(ctx: McpContext, identity: McpIdentity): Promise<C
   const server = createFluxgateMcpServer(ctx, identity, 'test');
   const client = new Client({ name: 'fluxgate-test', version: '1.0.0' });
   await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
-  const call = async (name: string, args: Record<string, unknown> = {}) => (await client.callTool({ name, arguments: args })) as CallToolResult;
+  const call = async (name: string, args: Record<string, unknown> = {}) =>
+    (await client.callTool({ name, arguments: args })) as CallToolResult;
   return {
     client,
     call,

@@ -69,13 +69,26 @@ export async function startOllamaStandIn(port = 0): Promise<OllamaStandIn> {
         }
         const content = s.mode === 'garbage' ? '```json\n{"ok":' : s.answer;
         const created_at = new Date().toISOString();
-        const final = { model: body.model, created_at, message: { role: 'assistant', content: body.stream === false ? content : '' }, done_reason: 'stop', done: true, total_duration: 1_000_000, load_duration: 1000, prompt_eval_count: 42, prompt_eval_duration: 1000, eval_count: 17, eval_duration: 1000 };
+        const final = {
+          model: body.model,
+          created_at,
+          message: { role: 'assistant', content: body.stream === false ? content : '' },
+          done_reason: 'stop',
+          done: true,
+          total_duration: 1_000_000,
+          load_duration: 1000,
+          prompt_eval_count: 42,
+          prompt_eval_duration: 1000,
+          eval_count: 17,
+          eval_duration: 1000,
+        };
         if (body.stream === false) {
           res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
           return res.end(JSON.stringify(final));
         }
         res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-        for (const word of content.split(/(?<= )/)) res.write(`${JSON.stringify({ model: body.model, created_at, message: { role: 'assistant', content: word }, done: false })}\n`);
+        for (const word of content.split(/(?<= )/))
+          res.write(`${JSON.stringify({ model: body.model, created_at, message: { role: 'assistant', content: word }, done: false })}\n`);
         res.end(`${JSON.stringify(final)}\n`);
       } finally {
         s.inFlight--;

@@ -20,7 +20,14 @@ export interface ControlPlaneProcess {
 export async function startControlPlane(env: Record<string, string>): Promise<ControlPlaneProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx tsc -b\``);
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', CONTROL_PLANE_PORT: '0', ADMIN_TOKEN, LOG_LEVEL: 'warn', OLLAMA_HOST: 'http://127.0.0.1:9', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      CONTROL_PLANE_PORT: '0',
+      ADMIN_TOKEN,
+      LOG_LEVEL: 'warn',
+      OLLAMA_HOST: 'http://127.0.0.1:9',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

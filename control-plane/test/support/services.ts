@@ -72,7 +72,9 @@ export async function spawnRedisServer(): Promise<SpawnedRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
     child = proc;
     const died = new Promise<never>((_, reject) => {
       proc.once('error', (err) => reject(new Error(`cannot run redis-server (${err.message})`)));
@@ -191,7 +193,10 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 }
 
 /** Polls `check` until truthy (returned), failing with `message` after `timeoutMs`. Never a bare sleep. */
-export async function waitUntil<T>(check: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; message?: string } = {}): Promise<NonNullable<T>> {
+export async function waitUntil<T>(
+  check: () => T | Promise<T>,
+  opts: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
+): Promise<NonNullable<T>> {
   const deadline = performance.now() + (opts.timeoutMs ?? 2000);
   let lastError: unknown;
   for (;;) {

@@ -31,7 +31,21 @@ function setup(records: Array<{ hash: string; record: KeyRecord }>, opts: { stor
 
 const key = (status: KeyRecord['status']) => {
   const k = generateKey();
-  return { k, entry: { hash: k.hash, record: { id: `id-${status}`, userId: 'u1', status, tier: 'pro', prefix: k.displayPrefix, ownerEmail: 'a@b.c', role: 'operator' as const } } };
+  return {
+    k,
+    entry: {
+      hash: k.hash,
+      record: {
+        id: `id-${status}`,
+        userId: 'u1',
+        status,
+        tier: 'pro',
+        prefix: k.displayPrefix,
+        ownerEmail: 'a@b.c',
+        role: 'operator' as const,
+      },
+    },
+  };
 };
 
 const codeOf = (r: unknown) => (r instanceof GatewayError ? r.code : 'principal');
@@ -82,7 +96,12 @@ describe('authenticate', () => {
   it('rejects malformed keys without any lookup', async () => {
     const s = setup([]);
     const good = generateKey().secret;
-    for (const bad of [good.slice(0, -1), good + 'x', good.replace('fgk_', 'fgx_'), `${good.slice(0, -1)}${good.at(-1) === 'a' ? 'b' : 'a'}`]) {
+    for (const bad of [
+      good.slice(0, -1),
+      good + 'x',
+      good.replace('fgk_', 'fgx_'),
+      `${good.slice(0, -1)}${good.at(-1) === 'a' ? 'b' : 'a'}`,
+    ]) {
       expect(codeOf(await s.auth({ headers: headers({ authorization: `Bearer ${bad}` }), remoteAddress: '::1' }))).toBe('invalid_api_key');
     }
     expect(s.lookups()).toBe(0);
@@ -102,7 +121,10 @@ describe('authenticate', () => {
     const checked = s.auth.check({ headers: headers({ 'x-api-key': k.secret }), remoteAddress: ip });
     expect(checked).toEqual({ hash: k.hash });
     if (checked instanceof GatewayError) throw checked;
-    expect(await s.auth.lookup(checked, { headers: headers({}), remoteAddress: ip })).toMatchObject({ keyId: 'id-active', role: 'operator' });
+    expect(await s.auth.lookup(checked, { headers: headers({}), remoteAddress: ip })).toMatchObject({
+      keyId: 'id-active',
+      role: 'operator',
+    });
     expect(s.lookups()).toBe(1);
     expect(s.reasons).toEqual(['missing', 'malformed']);
   });

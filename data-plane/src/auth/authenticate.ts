@@ -80,7 +80,13 @@ export interface Authenticate {
  * key, and its owner retrying is not stuffing.
  */
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
-  const fail = (reason: AuthFailureReason, code: ConstructorParameters<typeof GatewayError>[0], ip: string, message?: string, headers?: GatewayError['headers']): GatewayError => {
+  const fail = (
+    reason: AuthFailureReason,
+    code: ConstructorParameters<typeof GatewayError>[0],
+    ip: string,
+    message?: string,
+    headers?: GatewayError['headers'],
+  ): GatewayError => {
     deps.metrics?.authFailures.inc({ reason });
     if (reason === 'malformed' || reason === 'unknown' || reason === 'throttled') deps.counters?.recordFailedCredential(ip);
     return new GatewayError(code, message, { headers });
@@ -97,7 +103,10 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
   const lookup = async (key: PresentedKey, req: AuthRequest): Promise<Principal | GatewayError> => {
     if (deps.lookupQuota && deps.cache.needsLookup(key.hash)) {
       const wait = deps.lookupQuota.take(ipCountingKey(req.remoteAddress));
-      if (wait > 0) return fail('throttled', 'rate_limit_exceeded', req.remoteAddress, 'Too many unknown API keys from this address; retry later.', [['retry-after', String(wait)]]);
+      if (wait > 0)
+        return fail('throttled', 'rate_limit_exceeded', req.remoteAddress, 'Too many unknown API keys from this address; retry later.', [
+          ['retry-after', String(wait)],
+        ]);
     }
     let record;
     try {

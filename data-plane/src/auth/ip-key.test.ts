@@ -9,7 +9,13 @@ describe('ipCountingKey', () => {
 
   it('groups IPv6 by /64, whatever the spelling', () => {
     const key = '2001:db8:aa:1::/64';
-    for (const a of ['2001:db8:aa:1::1', '2001:db8:aa:1:ffff:ffff:ffff:fffe', '2001:0DB8:00AA:0001:0000:0000:0000:0001', '2001:db8:aa:1:1234:5678:9abc:def0', 'fe80::1%eth0'.replace('fe80::', '2001:db8:aa:1::')]) {
+    for (const a of [
+      '2001:db8:aa:1::1',
+      '2001:db8:aa:1:ffff:ffff:ffff:fffe',
+      '2001:0DB8:00AA:0001:0000:0000:0000:0001',
+      '2001:db8:aa:1:1234:5678:9abc:def0',
+      'fe80::1%eth0'.replace('fe80::', '2001:db8:aa:1::'),
+    ]) {
       expect(ipCountingKey(a), a).toBe(key);
     }
     expect(ipCountingKey('2001:db8:aa:2::1')).toBe('2001:db8:aa:2::/64');

@@ -30,7 +30,8 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
-const make = (store: ReturnType<typeof fakeStore>, opts: Partial<KeyCacheOptions> = {}) => createKeyCache({ lookup: store.lookup, ...opts });
+const make = (store: ReturnType<typeof fakeStore>, opts: Partial<KeyCacheOptions> = {}) =>
+  createKeyCache({ lookup: store.lookup, ...opts });
 
 beforeEach(() => {
   vi.useFakeTimers();

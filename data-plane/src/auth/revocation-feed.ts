@@ -82,7 +82,12 @@ export interface RevocationFeed {
 /** Entries up to this much older than the newest seen are read again (Redis clock steps). */
 const OVERLAP_MS = 2_000;
 
-export function createRevocationFeed(deps: { redis: Redis; cache: Pick<KeyCache, 'block'>; intervalMs?: number; logger?: Logger }): RevocationFeed {
+export function createRevocationFeed(deps: {
+  redis: Redis;
+  cache: Pick<KeyCache, 'block'>;
+  intervalMs?: number;
+  logger?: Logger;
+}): RevocationFeed {
   const intervalMs = deps.intervalMs ?? 1_000;
   // The first read takes the whole (bounded) set; after that only what is new.
   let cursor: number | '-inf' = '-inf';
@@ -99,7 +104,8 @@ export function createRevocationFeed(deps: { redis: Redis; cache: Pick<KeyCache,
       rows = await deps.redis.zrangebyscore(redisKeys.revokedKeys(), cursor, '+inf', 'WITHSCORES');
     } catch (err) {
       s.failures++;
-      if (!s.failing) deps.logger?.warn({ err: (err as Error).message }, 'revocation feed unreadable; relying on pub/sub and the key cache TTL');
+      if (!s.failing)
+        deps.logger?.warn({ err: (err as Error).message }, 'revocation feed unreadable; relying on pub/sub and the key cache TTL');
       s.failing = true;
       return 0;
     }

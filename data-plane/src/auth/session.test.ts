@@ -28,7 +28,17 @@ describe('session tokens', () => {
   it('refuses alg none, even with otherwise perfect claims', async () => {
     const tokens = createSessionTokens({ secret: SECRET });
     const { claims } = await tokens.issue(user);
-    const payload = { sub: user.id, email: user.email, tier: user.tier, role: 'admin', iss: 'fluxgate', aud: 'fluxgate-portal', iat: claims.iat, exp: claims.exp, jti: claims.jti };
+    const payload = {
+      sub: user.id,
+      email: user.email,
+      tier: user.tier,
+      role: 'admin',
+      iss: 'fluxgate',
+      aud: 'fluxgate-portal',
+      iat: claims.iat,
+      exp: claims.exp,
+      jti: claims.jti,
+    };
     expect(await tokens.verify(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.`)).toBeNull();
     expect(await tokens.verify(`${b64({ alg: 'none' })}.${b64(payload)}`)).toBeNull();
   });
@@ -37,7 +47,15 @@ describe('session tokens', () => {
     const tokens = createSessionTokens({ secret: SECRET });
     const now = Math.floor(Date.now() / 1000);
     const claims = { email: user.email, tier: user.tier, role: user.role };
-    const hs512 = await new SignJWT(claims).setProtectedHeader({ alg: 'HS512', typ: 'JWT' }).setSubject(user.id).setIssuer('fluxgate').setAudience('fluxgate-portal').setIssuedAt(now).setExpirationTime(now + 60).setJti('a'.repeat(22)).sign(new TextEncoder().encode(SECRET));
+    const hs512 = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS512', typ: 'JWT' })
+      .setSubject(user.id)
+      .setIssuer('fluxgate')
+      .setAudience('fluxgate-portal')
+      .setIssuedAt(now)
+      .setExpirationTime(now + 60)
+      .setJti('a'.repeat(22))
+      .sign(new TextEncoder().encode(SECRET));
     expect(await tokens.verify(hs512)).toBeNull();
 
     const other = createSessionTokens({ secret: 'another-secret-0123456789abcdef012345' });
@@ -93,8 +111,18 @@ describe('session tokens', () => {
 
 describe('session transport', () => {
   it('takes a Bearer token over the cookie, and the cookie otherwise', () => {
-    expect(extractSessionToken(new Map([['authorization', 'Bearer abc'], ['cookie', 'fluxgate_session=xyz']]))).toEqual({ token: 'abc', via: 'bearer' });
-    expect(extractSessionToken(new Map([['cookie', 'theme=dark; fluxgate_session=xyz; other=1']]))).toEqual({ token: 'xyz', via: 'cookie' });
+    expect(
+      extractSessionToken(
+        new Map([
+          ['authorization', 'Bearer abc'],
+          ['cookie', 'fluxgate_session=xyz'],
+        ]),
+      ),
+    ).toEqual({ token: 'abc', via: 'bearer' });
+    expect(extractSessionToken(new Map([['cookie', 'theme=dark; fluxgate_session=xyz; other=1']]))).toEqual({
+      token: 'xyz',
+      via: 'cookie',
+    });
     expect(extractSessionToken(new Map([['authorization', 'Basic Zm9vOmJhcg==']]))).toBeNull();
     expect(extractSessionToken(new Map([['cookie', 'fluxgate_session=']]))).toBeNull();
     expect(extractSessionToken(new Map())).toBeNull();

@@ -125,7 +125,8 @@ export interface SessionRevocations {
  * `service_unavailable` (503), so a revoked token can never be accepted during an outage.
  */
 export function createSessionRevocations(redis: Redis, now: () => number = Date.now): SessionRevocations {
-  const unavailable = (cause: unknown) => new GatewayError('service_unavailable', 'The session store is unavailable; retry shortly.', { cause });
+  const unavailable = (cause: unknown) =>
+    new GatewayError('service_unavailable', 'The session store is unavailable; retry shortly.', { cause });
   return {
     async revoke({ jti, exp }) {
       // +1 s so the entry outlives the token even across a second boundary.

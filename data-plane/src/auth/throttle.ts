@@ -87,7 +87,16 @@ return 1`;
 interface ScriptClient {
   fgLoginWindow(key: string, windowMs: number): Promise<[number, number]>;
   fgLoginRefund(key: string): Promise<number>;
-  fgLoginAccount(delay: string, known: string, client: string, vouched: string, free: number, baseMs: number, capMs: number, memoryMs: number): Promise<[number, number, number]>;
+  fgLoginAccount(
+    delay: string,
+    known: string,
+    client: string,
+    vouched: string,
+    free: number,
+    baseMs: number,
+    capMs: number,
+    memoryMs: number,
+  ): Promise<[number, number, number]>;
   fgLoginAccountRefund(delay: string): Promise<number>;
   fgLoginRemember(known: string, client: string, ttlMs: number, keep: number): Promise<number>;
   del(key: string): Promise<number>;
@@ -147,7 +156,8 @@ export interface LoginThrottle {
   resetAccount(account: string): Promise<void>;
 }
 
-const unavailable = (cause?: unknown) => new GatewayError('service_unavailable', 'The login throttle is unavailable; retry shortly.', { cause });
+const unavailable = (cause?: unknown) =>
+  new GatewayError('service_unavailable', 'The login throttle is unavailable; retry shortly.', { cause });
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 export function createLoginThrottle(redis: Redis, options: Partial<ThrottleOptions> = {}): LoginThrottle {
@@ -203,7 +213,10 @@ export function createLoginThrottle(redis: Redis, options: Partial<ThrottleOptio
     },
 
     async refund(ip, account) {
-      await Promise.allSettled([r.fgLoginRefund(ipKey(ip)), account === null ? null : r.fgLoginAccountRefund(redisKeys.loginDelay(acct(account)))]);
+      await Promise.allSettled([
+        r.fgLoginRefund(ipKey(ip)),
+        account === null ? null : r.fgLoginAccountRefund(redisKeys.loginDelay(acct(account))),
+      ]);
     },
 
     async succeeded(ip, account, accountCharged) {

@@ -29,4 +29,5 @@ export async function ensureSecret(
   return { token, path };
 }
 
-export const ensureAdminToken = (configured: string | undefined, stateDir: string, warn?: Warn) => ensureSecret(configured, stateDir, 'admin-token', 16, warn);
+export const ensureAdminToken = (configured: string | undefined, stateDir: string, warn?: Warn) =>
+  ensureSecret(configured, stateDir, 'admin-token', 16, warn);

@@ -31,7 +31,9 @@ describe('self-signed certificate', () => {
     await expect(ensureCertificate({ stateDir: await tempDir(), certPath: '/x.crt' })).rejects.toThrow(/must be set together/);
   });
   it('refuses an unreadable configured file', async () => {
-    await expect(ensureCertificate({ stateDir: await tempDir(), certPath: '/nope.crt', keyPath: '/nope.key' })).rejects.toThrow(/TLS_CERT_PATH points to a file that cannot be read/);
+    await expect(ensureCertificate({ stateDir: await tempDir(), certPath: '/nope.crt', keyPath: '/nope.key' })).rejects.toThrow(
+      /TLS_CERT_PATH points to a file that cannot be read/,
+    );
   });
 });
 

@@ -17,7 +17,12 @@ export interface TlsFiles {
  * reused (regenerated when it is about to expire). The key file is written 0600, and an existing
  * key (configured or generated) is checked like every secret file (secret-file.ts).
  */
-export async function ensureCertificate(opts: { certPath?: string | undefined; keyPath?: string | undefined; stateDir: string; warn?: Warn }): Promise<TlsFiles> {
+export async function ensureCertificate(opts: {
+  certPath?: string | undefined;
+  keyPath?: string | undefined;
+  stateDir: string;
+  warn?: Warn;
+}): Promise<TlsFiles> {
   const warn = opts.warn ?? (() => undefined);
   if (opts.certPath || opts.keyPath) {
     if (!opts.certPath || !opts.keyPath) throw new Error('TLS_CERT_PATH and TLS_KEY_PATH must be set together');

@@ -26,10 +26,16 @@ describe('secretFileVerdict (the StrictModes rule)', () => {
     expect(secretFileVerdict({ uid: 0, mode: 0o100400 }, '/s', 'x', 1000)).toEqual({});
   });
   it('narrows our own loose file, only warns about a root-owned one, refuses anyone else’s', () => {
-    expect(secretFileVerdict({ uid: 1000, mode: 0o100644 }, '/s', 'admin-token', 1000).chmod).toBe('admin-token /s was readable by other users (mode 0644): changed to 0600');
+    expect(secretFileVerdict({ uid: 1000, mode: 0o100644 }, '/s', 'admin-token', 1000).chmod).toBe(
+      'admin-token /s was readable by other users (mode 0644): changed to 0600',
+    );
     const rootOwned = secretFileVerdict({ uid: 0, mode: 0o100644 }, '/k', 'TLS_KEY_PATH', 1000);
-    expect(rootOwned).toEqual({ warn: 'TLS_KEY_PATH /k is readable by other users (mode 0644, owned by root): restrict it with chmod 600' });
-    expect(secretFileVerdict({ uid: 1001, mode: 0o100600 }, '/s', 'jwt-secret', 1000).refuse).toMatch(/^jwt-secret \/s is owned by uid 1001, not by this user \(uid 1000\) or root: refusing/);
+    expect(rootOwned).toEqual({
+      warn: 'TLS_KEY_PATH /k is readable by other users (mode 0644, owned by root): restrict it with chmod 600',
+    });
+    expect(secretFileVerdict({ uid: 1001, mode: 0o100600 }, '/s', 'jwt-secret', 1000).refuse).toMatch(
+      /^jwt-secret \/s is owned by uid 1001, not by this user \(uid 1000\) or root: refusing/,
+    );
   });
 });
 

@@ -31,7 +31,9 @@ export function secretFileVerdict(
   // No uids on Windows: nothing to compare.
   if (me === undefined) return {};
   if (st.uid !== me && st.uid !== 0) {
-    return { refuse: `${label} ${path} is owned by uid ${st.uid}, not by this user (uid ${me}) or root: refusing to use it (chown it or remove it)` };
+    return {
+      refuse: `${label} ${path} is owned by uid ${st.uid}, not by this user (uid ${me}) or root: refusing to use it (chown it or remove it)`,
+    };
   }
   if ((st.mode & LOOSE_BITS) === 0) return {};
   if (st.uid === me) return { chmod: `${label} ${path} was readable by other users (mode ${octal(st.mode)}): changed to 0600` };

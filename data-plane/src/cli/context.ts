@@ -39,7 +39,12 @@ export function createCliContext(config: CliConfig, io: CliIo): CliContext {
     sql: () => (sql ??= createSql(config.DATABASE_URL, { max: 1, connectTimeoutSeconds: 5, applicationName: 'fluxgate-cli' })),
     async redis() {
       if (!redis) {
-        redis = new Redis(config.REDIS_URL, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        redis = new Redis(config.REDIS_URL, {
+          lazyConnect: true,
+          connectTimeout: 3000,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+        });
         redis.on('error', () => undefined);
         await redis.connect();
       }

@@ -82,7 +82,20 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
       case 'db':
         return await dbCommand(ctx, sub, rest, { initSql: values['init-sql'] });
       case 'penalty':
-        return await penaltyCommand(ctx, sub, rest, { level: values.level, duration: values.duration, reason: values.reason, force: values.force, dryRun: values['dry-run'], json: values.json }, actor);
+        return await penaltyCommand(
+          ctx,
+          sub,
+          rest,
+          {
+            level: values.level,
+            duration: values.duration,
+            reason: values.reason,
+            force: values.force,
+            dryRun: values['dry-run'],
+            json: values.json,
+          },
+          actor,
+        );
       case 'allowlist':
         return await allowlistCommand(ctx, sub, rest, { reason: values.reason, expiresIn: values['expires-in'], json: values.json }, actor);
       case 'detectors':
@@ -109,7 +122,10 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
     if (err instanceof UsageError) return fail(`${err.message} (see --help)`, EXIT.usage);
     if (err instanceof StoreError) return fail(err.message, EXIT.refused);
     if (isConnectionError(err)) {
-      return fail(`cannot reach Postgres at ${describeEndpoint(cfg.config.DATABASE_URL)} (${(err as { code: string }).code})`, EXIT.failure);
+      return fail(
+        `cannot reach Postgres at ${describeEndpoint(cfg.config.DATABASE_URL)} (${(err as { code: string }).code})`,
+        EXIT.failure,
+      );
     }
     const code = (err as { code?: unknown }).code;
     if (code === '42P01') return fail('the schema is missing: run `fluxgate db migrate` first', EXIT.failure);

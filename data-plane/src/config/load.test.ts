@@ -11,7 +11,12 @@ describe('data-plane config', () => {
     expect(c.DATABASE_URL).toBeUndefined();
   });
   it('accepts the earlier design variable names', () => {
-    const c = loadConfig({ PUBLIC_PORT: '9443', REDIS_URL: 'redis://r:6379', DATABASE_URL: 'postgres://u@h/db', CLUSTER_DOMAIN: 'x.local' });
+    const c = loadConfig({
+      PUBLIC_PORT: '9443',
+      REDIS_URL: 'redis://r:6379',
+      DATABASE_URL: 'postgres://u@h/db',
+      CLUSTER_DOMAIN: 'x.local',
+    });
     expect(c.PUBLIC_PORT).toBe(9443);
     expect(c.REDIS_URL).toBe('redis://r:6379');
     expect(c.CLUSTER_DOMAIN).toBe('x.local');

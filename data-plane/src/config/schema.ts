@@ -19,19 +19,27 @@ const url = (protocols: readonly string[]) =>
   z
     .string()
     .trim()
-    .refine((v) => {
-      try {
-        return protocols.includes(new URL(v).protocol);
-      } catch {
-        return false;
-      }
-    }, `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    .refine(
+      (v) => {
+        try {
+          return protocols.includes(new URL(v).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    );
 
 /** Comma-separated list; empty entries dropped. */
 const list = z
   .string()
   .default('')
-  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 
 export const dataPlaneEnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -66,7 +74,11 @@ export const dataPlaneEnvSchema = z.object({
   UPSTREAM_PROBE_PATH: z.string().startsWith('/').default('/'),
   UPSTREAM_PROBE_INTERVAL_MS: ms(10_000),
 
-  MAX_BODY_BYTES: z.coerce.number().int().positive().default(8 * 1024 * 1024),
+  MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024),
   MAX_CONCURRENT_REQUESTS: z.coerce.number().int().positive().default(10_000),
   /** Open requests per API key when its tier does not say otherwise. */
   PER_KEY_CONCURRENCY: z.coerce.number().int().positive().default(64),
@@ -120,7 +132,11 @@ export const dataPlaneEnvSchema = z.object({
   /** Reverse proxies whose X-Forwarded-For is trusted for the client address (comma-separated IPs or CIDRs). */
   TRUSTED_PROXIES: list.superRefine((entries, ctx) => {
     const bad = entries.findIndex((e) => !isCidr(e));
-    if (bad >= 0) ctx.addIssue({ code: 'custom', message: `entry ${bad + 1} is not an IP address or CIDR (expected e.g. 10.0.0.2,172.16.0.0/12,fd00::/8)` });
+    if (bad >= 0)
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${bad + 1} is not an IP address or CIDR (expected e.g. 10.0.0.2,172.16.0.0/12,fd00::/8)`,
+      });
   }),
   /** Forward Ollama model management (delete, pull, push, create, copy, blobs) for operator keys. */
   PROXY_MODEL_MANAGEMENT: z.stringbool().default(false),

@@ -23,7 +23,12 @@ describe('weakSecretReason', () => {
 
   it('accepts random values of every usual shape, and the secrets the test harness uses', () => {
     for (let i = 0; i < 2000; i++) {
-      for (const v of [randomBytes(8).toString('hex'), randomBytes(16).toString('hex'), randomBytes(32).toString('base64url'), randomBytes(24).toString('base64')]) {
+      for (const v of [
+        randomBytes(8).toString('hex'),
+        randomBytes(16).toString('hex'),
+        randomBytes(32).toString('base64url'),
+        randomBytes(24).toString('base64'),
+      ]) {
         expect(weakSecretReason(v), v).toBeNull();
       }
     }

@@ -4,7 +4,12 @@ import { ConfigError, loadConfig } from './load.js';
 describe('proxy surface settings', () => {
   it('TRUSTED_PROXIES takes addresses and CIDRs, IPv4 and IPv6', () => {
     expect(loadConfig({}).TRUSTED_PROXIES).toEqual([]);
-    expect(loadConfig({ TRUSTED_PROXIES: ' 10.0.0.2, 172.16.0.0/12 ,fd00::/8,::1 ' }).TRUSTED_PROXIES).toEqual(['10.0.0.2', '172.16.0.0/12', 'fd00::/8', '::1']);
+    expect(loadConfig({ TRUSTED_PROXIES: ' 10.0.0.2, 172.16.0.0/12 ,fd00::/8,::1 ' }).TRUSTED_PROXIES).toEqual([
+      '10.0.0.2',
+      '172.16.0.0/12',
+      'fd00::/8',
+      '::1',
+    ]);
   });
 
   it('a bad TRUSTED_PROXIES entry is one line naming the variable and the entry position', () => {

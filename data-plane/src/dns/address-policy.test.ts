@@ -32,7 +32,8 @@ describe('address policy (SSRF guard)', () => {
   });
 
   it('lets public addresses through', () => {
-    for (const a of ['1.1.1.1', '203.0.113.5', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8']) expect(strict.blocked(a), a).toBeNull();
+    for (const a of ['1.1.1.1', '203.0.113.5', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])
+      expect(strict.blocked(a), a).toBeNull();
   });
 
   it('allowPrivate opens private space but never metadata; an allow-list entry opens anything it covers', () => {
@@ -52,7 +53,8 @@ describe('address policy (SSRF guard)', () => {
   });
 
   it('rejects malformed allow-list entries at construction', () => {
-    for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0.0/', '::/129', '1.2.3.4/8/9']) expect(() => parseCidr(bad), bad).toThrow(/not an IP address or CIDR/);
+    for (const bad of ['10.0.0.0/33', 'example.com', '10.0.0.0/', '::/129', '1.2.3.4/8/9'])
+      expect(() => parseCidr(bad), bad).toThrow(/not an IP address or CIDR/);
     expect(parseCidr('fd00::/8')).toEqual({ network: 'fd00::', prefix: 8, family: 'ipv6' });
   });
 
@@ -101,7 +103,14 @@ describe('address policy (SSRF guard)', () => {
 
     it('lets the same forms of public addresses through', () => {
       // Teredo: server 65.54.227.120, client 8.8.8.8 (f7f7:f7f7 inverted).
-      for (const a of ['64:ff9b::808:808', '64:ff9b::1.1.1.1', '2002:0808:0808::1', '2002:cb00:7101::', '2001:0:4136:e378:8000:63bf:f7f7:f7f7', '::ffff:1.1.1.1']) {
+      for (const a of [
+        '64:ff9b::808:808',
+        '64:ff9b::1.1.1.1',
+        '2002:0808:0808::1',
+        '2002:cb00:7101::',
+        '2001:0:4136:e378:8000:63bf:f7f7:f7f7',
+        '::ffff:1.1.1.1',
+      ]) {
         expect(strict.blocked(a), a).toBeNull();
       }
       // :: and ::1 keep their own classes; ordinary IPv6 is untouched.

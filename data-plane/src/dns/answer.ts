@@ -56,7 +56,15 @@ const syntheticSoa = (zone: string, ttl: number): SoaAnswer => ({
   type: 'SOA',
   class: 'IN',
   ttl,
-  data: { mname: zone === '' ? '.' : zone, rname: zone === '' ? '.' : `hostmaster.${zone}`, serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: ttl },
+  data: {
+    mname: zone === '' ? '.' : zone,
+    rname: zone === '' ? '.' : `hostmaster.${zone}`,
+    serial: 1,
+    refresh: 3600,
+    retry: 600,
+    expire: 86400,
+    minimum: ttl,
+  },
 });
 
 const minTtl = (records: readonly Answer[]): number | null =>
@@ -70,7 +78,13 @@ export function createQueryAnswerer(d: AnswererDeps): (packet: Uint8Array) => Pr
     const type = q.question.type;
     const list = type === 'A' ? hit.v4 : type === 'AAAA' ? hit.v6 : [];
     if (list.length === 0) return { rcode: RCODE.NOERROR, authority: [syntheticSoa(name, hit.ttl)] };
-    const answers = list.map((address): Answer => ({ name: q.question.name, type: type as 'A' | 'AAAA', class: 'IN', ttl: hit.ttl, data: address }));
+    const answers = list.map((address): Answer => ({
+      name: q.question.name,
+      type: type as 'A' | 'AAAA',
+      class: 'IN',
+      ttl: hit.ttl,
+      data: address,
+    }));
     return { rcode: RCODE.NOERROR, answers };
   };
 
@@ -110,7 +124,9 @@ export function createQueryAnswerer(d: AnswererDeps): (packet: Uint8Array) => Pr
       if (type !== 'A' && type !== 'AAAA') return overrideAnswer(q, name, { kind: 'addresses', v4: [], v6: [], ttl: 5 }, 'system');
       const r = await d.system.resolve(name, type);
       const hit: OverrideHit =
-        r.rcode === 'SERVFAIL' ? { kind: 'unavailable' } : { kind: 'addresses', v4: type === 'A' ? r.addresses : [], v6: type === 'AAAA' ? r.addresses : [], ttl: r.ttl };
+        r.rcode === 'SERVFAIL'
+          ? { kind: 'unavailable' }
+          : { kind: 'addresses', v4: type === 'A' ? r.addresses : [], v6: type === 'AAAA' ? r.addresses : [], ttl: r.ttl };
       return overrideAnswer(q, name, hit, 'system');
     }
     try {

@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { cacheTtl, DEFAULT_CACHE, DnsCache } from './cache.js';
 import type { RecordSet } from './records.js';
 
-const a = (ttl: number): RecordSet => ({ rcode: 'NOERROR', answers: [{ name: 'x.example', type: 'A', ttl, data: '203.0.113.1' }], authority: [] });
-const soa = (ttl: number, minimum: number) =>
-  ({ name: 'example', type: 'SOA', ttl, data: { mname: 'ns', rname: 'h', minimum } }) as const;
+const a = (ttl: number): RecordSet => ({
+  rcode: 'NOERROR',
+  answers: [{ name: 'x.example', type: 'A', ttl, data: '203.0.113.1' }],
+  authority: [],
+});
+const soa = (ttl: number, minimum: number) => ({ name: 'example', type: 'SOA', ttl, data: { mname: 'ns', rname: 'h', minimum } }) as const;
 const nx = (ttl: number, minimum: number): RecordSet => ({ rcode: 'NXDOMAIN', answers: [], authority: [soa(ttl, minimum)] });
 
 describe('cacheTtl', () => {
@@ -19,7 +22,11 @@ describe('cacheTtl', () => {
     expect(cacheTtl(nx(10, 900), 'A', o)).toBe(10);
     expect(cacheTtl(nx(1000, 1000), 'A', o)).toBe(50);
     expect(cacheTtl(nx(0, 0), 'A', o)).toBe(2);
-    const chainNodata: RecordSet = { rcode: 'NOERROR', answers: [{ name: 'x', type: 'CNAME', ttl: 7, data: 'y' }], authority: [soa(60, 60)] };
+    const chainNodata: RecordSet = {
+      rcode: 'NOERROR',
+      answers: [{ name: 'x', type: 'CNAME', ttl: 7, data: 'y' }],
+      authority: [soa(60, 60)],
+    };
     expect(cacheTtl(chainNodata, 'AAAA', o)).toBe(7);
     expect(cacheTtl({ rcode: 'NXDOMAIN', answers: [], authority: [] }, 'A', o)).toBeNull();
   });

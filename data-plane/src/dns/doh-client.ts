@@ -96,7 +96,15 @@ export class DohClient implements DnsUpstream {
       if (isIP(host) === 0 && !opts.allowHostnames) {
         throw new Error(`DoH upstream must be an IP-literal URL so that no bootstrap DNS lookup is needed: ${text}`);
       }
-      return { index, url: url.href, origin: url.origin, path: url.pathname + url.search, skipUntil: 0, consecutiveFailures: 0, lastError: null };
+      return {
+        index,
+        url: url.href,
+        origin: url.origin,
+        path: url.pathname + url.search,
+        skipUntil: 0,
+        consecutiveFailures: 0,
+        lastError: null,
+      };
     });
     this.#timeoutMs = opts.timeoutMs ?? 1_500;
     this.#backoffMs = opts.backoffMs ?? 30_000;
@@ -120,7 +128,13 @@ export class DohClient implements DnsUpstream {
   }
 
   status(): DohServerStatus[] {
-    return this.#servers.map(({ index, url, skipUntil, consecutiveFailures, lastError }) => ({ index, url, skipUntil, consecutiveFailures, lastError }));
+    return this.#servers.map(({ index, url, skipUntil, consecutiveFailures, lastError }) => ({
+      index,
+      url,
+      skipUntil,
+      consecutiveFailures,
+      lastError,
+    }));
   }
 
   async query(name: string, type: string, signal?: AbortSignal): Promise<{ set: RecordSet; bytes: number }> {
@@ -169,7 +183,10 @@ export class DohClient implements DnsUpstream {
       body,
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
     });
-    const type = String(res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    const type = String(res.headers['content-type'] ?? '')
+      .split(';')[0]
+      ?.trim()
+      .toLowerCase();
     if (res.statusCode !== 200 || type !== 'application/dns-message') {
       await res.body.dump();
       throw new Error(`HTTP ${res.statusCode} ${type ?? ''}`.trim());

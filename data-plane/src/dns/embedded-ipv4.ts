@@ -39,7 +39,8 @@ export function ipv6Bytes(address: string): Uint8Array {
   return bytes;
 }
 
-const quad = (b: Uint8Array, at: readonly number[], invert = false): string => at.map((i) => ((invert ? ~(b[i] ?? 0) : (b[i] ?? 0)) & 0xff)).join('.');
+const quad = (b: Uint8Array, at: readonly number[], invert = false): string =>
+  at.map((i) => (invert ? ~(b[i] ?? 0) : (b[i] ?? 0)) & 0xff).join('.');
 const zeros = (b: Uint8Array, from: number, to: number): boolean => b.subarray(from, to).every((x) => x === 0);
 const LAST_FOUR = [12, 13, 14, 15] as const;
 
@@ -62,6 +63,7 @@ export function embeddedIpv4(address: string): EmbeddedIpv4 | null {
   if (b[0] === 0x20 && b[1] === 0x02) return { form: '6to4', ipv4: [quad(b, [2, 3, 4, 5])] };
   // 2001::/32, Teredo (RFC 4380 §4): the client's mapped IPv4 in the last 32 bits with every bit
   // inverted (where the tunnel delivers), the Teredo server's IPv4 in bits 32–63.
-  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x00 && b[3] === 0x00) return { form: 'teredo', ipv4: [quad(b, LAST_FOUR, true), quad(b, [4, 5, 6, 7])] };
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0x00 && b[3] === 0x00)
+    return { form: 'teredo', ipv4: [quad(b, LAST_FOUR, true), quad(b, [4, 5, 6, 7])] };
   return null;
 }

@@ -36,7 +36,11 @@ const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
 /** Statuses the error catalogue has no entry for, in its plain JSON shape. */
 function sendStatus(sink: ResponseSink, status: number, code: string, message: string, headers: HeaderList = []): void {
   if (sink.finished || sink.headersSent) return;
-  sink.send(status, [['content-type', 'application/json'], ...headers], JSON.stringify({ error: { message, type: 'invalid_request_error', code } }));
+  sink.send(
+    status,
+    [['content-type', 'application/json'], ...headers],
+    JSON.stringify({ error: { message, type: 'invalid_request_error', code } }),
+  );
 }
 
 /** True unless the client sent an Accept that rules out application/dns-message. */
@@ -50,7 +54,10 @@ export function acceptsDnsMessage(accept: string | undefined): boolean {
   });
 }
 
-export function dnsQueryRoute(resolver: { answerQuery(packet: Uint8Array): Promise<QueryAnswer> }, opts: DnsQueryRouteOptions = {}): RouteHandler {
+export function dnsQueryRoute(
+  resolver: { answerQuery(packet: Uint8Array): Promise<QueryAnswer> },
+  opts: DnsQueryRouteOptions = {},
+): RouteHandler {
   const maxMessage = opts.maxMessageBytes ?? 4096;
   const maxUrl = opts.maxUrlBytes ?? 8192;
   const limiter = opts.rateLimit === null ? null : new ClientRateLimiter(opts.rateLimit ?? { ratePerSec: 20, burst: 40 });
@@ -86,7 +93,11 @@ export function dnsQueryRoute(resolver: { answerQuery(packet: Uint8Array): Promi
       const dns = new URLSearchParams(query).get('dns');
       if (dns === null || dns === '' || !BASE64URL.test(dns)) {
         count('bad_request');
-        return sendError(sink, new GatewayError('bad_request', 'Expected ?dns= with a base64url-encoded DNS message (RFC 8484 §4.1).'), 'plain');
+        return sendError(
+          sink,
+          new GatewayError('bad_request', 'Expected ?dns= with a base64url-encoded DNS message (RFC 8484 §4.1).'),
+          'plain',
+        );
       }
       packet = Buffer.from(dns, 'base64url');
       if (packet.length > maxMessage) {
@@ -115,6 +126,13 @@ export function dnsQueryRoute(resolver: { answerQuery(packet: Uint8Array): Promi
     }
     count('answered');
     if (sink.finished) return;
-    sink.send(200, [['content-type', DNS_MESSAGE], ['cache-control', `max-age=${answer.ttl}`]], answer.body);
+    sink.send(
+      200,
+      [
+        ['content-type', DNS_MESSAGE],
+        ['cache-control', `max-age=${answer.ttl}`],
+      ],
+      answer.body,
+    );
   };
 }

@@ -10,7 +10,10 @@ import type { BlockedRange } from './address-policy.js';
 /** The name does not exist, or has no address of the wanted family (NXDOMAIN / NODATA). */
 export class DnsNotFoundError extends Error {
   readonly code = 'ENOTFOUND';
-  constructor(readonly hostname: string, readonly rcode: 'NXDOMAIN' | 'NOERROR' | 'REFUSED') {
+  constructor(
+    readonly hostname: string,
+    readonly rcode: 'NXDOMAIN' | 'NOERROR' | 'REFUSED',
+  ) {
     super(rcode === 'NXDOMAIN' ? `${hostname} does not exist` : `${hostname} has no usable address`);
     this.name = 'DnsNotFoundError';
   }
@@ -19,7 +22,11 @@ export class DnsNotFoundError extends Error {
 /** No answer could be had right now (upstreams down or SERVFAIL): worth retrying later. */
 export class DnsTemporaryError extends Error {
   readonly code = 'EAI_AGAIN';
-  constructor(readonly hostname: string, readonly rcode: string = 'SERVFAIL', options?: { cause?: unknown }) {
+  constructor(
+    readonly hostname: string,
+    readonly rcode: string = 'SERVFAIL',
+    options?: { cause?: unknown },
+  ) {
     super(`${hostname} could not be resolved right now (${rcode})`, options);
     this.name = 'DnsTemporaryError';
   }
@@ -30,7 +37,11 @@ export class DnsTemporaryError extends Error {
  * `hostname`, `address` and `range` are for logs only.
  */
 export class DnsBlockedError extends GatewayError {
-  constructor(readonly hostname: string, readonly address: string, readonly range: BlockedRange) {
+  constructor(
+    readonly hostname: string,
+    readonly address: string,
+    readonly range: BlockedRange,
+  ) {
     super('upstream_blocked');
     this.name = 'DnsBlockedError';
   }

@@ -4,7 +4,8 @@ import { BADVERS, buildResponse, buildUpstreamQuery, parseClientQuery, parseUpst
 
 const q = (over: Partial<Packet> = {}): Buffer =>
   encode({ type: 'query', id: 4242, flags: 1 << 8, questions: [{ name: 'svc.example', type: 'A', class: 'IN' }], ...over });
-const opt = (over: Record<string, unknown> = {}) => ({ name: '.', type: 'OPT', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [], ...over }) as never;
+const opt = (over: Record<string, unknown> = {}) =>
+  ({ name: '.', type: 'OPT', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options: [], ...over }) as never;
 
 describe('parseClientQuery', () => {
   it('accepts one question and reports EDNS and padding', () => {
@@ -15,7 +16,14 @@ describe('parseClientQuery', () => {
 
   it('answers header-level problems with the RFC RCODE', () => {
     expect(parseClientQuery(q({ questions: [] }))).toMatchObject({ kind: 'error', rcode: 1 });
-    const two = parseClientQuery(q({ questions: [{ name: 'a.example', type: 'A' }, { name: 'b.example', type: 'A' }] }));
+    const two = parseClientQuery(
+      q({
+        questions: [
+          { name: 'a.example', type: 'A' },
+          { name: 'b.example', type: 'A' },
+        ],
+      }),
+    );
     expect(two).toMatchObject({ kind: 'error', rcode: 1, header: { questions: [] } });
     expect(parseClientQuery(q({ flags: 2 << 11 }))).toMatchObject({ kind: 'error', rcode: 4 }); // STATUS opcode
     expect(parseClientQuery(q({ type: 'response' }))).toMatchObject({ kind: 'error', rcode: 1 });
@@ -26,7 +34,10 @@ describe('parseClientQuery', () => {
   it('calls non-messages malformed', () => {
     expect(parseClientQuery(Buffer.alloc(5))).toMatchObject({ kind: 'malformed' });
     expect(parseClientQuery(q().subarray(0, 20))).toMatchObject({ kind: 'malformed' });
-    expect(parseClientQuery(Buffer.concat([q(), Buffer.from([1, 2, 3])]))).toMatchObject({ kind: 'malformed', reason: 'trailing bytes after the message' });
+    expect(parseClientQuery(Buffer.concat([q(), Buffer.from([1, 2, 3])]))).toMatchObject({
+      kind: 'malformed',
+      reason: 'trailing bytes after the message',
+    });
   });
 });
 
@@ -41,7 +52,9 @@ describe('buildResponse', () => {
   });
 
   it('adds an OPT when the query had one: extended RCODE, EDE, and padding to 468-octet blocks', () => {
-    const bad = decode(buildResponse({ ...header, edns: { padded: false } }, { rcode: BADVERS })) as ReturnType<typeof decode> & { rcode: string };
+    const bad = decode(buildResponse({ ...header, edns: { padded: false } }, { rcode: BADVERS })) as ReturnType<typeof decode> & {
+      rcode: string;
+    };
     expect(bad.rcode).toBe('NOERROR');
     expect(bad.additionals?.[0]).toMatchObject({ type: 'OPT', extendedRcode: 1, ednsVersion: 0 });
 
@@ -63,10 +76,19 @@ describe('upstream messages', () => {
 
   it('accepts only an answer to our question', () => {
     const answer = (name: string, flags = (1 << 8) | (1 << 7)) =>
-      encode({ type: 'response', id: 0, flags, questions: [{ name, type: 'A' }], answers: [{ name, type: 'A', ttl: 5, data: '203.0.113.1' }] });
+      encode({
+        type: 'response',
+        id: 0,
+        flags,
+        questions: [{ name, type: 'A' }],
+        answers: [{ name, type: 'A', ttl: 5, data: '203.0.113.1' }],
+      });
     expect(parseUpstreamAnswer(answer('SVC.example'), 'svc.example', 'A')).toMatchObject({ ok: true, set: { rcode: 'NOERROR' } });
     expect(parseUpstreamAnswer(answer('evil.example'), 'svc.example', 'A')).toMatchObject({ ok: 'invalid' });
-    expect(parseUpstreamAnswer(answer('svc.example', (1 << 9) | 0), 'svc.example', 'A')).toMatchObject({ ok: 'invalid', reason: 'truncated answer' });
+    expect(parseUpstreamAnswer(answer('svc.example', (1 << 9) | 0), 'svc.example', 'A')).toMatchObject({
+      ok: 'invalid',
+      reason: 'truncated answer',
+    });
     expect(parseUpstreamAnswer(answer('svc.example', 2), 'svc.example', 'A')).toEqual({ ok: false, rcode: 'SERVFAIL' });
     expect(parseUpstreamAnswer(q(), 'svc.example', 'A')).toMatchObject({ ok: 'invalid' });
     expect(parseUpstreamAnswer(Buffer.from('junk'), 'svc.example', 'A')).toMatchObject({ ok: 'invalid' });

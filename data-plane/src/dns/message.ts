@@ -3,7 +3,17 @@
  * upstream and reading the upstream's answer. dns-packet does the byte work; the protocol rules
  * it does not enforce are here, each with its RFC.
  */
-import { decode, encode, encodingLength, type Answer, type DecodedPacket, type OptAnswer, type Packet, type Question, type SoaAnswer } from 'dns-packet';
+import {
+  decode,
+  encode,
+  encodingLength,
+  type Answer,
+  type DecodedPacket,
+  type OptAnswer,
+  type Packet,
+  type Question,
+  type SoaAnswer,
+} from 'dns-packet';
 import { RCODE, type Rcode, type RecordSet } from './records.js';
 
 const RD = 1 << 8;
@@ -62,7 +72,11 @@ export function parseClientQuery(buf: Buffer): QueryParse {
   const edns = first === undefined ? null : { padded };
   // A response carries the question only when the query had exactly one (RFC 9619 §3).
   const echoed = questions.length === 1 ? questions : [];
-  const err = (rcode: number, withEdns = edns): QueryParse => ({ kind: 'error', rcode, header: { id, flags, questions: echoed, edns: withEdns } });
+  const err = (rcode: number, withEdns = edns): QueryParse => ({
+    kind: 'error',
+    rcode,
+    header: { id, flags, questions: echoed, edns: withEdns },
+  });
   const opcode = (flags >> 11) & 0xf;
   // A response is not a query; more than one OPT is FORMERR without an OPT (RFC 6891 §6.1.1).
   if (p.flag_qr) return err(RCODE.FORMERR);
@@ -103,7 +117,16 @@ export function buildResponse(q: QueryHeader, r: ResponseParts): Buffer {
       data.write(r.ede.text, 2);
       options.push({ code: OPT_EDE, data });
     }
-    const opt = { name: '.', type: 'OPT', udpPayloadSize: EDNS_PAYLOAD, extendedRcode: r.rcode >> 4, ednsVersion: 0, flags: 0, flag_do: false, options } as unknown as OptAnswer;
+    const opt = {
+      name: '.',
+      type: 'OPT',
+      udpPayloadSize: EDNS_PAYLOAD,
+      extendedRcode: r.rcode >> 4,
+      ednsVersion: 0,
+      flags: 0,
+      flag_do: false,
+      options,
+    } as unknown as OptAnswer;
     packet.additionals = [opt];
     if (q.edns.padded) pad(packet, options, RESPONSE_BLOCK);
   }
@@ -119,8 +142,22 @@ function pad(packet: Packet, options: { code: number; length?: number }[], block
 /** The query we send upstream: id 0 (RFC 8484 §4.1), RD, EDNS with padding (RFC 8467). */
 export function buildUpstreamQuery(name: string, type: string): Buffer {
   const options: { code: number; length?: number }[] = [];
-  const opt = { name: '.', type: 'OPT', udpPayloadSize: EDNS_PAYLOAD, extendedRcode: 0, ednsVersion: 0, flags: 0, options } as unknown as OptAnswer;
-  const packet: Packet = { type: 'query', id: 0, flags: RD, questions: [{ name, type: type as Question['type'], class: 'IN' }], additionals: [opt] };
+  const opt = {
+    name: '.',
+    type: 'OPT',
+    udpPayloadSize: EDNS_PAYLOAD,
+    extendedRcode: 0,
+    ednsVersion: 0,
+    flags: 0,
+    options,
+  } as unknown as OptAnswer;
+  const packet: Packet = {
+    type: 'query',
+    id: 0,
+    flags: RD,
+    questions: [{ name, type: type as Question['type'], class: 'IN' }],
+    additionals: [opt],
+  };
   pad(packet, options, QUERY_BLOCK);
   return encode(packet);
 }

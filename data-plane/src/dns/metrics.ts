@@ -12,7 +12,14 @@ import type { BlockedRange } from './address-policy.js';
 export const LOOKUP_SOURCES = ['override', 'system', 'cache', 'upstream', 'stale'] as const;
 export type LookupSource = (typeof LOOKUP_SOURCES)[number];
 
-export const ENDPOINT_OUTCOMES = ['answered', 'rate_limited', 'bad_request', 'unsupported_media_type', 'not_acceptable', 'too_large'] as const;
+export const ENDPOINT_OUTCOMES = [
+  'answered',
+  'rate_limited',
+  'bad_request',
+  'unsupported_media_type',
+  'not_acceptable',
+  'too_large',
+] as const;
 export type EndpointOutcome = (typeof ENDPOINT_OUTCOMES)[number];
 
 export const RESOLVER_KINDS = ['internal', 'public'] as const;
@@ -51,7 +58,7 @@ export interface DnsMetricsOptions {
 export function createDnsMetrics(registry: Registry, opts: DnsMetricsOptions): DnsMetricsSet {
   const lookups = new Counter({
     name: 'fluxgate_dns_lookups_total',
-    help: 'Answered name lookups (the gateway\'s own and /dns-query) by resolver and where the answer came from.',
+    help: "Answered name lookups (the gateway's own and /dns-query) by resolver and where the answer came from.",
     labelNames: ['resolver', 'source'] as const,
     registers: [registry],
   });
@@ -61,7 +68,12 @@ export function createDnsMetrics(registry: Registry, opts: DnsMetricsOptions): D
     labelNames: ['resolver', 'state'] as const,
     registers: [registry],
   });
-  const cacheMisses = new Counter({ name: 'fluxgate_dns_cache_misses_total', help: 'DNS cache misses.', labelNames: ['resolver'] as const, registers: [registry] });
+  const cacheMisses = new Counter({
+    name: 'fluxgate_dns_cache_misses_total',
+    help: 'DNS cache misses.',
+    labelNames: ['resolver'] as const,
+    registers: [registry],
+  });
   const upstreamLatency = new Histogram({
     name: 'fluxgate_dns_upstream_duration_seconds',
     help: 'Time for one DoH upstream exchange that produced a DNS answer, by resolver and configured server index.',
@@ -91,7 +103,7 @@ export function createDnsMetrics(registry: Registry, opts: DnsMetricsOptions): D
   if (Object.keys(sizes).length > 0) {
     new Gauge({
       name: 'fluxgate_dns_cache_entries',
-      help: 'Entries in each resolver\'s DNS cache (fresh and stale).',
+      help: "Entries in each resolver's DNS cache (fresh and stale).",
       labelNames: ['resolver'] as const,
       registers: [registry],
       collect() {

@@ -4,7 +4,9 @@ import type { ReplicaView } from './replica-registry.js';
 
 describe('parseOverrides (DNS_OVERRIDES)', () => {
   it('reads `ip name…` entries with comments, `;` separators, both families, case-insensitively', () => {
-    const hosts = parseOverrides('# models\n10.0.0.5 ollama.internal Vllm.Internal  # two names\n\nfd00::5 ollama.internal; 10.0.0.6 ollama.internal');
+    const hosts = parseOverrides(
+      '# models\n10.0.0.5 ollama.internal Vllm.Internal  # two names\n\nfd00::5 ollama.internal; 10.0.0.6 ollama.internal',
+    );
     expect(hosts.get('ollama.internal')).toEqual({ v4: ['10.0.0.5', '10.0.0.6'], v6: ['fd00::5'] });
     expect(hosts.get('vllm.internal')).toEqual({ v4: ['10.0.0.5'], v6: [] });
   });
@@ -18,7 +20,10 @@ describe('parseOverrides (DNS_OVERRIDES)', () => {
 
 describe('parseHostsFile (DNS_HOSTS_FILE)', () => {
   it('reads lines only: a `;` inside a comment is part of the comment', () => {
-    const hosts = parseHostsFile('# upstreams; see the runbook\n10.0.0.5 a.internal # primary; fails over to b\r\n10.0.0.6 b.internal\n', '/etc/fg/hosts');
+    const hosts = parseHostsFile(
+      '# upstreams; see the runbook\n10.0.0.5 a.internal # primary; fails over to b\r\n10.0.0.6 b.internal\n',
+      '/etc/fg/hosts',
+    );
     expect([...hosts.keys()]).toEqual(['a.internal', 'b.internal']);
     expect(hosts.get('a.internal')).toEqual({ v4: ['10.0.0.5'], v6: [] });
   });
@@ -27,7 +32,9 @@ describe('parseHostsFile (DNS_HOSTS_FILE)', () => {
     const text = '# header; with a semicolon\n\n10.0.0.5 a.internal\nnot-an-ip b.internal\n';
     expect(() => parseHostsFile(text, '/etc/fg/hosts')).toThrow('DNS_HOSTS_FILE /etc/fg/hosts line 4: "not-an-ip" is not an IP address');
     // `;` outside a comment is not a separator in a hosts file: it is part of a name, which is invalid.
-    expect(() => parseHostsFile('10.0.0.5 a.internal; 10.0.0.6 b.internal', 'h')).toThrow('DNS_HOSTS_FILE h line 1: "a.internal;" is not a valid host name');
+    expect(() => parseHostsFile('10.0.0.5 a.internal; 10.0.0.6 b.internal', 'h')).toThrow(
+      'DNS_HOSTS_FILE h line 1: "a.internal;" is not a valid host name',
+    );
   });
 
   it('merges with DNS_OVERRIDES in createOverrides', () => {
@@ -39,7 +46,11 @@ describe('parseHostsFile (DNS_HOSTS_FILE)', () => {
 });
 
 describe('createOverrides', () => {
-  const view = (live: ReturnType<ReplicaView['live']>): ReplicaView => ({ live: () => live, refresh: async () => undefined, stop: () => undefined });
+  const view = (live: ReturnType<ReplicaView['live']>): ReplicaView => ({
+    live: () => live,
+    refresh: async () => undefined,
+    stop: () => undefined,
+  });
 
   it('answers listed names, localhost and its subdomains, .invalid (NXDOMAIN), and nothing else', () => {
     const o = createOverrides({ hosts: '10.0.0.5 svc.internal', ttlSec: 42 });

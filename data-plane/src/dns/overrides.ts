@@ -86,7 +86,10 @@ export function parseHostsFile(text: string, path: string, out: HostsMap = new M
 }
 
 /** Reads a hosts file for `hostsFile` (the composition root does I/O; this is its helper). */
-export const readHostsFile = async (path: string): Promise<{ path: string; text: string }> => ({ path, text: await readFile(path, 'utf8') });
+export const readHostsFile = async (path: string): Promise<{ path: string; text: string }> => ({
+  path,
+  text: await readFile(path, 'utf8'),
+});
 
 const LOCALHOST: HostAddresses = { v4: ['127.0.0.1'], v6: ['::1'] };
 

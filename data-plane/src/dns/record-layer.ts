@@ -37,7 +37,8 @@ export function createRecordLayer(opts: RecordLayerOptions): RecordLookup {
   const ask = (name: string, type: string, key: string): Promise<Found> => {
     const running = inflight.get(key);
     if (running !== undefined) return running;
-    if (upstream === null) return Promise.reject(new DnsTemporaryError(name, 'SERVFAIL', { cause: new Error('no DoH upstream configured') }));
+    if (upstream === null)
+      return Promise.reject(new DnsTemporaryError(name, 'SERVFAIL', { cause: new Error('no DoH upstream configured') }));
     const p = upstream.query(name, type).then(
       ({ set, bytes }) => {
         inflight.delete(key);

@@ -7,7 +7,18 @@ describe('canonicalName', () => {
     expect(canonicalName('_dmarc.example')).toBe('_dmarc.example');
     expect(canonicalName('*.example')).toBe('*.example');
     expect(canonicalName('a')).toBe('a');
-    for (const bad of ['', '.', 'a..b', '-a.example', 'a-.example', 'sp ace.example', 'x'.repeat(64) + '.example', `${'a.'.repeat(127)}a`, 'a*.example', 'ex\u00e4mple.com']) {
+    for (const bad of [
+      '',
+      '.',
+      'a..b',
+      '-a.example',
+      'a-.example',
+      'sp ace.example',
+      'x'.repeat(64) + '.example',
+      `${'a.'.repeat(127)}a`,
+      'a*.example',
+      'ex\u00e4mple.com',
+    ]) {
       expect(canonicalName(bad), bad).toBeNull();
     }
   });

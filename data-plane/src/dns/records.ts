@@ -36,7 +36,7 @@ export function canonicalName(name: string): string | null {
 export function addressesIn(answers: readonly Answer[], name: string, type: AddressType): { address: string; ttl: number }[] {
   const owners = new Set([name.toLowerCase()]);
   // A chain is at most as long as the section; each pass adds at most one target.
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const a of answers) {
       if (a.type === 'CNAME' && owners.has(a.name.toLowerCase()) && !owners.has(a.data.toLowerCase())) {

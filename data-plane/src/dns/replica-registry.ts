@@ -38,7 +38,11 @@ export function registerReplica(redis: Redis, record: ReplicaRecord, intervalMs:
   const beat = async (): Promise<void> => {
     const t = now();
     try {
-      await redis.multi().zadd(key, t, member).zremrangebyscore(key, '-inf', `(${t - REPLICA_TTL_MS}`).exec();
+      await redis
+        .multi()
+        .zadd(key, t, member)
+        .zremrangebyscore(key, '-inf', `(${t - REPLICA_TTL_MS}`)
+        .exec();
     } catch (err) {
       opts.onError?.(err);
     }

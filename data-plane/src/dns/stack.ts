@@ -79,7 +79,9 @@ async function readConfiguredHostsFile(path: string): Promise<{ path: string; te
   try {
     return await readHostsFile(path);
   } catch (err) {
-    throw new ConfigError(`DNS_HOSTS_FILE ${path}: cannot be read (${(err as { code?: string }).code ?? (err as Error).message})`, { cause: err });
+    throw new ConfigError(`DNS_HOSTS_FILE ${path}: cannot be read (${(err as { code?: string }).code ?? (err as Error).message})`, {
+      cause: err,
+    });
   }
 }
 
@@ -94,13 +96,19 @@ export async function createDnsStack(s: DnsSettings, deps: DnsStackDeps): Promis
   const doh = (metrics: DnsMetrics): DohClient | null =>
     servers.length === 0
       ? null
-      : configured('DOH_UPSTREAMS', () => new DohClient({ servers, timeoutMs: s.dohTimeoutMs, metrics, ...(deps.dohTls ? { tls: deps.dohTls } : {}) }));
+      : configured(
+          'DOH_UPSTREAMS',
+          () => new DohClient({ servers, timeoutMs: s.dohTimeoutMs, metrics, ...(deps.dohTls ? { tls: deps.dohTls } : {}) }),
+        );
   const hostsFile = s.hostsFile ? await readConfiguredHostsFile(s.hostsFile) : null;
   const system = configured('DNS_SYSTEM_NAMES', () => createSystemNames(s.systemNames));
   const policy = configured('DNS_ALLOW_CIDRS', () => createAddressPolicy({ allowPrivate: s.allowPrivate, allow: s.allowCidrs }));
   const internalCache = new DnsCache();
   const publicCache = new DnsCache();
-  const metrics = createDnsMetrics(registry, { servers: servers.length, cacheSize: { internal: () => internalCache.size, public: () => publicCache.size } });
+  const metrics = createDnsMetrics(registry, {
+    servers: servers.length,
+    cacheSize: { internal: () => internalCache.size, public: () => publicCache.size },
+  });
   const internalUpstream = doh(metrics.internal);
   const publicUpstream = doh(metrics.public);
 
@@ -122,7 +130,8 @@ export async function createDnsStack(s: DnsSettings, deps: DnsStackDeps): Promis
     // The message names its setting: DNS_OVERRIDES (entry), DNS_HOSTS_FILE (path, line) or CLUSTER_DOMAIN.
     throw new ConfigError((err as Error).message, { cause: err });
   }
-  const onRefreshError = (err: unknown, name: string): void => log.debug({ err: (err as Error).message, name }, 'dns refresh failed; serving stale');
+  const onRefreshError = (err: unknown, name: string): void =>
+    log.debug({ err: (err as Error).message, name }, 'dns refresh failed; serving stale');
   const resolver = createResolver({
     overrides,
     system,

@@ -39,7 +39,16 @@ export function bind(app: TemplatedApp, method: Method, pattern: string, handler
       exchange.closeAfterResponse = true;
       const err = new GatewayError('bad_request', `The request head is invalid: ${exchange.framingError}.`);
       const body = toWireBody(err, flavorOf(snapshot.path));
-      setImmediate(() => sink.send(err.status, [['content-type', 'application/json'], ['x-request-id', ctx.requestId]], body));
+      setImmediate(() =>
+        sink.send(
+          err.status,
+          [
+            ['content-type', 'application/json'],
+            ['x-request-id', ctx.requestId],
+          ],
+          body,
+        ),
+      );
       return;
     }
     const fail = (e: unknown) => {
@@ -47,7 +56,14 @@ export function bind(app: TemplatedApp, method: Method, pattern: string, handler
       if (err.code === 'internal_error') log.error({ err: e, path: snapshot.path, requestId: ctx.requestId }, 'unhandled route error');
       if (sink.finished) return;
       if (sink.headersSent) return sink.close();
-      sink.send(err.status, [['content-type', 'application/json'], ['x-request-id', ctx.requestId]], toWireBody(err, 'plain'));
+      sink.send(
+        err.status,
+        [
+          ['content-type', 'application/json'],
+          ['x-request-id', ctx.requestId],
+        ],
+        toWireBody(err, 'plain'),
+      );
     };
     try {
       const result = handler(ctx);

@@ -73,7 +73,8 @@ export function readBody(res: HttpResponse, limit: number, opts: ReadBodyOptions
       if (received + n > limit) return settle(() => reject(tooLarge()));
       if (buf === EMPTY && n > 0) buf = new Uint8Array(declared ?? Math.min(limit, Math.max(FIRST_GROWABLE, n)));
       if (received + n > buf.length) {
-        if (declared !== undefined) return settle(() => reject(new GatewayError('bad_request', 'The request body is longer than its Content-Length.')));
+        if (declared !== undefined)
+          return settle(() => reject(new GatewayError('bad_request', 'The request body is longer than its Content-Length.')));
         const grown = new Uint8Array(Math.min(limit, Math.max(buf.length * 2, received + n)));
         grown.set(buf.subarray(0, received));
         buf = grown;
@@ -82,7 +83,8 @@ export function readBody(res: HttpResponse, limit: number, opts: ReadBodyOptions
       buf.set(new Uint8Array(chunk), received);
       received += n;
       if (!isLast) return;
-      if (declared !== undefined && received !== declared) return settle(() => reject(new GatewayError('bad_request', 'The request body is shorter than its Content-Length.')));
+      if (declared !== undefined && received !== declared)
+        return settle(() => reject(new GatewayError('bad_request', 'The request body is shorter than its Content-Length.')));
       exchange.bodyRead = true;
       const body = received === buf.length ? buf : buf.subarray(0, received);
       settle(() => resolve(body));

@@ -29,13 +29,22 @@ describe('framingError (RFC 9112 §3.2, §6)', () => {
   });
   it('refuses conflicting lengths, length with chunked, other codings and non-numeric lengths', () => {
     expect(framingError(h([['content-length', '5']]), true)).toMatch(/two different Content-Length/);
-    expect(framingError(h([['content-length', '5'], ['transfer-encoding', 'chunked']]), false)).toMatch(/both/);
+    expect(
+      framingError(
+        h([
+          ['content-length', '5'],
+          ['transfer-encoding', 'chunked'],
+        ]),
+        false,
+      ),
+    ).toMatch(/both/);
     expect(framingError(h([['transfer-encoding', 'gzip']]), false)).toMatch(/other than chunked/);
     expect(framingError(h([['transfer-encoding', 'gzip, chunked']]), false)).toMatch(/other than chunked/);
     expect(framingError(h([['transfer-encoding', 'chunked, chunked']]), false)).toMatch(/other than chunked/);
     expect(framingError(h([['content-length', '5, 5']]), false)).toMatch(/not a number/);
     expect(framingError(h([['content-length', '+5']]), false)).toMatch(/not a number/);
     expect(framingError(h([['host', 'a.example, b.example']]), false)).toMatch(/more than one Host/);
-    for (const te of ['chunked, gzip', 'identity', '']) expect(framingError(h([['transfer-encoding', te]]), false), te).toMatch(/other than chunked/);
+    for (const te of ['chunked, gzip', 'identity', ''])
+      expect(framingError(h([['transfer-encoding', te]]), false), te).toMatch(/other than chunked/);
   });
 });

@@ -96,13 +96,27 @@ class UwsSink implements ResponseSink, SinkStats {
     });
   }
 
-  get aborted() { return this.#aborted; }
-  get headersSent() { return this.#headersSent; }
-  get finished() { return this.#finished; }
-  get bytesWritten() { return this.#bytesWritten; }
-  get queuedBytes() { return this.#queued; }
-  get peakQueuedBytes() { return this.#peak; }
-  get backpressureEvents() { return this.#events; }
+  get aborted() {
+    return this.#aborted;
+  }
+  get headersSent() {
+    return this.#headersSent;
+  }
+  get finished() {
+    return this.#finished;
+  }
+  get bytesWritten() {
+    return this.#bytesWritten;
+  }
+  get queuedBytes() {
+    return this.#queued;
+  }
+  get peakQueuedBytes() {
+    return this.#peak;
+  }
+  get backpressureEvents() {
+    return this.#events;
+  }
 
   onAbort(cb: () => void): void {
     if (this.#aborted) cb();

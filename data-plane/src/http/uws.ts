@@ -54,7 +54,10 @@ export const TLS12_CIPHERS = [
 
 /** An HTTPS app (TLS 1.2+). uWS only says "App construction failed", so check the files first. */
 export function createTlsApp(uws: Uws, files: TlsFiles): TemplatedApp {
-  for (const [what, path] of [['certificate', files.certPath], ['private key', files.keyPath]] as const) {
+  for (const [what, path] of [
+    ['certificate', files.certPath],
+    ['private key', files.keyPath],
+  ] as const) {
     try {
       accessSync(path, constants.R_OK);
     } catch (cause) {
@@ -69,7 +72,10 @@ export function createTlsApp(uws: Uws, files: TlsFiles): TemplatedApp {
       ssl_ciphers: files.ciphers ?? TLS12_CIPHERS,
     });
   } catch (cause) {
-    throw new Error(`uWS could not build a TLS context from ${files.certPath} and ${files.keyPath} (bad PEM, key mismatch or wrong passphrase?)`, { cause });
+    throw new Error(
+      `uWS could not build a TLS context from ${files.certPath} and ${files.keyPath} (bad PEM, key mismatch or wrong passphrase?)`,
+      { cause },
+    );
   }
 }
 

@@ -80,9 +80,12 @@ const REFUSAL_MESSAGES: Record<'key' | 'account', Record<string, string>> = {
     too_large: "Request too large: its token reservation (prompt + max_tokens) exceeds this API key's token limit; lower max_tokens.",
   },
   account: {
-    requests: "Rate limit exceeded: too many requests for this API key's account (the limit applies to all its keys together); retry after the Retry-After delay.",
-    tokens: "Rate limit exceeded: too many tokens for this API key's account (the limit applies to all its keys together); retry after the Retry-After delay.",
-    too_large: "Request too large: its token reservation (prompt + max_tokens) exceeds the token limit of this API key's account; lower max_tokens.",
+    requests:
+      "Rate limit exceeded: too many requests for this API key's account (the limit applies to all its keys together); retry after the Retry-After delay.",
+    tokens:
+      "Rate limit exceeded: too many tokens for this API key's account (the limit applies to all its keys together); retry after the Retry-After delay.",
+    too_large:
+      "Request too large: its token reservation (prompt + max_tokens) exceeds the token limit of this API key's account; lower max_tokens.",
   },
 };
 

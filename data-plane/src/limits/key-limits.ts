@@ -96,14 +96,23 @@ class AdmittedTicket implements Ticket {
   }
 }
 
-export function createKeyLimits(deps: { tiers: TierRegistry; penalties: PenaltyCache; limiter: RateLimiter; defaultMaxTokens: number }): KeyLimits {
+export function createKeyLimits(deps: {
+  tiers: TierRegistry;
+  penalties: PenaltyCache;
+  limiter: RateLimiter;
+  defaultMaxTokens: number;
+}): KeyLimits {
   const { tiers, penalties, limiter, defaultMaxTokens } = deps;
   const accountStreams = new SlotCounter();
   const answer = (a: Admission, tier: KeyTier): Ticket => {
     if (a.ok) return new AdmittedTicket(limiter, a.reservation, a.headers, accountStreams, tier.account.id);
     accountStreams.release(tier.account.id);
     if (a.reason === 'unavailable') {
-      throw new GatewayError('service_unavailable', 'Rate limits cannot be checked right now (Redis unavailable, fail-closed policy); retry shortly.', { headers: a.headers });
+      throw new GatewayError(
+        'service_unavailable',
+        'Rate limits cannot be checked right now (Redis unavailable, fail-closed policy); retry shortly.',
+        { headers: a.headers },
+      );
     }
     throw rateLimitedError(a, tier.penalty);
   };
@@ -156,7 +165,13 @@ const UNLIMITED: Ticket = {
 export function unlimitedKeyLimits(tiers: Pick<TierRegistry, 'resolve'>): KeyLimits {
   return {
     tierOf: (_keyId, ownTierId, accountId) => {
-      const build = (limits: TierLimits): KeyTier => ({ id: limits.id, limits, penalty: null, concurrentStreams: Infinity, account: { id: accountId, tier: limits } });
+      const build = (limits: TierLimits): KeyTier => ({
+        id: limits.id,
+        limits,
+        penalty: null,
+        concurrentStreams: Infinity,
+        account: { id: accountId, tier: limits },
+      });
       const own = tiers.resolve(ownTierId);
       return own instanceof Promise ? own.then(build) : build(own);
     },

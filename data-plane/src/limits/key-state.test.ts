@@ -106,7 +106,11 @@ describe('KeyState and its account (fake clock)', () => {
   it('headers report the tighter of the key and the account, per dimension', () => {
     const wide: TierLimits = { ...tier, id: 'wide', burst: 1000, tokensPerWindow: 1_000_000 };
     const st = keyState(account(wide));
-    st.absorb({ ok: true, granted: empty, level: { requests: 90, tokens: 10_000 }, accountLevel: { requests: 20, tokens: 900_000 } }, 0, policy);
+    st.absorb(
+      { ok: true, granted: empty, level: { requests: 90, tokens: 10_000 }, accountLevel: { requests: 20, tokens: 900_000 } },
+      0,
+      policy,
+    );
     const v = st.views(0, false);
     // Requests: the account (20 of 1000) binds before the key (90 of 100).
     expect(v.requests).toMatchObject({ limit: 1000, remaining: 20 });

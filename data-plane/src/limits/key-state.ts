@@ -38,7 +38,9 @@ function tighterView(k: Dimension, kl: number, a: Dimension, al: number): LimitV
   const kr = remainingOf(k, kl);
   const ar = remainingOf(a, al);
   const useKey = kr !== ar ? kr < ar : resetOf(k, kl) >= resetOf(a, al);
-  return useKey ? { limit: k.capacity, remaining: kr, resetMs: resetOf(k, kl) } : { limit: a.capacity, remaining: ar, resetMs: resetOf(a, al) };
+  return useKey
+    ? { limit: k.capacity, remaining: kr, resetMs: resetOf(k, kl) }
+    : { limit: a.capacity, remaining: ar, resetMs: resetOf(a, al) };
 }
 
 /** A request waiting for the key's next Redis reply. */
@@ -233,7 +235,10 @@ export class KeyState {
     const owner: BucketOwner = scope === 'key' ? this : this.account;
     const fb = useFallback ? owner.fallback : null;
     const base = fb ? fb.levels(now) : owner.projected(now);
-    return { limits: fb ? fb.limits : owner.limits, level: { requests: this.lease.requests + base.requests, tokens: this.lease.tokens + base.tokens } };
+    return {
+      limits: fb ? fb.limits : owner.limits,
+      level: { requests: this.lease.requests + base.requests, tokens: this.lease.tokens + base.tokens },
+    };
   }
 
   /** What this replica believes the key can still use: the smaller of its own and its account's. */
@@ -270,7 +275,8 @@ export class KeyState {
       const waitReq = msUntil(limits.requests, level.requests, 1);
       const waitTok = msUntil(limits.tokens, level.tokens, need);
       const waitMs = Math.max(waitReq, waitTok);
-      if (waitMs > 0 && (worst === null || waitMs > worst.waitMs)) worst = { reason: waitReq >= waitTok ? 'requests' : 'tokens', scope, waitMs };
+      if (waitMs > 0 && (worst === null || waitMs > worst.waitMs))
+        worst = { reason: waitReq >= waitTok ? 'requests' : 'tokens', scope, waitMs };
     }
     return worst;
   }
@@ -300,7 +306,8 @@ export class KeyState {
     }
     const max = this.maxExtra(p);
     const keepReq = Math.max(0, Math.min(units.requests, max.requests - this.lease.requests));
-    const keepTok = units.tokens >= 0 ? Math.max(0, Math.min(units.tokens, max.tokens - this.lease.tokens)) : Math.max(units.tokens, -this.lease.tokens);
+    const keepTok =
+      units.tokens >= 0 ? Math.max(0, Math.min(units.tokens, max.tokens - this.lease.tokens)) : Math.max(units.tokens, -this.lease.tokens);
     this.lease.requests += keepReq;
     this.lease.tokens += keepTok;
     this.restorePending({ requests: units.requests - keepReq, tokens: units.tokens - keepTok });

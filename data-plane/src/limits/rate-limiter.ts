@@ -133,7 +133,15 @@ export class RateLimiter {
 
   stats(): RateLimiterStats {
     const up = this.#redisUp;
-    return { degraded: up.degraded, keys: this.#states.size, accounts: this.#accounts.size, decisions: { ...this.#decisions }, redisCalls: this.#redisCalls, redisErrors: up.errors, outages: up.outages };
+    return {
+      degraded: up.degraded,
+      keys: this.#states.size,
+      accounts: this.#accounts.size,
+      decisions: { ...this.#decisions },
+      redisCalls: this.#redisCalls,
+      redisErrors: up.errors,
+      outages: up.outages,
+    };
   }
 
   /**
@@ -143,7 +151,10 @@ export class RateLimiter {
    * otherwise waits for one Redis round trip shared with other queued requests of the key.
    */
   admit(keyId: string, tier: TierLimits, tokens: number | TokenEstimate, account: AccountRef): Admission | Promise<Admission> {
-    const est = typeof tokens === 'number' ? { promptTokens: 0, completionTokens: whole(tokens) } : { promptTokens: whole(tokens.promptTokens), completionTokens: whole(tokens.completionTokens) };
+    const est =
+      typeof tokens === 'number'
+        ? { promptTokens: 0, completionTokens: whole(tokens) }
+        : { promptTokens: whole(tokens.promptTokens), completionTokens: whole(tokens.completionTokens) };
     const need = est.promptTokens + est.completionTokens;
     const now = this.#now();
     const st = this.#state(keyId, tier, account, now);
@@ -334,8 +345,14 @@ export class RateLimiter {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`rate-limit call timed out after ${this.#timeoutMs} ms`)), this.#timeoutMs);
       });
-      const buckets = [redisKeys.rateLimit(account.id, keyId, limits.tierId), redisKeys.rateLimitAccount(account.id, accountLimits.tierId)] as const;
-      const reply = await Promise.race([callLease(this.#redis, ...buckets, { limits, accountLimits, give, share: this.#share, ...c }), timeout]);
+      const buckets = [
+        redisKeys.rateLimit(account.id, keyId, limits.tierId),
+        redisKeys.rateLimitAccount(account.id, accountLimits.tierId),
+      ] as const;
+      const reply = await Promise.race([
+        callLease(this.#redis, ...buckets, { limits, accountLimits, give, share: this.#share, ...c }),
+        timeout,
+      ]);
       this.#redisUp.recovered('probe succeeded');
       if (st.limits === limits && st.account === account && account.limits === accountLimits) st.absorb(reply, this.#now(), this.#lease);
       // Granted under a tier that changed meanwhile: hand it straight back.

@@ -47,7 +47,10 @@ export function decideLocally(
   const shortAccount = acct.fallback.shortfall(now, need);
   if (shortKey || shortAccount) {
     // Told about whichever limit keeps it waiting longer.
-    const [short, scope] = shortAccount && (!shortKey || shortAccount.waitMs > shortKey.waitMs) ? [shortAccount, 'account' as const] : [shortKey!, 'key' as const];
+    const [short, scope] =
+      shortAccount && (!shortKey || shortAccount.waitMs > shortKey.waitMs)
+        ? [shortAccount, 'account' as const]
+        : [shortKey!, 'key' as const];
     return { admission: refused(st, short.reason, scope, short.waitMs, now, true), kind: 'fallback_refuse' };
   }
   st.fallback.take(now, need);

@@ -19,7 +19,8 @@ export interface TokenEstimate {
  */
 export function reservationFor(promptTokens: number, maxTokens: number | null | undefined, defaultMaxTokens: number): TokenEstimate {
   const whole = (x: number): number => (Number.isFinite(x) && x > 0 ? Math.ceil(x) : 0);
-  const completion = maxTokens !== null && maxTokens !== undefined && Number.isFinite(maxTokens) && maxTokens > 0 ? maxTokens : defaultMaxTokens;
+  const completion =
+    maxTokens !== null && maxTokens !== undefined && Number.isFinite(maxTokens) && maxTokens > 0 ? maxTokens : defaultMaxTokens;
   return { promptTokens: whole(promptTokens), completionTokens: whole(completion) };
 }
 

@@ -26,7 +26,18 @@ export const bucketId = (kind: 'key' | 'ip', owner: string, window: WindowName, 
   `${kind}\u0000${owner}\u0000${window}\u0000${bucket}`;
 
 export function newBucket(kind: 'key' | 'ip', owner: string, window: WindowName, bucket: number): PendingBucket {
-  return { kind, owner, window, bucket, sums: new Map(), maxes: new Map(), ips: new Set(), models: new Set(), fingerprints: new Map(), samples: 0 };
+  return {
+    kind,
+    owner,
+    window,
+    bucket,
+    sums: new Map(),
+    maxes: new Map(),
+    ips: new Set(),
+    models: new Set(),
+    fingerprints: new Map(),
+    samples: 0,
+  };
 }
 
 export function addSum(b: PendingBucket, field: string, n: number): void {

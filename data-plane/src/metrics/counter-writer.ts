@@ -41,7 +41,11 @@ export interface WriteOutcome {
  * the window's TTL on every key written, then whatever `extra` appends. Rejects only when the
  * pipeline as a whole failed.
  */
-export async function writeBuckets(redis: Redis, buckets: readonly PendingBucket[], extra?: (p: ChainableCommander) => void): Promise<WriteOutcome> {
+export async function writeBuckets(
+  redis: Redis,
+  buckets: readonly PendingBucket[],
+  extra?: (p: ChainableCommander) => void,
+): Promise<WriteOutcome> {
   const p = redis.pipeline();
   const packedAt = appendPacked(p, buckets);
   const active = new Map<string, { ttl: number; members: Set<string> }>();

@@ -77,7 +77,17 @@ describe('usage counters (no Redis)', () => {
   it('never throws from the hot path, whatever the sample holds', () => {
     const counters = createCounters({ redis: offlineRedis() });
     expect(() =>
-      counters.record('k', sample({ promptTokens: Number.NaN, durationMs: -5, ttfbMs: Infinity, clientIp: '', model: 'x'.repeat(10_000), promptFingerprint: 'NOT HEX' })),
+      counters.record(
+        'k',
+        sample({
+          promptTokens: Number.NaN,
+          durationMs: -5,
+          ttfbMs: Infinity,
+          clientIp: '',
+          model: 'x'.repeat(10_000),
+          promptFingerprint: 'NOT HEX',
+        }),
+      ),
     ).not.toThrow();
     expect(counters.pendingBuckets()).toBe(6);
   });

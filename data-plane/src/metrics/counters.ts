@@ -2,17 +2,7 @@ import { IP_FIELDS, PROMPT_FINGERPRINT_HEX, USAGE_FIELDS, WINDOW_NAMES, bucketOf
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from '../log/logger.js';
 import type { GatewayMetrics } from './registry.js';
-import {
-  addDistinct,
-  addFingerprint,
-  addMax,
-  addSum,
-  bucketId,
-  isExpired,
-  mergeBucket,
-  newBucket,
-  type PendingBucket,
-} from './buckets.js';
+import { addDistinct, addFingerprint, addMax, addSum, bucketId, isExpired, mergeBucket, newBucket, type PendingBucket } from './buckets.js';
 import { defineCounterScripts, writeBuckets } from './counter-writer.js';
 
 /** One finished request, as the proxy reports it. */
@@ -217,7 +207,8 @@ export function createCounters(opts: CountersOptions): Counters {
 
   async function doFlush(): Promise<FlushResult> {
     if (pending.size === 0 && !opts.extraWrites) return { ok: true, written: 0, requeued: 0, commands: 0 };
-    if (pending.size === 0 && redis.status !== 'ready') return { ok: false, written: 0, requeued: 0, commands: 0, error: `redis ${redis.status}` };
+    if (pending.size === 0 && redis.status !== 'ready')
+      return { ok: false, written: 0, requeued: 0, commands: 0, error: `redis ${redis.status}` };
     const buckets = [...pending.values()];
     pending = new Map();
     flushes++;

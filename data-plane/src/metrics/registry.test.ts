@@ -89,7 +89,10 @@ describe('JSON snapshot', () => {
     const snap = await metricsSnapshot(m.registry, () => 1234);
     expect(snap.at).toBe(1234);
     expect(snap.metrics.fluxgate_open_streams).toEqual({ type: 'gauge', help: expect.any(String), series: [{ labels: {}, value: 3 }] });
-    expect(snap.metrics.fluxgate_http_requests_total?.series).toContainEqual({ labels: { route_family: 'openai', status_class: '2xx' }, value: 100 });
+    expect(snap.metrics.fluxgate_http_requests_total?.series).toContainEqual({
+      labels: { route_family: 'openai', status_class: '2xx' },
+      value: 100,
+    });
     const h = snap.metrics.fluxgate_request_duration_seconds;
     expect(h?.type).toBe('histogram');
     const series = h?.type === 'histogram' ? h.series : [];
@@ -104,10 +107,23 @@ describe('JSON snapshot', () => {
   });
 
   it('estimates quantiles like histogram_quantile', () => {
-    const buckets = [[1, 50], [2, 100], [Number.POSITIVE_INFINITY, 100]] as const;
+    const buckets = [
+      [1, 50],
+      [2, 100],
+      [Number.POSITIVE_INFINITY, 100],
+    ] as const;
     expect(quantile(buckets, 100, 0.5)).toBe(1);
     expect(quantile(buckets, 100, 0.75)).toBe(1.5);
-    expect(quantile([[1, 0], [Number.POSITIVE_INFINITY, 10]], 10, 0.5)).toBe(1);
+    expect(
+      quantile(
+        [
+          [1, 0],
+          [Number.POSITIVE_INFINITY, 10],
+        ],
+        10,
+        0.5,
+      ),
+    ).toBe(1);
     expect(quantile(buckets, 0, 0.5)).toBeNull();
   });
 });

@@ -18,8 +18,7 @@ export interface HistogramSeries {
 }
 
 export type SnapshotMetric =
-  | { type: 'counter' | 'gauge'; help: string; series: ScalarSeries[] }
-  | { type: 'histogram'; help: string; series: HistogramSeries[] };
+  { type: 'counter' | 'gauge'; help: string; series: ScalarSeries[] } | { type: 'histogram'; help: string; series: HistogramSeries[] };
 
 export interface MetricsSnapshot {
   /** Epoch ms. */

@@ -19,15 +19,28 @@ export interface AllowlistDeps {
 
 export const listAllowlistEntries = (deps: AllowlistDeps): Promise<AllowlistEntry[]> => listAllowlist(deps.sql);
 
-export async function addAllowlistEntry(deps: AllowlistDeps, input: z.input<typeof allowlistInputSchema>, actor: string): Promise<{ entry: AllowlistEntry; created: boolean }> {
+export async function addAllowlistEntry(
+  deps: AllowlistDeps,
+  input: z.input<typeof allowlistInputSchema>,
+  actor: string,
+): Promise<{ entry: AllowlistEntry; created: boolean }> {
   const e = allowlistInputSchema.parse(input);
   const result = await upsertAllowlist(deps.sql, e, actor);
-  await audit(deps, { actor, action: 'allowlist.added', detail: { kind: e.kind, value: e.value, reason: e.reason, expiresAt: result.entry.expiresAt } });
+  await audit(deps, {
+    actor,
+    action: 'allowlist.added',
+    detail: { kind: e.kind, value: e.value, reason: e.reason, expiresAt: result.entry.expiresAt },
+  });
   return result;
 }
 
-export async function removeAllowlistEntry(deps: AllowlistDeps, by: { id: number } | { kind: AllowlistKind; value: string }, actor: string): Promise<AllowlistEntry | null> {
+export async function removeAllowlistEntry(
+  deps: AllowlistDeps,
+  by: { id: number } | { kind: AllowlistKind; value: string },
+  actor: string,
+): Promise<AllowlistEntry | null> {
   const removed = await removeAllowlist(deps.sql, 'id' in by ? by : { kind: by.kind, value: by.value.trim().toLowerCase() });
-  if (removed) await audit(deps, { actor, action: 'allowlist.removed', detail: { kind: removed.kind, value: removed.value, id: removed.id } });
+  if (removed)
+    await audit(deps, { actor, action: 'allowlist.removed', detail: { kind: removed.kind, value: removed.value, id: removed.id } });
   return removed;
 }

@@ -15,12 +15,19 @@ export interface DetectorModesDeps {
 }
 
 /** Every detector with its run-time mode (null: it follows GUARD_DEFAULT_MODE / GUARD_MODES). */
-export async function listDetectorModes(deps: Pick<DetectorModesDeps, 'redis'>): Promise<Array<{ detector: DetectorId; mode: DetectorMode | null }>> {
+export async function listDetectorModes(
+  deps: Pick<DetectorModesDeps, 'redis'>,
+): Promise<Array<{ detector: DetectorId; mode: DetectorMode | null }>> {
   const set = await getDetectorModes(deps.redis);
   return DETECTORS.map((detector) => ({ detector, mode: set[detector] ?? null }));
 }
 
-export async function changeDetectorMode(deps: DetectorModesDeps, detector: DetectorId, mode: DetectorMode | null, actor: string): Promise<{ detector: DetectorId; mode: DetectorMode | null; previous: DetectorMode | null }> {
+export async function changeDetectorMode(
+  deps: DetectorModesDeps,
+  detector: DetectorId,
+  mode: DetectorMode | null,
+  actor: string,
+): Promise<{ detector: DetectorId; mode: DetectorMode | null; previous: DetectorMode | null }> {
   const previous = (await getDetectorModes(deps.redis))[detector] ?? null;
   await setDetectorMode(deps.redis, detector, mode);
   await audit(deps, { actor, action: mode === null ? 'detector_mode.cleared' : 'detector_mode.set', detail: { detector, mode, previous } });

@@ -100,7 +100,11 @@ async function knownKey(sql: Sql, keyId: string): Promise<KeyInfo> {
   return key;
 }
 
-export async function throttleKey(deps: OperatorDeps, input: ThrottleInput, actor: string): Promise<PenaltyOutcome & { penalty: PenaltyRecord; forced: boolean }> {
+export async function throttleKey(
+  deps: OperatorDeps,
+  input: ThrottleInput,
+  actor: string,
+): Promise<PenaltyOutcome & { penalty: PenaltyRecord; forced: boolean }> {
   const now = (deps.now ?? Date.now)();
   const key = await knownKey(deps.sql, input.keyId);
   const seconds = input.durationSeconds ?? PENALTY_DURATION_SECONDS[input.level];
@@ -132,7 +136,13 @@ export async function throttleKey(deps: OperatorDeps, input: ThrottleInput, acto
   };
   if (outcome.dryRun) return outcome;
   await setPenalty(deps.redis, record, now);
-  await audit(deps, { actor, action: 'penalty.set', keyId: key.id, userId: key.userId, detail: { level: record.level, durationSeconds: seconds, forced: cap.forced, reason: record.reason, expiresAt: record.expiresAt } });
+  await audit(deps, {
+    actor,
+    action: 'penalty.set',
+    keyId: key.id,
+    userId: key.userId,
+    detail: { level: record.level, durationSeconds: seconds, forced: cap.forced, reason: record.reason, expiresAt: record.expiresAt },
+  });
   return outcome;
 }
 
@@ -159,7 +169,8 @@ export async function pardonKey(deps: OperatorDeps, input: PardonInput, actor: s
 
   // Grace before the lift: between the two, a guard poll would otherwise see the key free and
   // still abusive, and penalise it again.
-  if (outcome.graceUntil !== null) await setPardonGrace(deps.redis, { keyId: key.id, until: outcome.graceUntil, incidentId: current?.incidentId ?? null, at: now }, now);
+  if (outcome.graceUntil !== null)
+    await setPardonGrace(deps.redis, { keyId: key.id, until: outcome.graceUntil, incidentId: current?.incidentId ?? null, at: now }, now);
   outcome.lifted = await liftPenalty(deps.redis, key.id, now);
   if (pardoned && outcome.incidentId) {
     const incident = operatorPardonIncident({
@@ -182,7 +193,13 @@ export async function pardonKey(deps: OperatorDeps, input: PardonInput, actor: s
       action: 'penalty.lifted',
       keyId: key.id,
       userId: key.userId,
-      detail: { level: current?.level ?? null, setBy: current?.setBy ?? null, reason: input.reason ?? null, incidentId: outcome.incidentId, graceUntil: outcome.graceUntil },
+      detail: {
+        level: current?.level ?? null,
+        setBy: current?.setBy ?? null,
+        reason: input.reason ?? null,
+        incidentId: outcome.incidentId,
+        graceUntil: outcome.graceUntil,
+      },
     });
   }
   return outcome;
@@ -193,7 +210,10 @@ export async function pardonKey(deps: OperatorDeps, input: PardonInput, actor: s
  * the incident has left the ring buffer, the penalty's own reason still names the detector (the
  * guard writes `<detector> (guard)`).
  */
-async function guardIncidentOf(redis: Redis, penalty: PenaltyRecord | null): Promise<{ incidentId: string; detector: DetectorId; level: PenaltyLevel } | null> {
+async function guardIncidentOf(
+  redis: Redis,
+  penalty: PenaltyRecord | null,
+): Promise<{ incidentId: string; detector: DetectorId; level: PenaltyLevel } | null> {
   if (!penalty?.incidentId) return null;
   const incident = await getIncidentRecord(redis, penalty.incidentId);
   const detector = incident?.detector ?? /^([a-z_0-9]+) \(guard\)$/.exec(penalty.reason)?.[1];

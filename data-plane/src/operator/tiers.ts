@@ -31,7 +31,12 @@ export interface TierChange {
   notified: boolean;
 }
 
-export async function putTier(deps: { sql: Sql; redis: () => Promise<Redis> }, id: string, limits: TierLimitsInput, actor: string): Promise<TierChange> {
+export async function putTier(
+  deps: { sql: Sql; redis: () => Promise<Redis> },
+  id: string,
+  limits: TierLimitsInput,
+  actor: string,
+): Promise<TierChange> {
   const { tier, created } = await deps.sql.begin(async (tx) => {
     const change = await upsertTier(tx, { id, ...limits });
     await recordAudit(tx, { actor, action: change.created ? 'tier.created' : 'tier.updated', detail: { tier: id, ...limits } });

@@ -36,7 +36,9 @@ function refuseCrossSite(ctx: RouteContext): void {
 /** A refused attempt: 429 with Retry-After (RFC 9110 §10.2.3). */
 function tooManyAttempts(d: Extract<ThrottleDecision, { allowed: false }>): PortalError {
   const what = d.scope === 'account' ? 'Too many failed logins for this account' : 'Too many attempts from this address';
-  return new PortalError('too_many_attempts', `${what}; retry in ${d.retryAfterSeconds} s.`, { headers: [['retry-after', String(d.retryAfterSeconds)]] });
+  return new PortalError('too_many_attempts', `${what}; retry in ${d.retryAfterSeconds} s.`, {
+    headers: [['retry-after', String(d.retryAfterSeconds)]],
+  });
 }
 
 /**
@@ -108,7 +110,9 @@ export const login =
       await giveBack();
       throw e;
     }
-    const ok = user?.passwordHash ? await p.passwords.verify(user.passwordHash, input.password) : await p.passwords.verifyDummy(input.password);
+    const ok = user?.passwordHash
+      ? await p.passwords.verify(user.passwordHash, input.password)
+      : await p.passwords.verifyDummy(input.password);
     if (!ok || !user?.passwordHash) {
       p.counters.recordFailedLogin(ip);
       p.log.info({ ip, userId: user?.id ?? null }, 'login failed');

@@ -11,7 +11,9 @@ describe('portal errors', () => {
   it('give portal codes their status and OpenAI-style type', () => {
     const e = new PortalError('email_taken');
     expect(e.status).toBe(409);
-    expect(JSON.parse(portalWireBody(e))).toEqual({ error: { message: 'An account with this email already exists.', type: 'invalid_request_error', code: 'email_taken' } });
+    expect(JSON.parse(portalWireBody(e))).toEqual({
+      error: { message: 'An account with this email already exists.', type: 'invalid_request_error', code: 'email_taken' },
+    });
     expect(new PortalError('too_many_attempts').status).toBe(429);
     expect(new PortalError('csrf_failed').status).toBe(403);
   });

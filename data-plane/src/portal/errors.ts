@@ -13,7 +13,8 @@ export type PortalErrorCode = ErrorCode;
  */
 export function asPortalError(e: unknown): GatewayError {
   if (isGatewayError(e)) return e;
-  if (isConnectionError(e)) return new GatewayError('service_unavailable', 'The account database is unavailable; retry shortly.', { cause: e });
+  if (isConnectionError(e))
+    return new GatewayError('service_unavailable', 'The account database is unavailable; retry shortly.', { cause: e });
   return new GatewayError('internal_error', undefined, { cause: e });
 }
 

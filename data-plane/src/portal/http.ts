@@ -32,7 +32,10 @@ export function portalRoute(p: Portal, handler: PortalHandler, opts: { body: boo
       // The client went away (mid-body or mid-wait): nobody to answer, nothing to report.
       if (ctx.sink.aborted) return;
       const err = sendPortalError(ctx.sink, e);
-      if (err.status >= 500) p.log.child({ requestId: ctx.requestId }).error({ err: err.cause ?? err, path: ctx.req.path, code: err.code }, 'portal request failed');
+      if (err.status >= 500)
+        p.log
+          .child({ requestId: ctx.requestId })
+          .error({ err: err.cause ?? err, path: ctx.req.path, code: err.code }, 'portal request failed');
     });
   };
 }
@@ -78,4 +81,9 @@ export function sendPortalJson(sink: ResponseSink, status: number, value: unknow
 }
 
 /** The public view of an account (GET /portal/me, login and register answers). */
-export const publicUser = (u: Pick<UserRecord, 'id' | 'email' | 'tier' | 'role'>) => ({ id: u.id, email: u.email, tier: u.tier, role: u.role });
+export const publicUser = (u: Pick<UserRecord, 'id' | 'email' | 'tier' | 'role'>) => ({
+  id: u.id,
+  email: u.email,
+  tier: u.tier,
+  role: u.role,
+});

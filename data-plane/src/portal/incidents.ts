@@ -37,11 +37,14 @@ export function parseIncidentQuery(query: string): IncidentQuery {
   const q = new URLSearchParams(query);
   const limitRaw = q.get('limit');
   const limit = limitRaw === null ? 50 : Number(limitRaw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw new PortalError('bad_request', `limit must be an integer from 1 to ${MAX_PAGE}`);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+    throw new PortalError('bad_request', `limit must be an integer from 1 to ${MAX_PAGE}`);
   const before = q.get('before');
-  if (before !== null && !STREAM_ID.test(before)) throw new PortalError('bad_request', 'before must be the `next` value of a previous page');
+  if (before !== null && !STREAM_ID.test(before))
+    throw new PortalError('bad_request', 'before must be the `next` value of a previous page');
   const key = q.get('key')?.trim() || null;
-  if (key !== null && !isUuid(key) && !KEY_PREFIX.test(key)) throw new PortalError('bad_request', 'key must be an API key id or the start of its prefix (at least 6 characters, e.g. fgk_Ab12)');
+  if (key !== null && !isUuid(key) && !KEY_PREFIX.test(key))
+    throw new PortalError('bad_request', 'key must be an API key id or the start of its prefix (at least 6 characters, e.g. fgk_Ab12)');
   return { limit, before, key: key !== null && isUuid(key) ? key.toLowerCase() : key };
 }
 
@@ -67,7 +70,10 @@ export async function readIncidents(redis: Redis, q: IncidentQuery): Promise<Inc
     const count = q.key === null ? q.limit - out.length : SCAN_BATCH;
     const entries = await redis.xrevrange(stream, end, '-', 'COUNT', count);
     const ids = entries.map(([, fields]) => fields[fields.indexOf(STREAM_FIELDS.id) + 1] ?? '');
-    const [recs, sums] = ids.length === 0 ? [[], []] : await Promise.all([redis.hmget(redisKeys.incidentRecords(), ...ids), redis.hmget(redisKeys.incidentSummaries(), ...ids)]);
+    const [recs, sums] =
+      ids.length === 0
+        ? [[], []]
+        : await Promise.all([redis.hmget(redisKeys.incidentRecords(), ...ids), redis.hmget(redisKeys.incidentSummaries(), ...ids)]);
     for (let n = 0; n < entries.length; n++) {
       scanned++;
       const incident = mergeIncident(recs[n] ?? null, sums[n] ?? null);
@@ -75,7 +81,8 @@ export async function readIncidents(redis: Redis, q: IncidentQuery): Promise<Inc
       else if (matches(incident, q.key)) out.push(incident);
       const entryId = entries[n]![0];
       // Full page, or enough examined for one request: the caller continues from this entry.
-      if (out.length >= q.limit || scanned >= MAX_SCAN) return { incidents: out, next: n === entries.length - 1 && entries.length < count ? null : entryId, skipped };
+      if (out.length >= q.limit || scanned >= MAX_SCAN)
+        return { incidents: out, next: n === entries.length - 1 && entries.length < count ? null : entryId, skipped };
     }
     if (entries.length < count) return { incidents: out, next: null, skipped };
     end = `(${entries[entries.length - 1]![0]}`;

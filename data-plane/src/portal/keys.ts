@@ -56,7 +56,13 @@ export const createOwnKey = (p: Portal): PortalHandler =>
     }
     const issued = await issueKeyForUser(p.sql, { userId: s.user.id, name: input.name ?? '' });
     if (!issued) throw new PortalError('unauthorized', 'The account no longer exists.');
-    await audit(p, { actor: `portal:${s.user.id}`, action: 'key.created', userId: s.user.id, keyId: issued.key.id, detail: { tier: issued.key.tier } });
+    await audit(p, {
+      actor: `portal:${s.user.id}`,
+      action: 'key.created',
+      userId: s.user.id,
+      keyId: issued.key.id,
+      detail: { tier: issued.key.tier },
+    });
     sendPortalJson(ctx.sink, 201, { key: keyView(issued.key), secret: issued.secret });
   });
 

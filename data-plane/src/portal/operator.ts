@@ -45,7 +45,8 @@ export const listIncidents = (p: Portal): PortalHandler =>
     sendPortalJson(ctx.sink, 200, page);
   });
 
-const keyView = (k: KeyInfo | null) => (k === null ? null : { id: k.id, name: k.name, prefix: k.prefix, tier: k.tier, status: k.status, ownerEmail: k.ownerEmail });
+const keyView = (k: KeyInfo | null) =>
+  k === null ? null : { id: k.id, name: k.name, prefix: k.prefix, tier: k.tier, status: k.status, ownerEmail: k.ownerEmail };
 
 export const listPenaltyBox = (p: Portal): PortalHandler =>
   withOperator(p, async (ctx) => {
@@ -61,7 +62,11 @@ export const listPenaltyBox = (p: Portal): PortalHandler =>
     const incidents = new Map(incidentIds.map((id, n) => [id, mergeIncident(recs[n] ?? null, sums[n] ?? null)]));
     const penalties = shown.map((r: PenaltyRecord, n) => {
       const i = r.incidentId === null ? null : (incidents.get(r.incidentId) ?? null);
-      return { ...r, key: keyView(keys[n] ?? null), incident: i && { id: i.id, detector: i.detector, status: i.status, summary: i.summary, at: i.at } };
+      return {
+        ...r,
+        key: keyView(keys[n] ?? null),
+        incident: i && { id: i.id, detector: i.detector, status: i.status, summary: i.summary, at: i.at },
+      };
     });
     sendPortalJson(ctx.sink, 200, { penalties, total: all.length });
   });
@@ -101,5 +106,12 @@ export const pardon = (p: Portal): PortalHandler =>
     }
     if (!outcome.lifted) throw new PortalError('not_found', 'This key has no penalty (it may have ended or been pardoned already).');
     p.log.info({ keyId, level: before.level, operatorId: s.user.id, incidentId: outcome.incidentId }, 'penalty pardoned by an operator');
-    sendPortalJson(ctx.sink, 200, { keyId, lifted: true, level: before.level, setBy: before.setBy, graceUntil: outcome.graceUntil, incidentId: outcome.incidentId });
+    sendPortalJson(ctx.sink, 200, {
+      keyId,
+      lifted: true,
+      level: before.level,
+      setBy: before.setBy,
+      graceUntil: outcome.graceUntil,
+      incidentId: outcome.incidentId,
+    });
   });

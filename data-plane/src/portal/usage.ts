@@ -51,7 +51,14 @@ export function parseUsageQuery(query: string, nowMs: number): UsageQuery {
   const key = q.get('key');
   if (key !== null && !isUuid(key)) throw new PortalError('not_found', 'No such key.');
   const ms = WINDOWS[window].seconds * 1000;
-  return { window, since: firstBucket * ms, until: (firstBucket + buckets) * ms - 1, firstBucket, buckets, keyId: key?.toLowerCase() ?? null };
+  return {
+    window,
+    since: firstBucket * ms,
+    until: (firstBucket + buckets) * ms - 1,
+    firstBucket,
+    buckets,
+    keyId: key?.toLowerCase() ?? null,
+  };
 }
 
 const FIELDS = Object.entries(USAGE_FIELDS) as Array<[UsageField, string]>;
@@ -108,8 +115,17 @@ export const usage = (p: Portal): PortalHandler =>
       if (keys.length === 0) throw new PortalError('not_found', 'No such key.');
     }
     if (keys.length * q.buckets > MAX_CELLS) {
-      throw new PortalError('bad_request', `${keys.length} keys × ${q.buckets} buckets is too much at once; narrow the range or pass key=<id>`);
+      throw new PortalError(
+        'bad_request',
+        `${keys.length} keys × ${q.buckets} buckets is too much at once; narrow the range or pass key=<id>`,
+      );
     }
     const series = await readUsage(p, keys, q);
-    sendPortalJson(ctx.sink, 200, { window: q.window, bucketSeconds: WINDOWS[q.window].seconds, since: q.since, until: q.until, keys: series });
+    sendPortalJson(ctx.sink, 200, {
+      window: q.window,
+      bucketSeconds: WINDOWS[q.window].seconds,
+      since: q.since,
+      until: q.until,
+      keys: series,
+    });
   });

@@ -44,9 +44,8 @@ export class Balancer<T extends BalancedUpstream> {
   /** Chooses and acquires an upstream; prefers ones not in `tried` (retries go elsewhere). */
   pick(model: string | null, tried: readonly T[], now: number): Pick<T> | null {
     const listed = model === null ? undefined : this.#byModel.get(model);
-    const groups: ReadonlyArray<readonly T[]> = listed !== undefined
-      ? [listed, this.#anyModel]
-      : [this.#anyModel.length > 0 ? this.#anyModel : this.#all];
+    const groups: ReadonlyArray<readonly T[]> =
+      listed !== undefined ? [listed, this.#anyModel] : [this.#anyModel.length > 0 ? this.#anyModel : this.#all];
     if (tried.length > 0) {
       for (const g of groups) {
         const p = this.#pickIn(g, tried, now);

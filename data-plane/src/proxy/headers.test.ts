@@ -61,7 +61,10 @@ describe('request headers', () => {
       ['x-request-id', 'r1'],
     ]);
     // Behind trusted proxies the caller passes the resolved chain; it is sent as given.
-    expect(pairs(filterRequestHeaders(h, { forwardedFor: '198.51.100.1, 10.0.0.2' }))).toContainEqual(['x-forwarded-for', '198.51.100.1, 10.0.0.2']);
+    expect(pairs(filterRequestHeaders(h, { forwardedFor: '198.51.100.1, 10.0.0.2' }))).toContainEqual([
+      'x-forwarded-for',
+      '198.51.100.1, 10.0.0.2',
+    ]);
   });
 
   it('injects the upstream credential without mutating the shared list', () => {

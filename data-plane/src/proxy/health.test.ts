@@ -9,7 +9,10 @@ describe('UpstreamHealth', () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['Date'], now: 1_000_000 });
     changes = [];
-    h = new UpstreamHealth({ failureThreshold: 3, baseOpenMs: 1_000, maxOpenMs: 4_000, probeFailureThreshold: 2 }, (f: UpstreamState, t: UpstreamState) => changes.push(`${f}->${t}`));
+    h = new UpstreamHealth(
+      { failureThreshold: 3, baseOpenMs: 1_000, maxOpenMs: 4_000, probeFailureThreshold: 2 },
+      (f: UpstreamState, t: UpstreamState) => changes.push(`${f}->${t}`),
+    );
   });
   afterEach(() => {
     vi.useRealTimers();

@@ -60,7 +60,14 @@ export function probeOnce(u: PoolUpstream, opts: ProbeOptions): Promise<ProbeRes
     };
     try {
       u.dispatcher.dispatch(
-        { origin: u.origin, path: u.basePath + opts.path, method: 'GET', headers, headersTimeout: opts.timeoutMs, bodyTimeout: opts.timeoutMs },
+        {
+          origin: u.origin,
+          path: u.basePath + opts.path,
+          method: 'GET',
+          headers,
+          headersTimeout: opts.timeoutMs,
+          bodyTimeout: opts.timeoutMs,
+        },
         handler,
       );
     } catch (err) {

@@ -19,7 +19,8 @@ describe('allow-list per family', () => {
   });
 
   it('forwards the Ollama inference surface', () => {
-    for (const p of ['chat', 'generate', 'embed', 'embeddings', 'show']) expect(off.check('POST', `/api/${p}`), p).toEqual({ ok: true, family: 'ollama', management: false });
+    for (const p of ['chat', 'generate', 'embed', 'embeddings', 'show'])
+      expect(off.check('POST', `/api/${p}`), p).toEqual({ ok: true, family: 'ollama', management: false });
     for (const p of ['tags', 'version', 'ps']) expect(off.check('GET', `/api/${p}`).ok, p).toBe(true);
   });
 
@@ -107,7 +108,15 @@ describe('ambiguous paths are refused with 400 before the allow-list', () => {
 
 describe('model management', () => {
   it('does not exist while the setting is off (404 like any unknown path)', () => {
-    for (const [m, p] of [['DELETE', '/api/delete'], ['POST', '/api/pull'], ['POST', '/api/push'], ['POST', '/api/create'], ['POST', '/api/copy'], ['HEAD', '/api/blobs/sha256:00'], ['POST', '/api/blobs/sha256:00']]) {
+    for (const [m, p] of [
+      ['DELETE', '/api/delete'],
+      ['POST', '/api/pull'],
+      ['POST', '/api/push'],
+      ['POST', '/api/create'],
+      ['POST', '/api/copy'],
+      ['HEAD', '/api/blobs/sha256:00'],
+      ['POST', '/api/blobs/sha256:00'],
+    ]) {
       const v = off.check(m!, p!);
       expect(status(v), `${m} ${p}`).toBe(404);
     }
@@ -115,7 +124,8 @@ describe('model management', () => {
 
   it('is a management call when on, with its own methods', () => {
     expect(on.check('DELETE', '/api/delete')).toEqual({ ok: true, family: 'ollama', management: true });
-    for (const p of ['pull', 'push', 'create', 'copy']) expect(on.check('POST', `/api/${p}`)).toEqual({ ok: true, family: 'ollama', management: true });
+    for (const p of ['pull', 'push', 'create', 'copy'])
+      expect(on.check('POST', `/api/${p}`)).toEqual({ ok: true, family: 'ollama', management: true });
     expect(on.check('HEAD', '/api/blobs/sha256:0a1b').ok).toBe(true);
     expect(on.check('POST', '/api/blobs/sha256:0a1b').ok).toBe(true);
     const wrong = on.check('GET', '/api/pull');

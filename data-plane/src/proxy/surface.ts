@@ -43,7 +43,11 @@ interface FamilyTable {
   params: ReadonlyArray<{ prefix: string; segments: 1 | '+'; endpoint: Endpoint }>;
 }
 
-const endpoint = (methods: string[], management = false): Endpoint => ({ methods: new Set(methods), allow: methods.join(', '), management });
+const endpoint = (methods: string[], management = false): Endpoint => ({
+  methods: new Set(methods),
+  allow: methods.join(', '),
+  management,
+});
 
 const POST = endpoint(['POST']);
 // RFC 9110 §9.1: a server that supports GET on a resource supports HEAD on it too.
@@ -126,7 +130,8 @@ export function createSurface(opts: SurfaceOptions): Surface {
       if (!path.startsWith(prefix)) return { ok: false, family, error: new GatewayError('not_found') };
       const rest = path.slice(prefix.length);
       const problem = syntaxProblem(rest);
-      if (problem !== null) return { ok: false, family, error: new GatewayError('bad_request', `The request path is not allowed: it contains ${problem}.`) };
+      if (problem !== null)
+        return { ok: false, family, error: new GatewayError('bad_request', `The request path is not allowed: it contains ${problem}.`) };
       const found = match(tables[family], rest);
       if (found === null) return { ok: false, family, error: new GatewayError('not_found', `Unknown endpoint ${shown(path)}.`) };
       if (!found.methods.has(method)) {

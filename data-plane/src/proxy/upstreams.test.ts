@@ -42,9 +42,21 @@ describe('upstreams file', () => {
     const cases: Array<[unknown, RegExp]> = [
       [[], /must list at least one upstream/],
       [{ name: 'x' }, /upstreams file: Invalid input/],
-      [[{ name: 'a', url: 'http://a' }, { name: 'b', url: 'http://b', weight: 0 }], /entry 2 \("b"\): weight: /],
+      [
+        [
+          { name: 'a', url: 'http://a' },
+          { name: 'b', url: 'http://b', weight: 0 },
+        ],
+        /entry 2 \("b"\): weight: /,
+      ],
       [[{ name: 'a', url: 'http://a', modles: [] }], /entry 1 \("a"\): Unrecognized key: "modles"/],
-      [[{ name: 'a', url: 'http://a' }, { name: 'a', url: 'http://b' }], /entry 2 \("a"\): duplicate name/],
+      [
+        [
+          { name: 'a', url: 'http://a' },
+          { name: 'a', url: 'http://b' },
+        ],
+        /entry 2 \("a"\): duplicate name/,
+      ],
       [[{ name: 'bad name!', url: 'http://a' }], /entry 1: name: must be/],
       [[{ name: 'a', url: 'http://a', credential: 42 }], /entry 1 \("a"\): credential: Invalid input/],
       [[{ name: 'a', url: 'http://u:sk-zzz@a' }], /entry 1 \("a"\): url http:\/\/a\/ must not embed credentials/],
@@ -58,6 +70,8 @@ describe('upstreams file', () => {
   });
 
   it('malformed JSON text does not quote the file', () => {
-    expect(() => parseUpstreamsFileText('[{"name":"a","credential":"sk-secret",}]', 'upstreams.json')).toThrow(/^upstreams.json: not valid JSON$/);
+    expect(() => parseUpstreamsFileText('[{"name":"a","credential":"sk-secret",}]', 'upstreams.json')).toThrow(
+      /^upstreams.json: not valid JSON$/,
+    );
   });
 });

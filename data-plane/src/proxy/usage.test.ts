@@ -11,7 +11,9 @@ const DONE = 'data: [DONE]\n\n';
 /** An OpenAI stream as sent when include_usage is set, and the same minus the usage event. */
 function openaiStream(eol: '\n' | '\r\n' = '\n'): { upstream: Buffer; client: Buffer } {
   const fix = (s: string): string => s.replaceAll('\n', eol);
-  const content = [': keep-alive comment\n\n', chunkEvent('Hello', true), chunkEvent(' wor\\"ld', true), chunkEvent('!', true)].map(fix).join('');
+  const content = [': keep-alive comment\n\n', chunkEvent('Hello', true), chunkEvent(' wor\\"ld', true), chunkEvent('!', true)]
+    .map(fix)
+    .join('');
   return { upstream: Buffer.from(content + fix(USAGE_EVENT) + fix(DONE)), client: Buffer.from(content + fix(DONE)) };
 }
 
@@ -136,7 +138,9 @@ describe('usage tracker: OpenAI SSE', () => {
   });
 
   it('Responses API usage nested under `response`', () => {
-    const body = Buffer.from('event: response.completed\ndata: {"type":"response.completed","response":{"usage":{"input_tokens":5,"output_tokens":7}}}\n\n');
+    const body = Buffer.from(
+      'event: response.completed\ndata: {"type":"response.completed","response":{"usage":{"input_tokens":5,"output_tokens":7}}}\n\n',
+    );
     expect(run(sse, body, [30]).result).toEqual({ promptTokens: 5, completionTokens: 7, estimated: false });
   });
 });
@@ -159,11 +163,21 @@ describe('usage tracker: Ollama NDJSON and JSON bodies', () => {
 
   it('NDJSON without counts: estimated from the generated text', () => {
     const body = Buffer.from(lines.slice(0, 2).join(''));
-    expect(run({ contentType: 'application/x-ndjson', promptText: 'abcdefgh' }, body, []).result).toEqual({ promptTokens: 2, completionTokens: 2, estimated: true });
+    expect(run({ contentType: 'application/x-ndjson', promptText: 'abcdefgh' }, body, []).result).toEqual({
+      promptTokens: 2,
+      completionTokens: 2,
+      estimated: true,
+    });
   });
 
   it('OpenAI JSON: usage read from the body, chunks passed through untouched', () => {
-    const body = Buffer.from(JSON.stringify({ id: 'c', choices: [{ message: { role: 'assistant', content: 'Hi "usage": {' } }], usage: { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 } }));
+    const body = Buffer.from(
+      JSON.stringify({
+        id: 'c',
+        choices: [{ message: { role: 'assistant', content: 'Hi "usage": {' } }],
+        usage: { prompt_tokens: 9, completion_tokens: 12, total_tokens: 21 },
+      }),
+    );
     for (const cut of [1, 40, body.length - 5]) {
       const { output, result } = run({ contentType: 'application/json', promptText: '' }, body, [cut]);
       expect(output.equals(body)).toBe(true);
@@ -172,14 +186,27 @@ describe('usage tracker: Ollama NDJSON and JSON bodies', () => {
   });
 
   it('JSON bodies far larger than the kept tail still yield the usage at their end', () => {
-    const body = Buffer.from(JSON.stringify({ data: [{ embedding: Array.from({ length: 40_000 }, (_, i) => i / 7) }], usage: { prompt_tokens: 8, total_tokens: 8 } }));
+    const body = Buffer.from(
+      JSON.stringify({
+        data: [{ embedding: Array.from({ length: 40_000 }, (_, i) => i / 7) }],
+        usage: { prompt_tokens: 8, total_tokens: 8 },
+      }),
+    );
     const cuts = Array.from({ length: Math.floor(body.length / 16_384) }, (_, i) => (i + 1) * 16_384);
-    expect(run({ contentType: 'application/json', promptText: '' }, body, cuts).result).toEqual({ promptTokens: 8, completionTokens: 0, estimated: false });
+    expect(run({ contentType: 'application/json', promptText: '' }, body, cuts).result).toEqual({
+      promptTokens: 8,
+      completionTokens: 0,
+      estimated: false,
+    });
   });
 
   it('Ollama JSON answer', () => {
     const body = Buffer.from('{"model":"m","response":"Hello","done":true,"prompt_eval_count":4,"eval_count":1}');
-    expect(run({ contentType: 'application/json; charset=utf-8', promptText: '' }, body, [10]).result).toEqual({ promptTokens: 4, completionTokens: 1, estimated: false });
+    expect(run({ contentType: 'application/json; charset=utf-8', promptText: '' }, body, [10]).result).toEqual({
+      promptTokens: 4,
+      completionTokens: 1,
+      estimated: false,
+    });
   });
 
   it('compressed or unknown bodies pass through and are estimated from the prompt only', () => {

@@ -10,7 +10,18 @@
  * to passthrough for the rest of the stream (memory stays bounded, the stripping stops).
  */
 import { EventFramer } from './framing.js';
-import { EVAL_COUNT_KEY, scanChunk, sseData, tryParse, USAGE_KEY, usageFromObject, usageFromTail, usageObjectAt, type Needle, type Reported } from './usage-scan.js';
+import {
+  EVAL_COUNT_KEY,
+  scanChunk,
+  sseData,
+  tryParse,
+  USAGE_KEY,
+  usageFromObject,
+  usageFromTail,
+  usageObjectAt,
+  type Needle,
+  type Reported,
+} from './usage-scan.js';
 
 export type ResponseFormat = 'sse' | 'ndjson' | 'json' | 'opaque';
 

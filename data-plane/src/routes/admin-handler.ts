@@ -19,7 +19,11 @@ export function adminHandler(log: Logger, what: string, fn: (ctx: RouteContext) 
       const err = asAdminError(e);
       if (err) return sendError(ctx.sink, err, 'plain');
       log.warn({ err: (e as Error).message, path: ctx.req.path }, `${what} failed`);
-      sendError(ctx.sink, new GatewayError('service_unavailable', 'Redis or Postgres is unavailable; retry shortly.', { cause: e }), 'plain');
+      sendError(
+        ctx.sink,
+        new GatewayError('service_unavailable', 'Redis or Postgres is unavailable; retry shortly.', { cause: e }),
+        'plain',
+      );
     }
   };
 }
@@ -33,7 +37,10 @@ function asAdminError(e: unknown): GatewayError | null {
   }
   if (e instanceof ZodError) {
     const issue = e.issues[0];
-    return new GatewayError('bad_request', `${issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue?.message ?? 'invalid input'}`);
+    return new GatewayError(
+      'bad_request',
+      `${issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : ''}${issue?.message ?? 'invalid input'}`,
+    );
   }
   return null;
 }

@@ -30,7 +30,12 @@ const PREFIX = '/admin/penalty/';
 export const penaltyInputSchema = z.strictObject({
   level: z.enum(PENALTY_LEVELS),
   /** Default: the level's own duration (PENALTY_DURATION_SECONDS). At most 30 days. */
-  durationSeconds: z.number().int().min(1).max(30 * 86_400).optional(),
+  durationSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .optional(),
   reason: z.string().max(500).optional(),
   incidentId: z.string().min(1).max(128).nullable().optional(),
   force: z.boolean().optional(),
@@ -63,7 +68,11 @@ export function penaltyAdminRoutes(deps: OperatorDeps, log: Logger): RouteSpec[]
           const dryRun = queryFlag(req.query, 'dryRun');
           const input = await body;
           const outcome = await throttleKey(deps, { ...input, keyId: pathTail(req.path, PREFIX), dryRun }, ADMIN_ACTOR);
-          if (!dryRun) log.info({ keyId: outcome.keyId, level: outcome.penalty.level, expiresAt: outcome.until, forced: outcome.forced }, 'penalty set by an operator');
+          if (!dryRun)
+            log.info(
+              { keyId: outcome.keyId, level: outcome.penalty.level, expiresAt: outcome.until, forced: outcome.forced },
+              'penalty set by an operator',
+            );
           sendJson(sink, dryRun ? 200 : 201, outcome);
         })(ctx);
       },

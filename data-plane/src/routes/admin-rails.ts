@@ -37,7 +37,11 @@ export function railsAdminRoutes(deps: DetectorModesDeps, log: Logger): RouteSpe
     return { removed: entry };
   };
   return [
-    { method: 'get', pattern: '/admin/allowlist', handler: handler(async ({ sink }) => sendJson(sink, 200, { entries: await listAllowlistEntries(deps) })) },
+    {
+      method: 'get',
+      pattern: '/admin/allowlist',
+      handler: handler(async ({ sink }) => sendJson(sink, 200, { entries: await listAllowlistEntries(deps) })),
+    },
     {
       method: 'post',
       pattern: '/admin/allowlist',
@@ -65,11 +69,20 @@ export function railsAdminRoutes(deps: DetectorModesDeps, log: Logger): RouteSpe
       handler: handler(async ({ req, sink }) => {
         const [kind = '', ...rest] = req.path.slice(ALLOW.length).split('/');
         const value = pathTail(`/${rest.join('/')}`, '/');
-        if (!(ALLOWLIST_KINDS as readonly string[]).includes(kind)) throw new GatewayError('not_found', `No allowlist kind ${JSON.stringify(kind.slice(0, 32))} (expected key, account or cidr).`);
-        sendJson(sink, 200, removed(await removeAllowlistEntry(deps, { kind: kind as (typeof ALLOWLIST_KINDS)[number], value }, ADMIN_ACTOR)));
+        if (!(ALLOWLIST_KINDS as readonly string[]).includes(kind))
+          throw new GatewayError('not_found', `No allowlist kind ${JSON.stringify(kind.slice(0, 32))} (expected key, account or cidr).`);
+        sendJson(
+          sink,
+          200,
+          removed(await removeAllowlistEntry(deps, { kind: kind as (typeof ALLOWLIST_KINDS)[number], value }, ADMIN_ACTOR)),
+        );
       }),
     },
-    { method: 'get', pattern: '/admin/detector-modes', handler: handler(async ({ sink }) => sendJson(sink, 200, { modes: await listDetectorModes(deps) })) },
+    {
+      method: 'get',
+      pattern: '/admin/detector-modes',
+      handler: handler(async ({ sink }) => sendJson(sink, 200, { modes: await listDetectorModes(deps) })),
+    },
     {
       method: 'put',
       pattern: `${MODES}:detector`,

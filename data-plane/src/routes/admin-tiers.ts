@@ -21,7 +21,11 @@ const PREFIX = '/admin/tiers/';
 export function tierAdminRoutes(deps: { sql: Sql; redis: Redis }, log: Logger): RouteSpec[] {
   const handler = (fn: Parameters<typeof adminHandler>[2]) => adminHandler(log, 'tier admin call', fn);
   return [
-    { method: 'get', pattern: '/admin/tiers', handler: handler(async ({ sink }) => sendJson(sink, 200, { tiers: await listTierRows(deps.sql) })) },
+    {
+      method: 'get',
+      pattern: '/admin/tiers',
+      handler: handler(async ({ sink }) => sendJson(sink, 200, { tiers: await listTierRows(deps.sql) })),
+    },
     {
       method: 'put',
       pattern: `${PREFIX}:id`,
@@ -29,7 +33,8 @@ export function tierAdminRoutes(deps: { sql: Sql; redis: Redis }, log: Logger): 
         const body = jsonBody(ctx, tierLimitsInputSchema);
         return handler(async ({ req, sink }) => {
           const id = pathTail(req.path, PREFIX);
-          if (!TIER_ID_RE.test(id)) throw new GatewayError('bad_request', 'tier id: 1-64 characters of a-z, 0-9, "_" and "-", starting with a letter or digit');
+          if (!TIER_ID_RE.test(id))
+            throw new GatewayError('bad_request', 'tier id: 1-64 characters of a-z, 0-9, "_" and "-", starting with a letter or digit');
           const change = await putTier({ sql: deps.sql, redis: async () => deps.redis }, id, await body, ADMIN_ACTOR);
           log.info({ tier: id, created: change.created, notified: change.notified }, 'tier changed by an operator');
           sendJson(sink, change.created ? 201 : 200, change);

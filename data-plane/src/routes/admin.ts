@@ -22,7 +22,9 @@ export function bearerMatches(header: string | undefined, token: string): boolea
 export function requireAdmin(token: string, handler: RouteHandler): RouteHandler {
   return (ctx: RouteContext) => {
     if (!bearerMatches(ctx.req.headers.get('authorization'), token)) {
-      return sendError(ctx.sink, new GatewayError('unauthorized', 'Admin bearer token required.'), 'plain', [['www-authenticate', 'Bearer']]);
+      return sendError(ctx.sink, new GatewayError('unauthorized', 'Admin bearer token required.'), 'plain', [
+        ['www-authenticate', 'Bearer'],
+      ]);
     }
     return handler(ctx);
   };

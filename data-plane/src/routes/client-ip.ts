@@ -28,7 +28,10 @@ export function resolveClient(req: RequestSnapshot, trusted: AddressSet): Client
   if (!trusted.has(peer)) return { client: peer, forwardedFor: undefined };
   const header = req.headers.get('x-forwarded-for');
   if (header === undefined) return { client: peer, forwardedFor: undefined };
-  const chain = header.split(',').map((s) => s.trim()).filter(Boolean);
+  const chain = header
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   let first = chain.length;
   while (first > 0) {
     const hop = chain[first - 1]!;

@@ -34,6 +34,8 @@ export function readyz(checks: ReadinessChecks, opts: { timeoutMs: number; cache
       cached = { at: Date.now(), body };
     }
     const ready = body.redis === true && body.postgres === true && body.upstreams === true;
-    sendJson(sink, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks: body, ...checks.details?.() }, [['cache-control', 'no-store']]);
+    sendJson(sink, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks: body, ...checks.details?.() }, [
+      ['cache-control', 'no-store'],
+    ]);
   };
 }

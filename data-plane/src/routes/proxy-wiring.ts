@@ -17,7 +17,12 @@ export function promptFingerprint(promptText: string): string | null {
 }
 
 /** Adapt the auth, counters and metrics modules to the ports the proxy route needs. */
-export function createProxyPorts(deps: { authenticate: Authenticate; counters: Counters; metrics: GatewayMetrics; stats?: ReplicaStats }): ProxyPorts {
+export function createProxyPorts(deps: {
+  authenticate: Authenticate;
+  counters: Counters;
+  metrics: GatewayMetrics;
+  stats?: ReplicaStats;
+}): ProxyPorts {
   const { authenticate, counters, metrics, stats } = deps;
   return {
     checkKey(req) {

@@ -83,7 +83,14 @@ function setup(opts: { modelManagement?: boolean } = {}) {
   });
   const run = async (method: string, path: string, headers: Record<string, string>) => {
     const sink = fakeSink();
-    const req: RequestSnapshot = { method, path, query: '', headers: new Map(Object.entries(headers)), remoteAddress: '192.0.2.1', receivedAt: performance.now() };
+    const req: RequestSnapshot = {
+      method,
+      path,
+      query: '',
+      headers: new Map(Object.entries(headers)),
+      remoteAddress: '192.0.2.1',
+      receivedAt: performance.now(),
+    };
     const ctx: RouteContext = {
       req,
       sink,

@@ -38,7 +38,8 @@ interface Admitted {
 
 const METHODS_WITHOUT_BODY = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-const CUT_MESSAGE = "Rate limit exceeded: this stream used the API key's remaining tokens and was stopped; retry after the x-ratelimit-reset-tokens delay.";
+const CUT_MESSAGE =
+  "Rate limit exceeded: this stream used the API key's remaining tokens and was stopped; retry after the x-ratelimit-reset-tokens delay.";
 
 /**
  * `/v1/*` and `/api/*`: the allow-list and the key's format, synchronously (an anonymous or
@@ -65,7 +66,13 @@ export function proxyRoute(deps: ProxyDeps): RouteHandler {
       const flavor = flavorOf(req.path);
       sendError(sink, err, flavor, [['x-request-id', ctx.requestId]]);
       const durationMs = performance.now() - req.receivedAt;
-      ports.observe({ family: flavor === 'ollama' ? 'ollama' : 'openai', status: err.status, durationMs, ttfbMs: null, outcome: 'rejected' });
+      ports.observe({
+        family: flavor === 'ollama' ? 'ollama' : 'openai',
+        status: err.status,
+        durationMs,
+        ttfbMs: null,
+        outcome: 'rejected',
+      });
       return;
     }
     return serve(ctx, admitted);
@@ -169,7 +176,11 @@ function serveAdmitted(deps: ProxyDeps) {
       if (sink.aborted) return;
       const streams = Math.min(tier.concurrentStreams, options.perKeyConcurrency);
       if (!gate.tryAcquireKey(principal.keyId, streams)) {
-        throw new GatewayError('too_many_streams', `Too many concurrent requests for this API key (at most ${streams} under tier ${tier.id}).`, { headers: [['retry-after', '1']] });
+        throw new GatewayError(
+          'too_many_streams',
+          `Too many concurrent requests for this API key (at most ${streams} under tier ${tier.id}).`,
+          { headers: [['retry-after', '1']] },
+        );
       }
       heldKey = true;
       const body = bodyPromise ? await bodyPromise : null;

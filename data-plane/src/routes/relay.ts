@@ -43,19 +43,25 @@ export class Relay {
    */
   startHeartbeat(intervalMs: number, expect: 'sse' | 'ndjson'): void {
     this.lastWriteAt = performance.now();
-    this.heartbeatTimer = setInterval(() => {
-      if (this.sink.finished) return this.stopHeartbeat();
-      if (performance.now() - this.lastWriteAt < intervalMs * 0.9) return;
-      if (!this.sink.headersSent) {
-        this.precommitted = true;
-        this.format = expect;
-        this.sink.startStream(200, [...(expect === 'sse' ? SSE_HEADERS : [['content-type', 'application/x-ndjson'] as const]), ...this.extraHeaders()]);
-      } else if (this.meter && !this.meter.atEventBoundary) {
-        return; // never split an event with a comment
-      }
-      this.lastWriteAt = performance.now();
-      this.sink.write(this.format === 'ndjson' ? NDJSON_HEARTBEAT : HEARTBEAT);
-    }, Math.max(50, Math.floor(intervalMs / 2)));
+    this.heartbeatTimer = setInterval(
+      () => {
+        if (this.sink.finished) return this.stopHeartbeat();
+        if (performance.now() - this.lastWriteAt < intervalMs * 0.9) return;
+        if (!this.sink.headersSent) {
+          this.precommitted = true;
+          this.format = expect;
+          this.sink.startStream(200, [
+            ...(expect === 'sse' ? SSE_HEADERS : [['content-type', 'application/x-ndjson'] as const]),
+            ...this.extraHeaders(),
+          ]);
+        } else if (this.meter && !this.meter.atEventBoundary) {
+          return; // never split an event with a comment
+        }
+        this.lastWriteAt = performance.now();
+        this.sink.write(this.format === 'ndjson' ? NDJSON_HEARTBEAT : HEARTBEAT);
+      },
+      Math.max(50, Math.floor(intervalMs / 2)),
+    );
     this.heartbeatTimer.unref();
   }
 

@@ -46,7 +46,8 @@ function serve(file: StaticFile, headers: ReadonlyMap<string, string>, sink: Res
   if (etagMatches(headers.get('if-none-match'), file.etag)) return sink.send(304, common, '');
   const coding = pickEncoding(headers.get('accept-encoding'), file);
   const body = coding === 'br' ? file.br! : coding === 'gzip' ? file.gzip! : file.body;
-  const out: HeaderList = coding === null ? [['content-type', file.type], ...common] : [['content-type', file.type], ['content-encoding', coding], ...common];
+  const out: HeaderList =
+    coding === null ? [['content-type', file.type], ...common] : [['content-type', file.type], ['content-encoding', coding], ...common];
   sink.send(200, out, body);
 }
 

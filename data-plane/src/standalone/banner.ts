@@ -95,7 +95,15 @@ export function formatBanner(b: BannerInput): string {
     return values.map((v, i) => `  ${(i === 0 ? label : '').padEnd(width)}${v}`.trimEnd());
   });
   const rule = '-'.repeat(78);
-  return ['', rule, '  Fluxgate is running', rule, ...lines, rule, `  Ctrl-C stops it all: open streams get up to ${Math.round(b.drainMs / 1000)} s to finish.`, rule, ''].join(
-    '\n',
-  );
+  return [
+    '',
+    rule,
+    '  Fluxgate is running',
+    rule,
+    ...lines,
+    rule,
+    `  Ctrl-C stops it all: open streams get up to ${Math.round(b.drainMs / 1000)} s to finish.`,
+    rule,
+    '',
+  ].join('\n');
 }

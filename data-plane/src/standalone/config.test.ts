@@ -32,7 +32,11 @@ describe('supervisor config', () => {
       expect(e).toBeInstanceOf(ConfigError);
       message = (e as Error).message;
     }
-    expect(message.split('\n').map((l) => l.split(':')[0])).toEqual(['invalid ADMIN_PORT', 'invalid ADMIN_TOKEN', 'invalid SUPERVISOR_RESTART_DELAY_MS']);
+    expect(message.split('\n').map((l) => l.split(':')[0])).toEqual([
+      'invalid ADMIN_PORT',
+      'invalid ADMIN_TOKEN',
+      'invalid SUPERVISOR_RESTART_DELAY_MS',
+    ]);
     expect(message).not.toContain('zzzz');
   });
 

@@ -35,7 +35,11 @@ try {
 const stateDir = config.FLUXGATE_STATE_DIR;
 const runtimeFile = join(stateDir, 'runtime.json');
 const supervisor = createSupervisor({
-  backoff: { initialMs: config.SUPERVISOR_RESTART_DELAY_MS, maxMs: config.SUPERVISOR_RESTART_MAX_DELAY_MS, resetAfterMs: config.SUPERVISOR_RESTART_RESET_MS },
+  backoff: {
+    initialMs: config.SUPERVISOR_RESTART_DELAY_MS,
+    maxMs: config.SUPERVISOR_RESTART_MAX_DELAY_MS,
+    resetAfterMs: config.SUPERVISOR_RESTART_RESET_MS,
+  },
   stopTimeoutMs: stopTimeoutMs(config),
   say,
   warn,
@@ -64,14 +68,16 @@ process.on('SIGHUP', onSignal);
 process.once('exit', () => rmSync(runtimeFile, { force: true }));
 
 /** The admin or MCP token: the variable the operator set, else the file the stack generated. */
-const tokenSource = (variable: string, configured: boolean, file: string): SecretSource => (configured ? { variable } : { file: resolve(file) });
+const tokenSource = (variable: string, configured: boolean, file: string): SecretSource =>
+  configured ? { variable } : { file: resolve(file) };
 
 async function main(): Promise<void> {
   // Always ours to create: runtime.json, the certificate and generated secrets live here even
   // when both services are configured and nothing embedded would have made it (issue 12, item 11).
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   for (const [name, path] of [['data plane', DATA_PLANE] as const, ['control plane', CONTROL_PLANE] as const]) {
-    if (!existsSync(path)) throw new Error(`the ${name} is not built (${path} is missing): run \`npm run build\`, or use \`npm start\`, which builds first`);
+    if (!existsSync(path))
+      throw new Error(`the ${name} is not built (${path} is missing): run \`npm run build\`, or use \`npm start\`, which builds first`);
   }
   const redis = await planRedis(config.REDIS_URL, stateDir);
   if (redis.unit) await supervisor.start(redis.unit);
@@ -132,8 +138,12 @@ async function main(): Promise<void> {
       adminUrl: `http://${urlHost(connectHost(config.ADMIN_HOST))}:${Number(dp.info['adminPort'])}`,
       controlUrl: `http://${controlConnect}:${Number(cp.info['port'])}`,
       adminToken: tokenSource('ADMIN_TOKEN', config.ADMIN_TOKEN !== undefined, join(stateDir, 'admin-token')),
-      mcpToken: mcp ? { file: resolve(mcp.path ?? join(stateDir, 'mcp-token')) } : { variable: config.MCP_TOKEN !== undefined ? 'MCP_TOKEN' : 'MCP_TOKENS' },
-      certificate: config.TLS_CERT_PATH ? { path: resolve(config.TLS_CERT_PATH), selfSigned: false } : { path: resolve(stateDir, 'tls', 'localhost.crt'), selfSigned: true },
+      mcpToken: mcp
+        ? { file: resolve(mcp.path ?? join(stateDir, 'mcp-token')) }
+        : { variable: config.MCP_TOKEN !== undefined ? 'MCP_TOKEN' : 'MCP_TOKENS' },
+      certificate: config.TLS_CERT_PATH
+        ? { path: resolve(config.TLS_CERT_PATH), selfSigned: false }
+        : { path: resolve(stateDir, 'tls', 'localhost.crt'), selfSigned: true },
       redis: { url: redis.url, source: redis.source, dir: redis.dir && resolve(redis.dir) },
       postgres: { url: pg.url, source: pg.source, dir: pg.dir && resolve(pg.dir) },
       runtimeFile: resolve(runtimeFile),

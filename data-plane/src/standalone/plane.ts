@@ -35,7 +35,11 @@ export function planeUnit(opts: PlaneOptions): Unit<Listening> {
       // detached: its own process group, so a terminal's Ctrl-C reaches only the supervisor,
       // which stops the planes before the services they flush into.
       // The IPC channel is only a lifeline (lifeline.ts): nothing is sent over it.
-      const child = spawn(process.execPath, ['--import', LIFELINE, opts.script], { env: opts.env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'], detached: true });
+      const child = spawn(process.execPath, ['--import', LIFELINE, opts.script], {
+        env: opts.env,
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        detached: true,
+      });
       child.stdout!.pipe(opts.stdout, { end: false });
       child.stderr!.pipe(opts.stderr, { end: false });
       const deadline = Date.now() + opts.startTimeoutMs;
@@ -44,13 +48,15 @@ export function planeUnit(opts: PlaneOptions): Unit<Listening> {
         child.once('exit', (code, signal) => reject(new Error(`${opts.name} ${describeExit(code, signal)} before it was ready`)));
       });
       exited.catch(() => undefined);
-      const listening = lineMatching(child.stdout!, (line) => line.startsWith('{"event":"listening"'), opts.startTimeoutMs, opts.name).then((line) => {
-        try {
-          return JSON.parse(line) as Listening;
-        } catch {
-          throw new Error(`${opts.name} announced an unreadable listening line`);
-        }
-      });
+      const listening = lineMatching(child.stdout!, (line) => line.startsWith('{"event":"listening"'), opts.startTimeoutMs, opts.name).then(
+        (line) => {
+          try {
+            return JSON.parse(line) as Listening;
+          } catch {
+            throw new Error(`${opts.name} announced an unreadable listening line`);
+          }
+        },
+      );
       const healthy = async (): Promise<Listening> => {
         // Its output ends as it exits: say how it exited rather than that it went quiet.
         const l = await listening.catch((err: unknown) => Promise.race([exited, sleep(2_000)]).then(() => Promise.reject(err)));

@@ -19,11 +19,15 @@ export function httpStatus(url: string, opts: { timeoutMs: number; insecureTls?:
     const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
     // Loopback liveness of our own data plane: its certificate may be self-signed or name another
     // host, and nothing secret is sent, so it is not verified there (and only there).
-    const req = request(target, { method: 'GET', agent: false, timeout: opts.timeoutMs, rejectUnauthorized: opts.insecureTls !== true }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? null);
-      req.destroy();
-    });
+    const req = request(
+      target,
+      { method: 'GET', agent: false, timeout: opts.timeoutMs, rejectUnauthorized: opts.insecureTls !== true },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? null);
+        req.destroy();
+      },
+    );
     req.once('timeout', () => req.destroy());
     req.once('error', () => resolve(null));
     req.end();

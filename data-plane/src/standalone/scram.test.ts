@@ -10,7 +10,10 @@ const CLIENT_FINAL = 'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k
 describe('SCRAM-SHA-256 server', () => {
   it('reproduces the RFC 7677 example exchange', () => {
     const x = new ScramExchange(scramVerifier('pencil', SALT, 4096), () => SERVER_NONCE);
-    expect(x.first(CLIENT_FIRST)).toEqual({ ok: true, reply: 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096' });
+    expect(x.first(CLIENT_FIRST)).toEqual({
+      ok: true,
+      reply: 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096',
+    });
     expect(x.final(CLIENT_FINAL)).toEqual({ ok: true, reply: 'v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=' });
   });
 

@@ -21,7 +21,8 @@ export interface PlannedService {
 }
 
 /** The one-line hint when there is no Redis at all (DESIGN §2). */
-export const REDIS_MISSING = 'Redis is not reachable: set REDIS_URL, start Redis on 127.0.0.1:6379, or install redis-server (Debian: apt-get install redis-server)';
+export const REDIS_MISSING =
+  'Redis is not reachable: set REDIS_URL, start Redis on 127.0.0.1:6379, or install redis-server (Debian: apt-get install redis-server)';
 
 /**
  * Ask a Redis server for PONG without any client library (the launcher stays tiny), after AUTH
@@ -79,7 +80,8 @@ export async function planRedis(
 ): Promise<PlannedService> {
   if (configured) return { url: configured, source: 'configured', dir: null, unit: null };
   const local = opts.local === undefined ? { host: '127.0.0.1', port: 6379 } : opts.local;
-  if (local && (await redisAnswers(local.host, local.port))) return { url: `redis://${local.host}:${local.port}`, source: 'local', dir: null, unit: null };
+  if (local && (await redisAnswers(local.host, local.port)))
+    return { url: `redis://${local.host}:${local.port}`, source: 'local', dir: null, unit: null };
   const dir = join(stateDir, 'redis');
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const port = await freePort();
@@ -94,7 +96,15 @@ export async function planRedis(
       // redis.conf syntax: a double-quoted string takes JSON-like escapes (sdssplitargs).
       child.stdin.on('error', () => undefined);
       child.stdin.end(
-        [`bind 127.0.0.1`, `port ${port}`, `dir ${JSON.stringify(dir)}`, 'appendonly yes', 'save ""', 'protected-mode yes', `requirepass ${password}`].join('\n') + '\n',
+        [
+          `bind 127.0.0.1`,
+          `port ${port}`,
+          `dir ${JSON.stringify(dir)}`,
+          'appendonly yes',
+          'save ""',
+          'protected-mode yes',
+          `requirepass ${password}`,
+        ].join('\n') + '\n',
       );
       const ready = (async () => {
         const spawned = await new Promise<boolean>((resolve) => {
@@ -121,7 +131,11 @@ export async function planRedis(
  * process with its data under the state dir, behind a generated password (sent on its stdin).
  * Its port is chosen here, so a restart after a crash comes back at the same URL.
  */
-export async function planPostgres(configured: string | undefined, stateDir: string, opts: { startTimeoutMs?: number } = {}): Promise<PlannedService> {
+export async function planPostgres(
+  configured: string | undefined,
+  stateDir: string,
+  opts: { startTimeoutMs?: number } = {},
+): Promise<PlannedService> {
   if (configured) return { url: configured, source: 'configured', dir: null, unit: null };
   const script = fileURLToPath(new URL('./embedded-postgres.js', import.meta.url));
   const dir = join(stateDir, 'pg');

@@ -52,8 +52,10 @@ interface Entry {
   timer: NodeJS.Timeout | null;
 }
 
-export const describeExit = (code: number | null, signal: NodeJS.Signals | null): string => (signal ? `was killed by ${signal}` : `exited with code ${code}`);
-const alive = (c: ChildProcess | null): c is ChildProcess => c !== null && c.pid !== undefined && c.exitCode === null && c.signalCode === null;
+export const describeExit = (code: number | null, signal: NodeJS.Signals | null): string =>
+  signal ? `was killed by ${signal}` : `exited with code ${code}`;
+const alive = (c: ChildProcess | null): c is ChildProcess =>
+  c !== null && c.pid !== undefined && c.exitCode === null && c.signalCode === null;
 const seconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
 const reason = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -138,7 +140,14 @@ export function createSupervisor(opts: SupervisorOptions): Supervisor {
     },
     async start<T>(unit: Unit<T>) {
       if (stopping) throw new Error(`not starting ${unit.name}: stopping`);
-      const entry: Entry = { unit, backoff: new RestartBackoff(opts.backoff), child: null, closed: Promise.resolve(), readySince: null, timer: null };
+      const entry: Entry = {
+        unit,
+        backoff: new RestartBackoff(opts.backoff),
+        child: null,
+        closed: Promise.resolve(),
+        readySince: null,
+        timer: null,
+      };
       entries.push(entry);
       const info = await run<T>(entry);
       return { child: entry.child!, info };

@@ -124,7 +124,16 @@ export async function loadSite(dir: string): Promise<Site | null> {
       const ext = extname(path).toLowerCase();
       const etag = `W/"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
       const compressible = COMPRESSIBLE.has(ext) && body.length >= MIN_COMPRESS_BYTES;
-      files.set(path, { path, type: TYPES[ext] ?? 'application/octet-stream', body, gzip: null, br: null, compressible, etag, cacheControl: cacheControlFor(path) });
+      files.set(path, {
+        path,
+        type: TYPES[ext] ?? 'application/octet-stream',
+        body,
+        gzip: null,
+        br: null,
+        compressible,
+        etag,
+        cacheControl: cacheControlFor(path),
+      });
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;

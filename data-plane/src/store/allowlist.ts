@@ -35,7 +35,11 @@ export async function listAllowlist(q: Queryable): Promise<AllowlistEntry[]> {
   return rows.map(entry);
 }
 
-export async function upsertAllowlist(q: Queryable, e: AllowlistInput, createdBy: string): Promise<{ entry: AllowlistEntry; created: boolean }> {
+export async function upsertAllowlist(
+  q: Queryable,
+  e: AllowlistInput,
+  createdBy: string,
+): Promise<{ entry: AllowlistEntry; created: boolean }> {
   const expires = e.expiresInSeconds === undefined ? null : new Date(Date.now() + e.expiresInSeconds * 1000);
   const [row] = await q<(Row & { created: boolean })[]>`
     INSERT INTO guard_allowlist (kind, value, reason, created_by, expires_at)
@@ -46,10 +50,17 @@ export async function upsertAllowlist(q: Queryable, e: AllowlistInput, createdBy
 }
 
 /** Deletes by id, or by kind and value; returns the entry removed, or null when there was none. */
-export async function removeAllowlist(q: Queryable, by: { id: number } | { kind: AllowlistKind; value: string }): Promise<AllowlistEntry | null> {
+export async function removeAllowlist(
+  q: Queryable,
+  by: { id: number } | { kind: AllowlistKind; value: string },
+): Promise<AllowlistEntry | null> {
   const rows =
     'id' in by
-      ? await q<Row[]>`DELETE FROM guard_allowlist WHERE id = ${by.id} RETURNING id, kind, value, reason, created_by, created_at, expires_at`
-      : await q<Row[]>`DELETE FROM guard_allowlist WHERE kind = ${by.kind} AND value = ${by.value} RETURNING id, kind, value, reason, created_by, created_at, expires_at`;
+      ? await q<
+          Row[]
+        >`DELETE FROM guard_allowlist WHERE id = ${by.id} RETURNING id, kind, value, reason, created_by, created_at, expires_at`
+      : await q<
+          Row[]
+        >`DELETE FROM guard_allowlist WHERE kind = ${by.kind} AND value = ${by.value} RETURNING id, kind, value, reason, created_by, created_at, expires_at`;
   return rows[0] ? entry(rows[0]) : null;
 }

@@ -81,14 +81,24 @@ const toInfo = (r: KeyRow): KeyInfo => ({
 
 /** The hot-path lookup (one indexed query; the key cache in front of it makes it rare). */
 export async function findKeyByHash(sql: Sql, hash: string): Promise<KeyRecord | null> {
-  const rows = await sql<Array<Pick<KeyRow, 'id' | 'user_id' | 'status' | 'owner_disabled' | 'tier' | 'display_prefix' | 'owner_email'> & { role: UserRole }>>`
+  const rows = await sql<
+    Array<Pick<KeyRow, 'id' | 'user_id' | 'status' | 'owner_disabled' | 'tier' | 'display_prefix' | 'owner_email'> & { role: UserRole }>
+  >`
     SELECT k.id, k.user_id, k.status, u.disabled_at IS NOT NULL AS owner_disabled,
            coalesce(k.tier, u.tier) AS tier, k.display_prefix, u.email AS owner_email, u.role
     FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE k.key_hash = ${hash}`;
   const r = rows[0];
   if (!r) return null;
-  return { id: r.id, userId: r.user_id, status: effectiveStatus(r), tier: r.tier, prefix: r.display_prefix, ownerEmail: r.owner_email, role: r.role };
+  return {
+    id: r.id,
+    userId: r.user_id,
+    status: effectiveStatus(r),
+    tier: r.tier,
+    prefix: r.display_prefix,
+    ownerEmail: r.owner_email,
+    role: r.role,
+  };
 }
 
 export interface CreateKeyInput {
@@ -112,14 +122,16 @@ export interface CreateKeyResult {
 export async function createKey(sql: Sql, input: CreateKeyInput): Promise<CreateKeyResult> {
   // Stored lower-cased, as the portal does: one spelling per account whatever the caller typed.
   const email = input.email.trim().toLowerCase();
-  if (email.length < 3 || email.length > 320 || email.indexOf('@') < 1) throw new StoreError('invalid_email', `not an email address: ${email}`);
+  if (email.length < 3 || email.length > 320 || email.indexOf('@') < 1)
+    throw new StoreError('invalid_email', `not an email address: ${email}`);
   return sql.begin(async (tx) => {
     if (input.tier !== undefined) await assertAssignableTier(tx, input.tier);
     const inserted = await tx<{ id: string; tier: string }[]>`
       INSERT INTO users (email, tier) VALUES (${email}, ${input.tier ?? 'free'})
       ON CONFLICT ((lower(email))) DO NOTHING
       RETURNING id, tier`;
-    const user = inserted[0] ?? (await tx<{ id: string; tier: string }[]>`SELECT id, tier FROM users WHERE lower(email) = lower(${email})`)[0];
+    const user =
+      inserted[0] ?? (await tx<{ id: string; tier: string }[]>`SELECT id, tier FROM users WHERE lower(email) = lower(${email})`)[0];
     if (!user) throw new Error('user row vanished during key creation');
     const override = input.tier !== undefined && input.tier !== user.tier ? input.tier : null;
     const key = await insertKey(tx, user.id, input.name ?? '', override, input.key);
@@ -152,11 +164,7 @@ async function insertKey(tx: Queryable, userId: string, name: string, tier: stri
   return info;
 }
 
-async function selectKeys(
-  q: Queryable,
-  where: { id?: string; userId?: string; email?: string },
-  limit = 1000,
-): Promise<KeyInfo[]> {
+async function selectKeys(q: Queryable, where: { id?: string; userId?: string; email?: string }, limit = 1000): Promise<KeyInfo[]> {
   const rows = await q<KeyRow[]>`
     SELECT k.id, k.user_id, u.email AS owner_email, k.name, k.display_prefix, k.status,
            u.disabled_at IS NOT NULL AS owner_disabled, coalesce(k.tier, u.tier) AS tier,

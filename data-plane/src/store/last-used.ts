@@ -18,10 +18,7 @@ export interface LastUsedTracker {
  * `api_keys.last_used_at` for the portal, written in batches: one statement per interval for
  * every key used since, never one query per request. Minute precision is all the portal shows.
  */
-export function createLastUsedTracker(
-  sql: Sql,
-  opts: { intervalMs?: number; maxPending?: number; logger?: Logger } = {},
-): LastUsedTracker {
+export function createLastUsedTracker(sql: Sql, opts: { intervalMs?: number; maxPending?: number; logger?: Logger } = {}): LastUsedTracker {
   const intervalMs = opts.intervalMs ?? 30_000;
   const maxPending = opts.maxPending ?? 100_000;
   let pending = new Set<string>();

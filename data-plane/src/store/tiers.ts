@@ -9,7 +9,15 @@ export interface TierRow extends TierLimits {
 /** Every tier's limits as Postgres has them now (operators may have edited the seeds). */
 export async function loadTiers(sql: Sql): Promise<TierRow[]> {
   const rows = await sql<
-    { id: string; requests_per_window: number; tokens_per_window: string; window_seconds: number; concurrent_streams: number; burst: number; is_penalty: boolean }[]
+    {
+      id: string;
+      requests_per_window: number;
+      tokens_per_window: string;
+      window_seconds: number;
+      concurrent_streams: number;
+      burst: number;
+      is_penalty: boolean;
+    }[]
   >`SELECT id, requests_per_window, tokens_per_window, window_seconds, concurrent_streams, burst, is_penalty FROM tiers ORDER BY id`;
   return rows.map((r) => ({
     ...tierLimitsSchema.parse({

@@ -106,7 +106,12 @@ export async function setUserRole(
     if (!cur) return null;
     if (cur.role === role) return { user: toRecord(cur), previousRole: cur.role, changed: false };
     await tx`UPDATE users SET role = ${role} WHERE id = ${cur.id}`;
-    await recordAudit(tx, { actor: opts.actor ?? 'cli', action: 'user.role_changed', userId: cur.id, detail: { from: cur.role, to: role } });
+    await recordAudit(tx, {
+      actor: opts.actor ?? 'cli',
+      action: 'user.role_changed',
+      userId: cur.id,
+      detail: { from: cur.role, to: role },
+    });
     return { user: { ...toRecord(cur), role }, previousRole: cur.role, changed: true };
   });
 }

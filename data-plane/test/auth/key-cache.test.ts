@@ -85,10 +85,13 @@ describe('revocation over Redis pub/sub', () => {
       const t0 = performance.now();
       expect(await publishKeyEvent(tr.redis, { type: 'revoked', keyId: change.key.id, keyHash: change.keyHash })).toBeGreaterThanOrEqual(2);
       for (const auth of auths) {
-        await waitUntil(async () => {
-          const r = await auth(req(issued.secret));
-          return r instanceof GatewayError && r.code === 'key_revoked';
-        }, { timeoutMs: 1000, message: 'revocation did not reach a replica' });
+        await waitUntil(
+          async () => {
+            const r = await auth(req(issued.secret));
+            return r instanceof GatewayError && r.code === 'key_revoked';
+          },
+          { timeoutMs: 1000, message: 'revocation did not reach a replica' },
+        );
       }
       expect(performance.now() - t0).toBeLessThan(1000);
     } finally {
@@ -104,7 +107,10 @@ describe('revocation over Redis pub/sub', () => {
       expect((await cache.get(hashKey(issued.secret)))?.tier).toBe('free');
       await setKeyTier(db.sql, issued.key.id, 'pro');
       await publishKeyEvent(tr.redis, { type: 'tier_changed', keyId: issued.key.id });
-      await waitUntil(async () => (await cache.get(hashKey(issued.secret)))?.tier === 'pro', { timeoutMs: 1000, message: 'tier change not seen' });
+      await waitUntil(async () => (await cache.get(hashKey(issued.secret)))?.tier === 'pro', {
+        timeoutMs: 1000,
+        message: 'tier change not seen',
+      });
     } finally {
       await sub.close();
     }

@@ -119,7 +119,13 @@ describe('through the real gateway', () => {
     // The real key's first use spent one of the three.
     expect(statuses).toEqual([401, 401, 429, 429, 429, 429]);
     expect(Number(last!.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-    expect(await last!.body.json()).toEqual({ error: { message: 'Too many unknown API keys from this address; retry later.', type: 'rate_limit_error', code: 'rate_limit_exceeded' } });
+    expect(await last!.body.json()).toEqual({
+      error: {
+        message: 'Too many unknown API keys from this address; retry later.',
+        type: 'rate_limit_error',
+        code: 'rate_limit_exceeded',
+      },
+    });
     const again = await call(secret);
     expect(again.statusCode).toBe(200);
     await again.body.text();

@@ -47,7 +47,10 @@ describe('revocation feed', () => {
       await setKeyStatus(db.sql, issued.key.id, 'revoked');
       await recordKeyBlock(tr.redis, issued.key.id, 'revoked');
       for (const r of replicas) {
-        await waitUntil(async () => codeOf(await r.auth(req(issued.secret))) === 'key_revoked', { timeoutMs: 5000, message: 'a replica kept accepting the revoked key' });
+        await waitUntil(async () => codeOf(await r.auth(req(issued.secret))) === 'key_revoked', {
+          timeoutMs: 5000,
+          message: 'a replica kept accepting the revoked key',
+        });
       }
     } finally {
       for (const r of replicas) r.feed.stop();
@@ -63,11 +66,17 @@ describe('revocation feed', () => {
       expect(codeOf(await r.auth(req(issued.secret)))).toBe('ok');
       await setKeyStatus(db.sql, issued.key.id, 'suspended');
       await recordKeyBlock(tr.redis, issued.key.id, 'suspended');
-      await waitUntil(async () => codeOf(await r.auth(req(issued.secret))) === 'key_suspended', { timeoutMs: 5000, message: 'suspension not applied' });
+      await waitUntil(async () => codeOf(await r.auth(req(issued.secret))) === 'key_suspended', {
+        timeoutMs: 5000,
+        message: 'suspension not applied',
+      });
       await setKeyStatus(db.sql, issued.key.id, 'active');
       await announceKeyChange(tr.redis, { type: 'activated', keyId: issued.key.id });
       expect(await tr.redis.zscore(redisKeys.revokedKeys(), `suspended:${issued.key.id}`)).toBeNull();
-      await waitUntil(async () => codeOf(await r.auth(req(issued.secret))) === 'ok', { timeoutMs: 5000, message: 're-activation not applied' });
+      await waitUntil(async () => codeOf(await r.auth(req(issued.secret))) === 'ok', {
+        timeoutMs: 5000,
+        message: 're-activation not applied',
+      });
       // Later polls do not suspend it again.
       await r.feed.poll();
       expect(codeOf(await r.auth(req(issued.secret)))).toBe('ok');
@@ -83,12 +92,16 @@ describe('revocation feed', () => {
     const spy = await tr.connect();
     const realPublish = spy.publish.bind(spy);
     vi.spyOn(spy, 'publish').mockImplementation(async (..._args: Parameters<Redis['publish']>) => {
-      order.push(`publish:${(await tr.redis.zscore(redisKeys.revokedKeys(), `revoked:${issued.key.id}`)) === null ? 'before-feed' : 'after-feed'}`);
+      order.push(
+        `publish:${(await tr.redis.zscore(redisKeys.revokedKeys(), `revoked:${issued.key.id}`)) === null ? 'before-feed' : 'after-feed'}`,
+      );
       void realPublish;
       throw new Error('connection lost');
     });
     const warnings: string[] = [];
-    await announceKeyChange(spy, { type: 'revoked', keyId: issued.key.id }, { warn: (_: unknown, msg: string) => warnings.push(msg) } as never);
+    await announceKeyChange(spy, { type: 'revoked', keyId: issued.key.id }, {
+      warn: (_: unknown, msg: string) => warnings.push(msg),
+    } as never);
     expect(order).toEqual(['publish:after-feed']);
     expect(warnings).toEqual(['key event not published; replicas apply it from the revocation feed']);
   });
@@ -123,7 +136,13 @@ describe('revocation feed', () => {
       const at = await recordKeyBlock(tr.redis, `cap-${i}`, 'revoked', { maxEntries: 5 });
       await waitUntil(async () => (await redisNow()) > at);
     }
-    expect(await tr.redis.zrange(key, 0, -1)).toEqual(['revoked:cap-7', 'revoked:cap-8', 'revoked:cap-9', 'revoked:cap-10', 'revoked:cap-11']);
+    expect(await tr.redis.zrange(key, 0, -1)).toEqual([
+      'revoked:cap-7',
+      'revoked:cap-8',
+      'revoked:cap-9',
+      'revoked:cap-10',
+      'revoked:cap-11',
+    ]);
     const first = await recordKeyBlock(tr.redis, 'old', 'revoked');
     // Let Redis's clock move on, then write with a 1 ms retention: everything older goes.
     await waitUntil(async () => (await redisNow()) > first + 1);
@@ -133,7 +152,13 @@ describe('revocation feed', () => {
 
   it('while Redis is unreachable the feed fails quietly and authentication never waits on it', async () => {
     const issued = await issueKey(db.sql, { email: 'feed-down@example.com' });
-    const dead = new Redis({ port: await freePort(), lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    const dead = new Redis({
+      port: await freePort(),
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+    });
     dead.on('error', () => undefined);
     const cache = createKeyCache({ lookup: (h) => findKeyByHash(db.sql, h) });
     const feed: RevocationFeed = createRevocationFeed({ redis: dead, cache, intervalMs: 60_000 });

@@ -31,7 +31,10 @@ afterAll(async () => {
 async function cli(args: string[], envOverride: Record<string, string> = env) {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(args, envOverride, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = await runCli(args, envOverride, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
   return { code, stdout, stderr };
 }
 
@@ -74,10 +77,13 @@ describe('fluxgate keys', () => {
       } finally {
         shared.disconnect();
       }
-      await waitUntil(async () => {
-        const r = await auth(request(secret));
-        return r instanceof GatewayError && r.code === 'key_revoked';
-      }, { timeoutMs: 1000, message: 'the revocation did not reach the replica' });
+      await waitUntil(
+        async () => {
+          const r = await auth(request(secret));
+          return r instanceof GatewayError && r.code === 'key_revoked';
+        },
+        { timeoutMs: 1000, message: 'the revocation did not reach the replica' },
+      );
 
       expect(await cli(['keys', 'revoke', id])).toMatchObject({ code: 0, stdout: `${id} (${prefix}) already revoked\n` });
       const reactivate = await cli(['keys', 'activate', id]);
@@ -110,7 +116,14 @@ describe('fluxgate keys', () => {
   });
 
   it('answers usage errors with exit 2 and one line', async () => {
-    for (const args of [['keys', 'create'], ['keys', 'create', '--email', 'nope'], ['keys', 'frobnicate'], ['keys', 'revoke'], ['bogus'], ['keys', 'list', '--what']]) {
+    for (const args of [
+      ['keys', 'create'],
+      ['keys', 'create', '--email', 'nope'],
+      ['keys', 'frobnicate'],
+      ['keys', 'revoke'],
+      ['bogus'],
+      ['keys', 'list', '--what'],
+    ]) {
       const r = await cli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
@@ -121,7 +134,9 @@ describe('fluxgate keys', () => {
   it('answers refusals with exit 3: unknown id, unknown or penalty tier', async () => {
     expect((await cli(['keys', 'revoke', '00000000-0000-4000-8000-000000000000'])).code).toBe(3);
     expect((await cli(['keys', 'suspend', 'not-a-uuid'])).code).toBe(3);
-    expect((await cli(['keys', 'create', '--email', 'x@example.com', '--tier', 'platinum'])).stderr).toBe('fluxgate: unknown tier: platinum\n');
+    expect((await cli(['keys', 'create', '--email', 'x@example.com', '--tier', 'platinum'])).stderr).toBe(
+      'fluxgate: unknown tier: platinum\n',
+    );
     expect((await cli(['keys', 'create', '--email', 'x@example.com', '--tier', 'penalty-1'])).code).toBe(3);
   });
 
@@ -156,10 +171,14 @@ describe('fluxgate keys', () => {
   it('the built binary runs with the same exit codes', async () => {
     if (!existsSync(CLI_BIN)) throw new Error(`${CLI_BIN} is missing: run \`npx tsc -b\` before the tests`);
     const run = promisify(execFile);
-    const { stdout } = await run(process.execPath, [CLI_BIN, 'keys', 'create', '--email', 'bin@example.com', '--json'], { env: { ...env, PATH: process.env.PATH } });
+    const { stdout } = await run(process.execPath, [CLI_BIN, 'keys', 'create', '--email', 'bin@example.com', '--json'], {
+      env: { ...env, PATH: process.env.PATH },
+    });
     const { id, secret } = JSON.parse(stdout) as { id: string; secret: string };
     expect((await findKeyByHash(db.sql, (await import('../../src/auth/key-format.js')).hashKey(secret)))?.id).toBe(id);
-    await expect(run(process.execPath, [CLI_BIN, 'keys', 'nope'], { env: { ...env, PATH: process.env.PATH } })).rejects.toMatchObject({ code: 2 });
+    await expect(run(process.execPath, [CLI_BIN, 'keys', 'nope'], { env: { ...env, PATH: process.env.PATH } })).rejects.toMatchObject({
+      code: 2,
+    });
   });
 });
 
@@ -170,7 +189,9 @@ describe('fluxgate users', () => {
     expect(first).toMatchObject({ code: 0, stdout: 'ops@example.com: user → operator\n' });
     const [row] = await db.sql<Array<{ role: string }>>`SELECT role FROM users WHERE lower(email) = 'ops@example.com'`;
     expect(row?.role).toBe('operator');
-    expect((await cli(['users', 'promote', '--email', 'ops@example.com', '--role', 'operator'])).stdout).toBe('ops@example.com: already operator\n');
+    expect((await cli(['users', 'promote', '--email', 'ops@example.com', '--role', 'operator'])).stdout).toBe(
+      'ops@example.com: already operator\n',
+    );
     expect((await cli(['users', 'promote', '--email', 'nobody@example.com', '--role', 'admin'])).code).toBe(3);
     expect((await cli(['users', 'promote', '--email', 'ops@example.com', '--role', 'root'])).code).toBe(2);
     expect((await cli(['users', 'promote', '--role', 'admin'])).code).toBe(2);

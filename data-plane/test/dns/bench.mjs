@@ -29,7 +29,10 @@ const soa = { name: 'example', type: 'SOA', ttl: 300, data: { mname: 'ns', rname
 const upstream = {
   async query(name, type) {
     if (type !== 'A') return { set: { rcode: 'NOERROR', answers: [], authority: [soa] }, bytes: 64 };
-    return { set: { rcode: 'NOERROR', answers: [{ name, type: 'A', class: 'IN', ttl: 3600, data: '203.0.113.1' }], authority: [] }, bytes: 64 };
+    return {
+      set: { rcode: 'NOERROR', answers: [{ name, type: 'A', class: 'IN', ttl: 3600, data: '203.0.113.1' }], authority: [] },
+      bytes: 64,
+    };
   },
   close: async () => undefined,
 };
@@ -42,7 +45,11 @@ async function perSecond(label, n, fn) {
   const t = performance.now();
   for (let i = 0; i < n; i++) await fn();
   const s = (performance.now() - t) / 1000;
-  console.log(`${label.padEnd(44)} ${Math.round(n / s).toLocaleString('en-US').padStart(12)} /s  (${((s / n) * 1e6).toFixed(2)} µs each)`);
+  console.log(
+    `${label.padEnd(44)} ${Math.round(n / s)
+      .toLocaleString('en-US')
+      .padStart(12)} /s  (${((s / n) * 1e6).toFixed(2)} µs each)`,
+  );
 }
 
 const origin = new URL('http://cached.example/');
@@ -58,7 +65,23 @@ await perSecond('public answerQuery() cached, wire in/out', 200_000, () => publi
 const dir = await mkdtemp(join(tmpdir(), 'fluxgate-dns-bench-'));
 const certPath = join(dir, 'cert.pem');
 const keyPath = join(dir, 'key.pem');
-await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyPath, '-out', certPath]);
+await promisify(execFile)('openssl', [
+  'req',
+  '-x509',
+  '-newkey',
+  'rsa:2048',
+  '-nodes',
+  '-subj',
+  '/CN=localhost',
+  '-days',
+  '1',
+  '-addext',
+  'subjectAltName=IP:127.0.0.1',
+  '-keyout',
+  keyPath,
+  '-out',
+  certPath,
+]);
 const app = createTlsApp(loadUws(), { certPath, keyPath });
 bind(app, 'any', '/dns-query', dnsQueryRoute(publicResolver, { rateLimit: null }), createLogger({ level: 'silent', name: 'bench' }));
 const listening = await listen(app, '127.0.0.1', 0);
@@ -73,7 +96,9 @@ function cannon(label, args) {
     child.on('error', reject);
     child.on('exit', () => {
       const r = JSON.parse(out);
-      console.log(`${label.padEnd(44)} ${Math.round(r.requests.average).toLocaleString('en-US').padStart(12)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  non-2xx ${r.non2xx}  errors ${r.errors}`);
+      console.log(
+        `${label.padEnd(44)} ${Math.round(r.requests.average).toLocaleString('en-US').padStart(12)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  non-2xx ${r.non2xx}  errors ${r.errors}`,
+      );
       resolve();
     });
   });
@@ -83,7 +108,15 @@ await cannon('GET /dns-query?dns= (cached upstream name)', [`${base}?dns=${q.toS
 const post = dnsPacket.encode({ type: 'query', id: 0, flags: 1 << 8, questions: [{ name: 'svc.test', type: 'A' }] });
 const bodyFile = join(dir, 'q.bin');
 await (await import('node:fs/promises')).writeFile(bodyFile, post);
-await cannon('POST /dns-query (internal name: NXDOMAIN)', ['-m', 'POST', '-H', 'content-type=application/dns-message', '-i', bodyFile, base]);
+await cannon('POST /dns-query (internal name: NXDOMAIN)', [
+  '-m',
+  'POST',
+  '-H',
+  'content-type=application/dns-message',
+  '-i',
+  bodyFile,
+  base,
+]);
 
 listening.close();
 closeAll(app);

@@ -16,7 +16,8 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const addressesOf = async (r: ReturnType<typeof buildResolver>['resolver'], name: string) => (await r.resolve(name, 'A')).addresses.sort().join(',');
+const addressesOf = async (r: ReturnType<typeof buildResolver>['resolver'], name: string) =>
+  (await r.resolve(name, 'A')).addresses.sort().join(',');
 
 describe('CLUSTER_DOMAIN from the Redis replica registry', () => {
   it('answers the live replicas, one by id, and drops a replica whose heartbeat stopped', async () => {
@@ -26,7 +27,10 @@ describe('CLUSTER_DOMAIN from the Redis replica registry', () => {
     const t0 = Date.now();
     const stopA: StopHeartbeat = registerReplica(t.redis, { id: 'dp-a', address: '10.1.0.1', port: 8443 }, 50);
     const stopB: StopHeartbeat = registerReplica(t.redis, { id: 'dp-b', address: '10.1.0.2', port: 8443 }, 50);
-    cleanups.push(() => stopA(), () => stopB());
+    cleanups.push(
+      () => stopA(),
+      () => stopB(),
+    );
     const view: ReplicaView = watchReplicas(t.redis, { refreshMs: 20 });
     cleanups.push(() => view.stop());
     const { resolver } = buildResolver({ overrides: { clusterDomain: 'fluxgate.internal', replicas: view } });
@@ -86,7 +90,9 @@ describe('CLUSTER_DOMAIN from the Redis replica registry', () => {
     expect(fresh.status).not.toBe('ready');
     const errors: unknown[] = [];
     // Periods far longer than the waits below: only the 'ready' event can make these pass.
-    const stop = registerReplica(fresh, { id: 'dp-early', address: '10.3.0.1', port: 8443 }, REPLICA_TTL_MS / 2, { onError: (e) => errors.push(e) });
+    const stop = registerReplica(fresh, { id: 'dp-early', address: '10.3.0.1', port: 8443 }, REPLICA_TTL_MS / 2, {
+      onError: (e) => errors.push(e),
+    });
     cleanups.push(() => stop());
     const view = watchReplicas(fresh, { refreshMs: 60_000, onError: (e) => errors.push(e) });
     cleanups.push(() => view.stop());

@@ -76,17 +76,29 @@ describe('curl --doh-url', () => {
   });
 
   it('cannot resolve an internal name (NXDOMAIN)', async () => {
-    const err = await run('curl', ['--silent', '--max-time', '10', '--doh-url', `https://127.0.0.1:${srv.port}/dns-query`, '--doh-insecure', `http://internal.test:${webPort}/`]).catch(
-      (e: { code?: number }) => e,
-    );
+    const err = await run('curl', [
+      '--silent',
+      '--max-time',
+      '10',
+      '--doh-url',
+      `https://127.0.0.1:${srv.port}/dns-query`,
+      '--doh-insecure',
+      `http://internal.test:${webPort}/`,
+    ]).catch((e: { code?: number }) => e);
     expect((err as { code?: number }).code).toBe(6); // CURLE_COULDNT_RESOLVE_HOST
     expect(up.count('internal.test')).toBe(0);
   });
 
   it('reports a name the endpoint answers NXDOMAIN for (RFC 6761 .invalid) as unresolvable', async () => {
-    const err = await run('curl', ['--silent', '--max-time', '10', '--doh-url', `https://127.0.0.1:${srv.port}/dns-query`, '--doh-insecure', `http://nope.invalid:${webPort}/`]).catch(
-      (e: { code?: number }) => e,
-    );
+    const err = await run('curl', [
+      '--silent',
+      '--max-time',
+      '10',
+      '--doh-url',
+      `https://127.0.0.1:${srv.port}/dns-query`,
+      '--doh-insecure',
+      `http://nope.invalid:${webPort}/`,
+    ]).catch((e: { code?: number }) => e);
     expect((err as { code?: number }).code).toBe(6); // CURLE_COULDNT_RESOLVE_HOST
   });
 });

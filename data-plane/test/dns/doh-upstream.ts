@@ -57,9 +57,26 @@ export async function startDohUpstream(): Promise<DohUpstream> {
     state.peers.push(peer);
     const z = zone.get(`${question.type} ${question.name.toLowerCase()}`) ?? { rcode: 'NXDOMAIN' as const };
     const rcode = z.rcode ?? 'NOERROR';
-    const soaSpec = z.soa === undefined ? (rcode === 'NXDOMAIN' || (z.answers ?? []).length === 0 ? { ttl: 60, minimum: 30 } : null) : z.soa;
+    const soaSpec =
+      z.soa === undefined ? (rcode === 'NXDOMAIN' || (z.answers ?? []).length === 0 ? { ttl: 60, minimum: 30 } : null) : z.soa;
     const soa: SoaAnswer[] = soaSpec
-      ? [{ name: 'example', type: 'SOA', class: 'IN', ttl: soaSpec.ttl, data: { mname: 'ns.example', rname: 'hostmaster.example', serial: 1, refresh: 60, retry: 60, expire: 600, minimum: soaSpec.minimum } }]
+      ? [
+          {
+            name: 'example',
+            type: 'SOA',
+            class: 'IN',
+            ttl: soaSpec.ttl,
+            data: {
+              mname: 'ns.example',
+              rname: 'hostmaster.example',
+              serial: 1,
+              refresh: 60,
+              retry: 60,
+              expire: 600,
+              minimum: soaSpec.minimum,
+            },
+          },
+        ]
       : [];
     const asked = state.failure === 'wrong-question' ? { ...question, name: `other.${question.name}` } : question;
     const packet: Packet = {

@@ -29,7 +29,10 @@ export interface Answer {
 }
 
 /** `routes`: path → route options; each path is bound for every method (405 is the route's). */
-export function startDnsEndpoint(resolver: Pick<Resolver, 'answerQuery'>, routes: Record<string, DnsQueryRouteOptions>): Promise<DnsEndpointServer> {
+export function startDnsEndpoint(
+  resolver: Pick<Resolver, 'answerQuery'>,
+  routes: Record<string, DnsQueryRouteOptions>,
+): Promise<DnsEndpointServer> {
   return startRoutes(Object.fromEntries(Object.entries(routes).map(([path, opts]) => [path, dnsQueryRoute(resolver, opts)])));
 }
 

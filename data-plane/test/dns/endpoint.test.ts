@@ -19,10 +19,15 @@ let b: Built;
 const RD = 1 << 8;
 const query = (question: Question | Question[], over: Partial<Packet> = {}): Buffer =>
   encode({ type: 'query', id: 0, flags: RD, questions: Array.isArray(question) ? question : [question], ...over });
-const opt = (options: unknown[] = []) => ({ name: '.', type: 'OPT', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options }) as never;
-const get = (packet: Buffer, path = '/dns-query') => srv.send('GET', `${path}?dns=${packet.toString('base64url')}`, { headers: { accept: 'application/dns-message' } });
+const opt = (options: unknown[] = []) =>
+  ({ name: '.', type: 'OPT', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options }) as never;
+const get = (packet: Buffer, path = '/dns-query') =>
+  srv.send('GET', `${path}?dns=${packet.toString('base64url')}`, { headers: { accept: 'application/dns-message' } });
 const post = (packet: Uint8Array, headers: Record<string, string> = {}, path = '/dns-query') =>
-  srv.send('POST', path, { headers: { 'content-type': 'application/dns-message', accept: 'application/dns-message', ...headers }, body: packet });
+  srv.send('POST', path, {
+    headers: { 'content-type': 'application/dns-message', accept: 'application/dns-message', ...headers },
+    body: packet,
+  });
 const dnsOf = (a: Answer): DecodedPacket & { rcode?: string } => {
   expect(a.status).toBe(200);
   expect(a.headers['content-type']).toBe('application/dns-message');
@@ -32,7 +37,9 @@ const dnsOf = (a: Answer): DecodedPacket & { rcode?: string } => {
 beforeAll(async () => {
   up = await startDohUpstream();
   up.set('fwd.example', 'A', { answers: [rr('fwd.example', 'A', '203.0.113.80', 120)] });
-  up.set('mail.example', 'MX', { answers: [{ name: 'mail.example', type: 'MX', class: 'IN', ttl: 200, data: { preference: 10, exchange: 'mx1.mail.example' } }] });
+  up.set('mail.example', 'MX', {
+    answers: [{ name: 'mail.example', type: 'MX', class: 'IN', ttl: 200, data: { preference: 10, exchange: 'mx1.mail.example' } }],
+  });
   up.set('v4only.example', 'AAAA', { soa: { ttl: 45, minimum: 600 } });
   up.set('private.example', 'A', { answers: [rr('private.example', 'A', '192.168.7.7')] });
   b = buildResolver({ upstreams: [up], overrides: { hosts: '127.0.0.1 svc.test', ttlSec: 60 }, systemNames: [hostname()] });
@@ -117,7 +124,17 @@ describe('/dns-query answers', () => {
     const ede = (blocked.additionals?.[0] as { options: { code: number; data: Buffer }[] }).options.find((o) => o.code === 15);
     expect(ede?.data.readUInt16BE(0)).toBe(15);
 
-    const two = dnsOf(await post(query([{ name: 'a.example', type: 'A' }, { name: 'b.example', type: 'A' }], { id: 9 })));
+    const two = dnsOf(
+      await post(
+        query(
+          [
+            { name: 'a.example', type: 'A' },
+            { name: 'b.example', type: 'A' },
+          ],
+          { id: 9 },
+        ),
+      ),
+    );
     expect(two).toMatchObject({ id: 9, rcode: 'FORMERR', questions: [] });
     expect(dnsOf(await post(query({ name: 'version.bind', type: 'TXT', class: 'CH' }))).rcode).toBe('REFUSED');
     expect(dnsOf(await post(query({ name: 'fwd.example', type: 'ANY' as Question['type'] }))).rcode).toBe('NOTIMP');
@@ -135,7 +152,10 @@ describe('/dns-query HTTP handling', () => {
     expect((await srv.send('GET', '/dns-query?name=svc.test')).status).toBe(400);
     expect((await srv.send('GET', '/dns-query?dns=***')).status).toBe(400);
     expect((await srv.send('GET', `/dns-query?dns=${q.toString('base64url')}`, { headers: { accept: 'text/html' } })).status).toBe(406);
-    expect((await srv.send('GET', `/dns-query?dns=${q.toString('base64url')}`, { headers: { accept: 'application/dns-message;q=0, */*;q=0' } })).status).toBe(406);
+    expect(
+      (await srv.send('GET', `/dns-query?dns=${q.toString('base64url')}`, { headers: { accept: 'application/dns-message;q=0, */*;q=0' } }))
+        .status,
+    ).toBe(406);
     expect((await srv.send('GET', `/dns-query?dns=${q.toString('base64url')}`, { headers: { accept: '*/*' } })).status).toBe(200);
     const put = await srv.send('PUT', '/dns-query', { body: q });
     expect(put.status).toBe(405);

@@ -39,7 +39,19 @@ const validQuery = fc
         flags: 1 << 8,
         questions: [{ name: `h${host}.fuzz.example`, type }],
         ...(edns
-          ? { additionals: [{ name: '.', type: 'OPT', udpPayloadSize: 4096, extendedRcode: 0, ednsVersion: 0, flags: 0, options: edns.padding === undefined ? [] : [{ code: 12, length: edns.padding }] } as never] }
+          ? {
+              additionals: [
+                {
+                  name: '.',
+                  type: 'OPT',
+                  udpPayloadSize: 4096,
+                  extendedRcode: 0,
+                  ednsVersion: 0,
+                  flags: 0,
+                  options: edns.padding === undefined ? [] : [{ code: 12, length: edns.padding }],
+                } as never,
+              ],
+            }
           : {}),
       }),
     ),
@@ -61,9 +73,11 @@ const packet: fc.Arbitrary<Buffer> = fc.oneof(
     return out;
   }),
   // A name that is a compression pointer to itself or forward, then random tail bytes.
-  fc.tuple(fc.integer({ min: 0, max: 65_535 }), fc.boolean(), fc.integer({ min: 14, max: 33 }), byteArray(0, 20)).map(([id, self, forward, tail]) =>
-    Buffer.concat([Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, self ? 12 : forward, 0, 1, 0, 1]), tail]),
-  ),
+  fc
+    .tuple(fc.integer({ min: 0, max: 65_535 }), fc.boolean(), fc.integer({ min: 14, max: 33 }), byteArray(0, 20))
+    .map(([id, self, forward, tail]) =>
+      Buffer.concat([Buffer.from([id >> 8, id & 0xff, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, self ? 12 : forward, 0, 1, 0, 1]), tail]),
+    ),
 );
 
 /** GET carries the message base64url-encoded in ?dns= (RFC 8484 §4.1); the parameter itself may be damaged too. */
@@ -73,7 +87,10 @@ const request = fc.oneof(
   fc.record({
     method: fc.constant('GET' as const),
     packet: fc.constant(undefined),
-    query: fc.oneof(fc.constantFrom('', 'dns', 'dns=', 'dns=%', 'dns===', 'dns=AAAA&dns=AAAA', 'other=1'), fc.string({ maxLength: 80 }).map((q) => `dns=${encodeURIComponent(q)}`)),
+    query: fc.oneof(
+      fc.constantFrom('', 'dns', 'dns=', 'dns=%', 'dns===', 'dns=AAAA&dns=AAAA', 'other=1'),
+      fc.string({ maxLength: 80 }).map((q) => `dns=${encodeURIComponent(q)}`),
+    ),
   }),
 );
 
@@ -105,48 +122,54 @@ afterAll(async () => {
 });
 
 describe('/dns-query under fuzzing', () => {
-  it('answers random and damaged GET and POST queries with a valid response or a 400, and keeps serving', async ({ annotate }) => {
-    const statuses = new Map<number, number>();
-    let tried = 0;
-    // Each run sends a batch at once, as concurrent clients would.
-    await fc.assert(
-      fc.asyncProperty(fc.array(request, { minLength: 8, maxLength: 8 }), async (batch) => {
-        await Promise.all(
-          batch.map(async ({ method, packet: p, query }, i) => {
-            tried++;
-            const path = i % 2 === 0 ? '/dns-query' : '/public/dns-query';
-            const res =
-              method === 'POST'
-                ? await srv.send('POST', path, { headers: { 'content-type': 'application/dns-message' }, body: p! })
-                : await srv.send('GET', `${path}?${query ?? `dns=${p!.toString('base64url')}`}`, { headers: { accept: 'application/dns-message' } });
-            statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-            const where = `${method} ${p ? p.toString('hex') : query}`;
-            expect([200, 400], where).toContain(res.status);
-            if (res.status === 200) {
-              const m = decode(res.body);
-              expect(m.flag_qr, where).toBe(true);
-              if (p) expect(m.id, where).toBe(p.readUInt16BE(0));
-            }
-          }),
-        );
-      }),
-      fuzzParams(6, 250),
-    );
-    await annotate(`DoH: ${tried} queries; statuses ${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}`);
-    // Both outcomes occurred: the fuzzer reached the resolver, not only the parser.
-    expect(statuses.get(400)).toBeGreaterThan(100);
-    expect(statuses.get(200)).toBeGreaterThan(100);
-    expect(upstreamQueries).toBeGreaterThan(0);
+  it(
+    'answers random and damaged GET and POST queries with a valid response or a 400, and keeps serving',
+    async ({ annotate }) => {
+      const statuses = new Map<number, number>();
+      let tried = 0;
+      // Each run sends a batch at once, as concurrent clients would.
+      await fc.assert(
+        fc.asyncProperty(fc.array(request, { minLength: 8, maxLength: 8 }), async (batch) => {
+          await Promise.all(
+            batch.map(async ({ method, packet: p, query }, i) => {
+              tried++;
+              const path = i % 2 === 0 ? '/dns-query' : '/public/dns-query';
+              const res =
+                method === 'POST'
+                  ? await srv.send('POST', path, { headers: { 'content-type': 'application/dns-message' }, body: p! })
+                  : await srv.send('GET', `${path}?${query ?? `dns=${p!.toString('base64url')}`}`, {
+                      headers: { accept: 'application/dns-message' },
+                    });
+              statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+              const where = `${method} ${p ? p.toString('hex') : query}`;
+              expect([200, 400], where).toContain(res.status);
+              if (res.status === 200) {
+                const m = decode(res.body);
+                expect(m.flag_qr, where).toBe(true);
+                if (p) expect(m.id, where).toBe(p.readUInt16BE(0));
+              }
+            }),
+          );
+        }),
+        fuzzParams(6, 250),
+      );
+      await annotate(`DoH: ${tried} queries; statuses ${[...statuses].map(([s, n]) => `${s}×${n}`).join(' ')}`);
+      // Both outcomes occurred: the fuzzer reached the resolver, not only the parser.
+      expect(statuses.get(400)).toBeGreaterThan(100);
+      expect(statuses.get(200)).toBeGreaterThan(100);
+      expect(upstreamQueries).toBeGreaterThan(0);
 
-    const ok = await srv.send('POST', '/dns-query', {
-      headers: { 'content-type': 'application/dns-message' },
-      body: encode({ type: 'query', id: 7, flags: 1 << 8, questions: [{ name: 'ok.fuzz.example', type: 'A' }] }),
-    });
-    expect(decode(ok.body).answers).toMatchObject([{ data: '127.0.0.1' }]);
-    const hidden = await srv.send('POST', '/public/dns-query', {
-      headers: { 'content-type': 'application/dns-message' },
-      body: encode({ type: 'query', id: 8, flags: 1 << 8, questions: [{ name: 'ok.fuzz.example', type: 'A' }] }),
-    });
-    expect(decode(hidden.body)).toMatchObject({ id: 8, rcode: 'NXDOMAIN' });
-  }, fuzzTimeout(60_000));
+      const ok = await srv.send('POST', '/dns-query', {
+        headers: { 'content-type': 'application/dns-message' },
+        body: encode({ type: 'query', id: 7, flags: 1 << 8, questions: [{ name: 'ok.fuzz.example', type: 'A' }] }),
+      });
+      expect(decode(ok.body).answers).toMatchObject([{ data: '127.0.0.1' }]);
+      const hidden = await srv.send('POST', '/public/dns-query', {
+        headers: { 'content-type': 'application/dns-message' },
+        body: encode({ type: 'query', id: 8, flags: 1 << 8, questions: [{ name: 'ok.fuzz.example', type: 'A' }] }),
+      });
+      expect(decode(hidden.body)).toMatchObject({ id: 8, rcode: 'NXDOMAIN' });
+    },
+    fuzzTimeout(60_000),
+  );
 });

@@ -49,7 +49,11 @@ const settings = (o: { hostsFile: string | undefined; overrides?: string }): Dns
 });
 
 const build = async (s: DnsSettings): Promise<DnsStack> => {
-  const stack = await createDnsStack(s, { redis: t.redis, registry: new Registry(), log: createLogger({ level: 'silent', name: 'hosts-file-test' }) });
+  const stack = await createDnsStack(s, {
+    redis: t.redis,
+    registry: new Registry(),
+    log: createLogger({ level: 'silent', name: 'hosts-file-test' }),
+  });
   stacks.push(stack);
   return stack;
 };
@@ -74,8 +78,18 @@ describe('DNS_HOSTS_FILE', () => {
     );
     const { resolver } = await build(settings({ hostsFile: path, overrides: '192.0.2.1 env.internal.test' }));
 
-    expect(await resolver.resolve('api.internal.test', 'A')).toEqual({ addresses: ['10.20.0.7'], ttl: 60, rcode: 'NOERROR', source: 'override' });
-    expect(await resolver.resolve('api.internal.test', 'AAAA')).toEqual({ addresses: ['fd00::20'], ttl: 60, rcode: 'NOERROR', source: 'override' });
+    expect(await resolver.resolve('api.internal.test', 'A')).toEqual({
+      addresses: ['10.20.0.7'],
+      ttl: 60,
+      rcode: 'NOERROR',
+      source: 'override',
+    });
+    expect(await resolver.resolve('api.internal.test', 'AAAA')).toEqual({
+      addresses: ['fd00::20'],
+      ttl: 60,
+      rcode: 'NOERROR',
+      source: 'override',
+    });
     expect(await resolver.resolve('models.internal.test', 'A')).toMatchObject({ addresses: ['10.20.0.7'], source: 'override' });
     expect(await resolver.resolve('mixed.case.test', 'A')).toMatchObject({ addresses: ['10.20.0.8'], source: 'override' });
     expect(await resolver.resolve('env.internal.test', 'A')).toMatchObject({ addresses: ['192.0.2.1'], source: 'override' });
@@ -90,7 +104,9 @@ describe('DNS_HOSTS_FILE', () => {
   });
 
   it('treats `;` inside a `#` comment as part of the comment', async () => {
-    const path = await hostsFile(['# primary; the secondary is below', '10.20.0.7 a.internal.test # was 10.20.0.6; moved', '10.20.0.8 b.internal.test', ''].join('\n'));
+    const path = await hostsFile(
+      ['# primary; the secondary is below', '10.20.0.7 a.internal.test # was 10.20.0.6; moved', '10.20.0.8 b.internal.test', ''].join('\n'),
+    );
     const { resolver } = await build(settings({ hostsFile: path, overrides: '192.0.2.1 env.internal.test; 192.0.2.2 env2.internal.test' }));
     expect(await resolver.resolve('a.internal.test', 'A')).toMatchObject({ addresses: ['10.20.0.7'], source: 'override' });
     expect(await resolver.resolve('b.internal.test', 'A')).toMatchObject({ addresses: ['10.20.0.8'], source: 'override' });
@@ -112,7 +128,9 @@ describe('DNS_HOSTS_FILE', () => {
 
   it('names DNS_OVERRIDES and its entry for a bad override, not the hosts file', async () => {
     const path = await hostsFile('10.20.0.7 good.internal.test\n');
-    await expect(build(settings({ hostsFile: path, overrides: '192.0.2.1 a.test; nonsense b.test' }))).rejects.toThrow('DNS_OVERRIDES entry 2: "nonsense" is not an IP address');
+    await expect(build(settings({ hostsFile: path, overrides: '192.0.2.1 a.test; nonsense b.test' }))).rejects.toThrow(
+      'DNS_OVERRIDES entry 2: "nonsense" is not an IP address',
+    );
   });
 
   it('refuses to start when the file does not exist', async () => {

@@ -77,7 +77,11 @@ describe('undici through the resolver', () => {
     up.set('rebind.example', 'A', { answers: [rr('rebind.example', 'A', '127.0.0.1', 60)] });
     const { resolver } = make({});
     const model: MockUpstream = await startMockUpstream();
-    const pool = createUpstreamPool(parseUpstreamUrls(`http://rebind.example:${model.port}`), { probe: false, lookup: resolver.lookup, maxRetries: 0 });
+    const pool = createUpstreamPool(parseUpstreamUrls(`http://rebind.example:${model.port}`), {
+      probe: false,
+      lookup: resolver.lookup,
+      maxRetries: 0,
+    });
     try {
       const out = await forward(pool, { method: 'GET', path: '/echo', body: null, model: null }).done;
       expect(out.error?.code).toBe('upstream_blocked');
@@ -94,12 +98,18 @@ describe('undici through the resolver', () => {
 describe('SSRF guard', () => {
   it('refuses private, metadata and loopback answers, through CNAMEs and mixed answers', async () => {
     up.set('internal.example', 'A', { answers: [rr('internal.example', 'A', '10.0.0.5')] });
-    up.set('meta.example', 'A', { answers: [rr('meta.example', 'CNAME', 'x.attacker.example'), rr('x.attacker.example', 'A', '169.254.169.254')] });
+    up.set('meta.example', 'A', {
+      answers: [rr('meta.example', 'CNAME', 'x.attacker.example'), rr('x.attacker.example', 'A', '169.254.169.254')],
+    });
     up.set('mixed.example', 'A', { answers: [rr('mixed.example', 'A', '203.0.113.1'), rr('mixed.example', 'A', '192.168.1.1')] });
     up.set('six.example', 'AAAA', { answers: [rr('six.example', 'AAAA', '::ffff:127.0.0.1')] });
     const { resolver, registry } = make({});
 
-    expect(await resolver.resolve('internal.example', 'A')).toMatchObject({ rcode: 'REFUSED', addresses: [], blocked: { address: '10.0.0.5', range: 'private' } });
+    expect(await resolver.resolve('internal.example', 'A')).toMatchObject({
+      rcode: 'REFUSED',
+      addresses: [],
+      blocked: { address: '10.0.0.5', range: 'private' },
+    });
     const err = await lookup(resolver, 'meta.example').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DnsBlockedError);
     expect(err).toMatchObject({ code: 'upstream_blocked', hostname: 'meta.example', address: '169.254.169.254', range: 'metadata' });
@@ -119,7 +129,10 @@ describe('SSRF guard', () => {
     const err = await lookup(resolver, 'nat64.example', { dualStack: false, affinity: 6 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'upstream_blocked', range: 'metadata' });
     expect(await resolver.resolve('sixtofour.example', 'AAAA')).toMatchObject({ rcode: 'NOERROR', addresses: ['2002:7f00:1::1'] }); // DNS_ALLOW_PRIVATE opens loopback
-    expect(await make({}).resolver.resolve('sixtofour.example', 'AAAA')).toMatchObject({ rcode: 'REFUSED', blocked: { range: 'loopback' } });
+    expect(await make({}).resolver.resolve('sixtofour.example', 'AAAA')).toMatchObject({
+      rcode: 'REFUSED',
+      blocked: { range: 'loopback' },
+    });
     expect(await resolver.resolve('public64.example', 'AAAA')).toMatchObject({ rcode: 'NOERROR', addresses: ['64:ff9b::cb00:7101'] });
   });
 
@@ -127,7 +140,11 @@ describe('SSRF guard', () => {
     up.set('internal.example', 'A', { answers: [rr('internal.example', 'A', '10.0.0.5')] });
     up.set('meta.example', 'A', { answers: [rr('meta.example', 'A', '169.254.169.254')] });
     const viaOverride = make({ overrides: { hosts: '10.0.0.5 internal.example' } });
-    expect(await viaOverride.resolver.resolve('internal.example', 'A')).toMatchObject({ rcode: 'NOERROR', addresses: ['10.0.0.5'], source: 'override' });
+    expect(await viaOverride.resolver.resolve('internal.example', 'A')).toMatchObject({
+      rcode: 'NOERROR',
+      addresses: ['10.0.0.5'],
+      source: 'override',
+    });
     expect(up.count('internal.example')).toBe(0);
 
     const viaAllow = make({ policy: { allow: ['10.0.0.0/24'] } });
@@ -164,7 +181,9 @@ describe('lookup: families and errors', () => {
     expect(await lookup(resolver, 'both.example')).toEqual([{ address: '203.0.113.60', family: 4, ttl: 40_000 }]);
     expect(up.count('both.example', 'AAAA')).toBe(0);
     expect(await lookup(resolver, 'v6.example')).toEqual([{ address: '2001:db8::61', family: 6, ttl: 40_000 }]);
-    expect(await lookup(resolver, 'both.example', { dualStack: false, affinity: 6 })).toEqual([{ address: '2001:db8::60', family: 6, ttl: 40_000 }]);
+    expect(await lookup(resolver, 'both.example', { dualStack: false, affinity: 6 })).toEqual([
+      { address: '2001:db8::60', family: 6, ttl: 40_000 },
+    ]);
     await expect(lookup(resolver, 'v6.example', { dualStack: false, affinity: 4 })).rejects.toMatchObject({ code: 'ENOTFOUND' });
 
     const v6first = make({ family: 'ipv6first' });

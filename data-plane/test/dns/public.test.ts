@@ -60,10 +60,17 @@ beforeAll(async () => {
   const log = createLogger({ level: 'silent', name: 'public-dns-test' });
   stack = await createDnsStack(settings({ hostsFile }), { redis: t.redis, registry, log, dohTls: { ca: up.ca } });
   stack.announce(8443);
-  limited = await createDnsStack(settings({ rateLimitRps: 1, rateLimitBurst: 3 }), { redis: t.redis, registry: new Registry(), log, dohTls: { ca: up.ca } });
+  limited = await createDnsStack(settings({ rateLimitRps: 1, rateLimitBurst: 3 }), {
+    redis: t.redis,
+    registry: new Registry(),
+    log,
+    dohTls: { ca: up.ca },
+  });
   srv = await startRoutes({ '/dns-query': stack.route, '/limited/dns-query': limited.route });
   // The replica registry has been read and holds this replica: the cluster name is live.
-  await waitUntil(async () => (await stack.resolver.resolve('fluxgate.internal', 'A')).addresses.includes('10.9.0.1'), { message: 'replica announced' });
+  await waitUntil(async () => (await stack.resolver.resolve('fluxgate.internal', 'A')).addresses.includes('10.9.0.1'), {
+    message: 'replica announced',
+  });
 });
 afterAll(async () => {
   await srv?.close();
@@ -140,7 +147,11 @@ describe('public /dns-query: public names', () => {
     expect((await ask('private.example', 'A')).m).toMatchObject({ rcode: 'NOERROR', answers: [{ type: 'A', data: '192.168.7.7' }] });
     expect((await ask('loop.example', 'AAAA')).m).toMatchObject({ rcode: 'NOERROR', answers: [{ type: 'AAAA', data: '::1' }] });
     // The gateway itself still refuses to connect there.
-    expect(await stack.resolver.resolve('private.example', 'A')).toMatchObject({ rcode: 'REFUSED', addresses: [], blocked: { range: 'private' } });
+    expect(await stack.resolver.resolve('private.example', 'A')).toMatchObject({
+      rcode: 'REFUSED',
+      addresses: [],
+      blocked: { range: 'private' },
+    });
   });
 
   it("has its own cache and its own upstream connections, apart from the gateway's", async () => {
@@ -171,7 +182,9 @@ describe('public /dns-query: public names', () => {
     expect(gwShared).toBe(gwMine);
     expect(pubShared).not.toBe(gwShared);
 
-    expect(await counterValue(registry, 'fluxgate_dns_lookups_total', { resolver: 'public', source: 'override' })).toBeGreaterThanOrEqual(12);
+    expect(await counterValue(registry, 'fluxgate_dns_lookups_total', { resolver: 'public', source: 'override' })).toBeGreaterThanOrEqual(
+      12,
+    );
     expect(await counterValue(registry, 'fluxgate_dns_cache_hits_total', { resolver: 'public', state: 'fresh' })).toBeGreaterThanOrEqual(1);
   });
 });

@@ -16,7 +16,9 @@ async function histogramCount(registry: Registry, name: string, labels: Record<s
   if (!metric) throw new Error(`${name} is not registered`);
   // A histogram's values carry their series name (_bucket, _sum, _count).
   const values = (await metric.get()).values as Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
-  const match = values.find((v) => v.metricName === `${name}_count` && Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val));
+  const match = values.find(
+    (v) => v.metricName === `${name}_count` && Object.entries(labels).every(([k, val]) => String(v.labels[k]) === val),
+  );
   return match?.value ?? 0;
 }
 
@@ -48,7 +50,12 @@ describe('forwarding and the cache', () => {
     up1.set('fwd.example', 'AAAA', { answers: [rr('fwd.example', 'AAAA', '2001:db8::7', 90)] });
     const { resolver, registry } = make({ upstreams: [up1] });
 
-    expect(await resolver.resolve('fwd.example', 'A')).toEqual({ addresses: ['203.0.113.7'], ttl: 120, rcode: 'NOERROR', source: 'upstream' });
+    expect(await resolver.resolve('fwd.example', 'A')).toEqual({
+      addresses: ['203.0.113.7'],
+      ttl: 120,
+      rcode: 'NOERROR',
+      source: 'upstream',
+    });
     expect(await resolver.resolve('FWD.example.', 'A')).toMatchObject({ addresses: ['203.0.113.7'], source: 'cache' });
     expect(await resolver.resolve('fwd.example', 'AAAA')).toMatchObject({ addresses: ['2001:db8::7'], ttl: 90, source: 'upstream' });
     expect(up1.count('fwd.example', 'A')).toBe(1);
@@ -77,7 +84,9 @@ describe('forwarding and the cache', () => {
   });
 
   it('follows a CNAME chain to the addresses', async () => {
-    up1.set('alias.example', 'A', { answers: [rr('alias.example', 'CNAME', 'real.example', 300), rr('real.example', 'A', '203.0.113.9', 60)] });
+    up1.set('alias.example', 'A', {
+      answers: [rr('alias.example', 'CNAME', 'real.example', 300), rr('real.example', 'A', '203.0.113.9', 60)],
+    });
     const { resolver } = make({ upstreams: [up1] });
     expect(await resolver.resolve('alias.example', 'A')).toMatchObject({ addresses: ['203.0.113.9'], ttl: 60 });
   });
@@ -147,7 +156,12 @@ describe('serve-stale (RFC 8767)', () => {
     // Expired, upstream broken: the stale answer comes back with the RFC 8767 TTL of 30 s.
     up1.failure = 'http500';
     vi.setSystemTime(t0 + 31_000);
-    expect(await resolver.resolve('stale.example', 'A')).toEqual({ addresses: ['203.0.113.10'], ttl: 30, rcode: 'NOERROR', source: 'stale' });
+    expect(await resolver.resolve('stale.example', 'A')).toEqual({
+      addresses: ['203.0.113.10'],
+      ttl: 30,
+      rcode: 'NOERROR',
+      source: 'stale',
+    });
     await waitUntil(() => up1.queries.filter((q) => q === 'http500').length === 1, { message: 'background refresh attempt' });
     await waitUntil(async () => (await counterValue(registry, 'fluxgate_dns_upstream_failures_total', { server: '0' })) === 1);
 
@@ -231,7 +245,10 @@ describe('coalescing', () => {
     const origin = new URL('http://busy2.example/');
     up1.set('busy2.example', 'A', { answers: [rr('busy2.example', 'A', '203.0.113.51')] });
     const lookups = await Promise.all(
-      Array.from({ length: 20 }, () => new Promise<unknown>((res, rej) => resolver.lookup(origin, {}, (err, addrs) => (err ? rej(err) : res(addrs))))),
+      Array.from(
+        { length: 20 },
+        () => new Promise<unknown>((res, rej) => resolver.lookup(origin, {}, (err, addrs) => (err ? rej(err) : res(addrs)))),
+      ),
     );
     expect(up1.count('busy2.example', 'A')).toBe(1);
     expect(lookups[0]).toEqual([{ address: '203.0.113.51', family: 4, ttl: 300_000 }]);

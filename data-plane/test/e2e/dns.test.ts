@@ -79,7 +79,12 @@ const chat = async (model: string) => {
 
 const dnsQuery = async (name: string, type: 'A' | 'AAAA' = 'A', id = 4242) => {
   const query = dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] });
-  const res = await request(`${gw.url}/dns-query`, { method: 'POST', dispatcher: gw.dispatcher, headers: { 'content-type': 'application/dns-message' }, body: query });
+  const res = await request(`${gw.url}/dns-query`, {
+    method: 'POST',
+    dispatcher: gw.dispatcher,
+    headers: { 'content-type': 'application/dns-message' },
+    body: query,
+  });
   expect(res.statusCode).toBe(200);
   expect(res.headers['content-type']).toBe('application/dns-message');
   return dnsPacket.decode(Buffer.from(await res.body.arrayBuffer())) as dnsPacket.DecodedPacket & { rcode?: string };
@@ -118,7 +123,12 @@ describe('/dns-query (RFC 8484) answers public names only', () => {
   });
 
   it('answers random bytes with 400 and keeps serving', async () => {
-    const res = await request(`${gw.url}/dns-query`, { method: 'POST', dispatcher: gw.dispatcher, headers: { 'content-type': 'application/dns-message' }, body: Buffer.from([1, 2, 3, 250, 251]) });
+    const res = await request(`${gw.url}/dns-query`, {
+      method: 'POST',
+      dispatcher: gw.dispatcher,
+      headers: { 'content-type': 'application/dns-message' },
+      body: Buffer.from([1, 2, 3, 250, 251]),
+    });
     expect(res.statusCode).toBe(400);
     await res.body.text();
     const health = await request(`${gw.url}/healthz`, { dispatcher: gw.dispatcher });
@@ -129,18 +139,26 @@ describe('/dns-query (RFC 8484) answers public names only', () => {
   it('serves curl --doh-url: curl resolves a public name through the gateway and fetches from it', async () => {
     const { stdout } = await run('curl', [
       '-sS',
-      '--doh-url', `https://127.0.0.1:${gw.publicPort}/dns-query`,
+      '--doh-url',
+      `https://127.0.0.1:${gw.publicPort}/dns-query`,
       '--doh-insecure',
-      '-H', `authorization: Bearer ${key}`,
+      '-H',
+      `authorization: Bearer ${key}`,
       `http://app.public.test:${mock.port}/v1/models`,
     ]);
     expect((JSON.parse(stdout) as { object: string }).object).toBe('list');
   });
 
   it('is useless to curl for an internal name', async () => {
-    const err = await run('curl', ['-sS', '--max-time', '10', '--doh-url', `https://127.0.0.1:${gw.publicPort}/dns-query`, '--doh-insecure', `http://app.fluxgate.test:${mock.port}/`]).catch(
-      (e: { code?: number }) => e,
-    );
+    const err = await run('curl', [
+      '-sS',
+      '--max-time',
+      '10',
+      '--doh-url',
+      `https://127.0.0.1:${gw.publicPort}/dns-query`,
+      '--doh-insecure',
+      `http://app.fluxgate.test:${mock.port}/`,
+    ]).catch((e: { code?: number }) => e);
     expect((err as { code?: number }).code).toBe(6); // CURLE_COULDNT_RESOLVE_HOST
   });
 });
@@ -195,7 +213,11 @@ describe('start-up (issue 12 item 10)', () => {
     const relay = await startHeldRelay(new URL(TEST_REDIS_URL));
     const fifo = join(dir, 'upstreams.fifo');
     await run('mkfifo', [fifo]);
-    const starting = startGateway({ upstreams: 'http://unused.invalid', redisUrl: `redis://127.0.0.1:${relay.port}`, env: { ...env, UPSTREAMS_FILE: fifo, LOG_LEVEL: 'debug' } });
+    const starting = startGateway({
+      upstreams: 'http://unused.invalid',
+      redisUrl: `redis://127.0.0.1:${relay.port}`,
+      env: { ...env, UPSTREAMS_FILE: fifo, LOG_LEVEL: 'debug' },
+    });
     starting.catch(() => undefined);
     try {
       await waitUntil(() => relay.connections() === 2, { timeoutMs: 20_000, message: 'both Redis connections open' });

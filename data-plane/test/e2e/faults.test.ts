@@ -121,7 +121,9 @@ describe('clients that misbehave', () => {
       const before = mock.requests.length;
       const socket = await openTls(gw.publicPort);
       const body = JSON.stringify({ model: 'mock-model', stream: true, messages: [{ role: 'user', content: 'x' }] });
-      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
       await new Promise<void>((resolve) => socket.once('data', () => resolve()));
       await mock.waitForRequests(before + 1);
       socket.destroy();
@@ -139,7 +141,9 @@ describe('clients that misbehave', () => {
       const before = mock.requests.length;
       const socket = await openTls(gw.publicPort);
       const body = JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: 'x' }] });
-      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      socket.write(
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
       await mock.waitForRequests(before + 1);
       socket.destroy();
       expect((await mock.requests[before]!.closed).early).toBe(true);
@@ -151,7 +155,9 @@ describe('clients that misbehave', () => {
   it('a client that disconnects mid-upload never reaches the upstream', async () => {
     const before = mock.requests.length;
     const socket = await openTls(gw.publicPort);
-    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"model":"mock-model",`);
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n{"model":"mock-model",`,
+    );
     await new Promise((r) => socket.write('"messages":', r));
     socket.destroy();
     await stillHealthy();
@@ -171,7 +177,11 @@ describe('clients that misbehave', () => {
   });
 
   it('a header line with junk gets a 4xx or a closed connection, and the server keeps serving', async () => {
-    const answer = await rawExchange(gw.publicPort, 'GET /v1/models HTTP/1.1\r\nHost: x\r\nBad Header With Spaces\r\n\x00\x01\x02: \xff\r\n\r\n', { idleMs: 500 });
+    const answer = await rawExchange(
+      gw.publicPort,
+      'GET /v1/models HTTP/1.1\r\nHost: x\r\nBad Header With Spaces\r\n\x00\x01\x02: \xff\r\n\r\n',
+      { idleMs: 500 },
+    );
     expect(statusOf(answer) === 0 || (statusOf(answer) >= 400 && statusOf(answer) < 500)).toBe(true);
     await stillHealthy();
   });
@@ -212,8 +222,7 @@ describe('limits', () => {
     const k = (await limited.issueKey()).secret;
     mock.set({ headersDelayMs: 400 });
     try {
-      const send = () =>
-        request(`${limited.url}/v1/models`, { dispatcher: limited.dispatcher, headers: { authorization: `Bearer ${k}` } });
+      const send = () => request(`${limited.url}/v1/models`, { dispatcher: limited.dispatcher, headers: { authorization: `Bearer ${k}` } });
       const results = await Promise.all([send(), send()]);
       const bodies = await Promise.all(results.map((r) => r.body.text()));
       expect(results.map((r) => r.statusCode).sort()).toEqual([200, 503]);

@@ -25,7 +25,11 @@ beforeAll(async () => {
   redis = new Redis(server.url);
   mock = await startMockUpstream({ events: 2 });
   // Resync every 10 minutes: a block that takes effect at once arrived over pub/sub.
-  gw = await startGateway({ upstreams: mock.url, redisUrl: server.url, env: { TRUSTED_PROXIES: '127.0.0.1', IP_BLOCK_RESYNC_MS: '600000' } });
+  gw = await startGateway({
+    upstreams: mock.url,
+    redisUrl: server.url,
+    env: { TRUSTED_PROXIES: '127.0.0.1', IP_BLOCK_RESYNC_MS: '600000' },
+  });
   key = (await gw.issueKey()).secret;
 });
 afterAll(async () => {
@@ -44,10 +48,19 @@ const send = (path: string, opts: { from?: string; key?: string | null; body?: u
       ...(opts.key === null ? {} : { authorization: `Bearer ${opts.key ?? key}` }),
       'content-type': 'application/json',
     },
-    ...(opts.method === 'GET' ? {} : { body: JSON.stringify(opts.body ?? { model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] }) }),
+    ...(opts.method === 'GET'
+      ? {}
+      : { body: JSON.stringify(opts.body ?? { model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] }) }),
   });
 
-const block = (ip: string, seconds: number): IpBlockRecord => ({ ip, expiresAt: Date.now() + seconds * 1000, reason: 'credential_stuffing (guard)', incidentId: null, setBy: 'guard', setAt: Date.now() });
+const block = (ip: string, seconds: number): IpBlockRecord => ({
+  ip,
+  expiresAt: Date.now() + seconds * 1000,
+  reason: 'credential_stuffing (guard)',
+  incidentId: null,
+  setBy: 'guard',
+  setAt: Date.now(),
+});
 
 describe('IP blocks', () => {
   it('a block written through the contracts protocol refuses that client at once, in each family, before authentication; others are served', async () => {
@@ -60,7 +73,9 @@ describe('IP blocks', () => {
       },
       { timeoutMs: 5000, message: 'the blocked client refused (the periodic resync is 10 minutes away)' },
     );
-    expect(JSON.parse(first.body)).toEqual({ error: { message: expect.stringMatching(/blocked/), type: 'permission_error', code: 'ip_blocked' } });
+    expect(JSON.parse(first.body)).toEqual({
+      error: { message: expect.stringMatching(/blocked/), type: 'permission_error', code: 'ip_blocked' },
+    });
     const retryAfter = Number(first.res.headers['retry-after']);
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(120);
@@ -78,7 +93,11 @@ describe('IP blocks', () => {
     expect(ollama.statusCode).toBe(403);
     expect(Object.keys((await ollama.body.json()) as object)).toEqual(['error']);
     for (const path of ['/portal/login', '/portal/register']) {
-      const res = await send(path, { from: BLOCKED, key: null, body: { email: 'a@example.com', password: 'correct horse battery staple' } });
+      const res = await send(path, {
+        from: BLOCKED,
+        key: null,
+        body: { email: 'a@example.com', password: 'correct horse battery staple' },
+      });
       expect(res.statusCode, path).toBe(403);
       expect(res.headers['retry-after']).toBeDefined();
       expect(((await res.body.json()) as { error: { code: string } }).error.code).toBe('ip_blocked');
@@ -101,18 +120,23 @@ describe('IP blocks', () => {
     expect(hiding.statusCode).toBe(200);
     await hiding.body.text();
 
-    const snapshot = (await (await request(`${gw.adminUrl}/admin/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).body.json()) as { ipBlocks: { size: number; refused: number } };
+    const snapshot = (await (
+      await request(`${gw.adminUrl}/admin/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).body.json()) as { ipBlocks: { size: number; refused: number } };
     expect(snapshot.ipBlocks.size).toBe(1);
     expect(snapshot.ipBlocks.refused).toBeGreaterThanOrEqual(7);
   });
 
   it('a lifted block is served again at once', async () => {
     await setIpBlock(redis, block(BLOCKED, 120));
-    await waitUntil(async () => {
-      const res = await send('/v1/chat/completions', { from: BLOCKED });
-      await res.body.text();
-      return res.statusCode === 403;
-    }, { timeoutMs: 5000 });
+    await waitUntil(
+      async () => {
+        const res = await send('/v1/chat/completions', { from: BLOCKED });
+        await res.body.text();
+        return res.statusCode === 403;
+      },
+      { timeoutMs: 5000 },
+    );
     expect(await liftIpBlock(redis, BLOCKED)).toBe(true);
     await waitUntil(
       async () => {
@@ -126,11 +150,14 @@ describe('IP blocks', () => {
 
   it('a block ends by itself at its expiry, with no message', async () => {
     await setIpBlock(redis, block(BLOCKED, 2));
-    const blocked = await waitUntil(async () => {
-      const res = await send('/v1/chat/completions', { from: BLOCKED });
-      await res.body.text();
-      return res.statusCode === 403 ? res : null;
-    }, { timeoutMs: 5000 });
+    const blocked = await waitUntil(
+      async () => {
+        const res = await send('/v1/chat/completions', { from: BLOCKED });
+        await res.body.text();
+        return res.statusCode === 403 ? res : null;
+      },
+      { timeoutMs: 5000 },
+    );
     expect(Number(blocked.headers['retry-after'])).toBeLessThanOrEqual(2);
     await waitUntil(
       async () => {

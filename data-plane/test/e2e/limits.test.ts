@@ -58,7 +58,13 @@ async function call(gw: Gateway, key: string, body: Record<string, unknown> = {}
   return { status: res.statusCode, headers, text: await res.body.text() };
 }
 
-async function admin(gw: Gateway, method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown, token = ADMIN_TOKEN): Promise<{ status: number; json: any }> {
+async function admin(
+  gw: Gateway,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+  token = ADMIN_TOKEN,
+): Promise<{ status: number; json: any }> {
   const res = await request(`${gw.adminUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -161,11 +167,15 @@ describe('limits per account (issue 12 item 6): more keys never mean more quota'
   it('two keys of one account, 100 parallel requests through two replicas: exactly the tier (10) in total, refusals name the account; another account is unaffected', async () => {
     const email = `split-${Math.random().toString(36).slice(2)}@example.com`;
     const [one, two] = [await a.issueKey(email, 'e2e-ten'), await a.issueKey(email, 'e2e-ten')];
-    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => call(i % 2 === 0 ? a : b, i % 4 < 2 ? one.secret : two.secret, { max_tokens: 5 })));
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => call(i % 2 === 0 ? a : b, i % 4 < 2 ? one.secret : two.secret, { max_tokens: 5 })),
+    );
     expect(answers.every((r) => r.status === 200 || r.status === 429)).toBe(true);
     expect(answers.filter((r) => r.status === 200)).toHaveLength(10);
     const messages = answers.filter((r) => r.status === 429).map((r) => JSON.parse(r.text).error.message as string);
-    expect(messages.some((m) => /too many requests for this API key's account \(the limit applies to all its keys together\)/.test(m))).toBe(true);
+    expect(
+      messages.some((m) => /too many requests for this API key's account \(the limit applies to all its keys together\)/.test(m)),
+    ).toBe(true);
 
     // A third key of the same account finds nothing left; a key of another account has its own 10.
     const third = await a.issueKey(email, 'e2e-ten');
@@ -205,12 +215,16 @@ describe('limits per account (issue 12 item 6): more keys never mean more quota'
       mock.reset();
     }
     // The streams' clients left: their slots are free again.
-    await waitUntil(async () => (await call(a, two.secret, { max_tokens: 5 })).status === 200, { timeoutMs: 5000, intervalMs: 50, message: 'account slots not released' });
+    await waitUntil(async () => (await call(a, two.secret, { max_tokens: 5 })).status === 200, {
+      timeoutMs: 5000,
+      intervalMs: 50,
+      message: 'account slots not released',
+    });
   });
 });
 
 describe('the mid-stream cut', () => {
-  it('an SSE stream that outruns the key\'s tokens ends with one rate_limit_exceeded event, no [DONE], and the upstream aborted', async () => {
+  it("an SSE stream that outruns the key's tokens ends with one rate_limit_exceeded event, no [DONE], and the upstream aborted", async () => {
     const { secret } = await a.issueKey(undefined, 'e2e-tokens'); // 3000 tokens; no max_tokens → 1024 reserved
     // Paced, so the model server is still sending when the gateway cuts the stream.
     mock.set({ bodyBytes: 400_000, eventDelayMs: 2 });
@@ -263,7 +277,11 @@ describe('the penalty override', () => {
     expect(set.status).toBe(201);
     expect(set.json.penalty).toMatchObject({ keyId: id, level: 'penalty-1', setBy: 'operator', reason: 'e2e' });
     const t0 = performance.now();
-    await waitUntil(async () => (await tierSeen(b, secret)) === 'penalty-1', { timeoutMs: 1000, intervalMs: 20, message: 'penalty reached replica B' });
+    await waitUntil(async () => (await tierSeen(b, secret)) === 'penalty-1', {
+      timeoutMs: 1000,
+      intervalMs: 20,
+      message: 'penalty reached replica B',
+    });
     const reachedMs = performance.now() - t0;
     expect(reachedMs).toBeLessThan(1000);
 
@@ -278,16 +296,31 @@ describe('the penalty override', () => {
     expect(JSON.parse(limited.text).error.message).toMatch(/restricted \(penalty-1\) until/);
 
     const pardon = await admin(a, 'DELETE', `/admin/penalty/${id}`);
-    expect(pardon).toMatchObject({ status: 200, json: { keyId: id, lifted: true, dryRun: false, after: { effectiveTier: 'e2e-wide', penalty: null } } });
-    await waitUntil(async () => (await tierSeen(b, secret)) === 'e2e-wide', { timeoutMs: 1000, intervalMs: 20, message: 'pardon reached replica B' });
+    expect(pardon).toMatchObject({
+      status: 200,
+      json: { keyId: id, lifted: true, dryRun: false, after: { effectiveTier: 'e2e-wide', penalty: null } },
+    });
+    await waitUntil(async () => (await tierSeen(b, secret)) === 'e2e-wide', {
+      timeoutMs: 1000,
+      intervalMs: 20,
+      message: 'pardon reached replica B',
+    });
     // Its own tier's buckets were left as they were: the penalty drained only its own.
     expect((await call(b, secret)).status).toBe(200);
     expect((await admin(a, 'DELETE', `/admin/penalty/${id}`)).json.lifted).toBe(false);
 
     // Expiry: no message is needed, every replica ends it on time by itself.
     expect((await admin(a, 'POST', `/admin/penalty/${id}`, { level: 'penalty-2', durationSeconds: 1 })).status).toBe(201);
-    await waitUntil(async () => (await tierSeen(b, secret)) === 'penalty-2', { timeoutMs: 1000, intervalMs: 20, message: 'short penalty reached B' });
-    await waitUntil(async () => (await tierSeen(b, secret)) === 'e2e-wide', { timeoutMs: 2500, intervalMs: 50, message: 'penalty expired on B' });
+    await waitUntil(async () => (await tierSeen(b, secret)) === 'penalty-2', {
+      timeoutMs: 1000,
+      intervalMs: 20,
+      message: 'short penalty reached B',
+    });
+    await waitUntil(async () => (await tierSeen(b, secret)) === 'e2e-wide', {
+      timeoutMs: 2500,
+      intervalMs: 50,
+      message: 'penalty expired on B',
+    });
   });
 
   it('the admin penalty routes refuse bad input clearly', async () => {
@@ -337,14 +370,21 @@ describe('Redis killed and restarted under load', () => {
       expect((await ready()).body.rateLimits).toBe('shared');
 
       await redis.kill();
-      await waitUntil(async () => (await ready()).body.rateLimits.startsWith('local'), { timeoutMs: 5000, message: 'readyz shows local limits' });
+      await waitUntil(async () => (await ready()).body.rateLimits.startsWith('local'), {
+        timeoutMs: 5000,
+        message: 'readyz shows local limits',
+      });
       degraded = true;
       await waitUntil(async () => (await ready()).status === 503, { timeoutMs: 3000, message: 'readyz not ready while Redis is down' });
       expect(await degradedMetric()).toBe('1');
       await waitUntil(() => degradedOk >= 50, { timeoutMs: 10_000, message: 'serving while Redis is down' });
 
       await redis.start();
-      await waitUntil(async () => (await ready()).body.rateLimits === 'shared', { timeoutMs: 15_000, intervalMs: 100, message: 'shared limits again' });
+      await waitUntil(async () => (await ready()).body.rateLimits === 'shared', {
+        timeoutMs: 15_000,
+        intervalMs: 100,
+        message: 'shared limits again',
+      });
       degraded = false;
       expect(await degradedMetric()).toBe('0');
       const before = statuses.get(200) ?? 0;

@@ -63,8 +63,14 @@ describe('malformed request heads', () => {
     const cases: Record<string, string> = {
       'two Host lines': post(`Host: other.example\r\nContent-Length: ${chat.length}\r\n`),
       'Transfer-Encoding: gzip': post('Transfer-Encoding: gzip\r\n', `${chat.length.toString(16)}\r\n${chat}\r\n0\r\n\r\n`),
-      'Transfer-Encoding: gzip, chunked': post('Transfer-Encoding: gzip, chunked\r\n', `${chat.length.toString(16)}\r\n${chat}\r\n0\r\n\r\n`),
-      'Transfer-Encoding: chunked, chunked': post('Transfer-Encoding: chunked, chunked\r\n', `${chat.length.toString(16)}\r\n${chat}\r\n0\r\n\r\n`),
+      'Transfer-Encoding: gzip, chunked': post(
+        'Transfer-Encoding: gzip, chunked\r\n',
+        `${chat.length.toString(16)}\r\n${chat}\r\n0\r\n\r\n`,
+      ),
+      'Transfer-Encoding: chunked, chunked': post(
+        'Transfer-Encoding: chunked, chunked\r\n',
+        `${chat.length.toString(16)}\r\n${chat}\r\n0\r\n\r\n`,
+      ),
     };
     const before = mock.requests.length;
     const rows: Array<[string, number]> = [];
@@ -109,7 +115,9 @@ describe('malformed request heads', () => {
     await annotate(`closed at once: ${timings(rows)}`);
   });
 
-  it('heads this uWS build cannot tell from incomplete ones are held until its idle timeout closes them, unanswered, while the gateway serves others', async ({ annotate }) => {
+  it('heads this uWS build cannot tell from incomplete ones are held until its idle timeout closes them, unanswered, while the gateway serves others', async ({
+    annotate,
+  }) => {
     const cases: Record<string, string> = {
       'garbage request line': 'GARBAGE\r\n\r\n',
       'space in a header name': 'GET /healthz HTTP/1.1\r\nHost: gw.example\r\nBad Name: v\r\n\r\n',
@@ -146,6 +154,9 @@ describe('malformed request heads', () => {
     await models();
     // Every connection above was closed by the server or by us. (+1: our keep-alive connection
     // may have been idle-closed when the baseline was taken.)
-    await waitUntil(async () => (await openSockets(gw.child.pid!)) <= baselineSockets + 1, { timeoutMs: 10_000, message: `gateway sockets back to ${baselineSockets}` });
+    await waitUntil(async () => (await openSockets(gw.child.pid!)) <= baselineSockets + 1, {
+      timeoutMs: 10_000,
+      message: `gateway sockets back to ${baselineSockets}`,
+    });
   });
 });

@@ -62,7 +62,11 @@ async function admin(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, bo
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(args, { DATABASE_URL: gw.db.url, REDIS_URL: server.url, USER: 'tester', ...env }, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = await runCli(
+    args,
+    { DATABASE_URL: gw.db.url, REDIS_URL: server.url, USER: 'tester', ...env },
+    { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } },
+  );
   return { code, stdout, stderr };
 }
 
@@ -79,7 +83,9 @@ const incidents = async (): Promise<Incident[]> =>
   });
 
 const auditRows = (action: string, keyId?: string) =>
-  gw.db.sql<{ actor: string; detail: Json }[]>`SELECT actor, detail FROM audit_log WHERE action = ${action} ${keyId ? gw.db.sql`AND key_id = ${keyId}` : gw.db.sql``} ORDER BY id`;
+  gw.db.sql<
+    { actor: string; detail: Json }[]
+  >`SELECT actor, detail FROM audit_log WHERE action = ${action} ${keyId ? gw.db.sql`AND key_id = ${keyId}` : gw.db.sql``} ORDER BY id`;
 
 /** Writes a key's current s10 window as the data plane's counters would after huge prompts (context flooding, free tier). */
 function startFlooding(keyId: string): void {
@@ -89,7 +95,10 @@ function startFlooding(keyId: string): void {
     const p = redis.pipeline();
     for (const id of flooding) {
       p.sadd(redisKeys.activeKeys('s10', b), id).expire(redisKeys.activeKeys('s10', b), 900);
-      p.hset(redisKeys.usage(id, 's10', b), { req: 10, ptok: 300_000, ptok_max: 31_000, s2xx: 10 }).expire(redisKeys.usage(id, 's10', b), 900);
+      p.hset(redisKeys.usage(id, 's10', b), { req: 10, ptok: 300_000, ptok_max: 31_000, s2xx: 10 }).expire(
+        redisKeys.usage(id, 's10', b),
+        900,
+      );
     }
     void p.exec();
   }, 250);
@@ -98,7 +107,11 @@ function startFlooding(keyId: string): void {
 /** Waits until the guard has run `n` more cycles (so "not penalised" means something). */
 async function cyclesPass(n: number): Promise<void> {
   const start = (await guard!.health()).cycles;
-  await waitUntil(async () => (await guard!.health()).cycles >= start + n, { timeoutMs: 15_000, intervalMs: 100, message: `${n} guard cycles` });
+  await waitUntil(async () => (await guard!.health()).cycles >= start + n, {
+    timeoutMs: 15_000,
+    intervalMs: 100,
+    message: `${n} guard cycles`,
+  });
 }
 
 describe('operator penalty cap, force and dry run', () => {
@@ -106,23 +119,42 @@ describe('operator penalty cap, force and dry run', () => {
     const { id, secret } = await gw.issueKey();
     const over = await admin('POST', `/admin/penalty/${id}`, { level: 'penalty-1', durationSeconds: 90_000, reason: 'abuse' });
     expect(over.status).toBe(400);
-    expect(over.json.error).toMatchObject({ code: 'penalty_over_cap', message: expect.stringMatching(/MCP_MAX_PENALTY \(86400 s\).*force/) });
+    expect(over.json.error).toMatchObject({
+      code: 'penalty_over_cap',
+      message: expect.stringMatching(/MCP_MAX_PENALTY \(86400 s\).*force/),
+    });
     expect(await getPenalty(redis, id)).toBeNull();
 
     const dry = await admin('POST', `/admin/penalty/${id}?dryRun=true`, { level: 'penalty-1', durationSeconds: 90_000, force: true });
     expect(dry.status).toBe(200);
-    expect(dry.json).toMatchObject({ dryRun: true, keyId: id, tier: 'free', before: { effectiveTier: 'free', penalty: null }, after: { effectiveTier: 'penalty-1' }, forced: true, replicas: [gw.replicaId] });
+    expect(dry.json).toMatchObject({
+      dryRun: true,
+      keyId: id,
+      tier: 'free',
+      before: { effectiveTier: 'free', penalty: null },
+      after: { effectiveTier: 'penalty-1' },
+      forced: true,
+      replicas: [gw.replicaId],
+    });
     expect(dry.json.until - Date.now()).toBeGreaterThan(89_000_000);
     expect(await getPenalty(redis, id)).toBeNull();
     expect(await auditRows('penalty.set', id)).toHaveLength(0);
     expect(await tierSeen(secret)).toBe('free');
 
-    const forced = await admin('POST', `/admin/penalty/${id}`, { level: 'penalty-1', durationSeconds: 90_000, force: true, reason: 'abuse' });
+    const forced = await admin('POST', `/admin/penalty/${id}`, {
+      level: 'penalty-1',
+      durationSeconds: 90_000,
+      force: true,
+      reason: 'abuse',
+    });
     expect(forced.status).toBe(201);
     expect(forced.json.penalty).toMatchObject({ keyId: id, level: 'penalty-1', setBy: 'operator', actor: 'admin-token', forced: true });
     expect(await getPenalty(redis, id)).toMatchObject({ forced: true, actor: 'admin-token' });
     await waitUntil(async () => (await tierSeen(secret)) === 'penalty-1', { timeoutMs: 5000 });
-    expect((await auditRows('penalty.set', id))[0]).toMatchObject({ actor: 'admin-token', detail: { forced: true, level: 'penalty-1', durationSeconds: 90_000 } });
+    expect((await auditRows('penalty.set', id))[0]).toMatchObject({
+      actor: 'admin-token',
+      detail: { forced: true, level: 'penalty-1', durationSeconds: 90_000 },
+    });
 
     // Within the cap no force is needed, and the record does not say forced.
     const within = await admin('POST', `/admin/penalty/${id}`, { level: 'penalty-2', durationSeconds: 3600 });
@@ -136,11 +168,17 @@ describe('operator penalty cap, force and dry run', () => {
     const over = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h'], { MCP_MAX_PENALTY: '3600' });
     expect(over.code).toBe(3);
     expect(over.stderr).toMatch(/MCP_MAX_PENALTY \(3600 s\)/);
-    const dry = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--dry-run'], { MCP_MAX_PENALTY: '3600' });
+    const dry = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--dry-run'], {
+      MCP_MAX_PENALTY: '3600',
+    });
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toMatch(/^dry run, nothing changed: .* would go free → penalty-2 until .*Z, seen by 1 live replica \(forced past MCP_MAX_PENALTY\)\n$/);
+    expect(dry.stdout).toMatch(
+      /^dry run, nothing changed: .* would go free → penalty-2 until .*Z, seen by 1 live replica \(forced past MCP_MAX_PENALTY\)\n$/,
+    );
     expect(await getPenalty(redis, id)).toBeNull();
-    const set = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--reason', 'scraping'], { MCP_MAX_PENALTY: '3600' });
+    const set = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--reason', 'scraping'], {
+      MCP_MAX_PENALTY: '3600',
+    });
     expect(set.code).toBe(0);
     expect(await getPenalty(redis, id)).toMatchObject({ level: 'penalty-2', actor: 'cli:tester', forced: true, reason: 'scraping' });
     const listed = await cli(['penalty', 'list', '--json']);
@@ -161,13 +199,51 @@ describe('pardon: grace on the guard list and an operator incident', () => {
     const now = Date.now();
     const incidentId = formatIncidentId(now, 'abcdef01');
     const guardIncident: Incident = {
-      v: INCIDENT_SCHEMA_VERSION, id: incidentId, at: now, updatedAt: now, source: 'guard', keyId, keyPrefix: null, ownerId: null, ownerEmail: null, tier: 'free', clientIp: null,
-      detector: 'repeated_prompt', mode: 'enforce', evidence: { topPromptCount: 90 }, thresholds: { topPromptCount: 40 }, alsoTripped: [], action: 'penalty', level: 'penalty-1',
-      expiresAt: now + 900_000, wouldAction: null, wouldLevel: null, suppressedBy: null, cappedFrom: null, priorOffences: 0, status: 'open', endedAt: null, polls: 1, lastSeenAt: now,
-      actor: null, reason: null, summary: null, summarySource: null,
+      v: INCIDENT_SCHEMA_VERSION,
+      id: incidentId,
+      at: now,
+      updatedAt: now,
+      source: 'guard',
+      keyId,
+      keyPrefix: null,
+      ownerId: null,
+      ownerEmail: null,
+      tier: 'free',
+      clientIp: null,
+      detector: 'repeated_prompt',
+      mode: 'enforce',
+      evidence: { topPromptCount: 90 },
+      thresholds: { topPromptCount: 40 },
+      alsoTripped: [],
+      action: 'penalty',
+      level: 'penalty-1',
+      expiresAt: now + 900_000,
+      wouldAction: null,
+      wouldLevel: null,
+      suppressedBy: null,
+      cappedFrom: null,
+      priorOffences: 0,
+      status: 'open',
+      endedAt: null,
+      polls: 1,
+      lastSeenAt: now,
+      actor: null,
+      reason: null,
+      summary: null,
+      summarySource: null,
     };
     await addIncident(redis, guardIncident, 1000);
-    await setPenalty(redis, buildPenaltyRecord({ keyId, level: 'penalty-1', setBy: 'guard', reason: 'repeated_prompt (guard)', incidentId, durationSeconds: 900 }));
+    await setPenalty(
+      redis,
+      buildPenaltyRecord({
+        keyId,
+        level: 'penalty-1',
+        setBy: 'guard',
+        reason: 'repeated_prompt (guard)',
+        incidentId,
+        durationSeconds: 900,
+      }),
+    );
     return incidentId;
   }
 
@@ -179,7 +255,14 @@ describe('pardon: grace on the guard list and an operator incident', () => {
 
     const dry = await admin('DELETE', `/admin/penalty/${id}?dryRun=true&reason=false%20positive`);
     expect(dry.status).toBe(200);
-    expect(dry.json).toMatchObject({ dryRun: true, lifted: true, before: { effectiveTier: 'penalty-1' }, after: { effectiveTier: 'free', penalty: null }, until: null, replicas: [gw.replicaId] });
+    expect(dry.json).toMatchObject({
+      dryRun: true,
+      lifted: true,
+      before: { effectiveTier: 'penalty-1' },
+      after: { effectiveTier: 'free', penalty: null },
+      until: null,
+      replicas: [gw.replicaId],
+    });
     expect(dry.json.graceUntil - Date.now()).toBeGreaterThan(590_000);
     expect(await getPenalty(redis, id)).not.toBeNull();
     expect(await redis.exists(redisKeys.pardonGrace(id))).toBe(0);
@@ -193,9 +276,22 @@ describe('pardon: grace on the guard list and an operator incident', () => {
     expect(grace.until).toBe(pardon.json.graceUntil);
     expect(await redis.pttl(redisKeys.pardonGrace(id))).toBeGreaterThan(590_000);
     const op = (await incidents()).find((i) => i.id === pardon.json.incidentId);
-    expect(op).toMatchObject({ source: 'operator', actor: 'admin-token', reason: 'false positive', action: 'pardon', detector: 'repeated_prompt', level: 'penalty-1', keyId: id, status: 'closed', relatesTo: guardIncident });
+    expect(op).toMatchObject({
+      source: 'operator',
+      actor: 'admin-token',
+      reason: 'false positive',
+      action: 'pardon',
+      detector: 'repeated_prompt',
+      level: 'penalty-1',
+      keyId: id,
+      status: 'closed',
+      relatesTo: guardIncident,
+    });
     expect(await redis.xlen(redisKeys.incidents())).toBe(before + 1);
-    expect((await auditRows('penalty.lifted', id))[0]).toMatchObject({ actor: 'admin-token', detail: { setBy: 'guard', incidentId: pardon.json.incidentId } });
+    expect((await auditRows('penalty.lifted', id))[0]).toMatchObject({
+      actor: 'admin-token',
+      detail: { setBy: 'guard', incidentId: pardon.json.incidentId },
+    });
   });
 
   it('CLI: the same, as cli:<user>; an operator penalty is lifted with no grace and no incident', async () => {
@@ -205,7 +301,11 @@ describe('pardon: grace on the guard list and an operator incident', () => {
     expect(lifted.code).toBe(0);
     expect(lifted.stdout).toMatch(/penalty-1 → free, seen by 1 live replica; grace from the guard until .*Z; incident inc_/);
     const incidentId = /incident (inc_\S+)/.exec(lifted.stdout)![1];
-    expect((await incidents()).find((i) => i.id === incidentId)).toMatchObject({ actor: 'cli:tester', reason: 'customer called', source: 'operator' });
+    expect((await incidents()).find((i) => i.id === incidentId)).toMatchObject({
+      actor: 'cli:tester',
+      reason: 'customer called',
+      source: 'operator',
+    });
     expect(await redis.exists(redisKeys.pardonGrace(id))).toBe(1);
 
     const other = await gw.issueKey();
@@ -230,14 +330,20 @@ describe('the allowlist and detector modes reach the running guard at its next p
     expect(added.json.entry).toMatchObject({ kind: 'key', value: id, reason: 'load test', createdBy: 'admin-token', expiresAt: null });
 
     startFlooding(id);
-    const shadow = await waitUntil(async () => (await incidents()).find((i) => i.keyId === id && i.suppressedBy === 'allowlist'), { timeoutMs: 15_000, message: 'a shadow incident of the allowlisted key' });
+    const shadow = await waitUntil(async () => (await incidents()).find((i) => i.keyId === id && i.suppressedBy === 'allowlist'), {
+      timeoutMs: 15_000,
+      message: 'a shadow incident of the allowlisted key',
+    });
     expect(shadow).toMatchObject({ detector: 'context_flooding', action: 'none', wouldAction: 'penalty', wouldLevel: 'penalty-1' });
     await cyclesPass(2);
     expect(await getPenalty(redis, id)).toBeNull();
 
     const removed = await admin('DELETE', `/admin/allowlist/${added.json.entry.id}`);
     expect(removed).toMatchObject({ status: 200, json: { removed: { value: id } } });
-    const penalty = await waitUntil(() => getPenalty(redis, id), { timeoutMs: 15_000, message: 'the guard penalises the key once it is off the list' });
+    const penalty = await waitUntil(() => getPenalty(redis, id), {
+      timeoutMs: 15_000,
+      message: 'the guard penalises the key once it is off the list',
+    });
     expect(penalty).toMatchObject({ setBy: 'guard', level: 'penalty-1' });
 
     // The pardon's grace: the flood goes on, the guard keeps seeing it, and does not act.
@@ -246,21 +352,31 @@ describe('the allowlist and detector modes reach the running guard at its next p
     await cyclesPass(3);
     expect(await getPenalty(redis, id)).toBeNull();
     expect((await incidents()).find((i) => i.id === penalty.incidentId)).toMatchObject({ status: 'pardoned' });
-    expect(await auditRows('allowlist.added')).toEqual(expect.arrayContaining([expect.objectContaining({ actor: 'admin-token', detail: expect.objectContaining({ kind: 'key', value: id }) })]));
+    expect(await auditRows('allowlist.added')).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ actor: 'admin-token', detail: expect.objectContaining({ kind: 'key', value: id }) }),
+      ]),
+    );
     expect(await auditRows('allowlist.removed')).toHaveLength(1);
   });
 
   it("a detector put in shadow at run time records would-be actions; cleared, it enforces; the guard's /metrics shows the mode", async () => {
     const set = await admin('PUT', '/admin/detector-modes/context_flooding', { mode: 'shadow' });
     expect(set).toMatchObject({ status: 200, json: { detector: 'context_flooding', mode: 'shadow', previous: null } });
-    await waitUntil(async () => (await guard!.metrics()).includes('fluxgate_guard_detector_mode{detector="context_flooding",mode="shadow"} 1'), { timeoutMs: 10_000 });
+    await waitUntil(
+      async () => (await guard!.metrics()).includes('fluxgate_guard_detector_mode{detector="context_flooding",mode="shadow"} 1'),
+      { timeoutMs: 10_000 },
+    );
     const modes = await admin('GET', '/admin/detector-modes');
     expect(modes.json.modes).toContainEqual({ detector: 'context_flooding', mode: 'shadow' });
     expect(modes.json.modes).toContainEqual({ detector: 'leaked_key', mode: null });
 
     const { id } = await gw.issueKey();
     startFlooding(id);
-    const shadow = await waitUntil(async () => (await incidents()).find((i) => i.keyId === id), { timeoutMs: 15_000, message: 'a shadow incident' });
+    const shadow = await waitUntil(async () => (await incidents()).find((i) => i.keyId === id), {
+      timeoutMs: 15_000,
+      message: 'a shadow incident',
+    });
     expect(shadow).toMatchObject({ detector: 'context_flooding', mode: 'shadow', suppressedBy: 'shadow_mode', wouldAction: 'penalty' });
     await cyclesPass(2);
     expect(await getPenalty(redis, id)).toBeNull();
@@ -269,7 +385,10 @@ describe('the allowlist and detector modes reach the running guard at its next p
     expect(cleared).toMatchObject({ code: 0, stdout: 'context_flooding: shadow → configured (the guard applies it at its next poll)\n' });
     await waitUntil(() => getPenalty(redis, id), { timeoutMs: 15_000, message: 'enforced once the run-time mode is cleared' });
     expect(JSON.parse((await cli(['detectors', 'list', '--json'])).stdout)).toContainEqual({ detector: 'context_flooding', mode: null });
-    expect((await auditRows('detector_mode.set'))[0]).toMatchObject({ actor: 'admin-token', detail: { detector: 'context_flooding', mode: 'shadow' } });
+    expect((await auditRows('detector_mode.set'))[0]).toMatchObject({
+      actor: 'admin-token',
+      detail: { detector: 'context_flooding', mode: 'shadow' },
+    });
     expect((await auditRows('detector_mode.cleared'))[0]).toMatchObject({ actor: 'cli:tester' });
   });
 });
@@ -292,7 +411,9 @@ describe('bad operator input gets a clear answer and changes nothing', () => {
     expect(added.stdout).toMatch(/^added #\d+ cidr:10\.20\.0\.0\/16 until /);
     expect((await cli(['allowlist', 'add', 'account:Ops@Example.com'])).stdout).toMatch(/account:ops@example\.com/);
     const listed = await cli(['allowlist', 'list', '--json']);
-    expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'cidr', value: '10.20.0.0/16', createdBy: 'cli:tester', reason: 'office' })]));
+    expect(JSON.parse(listed.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: 'cidr', value: '10.20.0.0/16', createdBy: 'cli:tester', reason: 'office' })]),
+    );
     expect((await cli(['allowlist', 'remove', 'cidr:10.20.0.0/16'])).code).toBe(0);
     expect((await cli(['allowlist', 'remove', 'cidr:10.20.0.0/16'])).code).toBe(3);
     expect((await cli(['allowlist', 'add', '10.0.0.1'])).code).toBe(2);

@@ -61,11 +61,14 @@ describe('admin listener', () => {
     expect(body.upstreams).toHaveLength(1);
     expect(body.upstreams[0]!.state).toBe('healthy');
     // The earlier request's counters are flushed within one interval (200 ms here).
-    const s = await waitUntil(async () => {
-      const snap = await request(`${gw.adminUrl}/admin/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-      const body = (await snap.body.json()) as { counters: { flushes: number; failing: boolean }; keyCache: { entries: number } };
-      return body.counters.flushes > 0 ? body : null;
-    }, { timeoutMs: 3000, intervalMs: 50 });
+    const s = await waitUntil(
+      async () => {
+        const snap = await request(`${gw.adminUrl}/admin/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+        const body = (await snap.body.json()) as { counters: { flushes: number; failing: boolean }; keyCache: { entries: number } };
+        return body.counters.flushes > 0 ? body : null;
+      },
+      { timeoutMs: 3000, intervalMs: 50 },
+    );
     expect(s.counters.failing).toBe(false);
     expect(s.keyCache.entries).toBeGreaterThan(0);
   });
@@ -78,10 +81,13 @@ describe('usage counters', () => {
     for (let i = 0; i < 3; i++) await (await call(gw, secret)).body.text();
     await (await call(gw, secret, { stream: true })).body.text();
     const key = redisKeys.usage(id, 's10', bucketOf('s10', at));
-    const fields = await waitUntil(async () => {
-      const h = await redis.hgetall(key);
-      return Number(h.req) >= 4 ? h : null;
-    }, { timeoutMs: 3000 });
+    const fields = await waitUntil(
+      async () => {
+        const h = await redis.hgetall(key);
+        return Number(h.req) >= 4 ? h : null;
+      },
+      { timeoutMs: 3000 },
+    );
     expect(Number(fields.req)).toBe(4);
     expect(Number(fields.s2xx)).toBe(4);
     expect(Number(fields.ptok)).toBe(4 * 9); // the mock reports 9 prompt tokens per request
@@ -110,11 +116,14 @@ describe('keys', () => {
     const change = await setKeyStatus(gw.db.sql, id, 'revoked');
     const t0 = performance.now();
     await publishKeyEvent(redis, { type: 'revoked', keyId: id, keyHash: change.keyHash });
-    await waitUntil(async () => {
-      const res = await call(gw, secret);
-      await res.body.text();
-      return res.statusCode === 401 || null;
-    }, { timeoutMs: 1000, intervalMs: 20 });
+    await waitUntil(
+      async () => {
+        const res = await call(gw, secret);
+        await res.body.text();
+        return res.statusCode === 401 || null;
+      },
+      { timeoutMs: 1000, intervalMs: 20 },
+    );
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 });
@@ -126,11 +135,14 @@ describe('readiness and configuration', () => {
     expect(await ok.body.json()).toMatchObject({ status: 'ready', checks: { redis: true, postgres: true, upstreams: true } });
     const dead = await startGateway({ upstreams: 'http://127.0.0.1:9', env: { UPSTREAM_PROBE_INTERVAL_MS: '100' } });
     try {
-      const body = await waitUntil(async () => {
-        const res = await request(`${dead.url}/readyz`, { dispatcher: dead.dispatcher });
-        const b = (await res.body.json()) as { checks: { upstreams: boolean } };
-        return res.statusCode === 503 ? b : null;
-      }, { timeoutMs: 5000, intervalMs: 200 });
+      const body = await waitUntil(
+        async () => {
+          const res = await request(`${dead.url}/readyz`, { dispatcher: dead.dispatcher });
+          const b = (await res.body.json()) as { checks: { upstreams: boolean } };
+          return res.statusCode === 503 ? b : null;
+        },
+        { timeoutMs: 5000, intervalMs: 200 },
+      );
       expect(body.checks.upstreams).toBe(false);
     } finally {
       await dead.stop();
@@ -139,7 +151,10 @@ describe('readiness and configuration', () => {
 
   it('a bad variable stops the process with one line naming it', async () => {
     const main = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
-    const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH ?? '', PUBLIC_PORT: 'not-a-port', JWT_SECRET: 'too-short-secret' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [main], {
+      env: { PATH: process.env.PATH ?? '', PUBLIC_PORT: 'not-a-port', JWT_SECRET: 'too-short-secret' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const code = await new Promise<number | null>((r) => child.once('exit', r));
@@ -168,7 +183,10 @@ describe('Redis failure', () => {
       await own.start();
       await probe.connect();
       const key = redisKeys.usage(id, 's10', bucketOf('s10', at));
-      const req = await waitUntil(async () => Number((await probe.hget(key, 'req')) ?? 0) >= 5 || null, { timeoutMs: 10_000, intervalMs: 100 });
+      const req = await waitUntil(async () => Number((await probe.hget(key, 'req')) ?? 0) >= 5 || null, {
+        timeoutMs: 10_000,
+        intervalMs: 100,
+      });
       expect(req).toBe(true);
       expect(g.child.exitCode).toBeNull();
     } finally {

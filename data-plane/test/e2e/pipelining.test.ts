@@ -44,11 +44,17 @@ describe('pipelining on a bare uWS route (bind.ts), to isolate the cause', () =>
     const log = createLogger({ level: 'silent', name: 'pipelining-test' });
     // Both echo the body; one answers as soon as it is read, the other a loop turn later.
     bind(app, 'post', '/now', async ({ readBody, sink }) => sink.send(200, [], await readBody(1024)), log);
-    bind(app, 'post', '/later', async ({ readBody, sink }) => {
-      const body = await readBody(1024);
-      await new Promise((resolve) => setImmediate(resolve));
-      sink.send(200, [], body);
-    }, log);
+    bind(
+      app,
+      'post',
+      '/later',
+      async ({ readBody, sink }) => {
+        const body = await readBody(1024);
+        await new Promise((resolve) => setImmediate(resolve));
+        sink.send(200, [], body);
+      },
+      log,
+    );
     listening = await listen(app, '127.0.0.1', 0);
   });
   afterAll(async () => {
@@ -90,7 +96,11 @@ describe('pipelining against the real gateway', () => {
   });
 
   it('ten pipelined requests answered without I/O come back complete and in order', async () => {
-    const requests = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? `GET /healthz?i=${i} HTTP/1.1\r\nHost: gw.example\r\n\r\n` : `GET /no-such-route-${i} HTTP/1.1\r\nHost: gw.example\r\n\r\n`));
+    const requests = Array.from({ length: 10 }, (_, i) =>
+      i % 2 === 0
+        ? `GET /healthz?i=${i} HTTP/1.1\r\nHost: gw.example\r\n\r\n`
+        : `GET /no-such-route-${i} HTTP/1.1\r\nHost: gw.example\r\n\r\n`,
+    );
     const ex = await wireExchange(gw.publicPort, requests.join(''), { responses: 10 });
     expect(ex.error).toBeNull();
     expect(finals(ex.responses).map((r) => r.status)).toEqual([200, 404, 200, 404, 200, 404, 200, 404, 200, 404]);
@@ -98,7 +108,10 @@ describe('pipelining against the real gateway', () => {
 
   for (const [name, bytes] of [
     ['two POSTs', () => post('/v1/chat/completions', chat(1), authed()) + post('/v1/chat/completions', chat(2), authed())],
-    ['a POST then a GET', () => post('/v1/chat/completions', chat(1), authed()) + `GET /v1/models HTTP/1.1\r\nHost: gw.example\r\n${authed()}\r\n`],
+    [
+      'a POST then a GET',
+      () => post('/v1/chat/completions', chat(1), authed()) + `GET /v1/models HTTP/1.1\r\nHost: gw.example\r\n${authed()}\r\n`,
+    ],
     ['ten small POSTs', () => Array.from({ length: 10 }, (_, i) => post('/v1/chat/completions', chat(i), authed())).join('')],
   ] as const) {
     it(`${name} pipelined behind a proxied request: this uWS build closes the connection, and nothing reached the upstream`, async () => {
@@ -129,12 +142,16 @@ describe('pipelining against the real gateway', () => {
       // A body wrongly sent after the HEAD's head shows up here as a framing error.
       let closed = false;
       socket.once('close', () => (closed = true));
-      while (!closed && split(raw).next.responses.length < 1 && split(raw).next.error === null) await Promise.race([once(socket, 'data'), once(socket, 'close')]);
+      while (!closed && split(raw).next.responses.length < 1 && split(raw).next.error === null)
+        await Promise.race([once(socket, 'data'), once(socket, 'close')]);
       socket.destroy();
       return split(raw);
     };
     // Answered by the gateway itself (no HEAD route: 404 with a JSON body for a GET).
-    const own = await converse('HEAD /no-such-route HTTP/1.1\r\nHost: gw.example\r\n\r\n', 'GET /healthz HTTP/1.1\r\nHost: gw.example\r\n\r\n');
+    const own = await converse(
+      'HEAD /no-such-route HTTP/1.1\r\nHost: gw.example\r\n\r\n',
+      'GET /healthz HTTP/1.1\r\nHost: gw.example\r\n\r\n',
+    );
     expect(own.next.error).toBeNull();
     expect([own.head?.status, own.next.responses[0]?.status]).toEqual([404, 200]);
     // RFC 9110 §8.6: a HEAD's Content-Length, when sent, is the length a GET gets.
@@ -142,7 +159,10 @@ describe('pipelining against the real gateway', () => {
     expect(own.head?.headers.get('content-length')).toEqual([String(finals(getOwn.responses)[0]!.body.length)]);
     // Proxied: the model server answers the HEAD with a Content-Length and no body (this mock
     // serves GET /v1/models only, so the HEAD is its 404), then the GET on the same connection.
-    const proxied = await converse(`HEAD /v1/models HTTP/1.1\r\nHost: gw.example\r\n${authed()}\r\n`, `GET /v1/models HTTP/1.1\r\nHost: gw.example\r\n${authed()}\r\n`);
+    const proxied = await converse(
+      `HEAD /v1/models HTTP/1.1\r\nHost: gw.example\r\n${authed()}\r\n`,
+      `GET /v1/models HTTP/1.1\r\nHost: gw.example\r\n${authed()}\r\n`,
+    );
     expect(proxied.next.error).toBeNull();
     expect([proxied.head?.status, proxied.next.responses[0]?.status]).toEqual([404, 200]);
   });

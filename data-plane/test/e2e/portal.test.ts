@@ -49,7 +49,10 @@ describe('a newcomer, end to end over TLS', () => {
     expect(noCsrf.statusCode).toBe(403);
     await noCsrf.body.text();
 
-    const created = await portal('POST', '/portal/keys', { body: { name: 'laptop' }, headers: { cookie: session, 'x-fluxgate-csrf': '1' } });
+    const created = await portal('POST', '/portal/keys', {
+      body: { name: 'laptop' },
+      headers: { cookie: session, 'x-fluxgate-csrf': '1' },
+    });
     expect(created.statusCode).toBe(201);
     const { secret, key } = (await created.body.json()) as { secret: string; key: { id: string } };
     expect(secret).toMatch(/^fgk_/);

@@ -84,7 +84,12 @@ describe('proxy over TLS', () => {
   });
 
   it('keeps the usage event when the client asked for it', async () => {
-    const res = await post('/v1/chat/completions', { model: 'mock-model', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'x' }] });
+    const res = await post('/v1/chat/completions', {
+      model: 'mock-model',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'x' }],
+    });
     const text = await res.body.text();
     expect(text).toMatch(/"usage":\{"prompt_tokens":\d+/);
   });
@@ -92,7 +97,10 @@ describe('proxy over TLS', () => {
   it('streams Ollama NDJSON from /api/chat', async () => {
     const res = await post('/api/chat', { model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] });
     expect(res.statusCode).toBe(200);
-    const lines = (await res.body.text()).trim().split('\n').map((l) => JSON.parse(l) as { done: boolean; eval_count?: number });
+    const lines = (await res.body.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { done: boolean; eval_count?: number });
     expect(lines.at(-1)?.done).toBe(true);
     expect(lines.at(-1)?.eval_count).toBeGreaterThan(0);
   });
@@ -126,7 +134,12 @@ describe('credentials and bad input', () => {
   it('a 20 MB stream read by a slow client arrives byte-exact through the whole proxy', async () => {
     mock.set({ bodyBytes: 20 * 1024 * 1024, events: 4 });
     try {
-      const res = await post('/v1/chat/completions', { model: 'mock-model', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'big' }] });
+      const res = await post('/v1/chat/completions', {
+        model: 'mock-model',
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: 'user', content: 'big' }],
+      });
       const expected = Buffer.concat(buildStream('openai-chat', 'mock-model', shape(4, 20 * 1024 * 1024), true).events);
       const clientHash = createHash('sha256');
       let received = 0;

@@ -42,14 +42,19 @@ afterAll(async () => {
 describe('/readyz and Postgres', () => {
   it('is 503 with checks.postgres false while Postgres is unreachable, and 200 again when it returns', async () => {
     // Ready first: the relay really carries the gateway's Postgres traffic.
-    expect(await waitUntil(async () => ((await readyz()).status === 200 ? true : null), { timeoutMs: 10_000, message: 'ready at start' })).toBe(true);
+    expect(
+      await waitUntil(async () => ((await readyz()).status === 200 ? true : null), { timeoutMs: 10_000, message: 'ready at start' }),
+    ).toBe(true);
 
     await relay.stop();
     // Results are cached for a second: poll until the cut is seen.
-    const down = await waitUntil(async () => {
-      const r = await readyz();
-      return r.status === 503 ? r : null;
-    }, { timeoutMs: 10_000, message: '/readyz turns 503 with Postgres cut' });
+    const down = await waitUntil(
+      async () => {
+        const r = await readyz();
+        return r.status === 503 ? r : null;
+      },
+      { timeoutMs: 10_000, message: '/readyz turns 503 with Postgres cut' },
+    );
     expect(down.body).toMatchObject({ status: 'not_ready', checks: { postgres: false, redis: true, upstreams: true } });
 
     // Liveness is not readiness: the process is fine and says so.
@@ -58,10 +63,13 @@ describe('/readyz and Postgres', () => {
     await live.body.text();
 
     await relay.start();
-    const up = await waitUntil(async () => {
-      const r = await readyz();
-      return r.status === 200 ? r : null;
-    }, { timeoutMs: 15_000, message: '/readyz back to 200 once Postgres is reachable' });
+    const up = await waitUntil(
+      async () => {
+        const r = await readyz();
+        return r.status === 200 ? r : null;
+      },
+      { timeoutMs: 15_000, message: '/readyz back to 200 once Postgres is reachable' },
+    );
     expect(up.body).toMatchObject({ status: 'ready', checks: { postgres: true, redis: true, upstreams: true } });
     expect(gw.child.exitCode).toBeNull();
   });

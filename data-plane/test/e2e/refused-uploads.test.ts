@@ -54,7 +54,11 @@ interface UploadResult {
  * reads while it sends, sees the answer). So the answer is asserted on polite uploads, and the
  * flat-out ones assert what the server does: close early and hold nothing.
  */
-async function upload(path: string, headers: string, opts: { politely?: boolean; early?: number; keepAliveMs?: number } = {}): Promise<UploadResult> {
+async function upload(
+  path: string,
+  headers: string,
+  opts: { politely?: boolean; early?: number; keepAliveMs?: number } = {},
+): Promise<UploadResult> {
   const socket: TLSSocket = await openTls(gw.publicPort);
   const chunk = Buffer.alloc(64 * 1024, 0x61);
   const framed = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]);
@@ -73,7 +77,11 @@ async function upload(path: string, headers: string, opts: { politely?: boolean;
       const end = head.indexOf('\r\n\r\n');
       const lines = (end === -1 ? head : head.slice(0, end)).split('\r\n');
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(lines[0] ?? '')?.[1] ?? 0);
-      const connection = lines.find((l) => /^connection:/i.test(l))?.slice('connection:'.length).trim().toLowerCase();
+      const connection = lines
+        .find((l) => /^connection:/i.test(l))
+        ?.slice('connection:'.length)
+        .trim()
+        .toLowerCase();
       resolve({ status, connection, sent, finishedWriting, closedByServer });
     };
     const pump = () => {
@@ -96,7 +104,9 @@ async function upload(path: string, headers: string, opts: { politely?: boolean;
     socket.once('end', () => finish(true));
     socket.once('close', () => finish(true));
     socket.on('error', () => finish(true));
-    socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n${headers}Transfer-Encoding: chunked\r\n\r\n`);
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n${headers}Transfer-Encoding: chunked\r\n\r\n`,
+    );
     if (!waiting) return pump();
     for (let i = 0; i < (opts.early ?? 0); i++) socket.write(framed);
     sent += (opts.early ?? 0) * chunk.length;
@@ -114,16 +124,21 @@ describe('refused uploads are not read', () => {
     // Warm the process up so the baseline already holds what UPLOADS concurrent TLS connections
     // cost (handshakes, buffers, JIT): without a body, so it says nothing about body reading.
     const hello = 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
-    for (let i = 0; i < 2; i++) await Promise.all(Array.from({ length: UPLOADS }, () => rawExchange(gw.publicPort, hello, { idleMs: 500 })));
+    for (let i = 0; i < 2; i++)
+      await Promise.all(Array.from({ length: UPLOADS }, () => rawExchange(gw.publicPort, hello, { idleMs: 500 })));
     const pid = gw.child.pid!;
     const before = rssOf(pid);
-    const results = await Promise.all(Array.from({ length: UPLOADS }, () => upload('/v1/chat/completions', 'Authorization: Bearer not-a-key\r\n')));
+    const results = await Promise.all(
+      Array.from({ length: UPLOADS }, () => upload('/v1/chat/completions', 'Authorization: Bearer not-a-key\r\n')),
+    );
     const after = rssOf(pid);
     const sent = results.reduce((n, r) => n + r.sent, 0);
     // The numbers behind the report (issue 12 measured 260 → 423 MB on main), on request only.
     if (process.env.FLUXGATE_TEST_REPORT) {
       const answered = results.filter((r) => r.status === 401).length;
-      console.info(`refused uploads: ${UPLOADS} clients offered ${(UPLOADS * OFFERED) / MB} MiB, wrote ${(sent / MB).toFixed(1)} MiB, ${answered} read their 401 before the reset; gateway RSS ${(before / MB).toFixed(0)} → ${(after / MB).toFixed(0)} MiB`);
+      console.info(
+        `refused uploads: ${UPLOADS} clients offered ${(UPLOADS * OFFERED) / MB} MiB, wrote ${(sent / MB).toFixed(1)} MiB, ${answered} read their 401 before the reset; gateway RSS ${(before / MB).toFixed(0)} → ${(after / MB).toFixed(0)} MiB`,
+      );
     }
     for (const r of results) expect(r).toMatchObject({ closedByServer: true, finishedWriting: false });
     // A reader per refused upload would hold up to MAX_BODY_BYTES each (20 × 8 MiB).
@@ -132,7 +147,9 @@ describe('refused uploads are not read', () => {
   });
 
   it(`${UPLOADS} uploads with a malformed key that keep writing after the answer: 401 at once with Connection: close, then closed`, async () => {
-    const results = await Promise.all(Array.from({ length: UPLOADS }, () => upload('/v1/chat/completions', 'Authorization: Bearer not-a-key\r\n', { politely: true })));
+    const results = await Promise.all(
+      Array.from({ length: UPLOADS }, () => upload('/v1/chat/completions', 'Authorization: Bearer not-a-key\r\n', { politely: true })),
+    );
     for (const r of results) expect(r).toMatchObject({ status: 401, connection: 'close', closedByServer: true, finishedWriting: false });
     expect(proxied()).toHaveLength(0);
   });
@@ -174,7 +191,9 @@ describe('refused uploads are not read', () => {
           }
         };
         socket.on('data', onData);
-        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        socket.write(
+          `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
       });
     const first = await once();
     const second = await once();

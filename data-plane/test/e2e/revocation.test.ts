@@ -12,7 +12,15 @@ import { runCli } from '../../src/cli/run.js';
 import { setKeyStatus } from '../../src/store/keys.js';
 import { startGateway, type Gateway } from '../support/gateway.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
-import { createTestDatabase, freePort, startTcpProxy, TEST_REDIS_URL, waitUntil, type TcpProxy, type TestDatabase } from '../support/services.js';
+import {
+  createTestDatabase,
+  freePort,
+  startTcpProxy,
+  TEST_REDIS_URL,
+  waitUntil,
+  type TcpProxy,
+  type TestDatabase,
+} from '../support/services.js';
 
 let mock: MockUpstream;
 let redis: Redis;
@@ -52,10 +60,13 @@ describe('a revocation whose pub/sub message is lost', () => {
     // What every revoke path does, minus the PUBLISH that got lost.
     await setKeyStatus(gw.db.sql, id, 'revoked');
     await recordKeyBlock(redis, id, 'revoked');
-    const refused = await waitUntil(async () => {
-      const r = await call(gw, secret);
-      return r.status === 401 ? r : null;
-    }, { timeoutMs: 10_000, intervalMs: 100, message: 'the revoked key kept working (the feed was not read)' });
+    const refused = await waitUntil(
+      async () => {
+        const r = await call(gw, secret);
+        return r.status === 401 ? r : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, message: 'the revoked key kept working (the feed was not read)' },
+    );
     expect(refused.code).toBe('key_revoked');
   });
 });
@@ -70,7 +81,11 @@ describe('a replica that cannot reach Postgres', () => {
     proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
     url.port = String(proxy.port);
     // Short TTL and stale window so the bound is seconds; the same code path as the 60 s + 5 s defaults.
-    gw = await startGateway({ upstreams: mock.url, db, env: { DATABASE_URL: url.toString(), KEY_CACHE_TTL_MS: '2000', KEY_CACHE_STALE_MAX_MS: '1000' } });
+    gw = await startGateway({
+      upstreams: mock.url,
+      db,
+      env: { DATABASE_URL: url.toString(), KEY_CACHE_TTL_MS: '2000', KEY_CACHE_STALE_MAX_MS: '1000' },
+    });
   });
   afterAll(async () => {
     await gw?.stop();
@@ -83,7 +98,11 @@ describe('a replica that cannot reach Postgres', () => {
     await proxy.start().catch(() => undefined);
     // A tier whose request rate the polling below cannot exhaust.
     const key = await gw.issueKey(undefined, 'enterprise');
-    await waitUntil(async () => (await call(gw, key.secret)).status === 200, { timeoutMs: 10_000, intervalMs: 100, message: 'key never worked' });
+    await waitUntil(async () => (await call(gw, key.secret)).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 100,
+      message: 'key never worked',
+    });
     await proxy.stop();
     return key;
   }
@@ -92,16 +111,23 @@ describe('a replica that cannot reach Postgres', () => {
     const { secret, id } = await cachedKeyThenCut();
     let stdout = '';
     let stderr = '';
-    const code = await runCli(['keys', 'revoke', id], { DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${await freePort()}` }, {
-      stdout: { write: (s: string) => (stdout += s) },
-      stderr: { write: (s: string) => (stderr += s) },
-    });
+    const code = await runCli(
+      ['keys', 'revoke', id],
+      { DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${await freePort()}` },
+      {
+        stdout: { write: (s: string) => (stdout += s) },
+        stderr: { write: (s: string) => (stderr += s) },
+      },
+    );
     expect(code).toBe(4);
     expect(stdout).toContain(`revoked ${id}`);
-    const refused = await waitUntil(async () => {
-      const r = await call(gw, secret);
-      return r.status !== 200 ? r : null;
-    }, { timeoutMs: 20_000, intervalMs: 200, message: 'the revoked key was still served from a stale cache entry' });
+    const refused = await waitUntil(
+      async () => {
+        const r = await call(gw, secret);
+        return r.status !== 200 ? r : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, message: 'the revoked key was still served from a stale cache entry' },
+    );
     expect(refused).toEqual({ status: 503, code: 'service_unavailable' });
     // What the CLI promised is what happened.
     expect(stderr).toMatch(/within 60 s \(KEY_CACHE_TTL_MS\), or 65 s on a replica that cannot reach Postgres either/);
@@ -112,10 +138,13 @@ describe('a replica that cannot reach Postgres', () => {
     await setKeyStatus(db.sql, id, 'revoked');
     await recordKeyBlock(redis, id, 'revoked');
     // 401 (not the 503 the TTL would give after 3 s): the feed's verdict, served from cache.
-    const refused = await waitUntil(async () => {
-      const r = await call(gw, secret);
-      return r.status !== 200 ? r : null;
-    }, { timeoutMs: 10_000, intervalMs: 100, message: 'the revoked key kept working' });
+    const refused = await waitUntil(
+      async () => {
+        const r = await call(gw, secret);
+        return r.status !== 200 ? r : null;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, message: 'the revoked key kept working' },
+    );
     expect(refused).toEqual({ status: 401, code: 'key_revoked' });
     // And it stays refused as such while Postgres is away.
     expect(await call(gw, secret)).toEqual({ status: 401, code: 'key_revoked' });

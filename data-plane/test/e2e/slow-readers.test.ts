@@ -68,7 +68,10 @@ async function readStalled(body: Readable): Promise<StalledRead> {
     if (stall !== undefined || received < STALL_AFTER) continue;
     // Not consuming `body` here: undici stops reading the TLS socket, the gateway's uWS
     // backlog fills, the gateway must pause its upstream body, the mock's writes block.
-    await waitUntil(() => mock.stats.writesBlocked > 0, { timeoutMs: 10_000, message: 'upstream writes never blocked while the client stalled' });
+    await waitUntil(() => mock.stats.writesBlocked > 0, {
+      timeoutMs: 10_000,
+      message: 'upstream writes never blocked while the client stalled',
+    });
     // ...and the upstream stays parked: bytesSent stops growing (stable for 300 ms).
     let last = -1;
     let since = performance.now();
@@ -95,7 +98,12 @@ const streamChat = (content: string) =>
     method: 'POST',
     dispatcher: gw.dispatcher,
     headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'mock-model', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content }] }),
+    body: JSON.stringify({
+      model: 'mock-model',
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content }],
+    }),
   });
 
 async function expectStalledStreamExact(expected: Buffer, content: string): Promise<void> {

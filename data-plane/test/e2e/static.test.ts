@@ -15,7 +15,8 @@ import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.j
 import { rawExchange } from '../support/raw-tls.js';
 import { waitUntil } from '../support/services.js';
 
-const INDEX = '<!doctype html><html lang="en"><head><title>Fluxgate</title><script type="module" src="/assets/index-AbC123.js"></script></head><body></body></html>';
+const INDEX =
+  '<!doctype html><html lang="en"><head><title>Fluxgate</title><script type="module" src="/assets/index-AbC123.js"></script></head><body></body></html>';
 // Big and repetitive enough that both encodings pay off.
 const SCRIPT = `export const words = ${JSON.stringify(Array.from({ length: 400 }, (_, i) => `word-${i % 37}`))};\n`;
 const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
@@ -84,10 +85,13 @@ describe('the SPA on the public listener', () => {
     expect(plain.text).toBe(SCRIPT);
 
     // The encodings are made off the event loop after the first request for the file.
-    const br = await waitUntil(async () => {
-      const r = await get(gw, '/assets/index-AbC123.js', { 'accept-encoding': 'gzip, deflate, br' });
-      return r.h('content-encoding') === 'br' ? r : null;
-    }, { message: 'brotli-encoded answer' });
+    const br = await waitUntil(
+      async () => {
+        const r = await get(gw, '/assets/index-AbC123.js', { 'accept-encoding': 'gzip, deflate, br' });
+        return r.h('content-encoding') === 'br' ? r : null;
+      },
+      { message: 'brotli-encoded answer' },
+    );
     expect(br.body.length).toBeLessThan(SCRIPT.length);
     expect(brotliDecompressSync(br.body).toString()).toBe(SCRIPT);
 
@@ -144,7 +148,10 @@ describe('the SPA on the public listener', () => {
     }
     // Dot segments, plain or encoded, sent as they are (undici would resolve them before sending).
     for (const path of ['/assets/../index.html', '/../.env', '/%2e%2e/etc/passwd', '/assets/%2e%2e/index.html']) {
-      const answer = await rawExchange(gw.publicPort, `GET ${path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\nConnection: close\r\n\r\n`);
+      const answer = await rawExchange(
+        gw.publicPort,
+        `GET ${path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/html\r\nConnection: close\r\n\r\n`,
+      );
       expect(answer, path).toMatch(/^HTTP\/1\.1 404 /);
       expect(answer, path).not.toContain('SECRET');
     }

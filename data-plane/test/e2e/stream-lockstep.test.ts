@@ -63,7 +63,10 @@ beforeAll(async () => {
   upstream.server.listen(0, '127.0.0.1');
   await once(upstream.server, 'listening');
   // Heartbeats off the path: only the upstream's events may reach the client.
-  gw = await startGateway({ upstreams: `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}`, env: { SSE_HEARTBEAT_MS: '600000' } });
+  gw = await startGateway({
+    upstreams: `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}`,
+    env: { SSE_HEARTBEAT_MS: '600000' },
+  });
   key = (await gw.issueKey(undefined, 'enterprise')).secret;
 });
 afterAll(async () => {
@@ -82,7 +85,9 @@ describe('streaming, structurally', () => {
       received += b.toString('latin1');
     });
     const body = JSON.stringify({ model: 'lockstep', stream: true, messages: [{ role: 'user', content: 'go' }] });
-    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: gw.example\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: gw.example\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
 
     const readsPerEvent: number[] = [];
     let readsBefore = 0;

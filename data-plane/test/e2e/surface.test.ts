@@ -68,7 +68,12 @@ async function raw(port: number, bytes: string, idleMs = 1000): Promise<Answer> 
       const [statusLine = '', ...lines] = (end === -1 ? text : text.slice(0, end)).split('\r\n');
       const headers = new Map<string, string>();
       for (const l of lines) headers.set(l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim());
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0), headers, body: end === -1 ? '' : text.slice(end + 4), closed });
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? 0),
+        headers,
+        body: end === -1 ? '' : text.slice(end + 4),
+        closed,
+      });
     };
     const arm = () => {
       if (timer) clearTimeout(timer);
@@ -135,7 +140,15 @@ describe('only the inference surface reaches the upstream', () => {
     ];
     const answers: Answer[] = [];
     const seen = await seenBy(async () => {
-      for (const c of cases) answers.push(await raw(gw.publicPort, c.body ? `${c.method} ${c.path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.operator}\r\nContent-Type: application/json\r\nContent-Length: ${chat.length}\r\nConnection: close\r\n\r\n${chat}` : head(c.method, c.path, keys.operator)));
+      for (const c of cases)
+        answers.push(
+          await raw(
+            gw.publicPort,
+            c.body
+              ? `${c.method} ${c.path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.operator}\r\nContent-Type: application/json\r\nContent-Length: ${chat.length}\r\nConnection: close\r\n\r\n${chat}`
+              : head(c.method, c.path, keys.operator),
+          ),
+        );
     });
     cases.forEach((c, i) => {
       const a = answers[i]!;
@@ -144,7 +157,14 @@ describe('only the inference surface reaches the upstream', () => {
       expect(a.headers.get('allow'), what).toBe(c.allow);
       const body = JSON.parse(a.body) as unknown;
       if (c.path.startsWith('/api/')) expect(body, what).toEqual({ error: expect.any(String) });
-      else expect(body, what).toEqual({ error: { message: expect.any(String), type: 'invalid_request_error', code: expect.stringMatching(/^(not_found|bad_request|method_not_allowed)$/) } });
+      else
+        expect(body, what).toEqual({
+          error: {
+            message: expect.any(String),
+            type: 'invalid_request_error',
+            code: expect.stringMatching(/^(not_found|bad_request|method_not_allowed)$/),
+          },
+        });
     });
     expect(seen.map((r) => `${r.method} ${r.path}`)).toEqual([]);
   });
@@ -198,7 +218,10 @@ describe('model management (PROXY_MODEL_MANAGEMENT)', () => {
       const a = await raw(managed.publicPort, post('/api/pull', keys.managedUser, '{"model":"llama3"}'));
       expect(a.status).toBe(403);
       expect(JSON.parse(a.body)).toEqual({ error: expect.stringMatching(/operator/) });
-      const d = await raw(managed.publicPort, `DELETE /api/delete HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.managedUser}\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{"model":"llama"}`);
+      const d = await raw(
+        managed.publicPort,
+        `DELETE /api/delete HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.managedUser}\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{"model":"llama"}`,
+      );
       expect(d.status).toBe(403);
     });
     expect(seen).toEqual([]);
@@ -207,7 +230,10 @@ describe('model management (PROXY_MODEL_MANAGEMENT)', () => {
   it("reaches the upstream for an operator's key, with its own methods (405 otherwise)", async () => {
     const seen = await seenBy(async () => {
       await raw(managed.publicPort, post('/api/pull', keys.managedOperator, '{"model":"llama3"}'));
-      await raw(managed.publicPort, `DELETE /api/delete HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.managedOperator}\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{"model":"llama"}`);
+      await raw(
+        managed.publicPort,
+        `DELETE /api/delete HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.managedOperator}\r\nContent-Type: application/json\r\nContent-Length: 17\r\nConnection: close\r\n\r\n{"model":"llama"}`,
+      );
       await raw(managed.publicPort, head('HEAD', '/api/blobs/sha256:0a1b', keys.managedOperator));
       const wrong = await raw(managed.publicPort, head('GET', '/api/pull', keys.managedOperator));
       expect(wrong.status).toBe(405);
@@ -245,7 +271,10 @@ describe('request framing (RFC 9112 §6)', () => {
     let a: Answer | undefined;
     const seen = await seenBy(async () => {
       const padded = `${chat}${' '.repeat(40)}`;
-      a = await raw(gw.publicPort, `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.user}\r\nContent-Type: application/json\r\nContent-Length: ${chat.length}\r\nContent-Length: ${padded.length}\r\n\r\n${padded}`);
+      a = await raw(
+        gw.publicPort,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.user}\r\nContent-Type: application/json\r\nContent-Length: ${chat.length}\r\nContent-Length: ${padded.length}\r\n\r\n${padded}`,
+      );
     });
     expect(a!.status).toBe(400);
     expect(a!.headers.get('connection')).toBe('close');
@@ -261,7 +290,10 @@ describe('request framing (RFC 9112 §6)', () => {
     const body = `${chat}${hidden}`;
     let a: Answer | undefined;
     const seen = await seenBy(async () => {
-      a = await raw(gw.publicPort, `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.user}\r\nContent-Type: application/json\r\nContent-Length: ${chat.length}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      a = await raw(
+        gw.publicPort,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.user}\r\nContent-Type: application/json\r\nContent-Length: ${chat.length}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
     });
     expect(a!.closed).toBe(true);
     // Either the 400 alone or nothing at all (uWS drops the connection): never a second answer.
@@ -280,7 +312,10 @@ describe('request framing (RFC 9112 §6)', () => {
 
   it('a Transfer-Encoding other than chunked: 400 and close, in the family shape', async () => {
     const seen = await seenBy(async () => {
-      const a = await raw(gw.publicPort, `POST /api/chat HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.user}\r\nTransfer-Encoding: gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
+      const a = await raw(
+        gw.publicPort,
+        `POST /api/chat HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.user}\r\nTransfer-Encoding: gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+      );
       expect(a.status).toBe(400);
       expect(a.headers.get('connection')).toBe('close');
       expect(a.closed).toBe(true);
@@ -292,7 +327,10 @@ describe('request framing (RFC 9112 §6)', () => {
   it('Content-Length with Transfer-Encoding: the connection is closed and nothing forwarded', async () => {
     // This uWS build refuses it in its parser, before any handler: it closes without an answer.
     const seen = await seenBy(async () => {
-      const a = await raw(gw.publicPort, `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.user}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n${chat.length.toString(16)}\r\n${chat}\r\n0\r\n\r\n`);
+      const a = await raw(
+        gw.publicPort,
+        `POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${keys.user}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n${chat.length.toString(16)}\r\n${chat}\r\n0\r\n\r\n`,
+      );
       expect(a.closed).toBe(true);
       expect([0, 400]).toContain(a.status);
     });
@@ -311,6 +349,8 @@ describe('TRUSTED_PROXIES', () => {
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const [code] = (await once(child, 'exit')) as [number | null];
     expect(code).toBe(2);
-    expect(stderr.trim().split('\n')).toEqual(['fluxgate data plane: invalid TRUSTED_PROXIES: entry 2 is not an IP address or CIDR (expected e.g. 10.0.0.2,172.16.0.0/12,fd00::/8)']);
+    expect(stderr.trim().split('\n')).toEqual([
+      'fluxgate data plane: invalid TRUSTED_PROXIES: entry 2 is not an IP address or CIDR (expected e.g. 10.0.0.2,172.16.0.0/12,fd00::/8)',
+    ]);
   });
 });

@@ -21,7 +21,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   mock = await startMockUpstream({ events: 2 });
   const env = { TIERS_REFRESH_MS: '60000' };
-  [a, b] = await Promise.all([startGateway({ upstreams: mock.url, redisUrl: server.url, db, env }), startGateway({ upstreams: mock.url, redisUrl: server.url, db, env })]);
+  [a, b] = await Promise.all([
+    startGateway({ upstreams: mock.url, redisUrl: server.url, db, env }),
+    startGateway({ upstreams: mock.url, redisUrl: server.url, db, env }),
+  ]);
 });
 afterAll(async () => {
   await Promise.allSettled([a?.stop(), b?.stop()]);
@@ -56,7 +59,11 @@ const admin = async (gw: Gateway, method: 'GET' | 'PUT', path: string, body?: un
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(args, { DATABASE_URL: db.url, REDIS_URL: server.url, USER: 'tester' }, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = await runCli(
+    args,
+    { DATABASE_URL: db.url, REDIS_URL: server.url, USER: 'tester' },
+    { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } },
+  );
   return { code, stdout, stderr };
 }
 
@@ -72,21 +79,38 @@ describe('tier changes reach every replica at once', () => {
   });
 
   it('PUT /admin/tiers/:id creates a tier and changes one, and every replica applies the change at once', async () => {
-    const created = await admin(a, 'PUT', '/admin/tiers/partner', { requestsPerWindow: 100, tokensPerWindow: 400_000, windowSeconds: 60, concurrentStreams: 6, burst: 5 });
+    const created = await admin(a, 'PUT', '/admin/tiers/partner', {
+      requestsPerWindow: 100,
+      tokensPerWindow: 400_000,
+      windowSeconds: 60,
+      concurrentStreams: 6,
+      burst: 5,
+    });
     expect(created.status).toBe(201);
     expect(created.json).toMatchObject({ created: true, notified: true, tier: { id: 'partner', burst: 5, isPenalty: false } });
     const { secret } = await a.issueKey(undefined, 'partner');
     expect(await seen(a, secret)).toEqual({ tier: 'partner', limit: '5' });
     expect(await seen(b, secret)).toEqual({ tier: 'partner', limit: '5' });
 
-    const updated = await admin(b, 'PUT', '/admin/tiers/partner', { requestsPerWindow: 100, tokensPerWindow: 400_000, windowSeconds: 60, concurrentStreams: 6, burst: 9 });
+    const updated = await admin(b, 'PUT', '/admin/tiers/partner', {
+      requestsPerWindow: 100,
+      tokensPerWindow: 400_000,
+      windowSeconds: 60,
+      concurrentStreams: 6,
+      burst: 9,
+    });
     expect(updated).toMatchObject({ status: 200, json: { created: false, notified: true } });
     for (const gw of [a, b]) {
-      await waitUntil(async () => (await seen(gw, secret)).limit === '9', { timeoutMs: 5000, message: 'the changed burst applied (the periodic reload is a minute away)' });
+      await waitUntil(async () => (await seen(gw, secret)).limit === '9', {
+        timeoutMs: 5000,
+        message: 'the changed burst applied (the periodic reload is a minute away)',
+      });
     }
     const listed = await admin(a, 'GET', '/admin/tiers');
     expect(listed.json!.tiers.find((t: { id: string }) => t.id === 'partner')).toMatchObject({ burst: 9 });
-    const audit = await db.sql<{ actor: string; action: string }[]>`SELECT actor, action FROM audit_log WHERE detail->>'tier' = 'partner' ORDER BY id`;
+    const audit = await db.sql<
+      { actor: string; action: string }[]
+    >`SELECT actor, action FROM audit_log WHERE detail->>'tier' = 'partner' ORDER BY id`;
     expect(audit).toEqual([
       { actor: 'admin-token', action: 'tier.created' },
       { actor: 'admin-token', action: 'tier.updated' },
@@ -98,18 +122,46 @@ describe('tier changes reach every replica at once', () => {
     expect((await seen(b, secret)).limit).toBe('7');
     const r = await cli(['tiers', 'set', 'team', '--burst', '11']);
     expect(r).toMatchObject({ code: 0, stdout: 'updated tier team\n' });
-    for (const gw of [a, b]) await waitUntil(async () => (await seen(gw, secret)).limit === '11', { timeoutMs: 5000, message: 'the CLI change applied' });
-    const [row] = await db.sql<{ requests_per_window: number; burst: number }[]>`SELECT requests_per_window, burst FROM tiers WHERE id = 'team'`;
+    for (const gw of [a, b])
+      await waitUntil(async () => (await seen(gw, secret)).limit === '11', { timeoutMs: 5000, message: 'the CLI change applied' });
+    const [row] = await db.sql<
+      { requests_per_window: number; burst: number }[]
+    >`SELECT requests_per_window, burst FROM tiers WHERE id = 'team'`;
     expect(row).toEqual({ requests_per_window: 120, burst: 11 });
     expect((await db.sql`SELECT 1 FROM audit_log WHERE actor = 'cli:tester' AND action = 'tier.updated'`).length).toBe(1);
   });
 
   it('refuses bad tier input clearly, on both surfaces', async () => {
-    const noBurst = await admin(a, 'PUT', '/admin/tiers/x1', { requestsPerWindow: 1, tokensPerWindow: 1, windowSeconds: 1, concurrentStreams: 1 });
+    const noBurst = await admin(a, 'PUT', '/admin/tiers/x1', {
+      requestsPerWindow: 1,
+      tokensPerWindow: 1,
+      windowSeconds: 1,
+      concurrentStreams: 1,
+    });
     expect(noBurst.status).toBe(400);
     expect(noBurst.json!.error.message).toMatch(/^burst: /);
-    expect((await admin(a, 'PUT', '/admin/tiers/x1', { requestsPerWindow: 0, tokensPerWindow: 1, windowSeconds: 1, concurrentStreams: 1, burst: 1 })).status).toBe(400);
-    expect((await admin(a, 'PUT', '/admin/tiers/Bad%20Id', { requestsPerWindow: 1, tokensPerWindow: 1, windowSeconds: 1, concurrentStreams: 1, burst: 1 })).status).toBe(400);
+    expect(
+      (
+        await admin(a, 'PUT', '/admin/tiers/x1', {
+          requestsPerWindow: 0,
+          tokensPerWindow: 1,
+          windowSeconds: 1,
+          concurrentStreams: 1,
+          burst: 1,
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await admin(a, 'PUT', '/admin/tiers/Bad%20Id', {
+          requestsPerWindow: 1,
+          tokensPerWindow: 1,
+          windowSeconds: 1,
+          concurrentStreams: 1,
+          burst: 1,
+        })
+      ).status,
+    ).toBe(400);
     const cliNew = await cli(['tiers', 'set', 'brand-new', '--burst', '3']);
     expect(cliNew.code).toBe(2);
     expect(cliNew.stderr).toMatch(/a new tier needs --requests-per-window, --tokens-per-window, --window-seconds, --concurrent-streams/);

@@ -37,7 +37,15 @@ beforeAll(async () => {
     const read = readBody(res, LIMIT);
     reads.push(read.catch((e: Error) => e));
     read.then(
-      (body) => sink.send(200, [['x-sha256', sha256(body)], ['x-length', String(body.length)]], body),
+      (body) =>
+        sink.send(
+          200,
+          [
+            ['x-sha256', sha256(body)],
+            ['x-length', String(body.length)],
+          ],
+          body,
+        ),
       (e: unknown) => {
         if (e instanceof GatewayError) sink.send(e.status, [['content-type', 'text/plain']], e.message);
       },
@@ -48,23 +56,45 @@ afterAll(async () => {
   await server.close();
 });
 
-const chunked = (parts: Uint8Array[]): Buffer[] => [...parts.flatMap((p) => [Buffer.from(`${p.length.toString(16)}\r\n`), Buffer.from(p), Buffer.from('\r\n')]), Buffer.from('0\r\n\r\n')];
+const chunked = (parts: Uint8Array[]): Buffer[] => [
+  ...parts.flatMap((p) => [Buffer.from(`${p.length.toString(16)}\r\n`), Buffer.from(p), Buffer.from('\r\n')]),
+  Buffer.from('0\r\n\r\n'),
+];
 
 describe('readBody', () => {
   it('returns the exact bytes of small, large and chunked uploads', async () => {
     const small = Buffer.from('{"model":"m","messages":[]}');
-    const a = await request({ port: server.port, method: 'POST', path: '/echo', headers: [['content-length', String(small.length)]], body: [small], keepBody: true });
+    const a = await request({
+      port: server.port,
+      method: 'POST',
+      path: '/echo',
+      headers: [['content-length', String(small.length)]],
+      body: [small],
+      keepBody: true,
+    });
     expect(a.status).toBe(200);
     expect(a.body?.equals(small)).toBe(true);
 
     const large = randomBody(6 * MB, 200 * 1024);
-    const b = await request({ port: server.port, method: 'POST', path: '/echo', headers: [['content-length', String(large.body.length)]], body: large.chunks });
+    const b = await request({
+      port: server.port,
+      method: 'POST',
+      path: '/echo',
+      headers: [['content-length', String(large.body.length)]],
+      body: large.chunks,
+    });
     expect(b.headers.get('x-length')).toBe(String(large.body.length));
     expect(b.headers.get('x-sha256')).toBe(sha256(large.body));
     expect(b.sha256).toBe(sha256(large.body)); // and the 6 MB echo, sent from the onData continuation
 
     const parts = randomBody(3 * MB, 40 * 1024);
-    const c = await request({ port: server.port, method: 'POST', path: '/echo', headers: [['transfer-encoding', 'chunked']], body: chunked(parts.chunks) });
+    const c = await request({
+      port: server.port,
+      method: 'POST',
+      path: '/echo',
+      headers: [['transfer-encoding', 'chunked']],
+      body: chunked(parts.chunks),
+    });
     expect(c.headers.get('x-sha256')).toBe(sha256(parts.body));
     expect(c.length).toBe(parts.body.length);
 
@@ -74,7 +104,13 @@ describe('readBody', () => {
 
   it('answers 413 from Content-Length alone, and closes the connection', async () => {
     const outcome = nextRead();
-    const res = await request({ port: server.port, method: 'POST', path: '/echo', headers: [['content-length', String(LIMIT + 1)]], keepBody: true });
+    const res = await request({
+      port: server.port,
+      method: 'POST',
+      path: '/echo',
+      headers: [['content-length', String(LIMIT + 1)]],
+      keepBody: true,
+    });
     expect(res.status).toBe(413);
     expect(res.headers.get('connection')).toBe('close');
     const err = await outcome;
@@ -86,7 +122,13 @@ describe('readBody', () => {
     // Just past the limit, so the client has sent everything when the 413 arrives.
     const parts = randomBody(LIMIT - 100, 64 * 1024).chunks.concat(Buffer.alloc(1000, 1));
     const outcome = nextRead();
-    const res = await request({ port: server.port, method: 'POST', path: '/echo', headers: [['transfer-encoding', 'chunked']], body: chunked(parts) });
+    const res = await request({
+      port: server.port,
+      method: 'POST',
+      path: '/echo',
+      headers: [['transfer-encoding', 'chunked']],
+      body: chunked(parts),
+    });
     expect(res.status).toBe(413);
     expect(res.headers.get('connection')).toBe('close');
     expect(((await outcome) as GatewayError).code).toBe('payload_too_large');
@@ -96,13 +138,27 @@ describe('readBody', () => {
     const part = randomBody(256 * 1024, 64 * 1024).body;
     let n = reads.length;
     let outcome = nextRead();
-    await request({ port: server.port, method: 'POST', path: '/echo', headers: [['content-length', String(4 * MB)]], body: [part], abortWhen: () => reads.length > n });
+    await request({
+      port: server.port,
+      method: 'POST',
+      path: '/echo',
+      headers: [['content-length', String(4 * MB)]],
+      body: [part],
+      abortWhen: () => reads.length > n,
+    });
     expect(await outcome).toBeInstanceOf(ClientAbortedError);
 
     // A chunk header announcing 64 KiB, 1000 bytes of it, then FIN: a truncated chunked body.
     n = reads.length;
     outcome = nextRead();
-    await request({ port: server.port, method: 'POST', path: '/echo', headers: [['transfer-encoding', 'chunked']], body: ['10000\r\n', part.subarray(0, 1000)], abortWhen: () => reads.length > n });
+    await request({
+      port: server.port,
+      method: 'POST',
+      path: '/echo',
+      headers: [['transfer-encoding', 'chunked']],
+      body: ['10000\r\n', part.subarray(0, 1000)],
+      abortWhen: () => reads.length > n,
+    });
     expect(await outcome).toBeInstanceOf(ClientAbortedError);
   });
 });
@@ -118,7 +174,12 @@ describe('snapshotRequest', () => {
       port: server.port,
       method: 'PATCH',
       path: '/snap/a%20b?x=1&y=%20',
-      headers: [['X-Multi', 'one'], ['x-multi', 'two'], ['Cookie', 'a=1'], ['cookie', 'b=2']],
+      headers: [
+        ['X-Multi', 'one'],
+        ['x-multi', 'two'],
+        ['Cookie', 'a=1'],
+        ['cookie', 'b=2'],
+      ],
     });
     expect(res.status).toBe(204);
     expect(res.headers.has('content-length')).toBe(false);
@@ -141,7 +202,14 @@ describe('TLS listener', () => {
   const handshake = (port: number, version: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3') =>
     new Promise<string>((resolve) => {
       // SECLEVEL=0 so that our own client is willing to offer TLS 1.1: the refusal must come from the server.
-      const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, minVersion: version, maxVersion: version, ciphers: 'DEFAULT:@SECLEVEL=0' });
+      const s = connect({
+        host: '127.0.0.1',
+        port,
+        rejectUnauthorized: false,
+        minVersion: version,
+        maxVersion: version,
+        ciphers: 'DEFAULT:@SECLEVEL=0',
+      });
       s.on('secureConnect', () => {
         resolve(s.getProtocol() ?? 'none');
         s.destroy();

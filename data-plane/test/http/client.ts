@@ -24,7 +24,10 @@ class StrictParser {
   private hash = createHash('sha256');
   private parts: Buffer[] = [];
   res: Response = { status: 0, headers: new Map(), length: 0, sha256: '', chunked: false };
-  constructor(private readonly keepBody: boolean, private readonly onBody: (total: number) => void) {}
+  constructor(
+    private readonly keepBody: boolean,
+    private readonly onBody: (total: number) => void,
+  ) {}
 
   get done(): boolean {
     return this.state === 'done';
@@ -164,14 +167,25 @@ export function request(opts: RequestOptions): Promise<Response> {
       if (due && opts.resumeWhen && !socket.isPaused()) {
         nextPause = total + (opts.quantum ?? Infinity);
         socket.pause();
-        until(opts.resumeWhen, 'resume condition').then(() => socket.resume(), (e: Error) => settle(e));
+        until(opts.resumeWhen, 'resume condition').then(
+          () => socket.resume(),
+          (e: Error) => settle(e),
+        );
       }
     });
     socket.on('secureConnect', () => {
-      const lines = [`${opts.method ?? 'GET'} ${opts.path} HTTP/1.1`, 'host: localhost', ...(opts.headers ?? []).map(([k, v]) => `${k}: ${v}`)];
+      const lines = [
+        `${opts.method ?? 'GET'} ${opts.path} HTTP/1.1`,
+        'host: localhost',
+        ...(opts.headers ?? []).map(([k, v]) => `${k}: ${v}`),
+      ];
       socket.write(`${lines.join('\r\n')}\r\n\r\n`);
       for (const part of opts.body ?? []) socket.write(part);
-      if (opts.abortWhen) until(opts.abortWhen, 'abort condition').then(() => settle(null), (e: Error) => settle(e));
+      if (opts.abortWhen)
+        until(opts.abortWhen, 'abort condition').then(
+          () => settle(null),
+          (e: Error) => settle(e),
+        );
     });
     socket.on('data', (d: Buffer) => {
       if (settled) return;
@@ -183,7 +197,9 @@ export function request(opts: RequestOptions): Promise<Response> {
       if (parser.done) settle(null);
     });
     socket.on('error', (e) => settle(e));
-    socket.on('close', () => settle(parser.done ? null : new Error(`connection closed mid-response after ${parser.res.length} body bytes`)));
+    socket.on('close', () =>
+      settle(parser.done ? null : new Error(`connection closed mid-response after ${parser.res.length} body bytes`)),
+    );
   });
 }
 

@@ -33,7 +33,10 @@ beforeAll(async () => {
   server.on('/read', (res, req) => {
     snapshotRequest(req, res);
     const sink = createSink(res);
-    readBody(res, 1024 * 1024).then((b) => sink.send(200, [], `read ${b.length}`), () => undefined);
+    readBody(res, 1024 * 1024).then(
+      (b) => sink.send(200, [], `read ${b.length}`),
+      () => undefined,
+    );
   });
 });
 afterAll(async () => {

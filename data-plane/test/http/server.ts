@@ -44,7 +44,7 @@ export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).
 export function randomBody(size: number, maxChunk: number): { body: Buffer; chunks: Buffer[] } {
   const body = randomBytes(size);
   const chunks: Buffer[] = [];
-  for (let off = 0; off < size; ) {
+  for (let off = 0; off < size;) {
     const n = Math.min(size - off, 1 + Math.floor(Math.random() * maxChunk));
     chunks.push(body.subarray(off, off + n));
     off += n;

@@ -32,7 +32,11 @@ afterAll(async () => {
 });
 
 /** Serve `chunks` on `path` through a sink; resolves with the sink and producer stats. */
-function serve(path: string, chunks: Iterable<Uint8Array>, opts: { contentLength?: number; perTurn?: number; headers?: [string, string][] } = {}) {
+function serve(
+  path: string,
+  chunks: Iterable<Uint8Array>,
+  opts: { contentLength?: number; perTurn?: number; headers?: [string, string][] } = {},
+) {
   let sink: Sink | undefined;
   let done!: Promise<ProduceStats>;
   server.on(path, (res, req) => {
@@ -72,7 +76,10 @@ function slowReader(sink: () => Sink | undefined) {
 /** Event `i` of an SSE stream: exact 66-byte events alternating with 10..400-byte payloads. */
 function sseEvent(i: number): Buffer {
   // 66 bytes: `data: {"id":NNNNNNNN,"delta":"…"}\n\n`
-  const text = i % 2 === 0 ? `data: {"id":${String(i).padStart(8, '0')},"delta":"abcdefghijklmnopqrstuvwxyz012345"}\n\n` : `data: {"id":${i},"delta":"${'z'.repeat(10 + ((i * 7919) % 390))}"}\n\n`;
+  const text =
+    i % 2 === 0
+      ? `data: {"id":${String(i).padStart(8, '0')},"delta":"abcdefghijklmnopqrstuvwxyz012345"}\n\n`
+      : `data: {"id":${i},"delta":"${'z'.repeat(10 + ((i * 7919) % 390))}"}\n\n`;
   return Buffer.from(text);
 }
 
@@ -104,7 +111,13 @@ function untilBackpressure(sink: () => Sink | undefined, make: (i: number) => Bu
 }
 
 /** Serve a lazy body produced until `minEvents` backpressure events (see untilBackpressure). */
-function serveUntil(path: string, make: (i: number) => Buffer, minBytes: number, minEvents: number, opts: { perTurn?: number; headers?: [string, string][] } = {}) {
+function serveUntil(
+  path: string,
+  make: (i: number) => Buffer,
+  minBytes: number,
+  minEvents: number,
+  opts: { perTurn?: number; headers?: [string, string][] } = {},
+) {
   const served: ReturnType<typeof serve> | undefined;
   const body = untilBackpressure(() => served?.sink(), make, minBytes, minEvents);
   served = serve(path, body.chunks, opts);
@@ -113,7 +126,13 @@ function serveUntil(path: string, make: (i: number) => Buffer, minBytes: number,
 
 describe('sink over TLS: slow readers get every byte', () => {
   it('SSE: 8+ MB of small events, one write per event, throttled reader → identical SHA-256', async () => {
-    const s = serveUntil('/sse', sseEvent, 8 * MB, 3, { perTurn: Infinity, headers: [['content-type', 'text/event-stream'], ['cache-control', 'no-cache']] });
+    const s = serveUntil('/sse', sseEvent, 8 * MB, 3, {
+      perTurn: Infinity,
+      headers: [
+        ['content-type', 'text/event-stream'],
+        ['cache-control', 'no-cache'],
+      ],
+    });
     const res = await request({ port: server.port, path: '/sse', ...s.slowReader() });
     const stats = await s.produced();
     expect(res.status).toBe(200);
@@ -256,7 +275,13 @@ describe('sink: backpressure, idleness and aborts', () => {
         await produce(s, [...rest, ...second.chunks]);
       })();
     });
-    const res = await request({ port: server.port, path: '/idle', quantum: 128 * 1024, resumeWhen: () => idle, onBody: (n) => (received = n) });
+    const res = await request({
+      port: server.port,
+      path: '/idle',
+      quantum: 128 * 1024,
+      resumeWhen: () => idle,
+      onBody: (n) => (received = n),
+    });
     await phase;
     const all = Buffer.concat([first.body, second.body]);
     expect(sink!.finished).toBe(true);
@@ -307,7 +332,14 @@ describe('sink: backpressure, idleness and aborts', () => {
       const s = createSink(res);
       // Outside uWS's own cork region of the handler, as when an upstream answers later.
       setImmediate(() => {
-        s.startStream(200, [['content-type', 'application/json'], ['x-a', 'b']], 11);
+        s.startStream(
+          200,
+          [
+            ['content-type', 'application/json'],
+            ['x-a', 'b'],
+          ],
+          11,
+        );
         s.write(Buffer.from('{"ok":true}'));
         s.end();
       });
@@ -344,18 +376,21 @@ describe('sink: backpressure, idleness and aborts', () => {
         }).listen(0, '127.0.0.1');
         relay.once('listening', () => {
           const raw = netConnect({ host: '127.0.0.1', port: (relay.address() as AddressInfo).port });
-        const socket = connect({ socket: raw, ca: readFileSync(server.cert.certPath), servername: 'localhost', maxVersion: 'TLSv1.2' }, () => {
-          socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-        });
-        let text = '';
-        socket.on('data', (d: Buffer) => {
-          text += d.toString();
-          if (!text.includes(untilText)) return;
-          resolve({ text, records });
-          socket.destroy();
-          relay.close();
-        });
-        socket.once('error', reject);
+          const socket = connect(
+            { socket: raw, ca: readFileSync(server.cert.certPath), servername: 'localhost', maxVersion: 'TLSv1.2' },
+            () => {
+              socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+            },
+          );
+          let text = '';
+          socket.on('data', (d: Buffer) => {
+            text += d.toString();
+            if (!text.includes(untilText)) return;
+            resolve({ text, records });
+            socket.destroy();
+            relay.close();
+          });
+          socket.once('error', reject);
         });
       });
     const one = await read('/coalesced', '{"ok":true}');
@@ -387,7 +422,17 @@ describe('sink: backpressure, idleness and aborts', () => {
 
     server.on('/teapot', (res, req) => {
       snapshotRequest(req, res);
-      createSink(res).send(418, [['content-type', 'application/json'], ['content-length', '999'], ['date', 'yesterday'], ['x-bad', 'a\r\nb'], ['x-ok', 'yes']], '{"ok":false}');
+      createSink(res).send(
+        418,
+        [
+          ['content-type', 'application/json'],
+          ['content-length', '999'],
+          ['date', 'yesterday'],
+          ['x-bad', 'a\r\nb'],
+          ['x-ok', 'yes'],
+        ],
+        '{"ok":false}',
+      );
     });
     const t = await request({ port: server.port, path: '/teapot', keepBody: true });
     expect(t.status).toBe(418);

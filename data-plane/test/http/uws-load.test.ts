@@ -8,7 +8,11 @@ const UWS = fileURLToPath(new URL('../../dist/http/uws.js', import.meta.url));
 
 describe('uWebSockets.js loading', () => {
   it('loads the native binary on this Node', async () => {
-    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', `import { loadUws } from '${UWS}'; const u = loadUws(); console.log(typeof u.SSLApp, typeof u.us_socket_local_port);`]);
+    const { stdout } = await run(process.execPath, [
+      '--input-type=module',
+      '-e',
+      `import { loadUws } from '${UWS}'; const u = loadUws(); console.log(typeof u.SSLApp, typeof u.us_socket_local_port);`,
+    ]);
     expect(stdout.trim()).toBe('function function');
   });
 

@@ -57,7 +57,13 @@ async function run(name, leaseFraction, keys, inFlight, { ms = 2000, oneAccount 
   const s = limiter.stats();
   await limiter.close();
   const cpuPerAdmit = ((cpu.user + cpu.system) / n).toFixed(2);
-  console.log(`${name.padEnd(44)} ${Math.round(n / secs).toLocaleString('en').padStart(12)} admits/s ${cpuPerAdmit.padStart(8)} µs CPU/admit   redis calls ${s.redisCalls.toLocaleString('en')} for ${n.toLocaleString('en')} admits`);
+  console.log(
+    `${name.padEnd(44)} ${Math.round(n / secs)
+      .toLocaleString('en')
+      .padStart(
+        12,
+      )} admits/s ${cpuPerAdmit.padStart(8)} µs CPU/admit   redis calls ${s.redisCalls.toLocaleString('en')} for ${n.toLocaleString('en')} admits`,
+  );
 }
 
 await run('1 key, warm lease (sync path)', 0.1, 1, 1);
@@ -66,7 +72,14 @@ await run('256 keys in flight, no leases', 0, 256, 256);
 await run('256 keys in flight, leases', 0.1, 256, 256);
 await run('256 keys of one account in flight, leases', 0.1, 256, 256, { oneAccount: true });
 {
-  const enterprise = { id: 'enterprise', requestsPerWindow: 6000, tokensPerWindow: 20_000_000, windowSeconds: 60, concurrentStreams: 256, burst: 1000 };
+  const enterprise = {
+    id: 'enterprise',
+    requestsPerWindow: 6000,
+    tokensPerWindow: 20_000_000,
+    windowSeconds: 60,
+    concurrentStreams: 256,
+    burst: 1000,
+  };
   const limiter = createRateLimiter({ redis: await client() });
   let ok = 0;
   let sync = 0;
@@ -84,7 +97,9 @@ await run('256 keys of one account in flight, leases', 0.1, 256, 256, { oneAccou
   }
   const s = limiter.stats();
   await limiter.close();
-  console.log(`enterprise key at 100 req/s for 3 s: ${ok}/300 admitted, ${sync} synchronously, ${s.redisCalls} Redis calls (incl. give-backs)`);
+  console.log(
+    `enterprise key at 100 req/s for 3 s: ${ok}/300 admitted, ${sync} synchronously, ${s.redisCalls} Redis calls (incl. give-backs)`,
+  );
 }
 const admin = new Redis(url);
 for await (const keys of admin.scanStream({ match: `${prefix}*`, count: 1000 })) if (keys.length) await admin.unlink(...keys);

@@ -33,7 +33,12 @@ const record = (keyId: string, level: PenaltyLevel = 'penalty-2', durationSecond
 
 /** A "replica": its own commands client and its own subscriber connection. */
 async function replica(opts: Partial<PenaltyCacheOptions> = {}): Promise<PenaltyCache> {
-  const cache = createPenaltyCache({ redis: await tr.connect({ enableOfflineQueue: false }), subscriber: await tr.connect(), tierOf, ...opts });
+  const cache = createPenaltyCache({
+    redis: await tr.connect({ enableOfflineQueue: false }),
+    subscriber: await tr.connect(),
+    tierOf,
+    ...opts,
+  });
   caches.push(cache);
   await cache.start();
   return cache;

@@ -3,7 +3,13 @@ import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { registerLimitsMetrics } from '../../src/limits/metrics.js';
-import { createRateLimiter, type AccountRef, type Admission, type RateLimiter, type RateLimiterOptions } from '../../src/limits/rate-limiter.js';
+import {
+  createRateLimiter,
+  type AccountRef,
+  type Admission,
+  type RateLimiter,
+  type RateLimiterOptions,
+} from '../../src/limits/rate-limiter.js';
 import { reservationFor, type TokenEstimate } from '../../src/limits/reservation.js';
 import { connectTestRedis, waitUntil, type TestRedis } from '../support/services.js';
 
@@ -42,8 +48,13 @@ async function limiter(opts: Partial<RateLimiterOptions> = {}): Promise<RateLimi
 
 /** Each key is its own account's only key unless a test says otherwise, on the key's tier. */
 const accountOf = (keyId: string): string => `acct-${keyId}`;
-const admit = (l: RateLimiter, keyId: string, t: TierLimits, tokens: number | TokenEstimate, account: AccountRef = { id: accountOf(keyId), tier: t }) =>
-  l.admit(keyId, t, tokens, account);
+const admit = (
+  l: RateLimiter,
+  keyId: string,
+  t: TierLimits,
+  tokens: number | TokenEstimate,
+  account: AccountRef = { id: accountOf(keyId), tier: t },
+) => l.admit(keyId, t, tokens, account);
 const header = (a: Admission, name: string): string | undefined => a.headers.find(([k]) => k === name)?.[1];
 const num = (a: Admission, name: string): number => Number(header(a, name));
 const bucket = async (keyId: string) => {
@@ -245,7 +256,14 @@ describe('rate limiter against Redis', () => {
     // Own tier refills fast (1000 requests per second) so the ramp-up is quick to observe.
     const own = tier(1000, 1_000_000_000, { windowSeconds: 1 });
     for (let i = 0; i < 40; i++) expect((await admit(l, keyId, own, 1)).ok).toBe(true);
-    const penalty: TierLimits = { id: 'penalty-x', requestsPerWindow: 1, tokensPerWindow: 1000, windowSeconds: 86_400, concurrentStreams: 1, burst: 1 };
+    const penalty: TierLimits = {
+      id: 'penalty-x',
+      requestsPerWindow: 1,
+      tokensPerWindow: 1000,
+      windowSeconds: 86_400,
+      concurrentStreams: 1,
+      burst: 1,
+    };
     // The account bucket stays on the key's own tier: a penalty restricts the key's bucket only.
     const acct = { id: accountOf(keyId), tier: own };
     const first = await admit(l, keyId, penalty, 1, acct);
@@ -267,10 +285,13 @@ describe('rate limiter against Redis', () => {
     // The lease drew ahead of use: Redis shows fewer units than 100 - 20 right now.
     expect((await bucket(keyId)).requests).toBeLessThan(80);
     for (const a of held) if (a.ok) l.settle(a.reservation, 40);
-    await waitUntil(async () => {
-      const b = await bucket(keyId);
-      return Math.floor(b.requests) === 80 && b.tokens >= 100_000 - 20 * 40 && b.tokens < 100_000 - 20 * 40 + 10;
-    }, { timeoutMs: 2000, message: 'lease and reservation remainders did not go back to Redis' });
+    await waitUntil(
+      async () => {
+        const b = await bucket(keyId);
+        return Math.floor(b.requests) === 80 && b.tokens >= 100_000 - 20 * 40 && b.tokens < 100_000 - 20 * 40 + 10;
+      },
+      { timeoutMs: 2000, message: 'lease and reservation remainders did not go back to Redis' },
+    );
   });
 
   it('exposes its decisions and state as Prometheus metrics', async () => {

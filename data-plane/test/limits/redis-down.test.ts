@@ -47,10 +47,18 @@ async function limiter(opts: Partial<RateLimiterOptions> = {}): Promise<RateLimi
   return l;
 }
 
-const tier = (capacity: number): TierLimits => ({ id: 'test', requestsPerWindow: capacity, tokensPerWindow: 1_000_000, windowSeconds: 86_400, concurrentStreams: 4, burst: capacity });
+const tier = (capacity: number): TierLimits => ({
+  id: 'test',
+  requestsPerWindow: capacity,
+  tokensPerWindow: 1_000_000,
+  windowSeconds: 86_400,
+  concurrentStreams: 4,
+  burst: capacity,
+});
 
 /** Each key is its own account's only key unless a test says otherwise. */
-const admit = (l: RateLimiter, keyId: string, t: TierLimits, tokens: number, account: AccountRef = { id: `acct-${keyId}`, tier: t }) => l.admit(keyId, t, tokens, account);
+const admit = (l: RateLimiter, keyId: string, t: TierLimits, tokens: number, account: AccountRef = { id: `acct-${keyId}`, tier: t }) =>
+  l.admit(keyId, t, tokens, account);
 
 async function admitted(l: RateLimiter, keyId: string, t: TierLimits, n: number, account?: AccountRef): Promise<number> {
   let ok = 0;
@@ -135,9 +143,12 @@ describe('rate limiter with Redis unavailable', () => {
     expect(performance.now() - started).toBeLessThan(900);
     expect(l.degraded).toBe(true);
     // The connection never dropped, so no 'ready' event: only a successful probe ends it.
-    await waitUntil(async () => {
-      await admit(l, 'k', tier(5), 1);
-      return !l.degraded;
-    }, { timeoutMs: 5000, intervalMs: 100, message: 'probe did not clear degraded' });
+    await waitUntil(
+      async () => {
+        await admit(l, 'k', tier(5), 1);
+        return !l.degraded;
+      },
+      { timeoutMs: 5000, intervalMs: 100, message: 'probe did not clear degraded' },
+    );
   });
 });

@@ -104,7 +104,7 @@ describe('tier registry', () => {
   });
 });
 
-describe('burst is the request bucket\'s capacity (issue 12)', () => {
+describe("burst is the request bucket's capacity (issue 12)", () => {
   it('a database from before issue 12 (burst 0 = "one at a time") is migrated to burst 1, and 0 is refused from then on', async () => {
     const old = await createTestDatabase({ applySchema: false });
     try {

@@ -41,10 +41,22 @@ describe('usage counters against the shared Redis', () => {
     const metrics = createGatewayMetrics({ defaultMetrics: false });
     const counters = createCounters({ redis: hot, metrics });
     counters.record('k1', sample({ clientIp: '::ffff:10.0.0.1' }), at);
-    counters.record('k1', sample({ status: 429, promptTokens: 0, completionTokens: 0, ttfbMs: null, clientIp: '10.0.0.2', model: 'gpt-4o', streamed: false }), at);
     counters.record(
       'k1',
-      sample({ status: 502, promptTokens: 300, completionTokens: 7, estimated: true, upstreamError: true, cut: true, promptFingerprint: '0123456789abcdef' }),
+      sample({ status: 429, promptTokens: 0, completionTokens: 0, ttfbMs: null, clientIp: '10.0.0.2', model: 'gpt-4o', streamed: false }),
+      at,
+    );
+    counters.record(
+      'k1',
+      sample({
+        status: 502,
+        promptTokens: 300,
+        completionTokens: 7,
+        estimated: true,
+        upstreamError: true,
+        cut: true,
+        promptFingerprint: '0123456789abcdef',
+      }),
       at,
     );
     counters.record('k2', sample({ clientIp: '10.0.0.3', durationMs: 12.6 }), at);

@@ -51,7 +51,8 @@ describe('packed s10 windows from the counter flush', () => {
     const [ra, rc] = await Promise.all([a.flush(), c.flush()]);
     expect(ra.ok && rc.ok).toBe(true);
 
-    const packed = async (id: string) => decodePacked((await tr.redis.hget(redisKeys.packedUsage('s10', b, packedShardOf(id)), id))!, PACKED_KEY_FIELDS.length);
+    const packed = async (id: string) =>
+      decodePacked((await tr.redis.hget(redisKeys.packedUsage('s10', b, packedShardOf(id)), id))!, PACKED_KEY_FIELDS.length);
     // 404 and 429 are both 4xx; completion tokens 50 + 0 + 7; the largest prompt 4000.
     expect(await packed('k1')).toEqual([3, 2, 1, 4900, 57, 4000]);
     const own = await tr.redis.hmget(redisKeys.usage('k1', 's10', b), ...PACKED_KEY_FIELDS);
@@ -61,7 +62,9 @@ describe('packed s10 windows from the counter flush', () => {
     const ipKey = redisKeys.packedIpUsage('s10', b, packedShardOf('203.0.113.9'));
     expect(decodePacked((await tr.redis.hget(ipKey, '203.0.113.9'))!, PACKED_IP_FIELDS.length)).toEqual([2, 1, 0]);
     // The requesting client (10.0.0.1) has its request count packed too.
-    expect(decodePacked((await tr.redis.hget(redisKeys.packedIpUsage('s10', b, packedShardOf('10.0.0.1')), '10.0.0.1'))!, 3)).toEqual([0, 0, 4]);
+    expect(decodePacked((await tr.redis.hget(redisKeys.packedIpUsage('s10', b, packedShardOf('10.0.0.1')), '10.0.0.1'))!, 3)).toEqual([
+      0, 0, 4,
+    ]);
     const ttl = await tr.redis.ttl(ipKey);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(WINDOWS.s10.ttlSeconds);

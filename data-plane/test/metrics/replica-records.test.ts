@@ -1,4 +1,10 @@
-import { REPLICA_RECORD_STALE_MS, redisKeys, replicaMetricsSchema, upstreamHealthReportSchema, type ReplicaMetrics } from '@fluxgate/contracts';
+import {
+  REPLICA_RECORD_STALE_MS,
+  redisKeys,
+  replicaMetricsSchema,
+  upstreamHealthReportSchema,
+  type ReplicaMetrics,
+} from '@fluxgate/contracts';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,7 +71,13 @@ describe('replica records', () => {
       },
       { timeoutMs: 10_000, intervalMs: 20, message: 'a metrics record with the four requests and their latency' },
     );
-    expect(metrics).toMatchObject<Partial<ReplicaMetrics>>({ replicaId: gw.replicaId, requests: 4, errors: 1, rateLimited: 0, openStreams: 0 });
+    expect(metrics).toMatchObject<Partial<ReplicaMetrics>>({
+      replicaId: gw.replicaId,
+      requests: 4,
+      errors: 1,
+      rateLimited: 0,
+      openStreams: 0,
+    });
     expect(metrics.latencyMs!.p50).toBeGreaterThan(0);
     expect(metrics.latencyMs!.p99).toBeGreaterThanOrEqual(metrics.latencyMs!.p50);
     expect(metrics.ttfbMs?.p50).toBeGreaterThan(0);
@@ -87,17 +99,31 @@ describe('replica records', () => {
   it("a dead replica's records disappear at a live replica's next flush once stale; junk goes too", async () => {
     const at = Date.now() - REPLICA_RECORD_STALE_MS - 1000;
     // What a replica killed more than REPLICA_RECORD_STALE_MS ago left behind.
-    const dead = replicaMetricsSchema.parse({ replicaId: 'dead', at, startedAt: at - 1000, requests: 1, errors: 0, rateLimited: 0, openStreams: 0, latencyMs: null, ttfbMs: null });
+    const dead = replicaMetricsSchema.parse({
+      replicaId: 'dead',
+      at,
+      startedAt: at - 1000,
+      requests: 1,
+      errors: 0,
+      rateLimited: 0,
+      openStreams: 0,
+      latencyMs: null,
+      ttfbMs: null,
+    });
     await redis.hset(redisKeys.replicaMetrics(), 'dead', JSON.stringify(dead), 'junk', 'not json');
     await redis.hset(redisKeys.upstreamHealth(), 'dead', JSON.stringify({ replicaId: 'dead', at, upstreams: [] }));
     // A recently dead one (younger than the threshold) is kept: readers still see its last state.
     const recent = { ...dead, replicaId: 'recent', at: Date.now() };
     await redis.hset(redisKeys.replicaMetrics(), 'recent', JSON.stringify(recent));
 
-    await waitUntil(async () => (await redis.hexists(redisKeys.replicaMetrics(), 'dead')) === 0 && (await redis.hexists(redisKeys.upstreamHealth(), 'dead')) === 0, {
-      timeoutMs: 10_000,
-      message: "the stale replica's fields removed",
-    });
+    await waitUntil(
+      async () =>
+        (await redis.hexists(redisKeys.replicaMetrics(), 'dead')) === 0 && (await redis.hexists(redisKeys.upstreamHealth(), 'dead')) === 0,
+      {
+        timeoutMs: 10_000,
+        message: "the stale replica's fields removed",
+      },
+    );
     expect(await redis.hexists(redisKeys.replicaMetrics(), 'junk')).toBe(0);
     expect(await redis.hexists(redisKeys.replicaMetrics(), 'recent')).toBe(1);
     expect(await redis.hexists(redisKeys.replicaMetrics(), gw.replicaId)).toBe(1);
@@ -106,9 +132,13 @@ describe('replica records', () => {
 
   it('an idle replica keeps its records fresh, and a stopped one takes them with it', async () => {
     const second = await startGateway({ upstreams: mock.url, redisUrl: server.url, env: { COUNTER_FLUSH_MS: '200' } });
-    const first = await waitUntil(async () => (await field(redisKeys.replicaMetrics(), second.replicaId)) as ReplicaMetrics | null, { timeoutMs: 10_000 });
+    const first = await waitUntil(async () => (await field(redisKeys.replicaMetrics(), second.replicaId)) as ReplicaMetrics | null, {
+      timeoutMs: 10_000,
+    });
     // No traffic at all: the record is still rewritten every flush.
-    await waitUntil(async () => ((await field(redisKeys.replicaMetrics(), second.replicaId)) as ReplicaMetrics).at > first.at, { timeoutMs: 10_000 });
+    await waitUntil(async () => ((await field(redisKeys.replicaMetrics(), second.replicaId)) as ReplicaMetrics).at > first.at, {
+      timeoutMs: 10_000,
+    });
     expect(await second.stop()).toBe(0);
     expect(await redis.hexists(redisKeys.replicaMetrics(), second.replicaId)).toBe(0);
     expect(await redis.hexists(redisKeys.upstreamHealth(), second.replicaId)).toBe(0);

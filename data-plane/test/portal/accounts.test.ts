@@ -33,7 +33,11 @@ describe('POST /portal/register', () => {
     await register({ email: 'dup@example.com', password: STRONG_PASSWORD });
     const res = await register({ email: 'DUP@Example.com', password: 'another-Strong-passphrase-7' });
     expect(res.status).toBe(409);
-    expect(res.json.error).toEqual({ code: 'email_taken', type: 'invalid_request_error', message: 'An account with this email already exists.' });
+    expect(res.json.error).toEqual({
+      code: 'email_taken',
+      type: 'invalid_request_error',
+      message: 'An account with this email already exists.',
+    });
     expect(res.body).not.toMatch(/users|constraint|duplicate|lower\(/i);
   });
 
@@ -137,9 +141,14 @@ describe('POST /portal/login', () => {
   });
 
   it('refuses malformed input with 400 and a cross-site login with 403', async () => {
-    expect((await h.call('POST', '/portal/login', { body: '{"email":', headers: { 'content-type': 'application/json' } })).json.error.code).toBe('invalid_json');
+    expect(
+      (await h.call('POST', '/portal/login', { body: '{"email":', headers: { 'content-type': 'application/json' } })).json.error.code,
+    ).toBe('invalid_json');
     expect((await h.call('POST', '/portal/login', jsonBody({ email: 'a@example.com' }))).json.error.code).toBe('bad_request');
-    const cross = await h.call('POST', '/portal/login', { ...jsonBody({ email: 'ada@example.com', password: STRONG_PASSWORD }), headers: { 'sec-fetch-site': 'cross-site' } });
+    const cross = await h.call('POST', '/portal/login', {
+      ...jsonBody({ email: 'ada@example.com', password: STRONG_PASSWORD }),
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
     expect(cross.status).toBe(403);
     expect(cross.json.error.code).toBe('csrf_failed');
   });
@@ -201,16 +210,27 @@ describe('login and register take application/json only', () => {
     ['application/jsonp', '/portal/register'],
   ])('answers 415 to %s on %s, before looking at the body', async (type, path) => {
     const email = `ctype-${Math.random().toString(36).slice(2)}@example.com`;
-    const res = await h.call('POST', path, { body: JSON.stringify({ email, password: STRONG_PASSWORD }), headers: type === undefined ? {} : { 'content-type': type } });
+    const res = await h.call('POST', path, {
+      body: JSON.stringify({ email, password: STRONG_PASSWORD }),
+      headers: type === undefined ? {} : { 'content-type': type },
+    });
     expect(res.status).toBe(415);
-    expect(res.json.error).toEqual({ code: 'unsupported_media_type', type: 'invalid_request_error', message: 'Send the request body as application/json.' });
+    expect(res.json.error).toEqual({
+      code: 'unsupported_media_type',
+      type: 'invalid_request_error',
+      message: 'Send the request body as application/json.',
+    });
     expect(await h.db.sql`SELECT 1 FROM users WHERE email = ${email}`).toHaveLength(0);
   });
 
   it('accepts the media type in any case and with parameters', async () => {
     const email = 'ctype-ok@example.com';
     const headers = { 'content-type': 'Application/JSON; charset=utf-8' };
-    expect((await h.call('POST', '/portal/register', { body: JSON.stringify({ email, password: STRONG_PASSWORD }), headers })).status).toBe(201);
-    expect((await h.call('POST', '/portal/login', { body: JSON.stringify({ email, password: STRONG_PASSWORD }), headers })).status).toBe(200);
+    expect((await h.call('POST', '/portal/register', { body: JSON.stringify({ email, password: STRONG_PASSWORD }), headers })).status).toBe(
+      201,
+    );
+    expect((await h.call('POST', '/portal/login', { body: JSON.stringify({ email, password: STRONG_PASSWORD }), headers })).status).toBe(
+      200,
+    );
   });
 });

@@ -16,7 +16,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-const createKey = (token: string, name?: string) => h.call('POST', '/portal/keys', { ...jsonBody(name === undefined ? {} : { name }), headers: bearer(token) });
+const createKey = (token: string, name?: string) =>
+  h.call('POST', '/portal/keys', { ...jsonBody(name === undefined ? {} : { name }), headers: bearer(token) });
 
 describe('portal keys', () => {
   it('creates a key whose secret is shown once and never stored or listed', async () => {
@@ -105,7 +106,10 @@ describe('portal keys', () => {
       // Written to the revocation feed too, so a lost pub/sub message is repaired within a poll.
       expect(await h.tr.redis.zscore(redisKeys.revokedKeys(), `revoked:${key.id}`)).not.toBeNull();
       const started = performance.now();
-      await waitUntil(async () => (await authenticate(req)) instanceof Error, { timeoutMs: 1000, message: 'revoked key still accepted by the cache' });
+      await waitUntil(async () => (await authenticate(req)) instanceof Error, {
+        timeoutMs: 1000,
+        message: 'revoked key still accepted by the cache',
+      });
       expect(performance.now() - started).toBeLessThan(1000);
       // Idempotent: revoking again answers the same, still revoked.
       const again = await h.call('DELETE', `/portal/keys/${key.id}`, { headers: bearer(s.token) });

@@ -86,7 +86,12 @@ function incident(overrides: Partial<Incident> = {}): Incident {
 async function storeIncident(i: Incident, summary?: string): Promise<Incident> {
   await h.tr.redis.xadd(redisKeys.incidents(), '*', 'id', i.id, 'data', JSON.stringify(i));
   await h.tr.redis.hset(redisKeys.incidentRecords(), i.id, JSON.stringify(i));
-  if (summary) await h.tr.redis.hset(redisKeys.incidentSummaries(), i.id, JSON.stringify({ id: i.id, summary, source: 'model', model: 'llama3.2:1b', at: i.at + 10 }));
+  if (summary)
+    await h.tr.redis.hset(
+      redisKeys.incidentSummaries(),
+      i.id,
+      JSON.stringify({ id: i.id, summary, source: 'model', model: 'llama3.2:1b', at: i.at + 10 }),
+    );
   return i;
 }
 
@@ -101,9 +106,14 @@ describe('operator portal routes', () => {
     for (const [method, path] of routes) {
       const anon = await h.call(method, path, jsonBody({ reason: 'because' }));
       expect(anon.status, path).toBe(401);
-      const res = await h.call(method, path, { ...jsonBody({ reason: 'because' }), headers: { ...bearer(user.token), 'content-type': 'application/json' } });
+      const res = await h.call(method, path, {
+        ...jsonBody({ reason: 'because' }),
+        headers: { ...bearer(user.token), 'content-type': 'application/json' },
+      });
       expect(res.status, path).toBe(403);
-      expect(res.json, path).toEqual({ error: { message: 'This needs an operator account.', type: 'permission_error', code: 'forbidden' } });
+      expect(res.json, path).toEqual({
+        error: { message: 'This needs an operator account.', type: 'permission_error', code: 'forbidden' },
+      });
     }
     // The role is read from Postgres on every request: a demotion applies at once.
     await h.db.sql`UPDATE users SET role = 'user' WHERE id = ${operator.user.id}`;
@@ -124,18 +134,28 @@ describe('operator portal routes', () => {
     expect(all.status).toBe(200);
     expect(all.header('cache-control')).toBe('no-store');
     expect(all.json.incidents.map((i: Incident) => i.id)).toEqual([third.id, second.id, first.id]);
-    expect(all.json.incidents[0]).toMatchObject({ summary: 'Key fgk_… asked for 12 distinct models in 30 s.', summarySource: 'model', evidence: { distinctModels: 12 } });
+    expect(all.json.incidents[0]).toMatchObject({
+      summary: 'Key fgk_… asked for 12 distinct models in 30 s.',
+      summarySource: 'model',
+      evidence: { distinctModels: 12 },
+    });
     expect(all.json.skipped).toBe(1);
     expect(all.json.next).toBeNull();
 
-    const byId = await h.call('GET', '/portal/operator/incidents', { query: `key=${key.id.toUpperCase()}`, headers: bearer(operator.token) });
+    const byId = await h.call('GET', '/portal/operator/incidents', {
+      query: `key=${key.id.toUpperCase()}`,
+      headers: bearer(operator.token),
+    });
     expect(byId.json.incidents.map((i: Incident) => i.id)).toEqual([third.id, first.id]);
     const byPrefix = await h.call('GET', '/portal/operator/incidents', { query: `key=${other.prefix}`, headers: bearer(operator.token) });
     expect(byPrefix.json.incidents.map((i: Incident) => i.id)).toEqual([second.id]);
 
     const page1 = await h.call('GET', '/portal/operator/incidents', { query: 'limit=1', headers: bearer(operator.token) });
     expect(page1.json.incidents.map((i: Incident) => i.id)).toEqual([third.id]);
-    const page2 = await h.call('GET', '/portal/operator/incidents', { query: `limit=2&before=${page1.json.next}`, headers: bearer(operator.token) });
+    const page2 = await h.call('GET', '/portal/operator/incidents', {
+      query: `limit=2&before=${page1.json.next}`,
+      headers: bearer(operator.token),
+    });
     expect(page2.json.incidents.map((i: Incident) => i.id)).toEqual([second.id, first.id]);
 
     for (const query of ['limit=0', 'limit=101', 'before=not-an-id', 'key=x']) {
@@ -145,7 +165,10 @@ describe('operator portal routes', () => {
 
   it('shows the penalty box with each key, owner and incident, and pardons with a reason', async () => {
     const caught = await storeIncident(incident({ detector: 'model_enumeration' }), 'Enumerated models.');
-    await setPenalty(h.tr.redis, buildPenaltyRecord({ keyId: key.id, level: 'penalty-2', setBy: 'guard', reason: 'model_enumeration', incidentId: caught.id }));
+    await setPenalty(
+      h.tr.redis,
+      buildPenaltyRecord({ keyId: key.id, level: 'penalty-2', setBy: 'guard', reason: 'model_enumeration', incidentId: caught.id }),
+    );
 
     const box = await h.call('GET', '/portal/operator/penalties', { headers: bearer(operator.token) });
     expect(box.status).toBe(200);
@@ -162,8 +185,18 @@ describe('operator portal routes', () => {
 
     const path = `/portal/operator/penalties/${key.id}/pardon`;
     // Cookie sessions need the CSRF header; a reason is required.
-    expect((await h.call('POST', path, { ...jsonBody({ reason: 'false positive' }), headers: { ...cookieAuth(operator.cookie, false), 'content-type': 'application/json' } })).status).toBe(403);
-    const noReason = await h.call('POST', path, { ...jsonBody({}), headers: { ...bearer(operator.token), 'content-type': 'application/json' } });
+    expect(
+      (
+        await h.call('POST', path, {
+          ...jsonBody({ reason: 'false positive' }),
+          headers: { ...cookieAuth(operator.cookie, false), 'content-type': 'application/json' },
+        })
+      ).status,
+    ).toBe(403);
+    const noReason = await h.call('POST', path, {
+      ...jsonBody({}),
+      headers: { ...bearer(operator.token), 'content-type': 'application/json' },
+    });
     expect(noReason.status).toBe(400);
     expect(noReason.json.error.message).toMatch(/^reason: /);
 
@@ -172,13 +205,26 @@ describe('operator portal routes', () => {
     sub.on('message', (_ch: string, msg: string) => events.push(penaltyEventSchema.parse(JSON.parse(msg))));
     await sub.subscribe(channels.penalties);
 
-    const res = await h.call('POST', path, { ...jsonBody({ reason: 'Eval harness of a customer; false positive' }), headers: { ...cookieAuth(operator.cookie), 'content-type': 'application/json' } });
+    const res = await h.call('POST', path, {
+      ...jsonBody({ reason: 'Eval harness of a customer; false positive' }),
+      headers: { ...cookieAuth(operator.cookie), 'content-type': 'application/json' },
+    });
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ keyId: key.id, lifted: true, level: 'penalty-2', setBy: 'guard', graceUntil: expect.any(Number), incidentId: expect.stringMatching(/^inc_/) });
+    expect(res.json).toEqual({
+      keyId: key.id,
+      lifted: true,
+      level: 'penalty-2',
+      setBy: 'guard',
+      graceUntil: expect.any(Number),
+      incidentId: expect.stringMatching(/^inc_/),
+    });
 
     // Lifted on every replica: the record is gone and the event went out.
     expect(await getPenalty(h.tr.redis, key.id)).toBeNull();
-    await waitUntil(() => events.some((e) => (e as { type: string; keyId: string }).type === 'lifted' && (e as { keyId: string }).keyId === key.id), { message: 'lifted event' });
+    await waitUntil(
+      () => events.some((e) => (e as { type: string; keyId: string }).type === 'lifted' && (e as { keyId: string }).keyId === key.id),
+      { message: 'lifted event' },
+    );
     // On the guard's grace list, for the contracts default.
     const grace = graceRecordSchema.parse(JSON.parse((await h.tr.redis.get(redisKeys.pardonGrace(key.id)))!));
     expect(grace).toMatchObject({ keyId: key.id, incidentId: caught.id, until: res.json.graceUntil });
@@ -200,17 +246,33 @@ describe('operator portal routes', () => {
     });
     expect(list.json.incidents[1]).toMatchObject({ id: caught.id, status: 'open' });
     const audit = await h.db.sql`SELECT actor, action, detail FROM audit_log WHERE key_id = ${key.id} AND action = 'penalty.lifted'`;
-    expect(audit).toEqual([{ actor: 'portal:op@example.com', action: 'penalty.lifted', detail: expect.objectContaining({ reason: 'Eval harness of a customer; false positive', setBy: 'guard', incidentId: res.json.incidentId }) }]);
+    expect(audit).toEqual([
+      {
+        actor: 'portal:op@example.com',
+        action: 'penalty.lifted',
+        detail: expect.objectContaining({
+          reason: 'Eval harness of a customer; false positive',
+          setBy: 'guard',
+          incidentId: res.json.incidentId,
+        }),
+      },
+    ]);
 
     // Nothing left to pardon.
-    const again = await h.call('POST', path, { ...jsonBody({ reason: 'again' }), headers: { ...bearer(operator.token), 'content-type': 'application/json' } });
+    const again = await h.call('POST', path, {
+      ...jsonBody({ reason: 'again' }),
+      headers: { ...bearer(operator.token), 'content-type': 'application/json' },
+    });
     expect(again.status).toBe(404);
     expect((await h.call('GET', '/portal/operator/penalties', { headers: bearer(operator.token) })).json.penalties).toEqual([]);
   });
 
   it("pardons an operator's own penalty without grace, and without an incident when none is linked", async () => {
     await setPenalty(h.tr.redis, buildPenaltyRecord({ keyId: other.id, level: 'penalty-1', setBy: 'operator', reason: 'manual' }));
-    const res = await h.call('POST', `/portal/operator/penalties/${other.id}/pardon`, { ...jsonBody({ reason: 'enough' }), headers: { ...bearer(operator.token), 'content-type': 'application/json' } });
+    const res = await h.call('POST', `/portal/operator/penalties/${other.id}/pardon`, {
+      ...jsonBody({ reason: 'enough' }),
+      headers: { ...bearer(operator.token), 'content-type': 'application/json' },
+    });
     expect(res.json).toEqual({ keyId: other.id, lifted: true, level: 'penalty-1', setBy: 'operator', graceUntil: null, incidentId: null });
     expect(await h.tr.redis.exists(redisKeys.pardonGrace(other.id))).toBe(0);
     expect(await getPenalty(h.tr.redis, other.id)).toBeNull();

@@ -38,14 +38,21 @@ describe('Postgres unavailable', () => {
 
     const answers = [
       // From an address the account has not logged in from, so the account's delay is charged too.
-      await call('POST', '/portal/login', { ...jsonBody({ email: 'pg-down@example.com', password: STRONG_PASSWORD }), ip: '198.51.100.200' }),
+      await call('POST', '/portal/login', {
+        ...jsonBody({ email: 'pg-down@example.com', password: STRONG_PASSWORD }),
+        ip: '198.51.100.200',
+      }),
       await call('POST', '/portal/register', jsonBody({ email: 'pg-new@example.com', password: STRONG_PASSWORD })),
       await call('GET', '/portal/me', { headers: bearer(s.token) }),
       await call('POST', '/portal/keys', { ...jsonBody({ name: 'x' }), headers: bearer(s.token) }),
     ];
     for (const res of answers) {
       expect(res.status).toBe(503);
-      expect(res.json.error).toEqual({ code: 'service_unavailable', type: 'server_error', message: expect.stringMatching(/unavailable; retry shortly/) });
+      expect(res.json.error).toEqual({
+        code: 'service_unavailable',
+        type: 'server_error',
+        message: expect.stringMatching(/unavailable; retry shortly/),
+      });
       expect(res.body).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|postgres/i);
     }
     expect(answers[0]!.header('set-cookie')).toBeUndefined();

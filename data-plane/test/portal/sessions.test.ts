@@ -20,7 +20,17 @@ describe('forged and stale session tokens', () => {
   it('refuses alg none carrying an admin role, by bearer and by cookie', async () => {
     const s = await signUp(h.call, 'alg-none@example.com');
     const now = Math.floor(Date.now() / 1000);
-    const claims = { sub: s.user.id, email: s.user.email, tier: 'enterprise', role: 'admin', iss: 'fluxgate', aud: 'fluxgate-portal', iat: now, exp: now + 600, jti: 'n'.repeat(22) };
+    const claims = {
+      sub: s.user.id,
+      email: s.user.email,
+      tier: 'enterprise',
+      role: 'admin',
+      iss: 'fluxgate',
+      aud: 'fluxgate-portal',
+      iat: now,
+      exp: now + 600,
+      jti: 'n'.repeat(22),
+    };
     const forged = `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`;
     for (const headers of [bearer(forged), { cookie: `fluxgate_session=${forged}` }]) {
       const res = await me(headers);
@@ -107,7 +117,15 @@ describe('Redis unavailable: fail closed', () => {
   it('answers 503 to session routes and to login, and recovers', async () => {
     const s = await signUp(h.call, 'redis-down@example.com');
     const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(h.tr.url).port || 6379) });
-    const redis = new Redis({ host: '127.0.0.1', port: proxy.port, keyPrefix: h.tr.prefix, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50, lazyConnect: true });
+    const redis = new Redis({
+      host: '127.0.0.1',
+      port: proxy.port,
+      keyPrefix: h.tr.prefix,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => 50,
+      lazyConnect: true,
+    });
     redis.on('error', () => undefined);
     await redis.connect();
     try {

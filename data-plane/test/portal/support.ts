@@ -85,7 +85,8 @@ export function caller(routes: readonly PortalRoute[]): Call {
       requestId: 'test-request',
       readBody(limit: number) {
         readBodyCalled = true;
-        if (bytes.length > limit) return Promise.reject(new GatewayError('payload_too_large', `The request body is larger than the limit of ${limit} bytes.`));
+        if (bytes.length > limit)
+          return Promise.reject(new GatewayError('payload_too_large', `The request body is larger than the limit of ${limit} bytes.`));
         return Promise.resolve(bytes);
       },
     };
@@ -156,5 +157,8 @@ export async function signUp(call: Call, email: string, password = STRONG_PASSWO
 }
 
 /** Headers for a cookie session's state change (with the CSRF header) or a bearer session. */
-export const cookieAuth = (cookie: string, csrf = true): Record<string, string> => ({ cookie, ...(csrf ? { 'x-fluxgate-csrf': '1' } : {}) });
+export const cookieAuth = (cookie: string, csrf = true): Record<string, string> => ({
+  cookie,
+  ...(csrf ? { 'x-fluxgate-csrf': '1' } : {}),
+});
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });

@@ -19,8 +19,14 @@ afterAll(async () => {
 });
 
 const login = (email: string, password: string, ip: string, more: CallOptions = {}) =>
-  h.call('POST', '/portal/login', { ...jsonBody({ email, password }), ip, ...more, headers: { 'content-type': 'application/json', ...more.headers } });
-const register = (email: string, ip: string) => h.call('POST', '/portal/register', { ...jsonBody({ email, password: STRONG_PASSWORD }), ip });
+  h.call('POST', '/portal/login', {
+    ...jsonBody({ email, password }),
+    ip,
+    ...more,
+    headers: { 'content-type': 'application/json', ...more.headers },
+  });
+const register = (email: string, ip: string) =>
+  h.call('POST', '/portal/register', { ...jsonBody({ email, password: STRONG_PASSWORD }), ip });
 
 describe('per-account delays', () => {
   it('an attacker hammering from other addresses never locks the owner out of a known-good address', async () => {
@@ -28,7 +34,8 @@ describe('per-account delays', () => {
     expect(owner.user.email).toBe('owner@example.com');
     // Forty guesses from ten addresses: three go through, the rest wait (429, not 401).
     const statuses = [];
-    for (let i = 0; i < 40; i++) statuses.push((await login('owner@example.com', `guess-${i}-xxxxxxxx`, `198.51.100.${10 + (i % 10)}`)).status);
+    for (let i = 0; i < 40; i++)
+      statuses.push((await login('owner@example.com', `guess-${i}-xxxxxxxx`, `198.51.100.${10 + (i % 10)}`)).status);
     expect(statuses.slice(0, 3)).toEqual([401, 401, 401]);
     expect(new Set(statuses.slice(3))).toEqual(new Set([429]));
     // Today's lock-out refused the owner for 15 minutes here; the owner's address is known-good.
@@ -79,7 +86,9 @@ describe('per-account delays', () => {
 
   it('counts before checking the password: a concurrent burst gets exactly the free attempts', async () => {
     await register('burst@example.com', '192.0.2.99');
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => login('burst@example.com', 'wrong-password-0000', `192.0.2.${i + 1}`)));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => login('burst@example.com', 'wrong-password-0000', `192.0.2.${i + 1}`)),
+    );
     const statuses = answers.map((a) => a.status);
     expect(statuses.filter((s) => s === 401)).toHaveLength(3);
     expect(statuses.filter((s) => s === 429)).toHaveLength(7);
@@ -106,7 +115,8 @@ describe('per-client window', () => {
 
   it('IPv6 addresses in one /64 share one counter; the next /64 has its own', async () => {
     const answers = [];
-    for (let i = 1; i <= 7; i++) answers.push((await login(`v6-${i}@example.com`, 'wrong-password-0000', `2001:db8:5:1::${i.toString(16)}`)).status);
+    for (let i = 1; i <= 7; i++)
+      answers.push((await login(`v6-${i}@example.com`, 'wrong-password-0000', `2001:db8:5:1::${i.toString(16)}`)).status);
     expect(answers).toEqual([401, 401, 401, 401, 401, 401, 429]);
     expect((await login('v6-1@example.com', 'wrong-password-0000', '2001:db8:5:1:ffff:1:2:3')).status).toBe(429);
     expect((await login('v6-1@example.com', 'wrong-password-0000', '2001:db8:5:2::1')).status).toBe(401);

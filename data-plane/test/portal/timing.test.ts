@@ -78,7 +78,9 @@ describe('login cost', () => {
     };
     await Promise.all([worker(), worker()]);
     const perSecond = total / ((performance.now() - started) / 1000);
-    await annotate(`Argon2id m=19456 t=2 p=1: ${perHash.toFixed(1)} ms/hash (median of 10); logins: ${perSecond.toFixed(1)}/s with 2 concurrent`);
+    await annotate(
+      `Argon2id m=19456 t=2 p=1: ${perHash.toFixed(1)} ms/hash (median of 10); logins: ${perSecond.toFixed(1)}/s with 2 concurrent`,
+    );
     expect(perHash).toBeGreaterThan(5);
     expect(perSecond).toBeGreaterThan(5);
   });

@@ -51,7 +51,15 @@ describe('GET /portal/usage', () => {
     const one = byId.get(k1) as { name: string; points: Array<Record<string, number>>; totals: Record<string, number> };
     expect(one.name).toBe('one');
     expect(one.points.map((p) => p.t)).toEqual([Math.floor(t0 / 60_000) * 60_000, Math.floor(now / 60_000) * 60_000]);
-    expect(one.points[0]).toMatchObject({ requests: 2, status2xx: 1, status4xx: 1, rateLimited: 1, promptTokens: 40, completionTokens: 5, maxPromptTokens: 30 });
+    expect(one.points[0]).toMatchObject({
+      requests: 2,
+      status2xx: 1,
+      status4xx: 1,
+      rateLimited: 1,
+      promptTokens: 40,
+      completionTokens: 5,
+      maxPromptTokens: 30,
+    });
     expect(one.totals).toMatchObject({ requests: 3, promptTokens: 47, completionTokens: 10, maxPromptTokens: 30 });
     const two = byId.get(k2) as { totals: Record<string, number> };
     expect(two.totals).toMatchObject({ requests: 1, status5xx: 1, upstreamErrors: 1 });
@@ -78,7 +86,13 @@ describe('GET /portal/usage', () => {
 
   it('refuses unbounded or malformed ranges with 400', async () => {
     const s = await signUp(h.call, 'usage-range@example.com');
-    for (const query of ['window=s10', 'since=0', 'window=h1&since=0', 'since=tomorrow', `since=${Date.now()}&until=${Date.now() - 3600_000}`]) {
+    for (const query of [
+      'window=s10',
+      'since=0',
+      'window=h1&since=0',
+      'since=tomorrow',
+      `since=${Date.now()}&until=${Date.now() - 3600_000}`,
+    ]) {
       const res = await h.call('GET', '/portal/usage', { headers: bearer(s.token), query });
       expect(res.status, query).toBe(400);
       expect(res.json.error.code).toBe('bad_request');

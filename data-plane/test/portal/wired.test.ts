@@ -66,7 +66,9 @@ describe('portal over a real uWS listener', () => {
     expect(bad.status).toBe(400);
     expect(bad.json.error.code).toBe('invalid_json');
     // A body a cross-site form could send (text/plain needs no CORS preflight) is refused.
-    const plain = await send('POST', '/portal/login', JSON.stringify({ email: 'wired@example.com', password: STRONG_PASSWORD }), { 'content-type': 'text/plain' });
+    const plain = await send('POST', '/portal/login', JSON.stringify({ email: 'wired@example.com', password: STRONG_PASSWORD }), {
+      'content-type': 'text/plain',
+    });
     expect(plain.status).toBe(415);
     expect(plain.json.error.code).toBe('unsupported_media_type');
     expect(plain.headers['set-cookie']).toBeUndefined();

@@ -52,12 +52,16 @@ describe('client aborts', () => {
 
   it('control.abort(reason) mid-stream reports that reason (e.g. a token budget cut)', async () => {
     mock.set({ eventDelayMs: 10, events: 1_000 });
-    const f = forward(pool, { body: chatBody({ stream: true }) }, {
-      onData(_chunk, control) {
-        control.abort(new GatewayError('rate_limit_exceeded'));
-        return true;
+    const f = forward(
+      pool,
+      { body: chatBody({ stream: true }) },
+      {
+        onData(_chunk, control) {
+          control.abort(new GatewayError('rate_limit_exceeded'));
+          return true;
+        },
       },
-    });
+    );
     const out = await f.done;
     expect(out.error?.code).toBe('rate_limit_exceeded');
     expect(out.startedAtError).toBe(true);
@@ -77,11 +81,15 @@ describe('client aborts', () => {
 
   it('a handler that throws ends the exchange with internal_error and is not blamed on the upstream', async () => {
     mock.set({ eventDelayMs: 10, events: 1_000 });
-    const f = forward(pool, { body: chatBody({ stream: true }) }, {
-      onData() {
-        throw new Error('bug in the route');
+    const f = forward(
+      pool,
+      { body: chatBody({ stream: true }) },
+      {
+        onData() {
+          throw new Error('bug in the route');
+        },
       },
-    });
+    );
     const out = await f.done;
     expect(out.error?.code).toBe('internal_error');
     expect(out.startedAtError).toBe(true);
@@ -102,7 +110,10 @@ describe('client aborts', () => {
     const silent = createServer((s) => sockets.add(s));
     silent.listen(0, '127.0.0.1');
     await once(silent, 'listening');
-    const p = createUpstreamPool(parseUpstreamUrls(`https://127.0.0.1:${(silent.address() as { port: number }).port}`), { probe: false, connectTimeoutMs: 10_000 });
+    const p = createUpstreamPool(parseUpstreamUrls(`https://127.0.0.1:${(silent.address() as { port: number }).port}`), {
+      probe: false,
+      connectTimeoutMs: 10_000,
+    });
     try {
       const f = forward(p);
       await new Promise<void>((r) => silent.once('connection', () => r()));

@@ -18,7 +18,11 @@ function received(mocks: MockUpstream[], n: number): Promise<void> {
   });
 }
 
-const tagged = (id: number): Map<string, string> => new Map([['content-type', 'application/json'], ['x-test-id', String(id)]]);
+const tagged = (id: number): Map<string, string> =>
+  new Map([
+    ['content-type', 'application/json'],
+    ['x-test-id', String(id)],
+  ]);
 const ids = (m: MockUpstream): string[] => m.requests.map((r) => String(r.headers['x-test-id']));
 
 describe('balancing and model routing', () => {
@@ -44,7 +48,13 @@ describe('balancing and model routing', () => {
   it('least outstanding requests: new requests go where fewest are in flight', async () => {
     const [a, b, c] = mocks as [MockUpstream, MockUpstream, MockUpstream];
     mocks.forEach((m) => m.set({ neverAnswer: true }));
-    const p = make(parseUpstreamsJson([{ name: 'a', url: a.url }, { name: 'b', url: b.url }, { name: 'c', url: c.url }]));
+    const p = make(
+      parseUpstreamsJson([
+        { name: 'a', url: a.url },
+        { name: 'b', url: b.url },
+        { name: 'c', url: c.url },
+      ]),
+    );
     for (let i = 0; i < 6; i++) open.push(forward(p, { headers: tagged(i) }));
     await received(mocks, 6);
     expect(mocks.map((m) => m.requests.length)).toEqual([2, 2, 2]);
@@ -61,7 +71,12 @@ describe('balancing and model routing', () => {
     const [a, b] = mocks as [MockUpstream, MockUpstream];
     a.set({ neverAnswer: true });
     b.set({ neverAnswer: true });
-    const p = make(parseUpstreamsJson([{ name: 'a', url: a.url, weight: 3 }, { name: 'b', url: b.url, weight: 1 }]));
+    const p = make(
+      parseUpstreamsJson([
+        { name: 'a', url: a.url, weight: 3 },
+        { name: 'b', url: b.url, weight: 1 },
+      ]),
+    );
     for (let i = 0; i < 8; i++) open.push(forward(p, { headers: tagged(i) }));
     await received([a, b], 8);
     expect(a.requests.length).toBe(6);
@@ -70,11 +85,13 @@ describe('balancing and model routing', () => {
 
   it('routes by model to the upstreams that list it; others go to any-model upstreams', async () => {
     const [a, b, c] = mocks as [MockUpstream, MockUpstream, MockUpstream];
-    const p = make(parseUpstreamsJson([
-      { name: 'llama', url: a.url, models: ['llama3'] },
-      { name: 'qwen', url: b.url, models: ['qwen', 'qwen-coder'] },
-      { name: 'any', url: c.url },
-    ]));
+    const p = make(
+      parseUpstreamsJson([
+        { name: 'llama', url: a.url, models: ['llama3'] },
+        { name: 'qwen', url: b.url, models: ['qwen', 'qwen-coder'] },
+        { name: 'any', url: c.url },
+      ]),
+    );
     const sent = async (model: string | null): Promise<string | null> => (await forward(p, { model }).done).upstream;
     for (let i = 0; i < 3; i++) expect(await sent('qwen')).toBe('qwen');
     expect(await sent('qwen-coder')).toBe('qwen');

@@ -20,7 +20,10 @@ describe('upstream name resolution through an injected lookup (the DoH resolver 
       if (origin.hostname === 'models.fluxgate.test') cb(null, [{ address: '127.0.0.1', family: 4, ttl: 60 }]);
       else cb(Object.assign(new Error('no such name'), { code: 'ENOTFOUND' }), []);
     };
-    const pool = createUpstreamPool(parseUpstreamUrls(`http://models.fluxgate.test:${mock.port},http://missing.fluxgate.test:${mock.port}`), { probe: false, lookup, maxRetries: 0 });
+    const pool = createUpstreamPool(
+      parseUpstreamUrls(`http://models.fluxgate.test:${mock.port},http://missing.fluxgate.test:${mock.port}`),
+      { probe: false, lookup, maxRetries: 0 },
+    );
     try {
       const names = new Set<string | null>();
       for (let i = 0; i < 2; i++) {

@@ -89,14 +89,22 @@ describe('failover, errors and timeouts', () => {
 
   it('never retries after the first byte: mid-stream death is onError(started = true)', async () => {
     a.set({ dieAfterEvents: 3, eventDelayMs: 5 });
-    const defs = parseUpstreamsJson([{ name: 'a', url: a.url, weight: 1000 }, { name: 'b', url: b.url }]);
+    const defs = parseUpstreamsJson([
+      { name: 'a', url: a.url, weight: 1000 },
+      { name: 'b', url: b.url },
+    ]);
     const pool = make(defs);
     const out = await forward(pool, { body: chatBody({ stream: true }) }).done;
     expect(out.status).toBe(200);
     expect(out.error?.code).toBe('upstream_failed');
     expect(out.startedAtError).toBe(true);
     expect(out.endings).toBe(1);
-    expect(out.body.toString().split('\n\n').filter((e) => e !== '').length).toBe(3);
+    expect(
+      out.body
+        .toString()
+        .split('\n\n')
+        .filter((e) => e !== '').length,
+    ).toBe(3);
     expect(a.requests.length).toBe(1);
     expect(b.requests.length).toBe(0);
   });
@@ -138,7 +146,10 @@ describe('failover, errors and timeouts', () => {
 
   it('headers timeout → 504 upstream_headers_timeout, not retried (the request was sent)', async () => {
     a.set({ headersDelayMs: 1_000 });
-    const defs = parseUpstreamsJson([{ name: 'a', url: a.url, weight: 1000 }, { name: 'b', url: b.url }]);
+    const defs = parseUpstreamsJson([
+      { name: 'a', url: a.url, weight: 1000 },
+      { name: 'b', url: b.url },
+    ]);
     const pool = make(defs, { headersTimeoutMs: 100 });
     const out = await forward(pool).done;
     expect(out.error?.code).toBe('upstream_headers_timeout');

@@ -11,7 +11,9 @@ describe('header filtering on the wire', () => {
   beforeAll(async () => {
     mock = await startMockUpstream();
     // A base path: the client's path is appended to it.
-    pool = createUpstreamPool(parseUpstreamsJson([{ name: 'up', url: `${mock.url}/base/`, credential: 'upstream-secret' }]), { probe: false });
+    pool = createUpstreamPool(parseUpstreamsJson([{ name: 'up', url: `${mock.url}/base/`, credential: 'upstream-secret' }]), {
+      probe: false,
+    });
   });
   afterAll(async () => {
     await pool.close();
@@ -39,7 +41,16 @@ describe('header filtering on the wire', () => {
       ['x-custom', 'kept'],
     ]);
     const body = Buffer.from('{"hello":"world"}');
-    const out = await forward(pool, { method: 'PATCH', path: '/echo/things', query: 'a=1&b=%20x&a=2', headers, body, model: null, remoteAddress: '10.0.0.7', requestId: 'req-123' }).done;
+    const out = await forward(pool, {
+      method: 'PATCH',
+      path: '/echo/things',
+      query: 'a=1&b=%20x&a=2',
+      headers,
+      body,
+      model: null,
+      remoteAddress: '10.0.0.7',
+      requestId: 'req-123',
+    }).done;
     expect(out.error).toBeNull();
     const seen = mock.requests[0];
     expect(seen?.method).toBe('PATCH');
@@ -50,7 +61,17 @@ describe('header filtering on the wire', () => {
     expect(h['authorization']).toBe('Bearer upstream-secret');
     expect(JSON.stringify(h)).not.toContain('fg_client_key');
     expect(JSON.stringify(h)).not.toContain('fg_session');
-    for (const name of ['x-api-key', 'cookie', 'x-per-hop', 'keep-alive', 'te', 'trailer', 'proxy-authorization', 'proxy-connection', 'expect']) {
+    for (const name of [
+      'x-api-key',
+      'cookie',
+      'x-per-hop',
+      'keep-alive',
+      'te',
+      'trailer',
+      'proxy-authorization',
+      'proxy-connection',
+      'expect',
+    ]) {
       expect(h[name], name).toBeUndefined();
     }
     expect(h['host']).toBe(`127.0.0.1:${mock.port}`);
@@ -68,7 +89,15 @@ describe('header filtering on the wire', () => {
     const out = await forward(pool, { method: 'GET', path: '/echo', body: null, model: null }).done;
     expect(out.status).toBe(200);
     const names = out.headers.map(([n]) => n);
-    for (const name of ['connection', 'keep-alive', 'x-hop-named', 'set-cookie', 'proxy-authenticate', 'content-length', 'transfer-encoding']) {
+    for (const name of [
+      'connection',
+      'keep-alive',
+      'x-hop-named',
+      'set-cookie',
+      'proxy-authenticate',
+      'content-length',
+      'transfer-encoding',
+    ]) {
       expect(names, name).not.toContain(name);
     }
     expect(header(out.headers, 'x-upstream-header')).toEqual(['passes']);

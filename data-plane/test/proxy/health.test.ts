@@ -43,7 +43,11 @@ describe('upstream health', () => {
 
   it('the active probe ejects a failing upstream and re-admits it once it passes', async () => {
     const t = transitions();
-    pool = createUpstreamPool(parseUpstreamUrls(mock.url), { probe: { intervalMs: 20, path: '/', timeoutMs: 1_000 }, health: { probeFailureThreshold: 2 }, ...t.opts });
+    pool = createUpstreamPool(parseUpstreamUrls(mock.url), {
+      probe: { intervalMs: 20, path: '/', timeoutMs: 1_000 },
+      health: { probeFailureThreshold: 2 },
+      ...t.opts,
+    });
     const ejected = t.next('ejected');
     mock.set({ status: 503 });
     await ejected;
@@ -106,7 +110,13 @@ describe('upstream health', () => {
   it('a passing probe half-opens a tripped breaker early', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const t = transitions();
-    pool = createUpstreamPool(parseUpstreamUrls(mock.url), { probe: false, maxRetries: 0, now: () => Date.now(), health: { failureThreshold: 1, baseOpenMs: 60_000 }, ...t.opts });
+    pool = createUpstreamPool(parseUpstreamUrls(mock.url), {
+      probe: false,
+      maxRetries: 0,
+      now: () => Date.now(),
+      health: { failureThreshold: 1, baseOpenMs: 60_000 },
+      ...t.opts,
+    });
     mock.set({ status: 500 });
     await forward(pool).done;
     expect(pool.status()[0]?.state).toBe('open');

@@ -51,7 +51,17 @@ export function makeRequest(over: Partial<ForwardRequest> & { signal: AbortSigna
 export function forward(pool: UpstreamPool, over: Partial<ForwardRequest> = {}, opts: ForwardOptions = {}): Forwarded {
   const abort = new AbortController();
   const req = makeRequest({ signal: abort.signal, ...over });
-  const out: Outcome = { status: null, headers: [], upstream: null, contentLength: null, body: Buffer.alloc(0), chunks: 0, error: null, startedAtError: null, endings: 0 };
+  const out: Outcome = {
+    status: null,
+    headers: [],
+    upstream: null,
+    contentLength: null,
+    body: Buffer.alloc(0),
+    chunks: 0,
+    error: null,
+    startedAtError: null,
+    endings: 0,
+  };
   const parts: Buffer[] = [];
   let resolveDone!: (o: Outcome) => void;
   let resolveStarted!: () => void;

@@ -38,7 +38,11 @@ describe('forwarding streams', () => {
   });
 
   it('forwards an Ollama NDJSON stream and a JSON answer byte for byte', async () => {
-    const nd = await forward(pool, { path: '/api/chat', body: Buffer.from('{"model":"llama3.2","messages":[{"role":"user","content":"hi"}]}'), model: 'llama3.2' }).done;
+    const nd = await forward(pool, {
+      path: '/api/chat',
+      body: Buffer.from('{"model":"llama3.2","messages":[{"role":"user","content":"hi"}]}'),
+      model: 'llama3.2',
+    }).done;
     expect(nd.error).toBeNull();
     expect(header(nd.headers, 'content-type')).toEqual(['application/x-ndjson']);
     expect(nd.body.equals(Buffer.concat(buildStream('ollama-chat', 'llama3.2', { ...shape, events: 8 }, false).events))).toBe(true);
@@ -58,21 +62,25 @@ describe('forwarding streams', () => {
     let pausedOnce = false;
     let chunksWhilePaused = 0;
     let sentAtResume = 0;
-    const f = forward(pool, { body: chatBody({ stream: true }) }, {
-      onData(_chunk, control) {
-        if (paused) chunksWhilePaused++;
-        if (pausedOnce) return true;
-        // First chunk: stop reading for pauseMs, like a client whose socket is full.
-        paused = true;
-        pausedOnce = true;
-        setTimeout(() => {
-          sentAtResume = mock.stats.bytesSent;
-          paused = false;
-          control.resume();
-        }, pauseMs);
-        return false;
+    const f = forward(
+      pool,
+      { body: chatBody({ stream: true }) },
+      {
+        onData(_chunk, control) {
+          if (paused) chunksWhilePaused++;
+          if (pausedOnce) return true;
+          // First chunk: stop reading for pauseMs, like a client whose socket is full.
+          paused = true;
+          pausedOnce = true;
+          setTimeout(() => {
+            sentAtResume = mock.stats.bytesSent;
+            paused = false;
+            control.resume();
+          }, pauseMs);
+          return false;
+        },
       },
-    });
+    );
     const out = await f.done;
     const expected = Buffer.concat(buildStream('openai-chat', 'mock-model', { ...shape, events: 8, bodyBytes: total }, false).events);
     expect(out.error).toBeNull();
@@ -86,26 +94,36 @@ describe('forwarding streams', () => {
 
   it('a reader that pauses on every chunk and resumes later still gets the exact bytes', async () => {
     mock.set({ bodyBytes: 2 * 1024 * 1024 });
-    const f = forward(pool, { body: chatBody({ stream: true }) }, {
-      onData(_chunk, control) {
-        setImmediate(() => control.resume());
-        return false;
+    const f = forward(
+      pool,
+      { body: chatBody({ stream: true }) },
+      {
+        onData(_chunk, control) {
+          setImmediate(() => control.resume());
+          return false;
+        },
       },
-    });
+    );
     const out = await f.done;
-    const expected = Buffer.concat(buildStream('openai-chat', 'mock-model', { ...shape, events: 8, bodyBytes: 2 * 1024 * 1024 }, false).events);
+    const expected = Buffer.concat(
+      buildStream('openai-chat', 'mock-model', { ...shape, events: 8, bodyBytes: 2 * 1024 * 1024 }, false).events,
+    );
     expect(out.chunks).toBeGreaterThan(10);
     expect(sha(out.body)).toBe(sha(expected));
   });
 
   it('resume() called synchronously inside onData does not pause', async () => {
     mock.set({ bodyBytes: 512 * 1024 });
-    const f = forward(pool, { body: chatBody({ stream: true }) }, {
-      onData(_chunk, control) {
-        control.resume();
-        return false;
+    const f = forward(
+      pool,
+      { body: chatBody({ stream: true }) },
+      {
+        onData(_chunk, control) {
+          control.resume();
+          return false;
+        },
       },
-    });
+    );
     const out = await f.done;
     expect(out.error).toBeNull();
     expect(out.body.length).toBeGreaterThan(512 * 1024);

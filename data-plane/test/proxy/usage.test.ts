@@ -19,11 +19,23 @@ function relay(pool: ManagedUpstreamPool, path: string, payload: Record<string, 
     let tracker: UsageTracker | null = null;
     let upstreamChunks = 0;
     pool.forward(
-      { method: 'POST', path, query: '', headers: new Map([['content-type', 'application/json']]), body: inspected.body, model: inspected.model, signal: new AbortController().signal },
+      {
+        method: 'POST',
+        path,
+        query: '',
+        headers: new Map([['content-type', 'application/json']]),
+        body: inspected.body,
+        model: inspected.model,
+        signal: new AbortController().signal,
+      },
       {
         onResponseStart(_status, headers) {
           const contentType = headers.find(([n]) => n === 'content-type')?.[1] ?? null;
-          tracker = createUsageTracker({ contentType, promptText: inspected.promptText, stripInjectedUsage: inspected.injectedIncludeUsage });
+          tracker = createUsageTracker({
+            contentType,
+            promptText: inspected.promptText,
+            stripInjectedUsage: inspected.injectedIncludeUsage,
+          });
         },
         onData(chunk) {
           upstreamChunks++;
@@ -33,7 +45,11 @@ function relay(pool: ManagedUpstreamPool, path: string, payload: Record<string, 
         },
         onComplete() {
           parts.push(Buffer.from(tracker?.end() ?? []));
-          resolve({ client: Buffer.concat(parts), usage: tracker?.result() ?? { promptTokens: -1, completionTokens: -1, estimated: true }, upstreamChunks });
+          resolve({
+            client: Buffer.concat(parts),
+            usage: tracker?.result() ?? { promptTokens: -1, completionTokens: -1, estimated: true },
+            upstreamChunks,
+          });
         },
         onError: reject,
       },
@@ -78,7 +94,11 @@ describe('usage through the pool', () => {
 
   it('completions stream, Ollama NDJSON and non-streamed JSON report the upstream counts', async () => {
     const c = await relay(pool, '/v1/completions', { model: 'mock-model', prompt: 'Once', stream: true });
-    expect(c.client.equals(Buffer.concat(buildStream('openai-completion', 'mock-model', shape, true).events.filter((e) => !e.includes('"choices":[]'))))).toBe(true);
+    expect(
+      c.client.equals(
+        Buffer.concat(buildStream('openai-completion', 'mock-model', shape, true).events.filter((e) => !e.includes('"choices":[]'))),
+      ),
+    ).toBe(true);
     expect(c.usage).toEqual({ promptTokens: 9, completionTokens: 8, estimated: false });
     const o = await relay(pool, '/api/generate', { model: 'llama3.2', prompt: 'Why is the sky blue?' });
     expect(o.usage).toEqual({ promptTokens: 9, completionTokens: 8, estimated: false });

@@ -29,7 +29,14 @@ it('the private redis-server requires the generated password, listens on loopbac
     const port = Number(url.port);
     // Without the password: NOAUTH.
     expect(await redisAnswers('127.0.0.1', port)).toBe(false);
-    const anonymous = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const anonymous = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      enableReadyCheck: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     anonymous.on('error', () => undefined);
     await expect(anonymous.connect().then(() => anonymous.get('x'))).rejects.toThrow(/NOAUTH/);
     anonymous.disconnect();

@@ -31,7 +31,12 @@ async function getJson(url: string): Promise<{ status: number; body: Record<stri
 }
 
 async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await request(`${base}${path}`, { method: 'POST', dispatcher, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const res = await request(`${base}${path}`, {
+    method: 'POST',
+    dispatcher,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: res.statusCode, headers: res.headers, json: (await res.body.json()) as Record<string, unknown> };
 }
 
@@ -135,7 +140,12 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     expect(created.status).toBe(201);
     apiKey = created.json.secret as string;
     expect(apiKey).toMatch(/^fgk_/);
-    const chat = await post(base, '/v1/chat/completions', { model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${apiKey}` });
+    const chat = await post(
+      base,
+      '/v1/chat/completions',
+      { model: 'mock-model', messages: [{ role: 'user', content: 'hi' }] },
+      { authorization: `Bearer ${apiKey}` },
+    );
     expect(chat.status).toBe(200);
     expect(chat.json.object).toBe('chat.completion');
     expect(chat.headers['x-fluxgate-tier']).toBe('free');
@@ -163,7 +173,12 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     expect(back).not.toBe(pid);
     expect((await getJson(`${base}/healthz`)).status).toBe(200);
     // A fresh process: the key is looked up in the embedded Postgres again.
-    const chat = await post(base, '/v1/chat/completions', { model: 'mock-model', messages: [{ role: 'user', content: 'again' }] }, { authorization: `Bearer ${apiKey}` });
+    const chat = await post(
+      base,
+      '/v1/chat/completions',
+      { model: 'mock-model', messages: [{ role: 'user', content: 'again' }] },
+      { authorization: `Bearer ${apiKey}` },
+    );
     expect(chat.status).toBe(200);
   });
 
@@ -171,7 +186,8 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     const cmdline = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
     const pgPids = async () => {
       const found: number[] = [];
-      for (const pid of await processesOf(stateDir)) if ((await cmdline(pid)).some((a) => a.endsWith('/embedded-postgres.js'))) found.push(pid);
+      for (const pid of await processesOf(stateDir))
+        if ((await cmdline(pid)).some((a) => a.endsWith('/embedded-postgres.js'))) found.push(pid);
       return found;
     };
     const [pid] = await pgPids();
@@ -313,7 +329,11 @@ it('when the supervisor itself is killed (-9), the planes and the embedded Postg
     expect(running.length).toBe(4);
     stack.child.kill('SIGKILL');
     await stack.exited;
-    await waitUntil(async () => (await processesOf(stateDir)).length === 0, { timeoutMs: 30_000, intervalMs: 200, message: 'children of a killed supervisor kept running' });
+    await waitUntil(async () => (await processesOf(stateDir)).length === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      message: 'children of a killed supervisor kept running',
+    });
   } finally {
     for (const pid of await processesOf(stateDir)) process.kill(pid, 'SIGKILL');
     await redis.kill();

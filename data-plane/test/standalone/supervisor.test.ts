@@ -16,7 +16,12 @@ const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
 /** A child that is ready once it printed "ready"; on SIGTERM it logs, waits `termDelayMs`, logs, exits (or ignores it). */
-function scriptUnit(name: string, role: 'plane' | 'service', log: string, opts: { termDelayMs?: number; ignoreTerm?: boolean } = {}): Unit<void> {
+function scriptUnit(
+  name: string,
+  role: 'plane' | 'service',
+  log: string,
+  opts: { termDelayMs?: number; ignoreTerm?: boolean } = {},
+): Unit<void> {
   const code = `
     const fs = require('node:fs');
     const log = (m) => fs.appendFileSync(${JSON.stringify(log)}, ${JSON.stringify(name)} + ' ' + m + '\\n');

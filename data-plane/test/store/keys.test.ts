@@ -31,7 +31,13 @@ describe('createKey / issueKey', () => {
   it('creates the user (no password, free tier) and a key whose hash resolves', async () => {
     const issued = await issueKey(db.sql, { email: ' New.User@Example.com ', name: 'ci' });
     expect(issued.userCreated).toBe(true);
-    expect(issued.key).toMatchObject({ ownerEmail: 'new.user@example.com', name: 'ci', status: 'active', tier: 'free', tierOverride: null });
+    expect(issued.key).toMatchObject({
+      ownerEmail: 'new.user@example.com',
+      name: 'ci',
+      status: 'active',
+      tier: 'free',
+      tierOverride: null,
+    });
     const [user] = await db.sql`SELECT password_hash, tier, role FROM users WHERE id = ${issued.key.userId}`;
     expect(user).toEqual({ password_hash: null, tier: 'free', role: 'user' });
     const found = await findKeyByHash(db.sql, hashKey(issued.secret));
@@ -115,9 +121,20 @@ describe('listKeys', () => {
     const b = await issueKey(db.sql, { email: 'lister@example.com', name: 'two' });
     const list = await listKeys(db.sql, { email: 'LISTER@example.com' });
     expect(list.map((k) => k.id)).toEqual([b.key.id, a.key.id]);
-    for (const k of list) expect(Object.keys(k).sort()).toEqual(
-      ['createdAt', 'id', 'lastUsedAt', 'name', 'ownerEmail', 'prefix', 'revokedAt', 'status', 'tier', 'tierOverride', 'userId'],
-    );
+    for (const k of list)
+      expect(Object.keys(k).sort()).toEqual([
+        'createdAt',
+        'id',
+        'lastUsedAt',
+        'name',
+        'ownerEmail',
+        'prefix',
+        'revokedAt',
+        'status',
+        'tier',
+        'tierOverride',
+        'userId',
+      ]);
     expect(await listKeys(db.sql, { userId: a.key.userId })).toHaveLength(2);
     expect(await listKeys(db.sql, { email: 'nobody@example.com' })).toEqual([]);
     expect((await listKeys(db.sql)).length).toBeGreaterThanOrEqual(2);

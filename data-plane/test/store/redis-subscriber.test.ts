@@ -49,7 +49,9 @@ describe('the pub/sub connection', () => {
     const failed = new Promise<string>((resolve) => sub.once('error', (err: Error) => resolve(err.message)));
     await subscribed;
     const pub = publisher(TEST_REDIS_URL);
-    const delivered = waitUntil(async () => (await pub.publish(ch, 'hello')) === 1 && received.includes('hello'), { message: 'message delivered' });
+    const delivered = waitUntil(async () => (await pub.publish(ch, 'hello')) === 1 && received.includes('hello'), {
+      message: 'message delivered',
+    });
     // Whichever comes first: the message, or the connection's error (the bug's symptom).
     expect(await Promise.race([delivered.then(() => 'delivered'), failed])).toBe('delivered');
 

@@ -37,7 +37,15 @@ describe('init.sql', () => {
 
   it('seeds exactly contracts DEFAULT_TIERS, penalty levels flagged', async () => {
     const rows = await db.sql<
-      { id: string; requests_per_window: number; tokens_per_window: string; window_seconds: number; concurrent_streams: number; burst: number; is_penalty: boolean }[]
+      {
+        id: string;
+        requests_per_window: number;
+        tokens_per_window: string;
+        window_seconds: number;
+        concurrent_streams: number;
+        burst: number;
+        is_penalty: boolean;
+      }[]
     >`SELECT * FROM tiers`;
     const byId = new Map(rows.map((r) => [r.id, r]));
     expect([...byId.keys()].sort()).toEqual(Object.keys(DEFAULT_TIERS).sort());
@@ -105,9 +113,9 @@ describe('init.sql', () => {
     await expect(
       db.sql`INSERT INTO api_keys (user_id, display_prefix, key_hash, status) VALUES (${u!.id}, 'fgk_abc', ${'a'.repeat(64)}, 'revoked')`,
     ).rejects.toThrow(/api_keys_revoked_at_check/);
-    await expect(
-      db.sql`INSERT INTO api_keys (user_id, display_prefix, key_hash) VALUES (${u!.id}, 'fgk_abc', 'NOT-HEX')`,
-    ).rejects.toThrow(/api_keys_key_hash_check/);
+    await expect(db.sql`INSERT INTO api_keys (user_id, display_prefix, key_hash) VALUES (${u!.id}, 'fgk_abc', 'NOT-HEX')`).rejects.toThrow(
+      /api_keys_key_hash_check/,
+    );
   });
 
   it('keeps updated_at current on edits', async () => {

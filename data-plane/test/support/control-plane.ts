@@ -26,7 +26,16 @@ export interface GuardProcess {
 export async function startGuardProcess(env: { REDIS_URL: string; DATABASE_URL: string } & Record<string, string>): Promise<GuardProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx tsc -b\``);
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', CONTROL_PLANE_PORT: '0', ADMIN_TOKEN, LOG_LEVEL: 'warn', POLL_INTERVAL: '1', OLLAMA_HOST: 'http://127.0.0.1:9', LLM_TIMEOUT_MS: '500', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      CONTROL_PLANE_PORT: '0',
+      ADMIN_TOKEN,
+      LOG_LEVEL: 'warn',
+      POLL_INTERVAL: '1',
+      OLLAMA_HOST: 'http://127.0.0.1:9',
+      LLM_TIMEOUT_MS: '500',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

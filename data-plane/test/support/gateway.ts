@@ -35,7 +35,12 @@ export interface Gateway {
   stop(): Promise<number | null>;
 }
 
-export async function startGateway(opts: { upstreams: string; env?: Record<string, string>; redisUrl?: string; db?: TestDatabase }): Promise<Gateway> {
+export async function startGateway(opts: {
+  upstreams: string;
+  env?: Record<string, string>;
+  redisUrl?: string;
+  db?: TestDatabase;
+}): Promise<Gateway> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npx tsc -b\` (npm test builds first)`);
   const db = opts.db ?? (await createTestDatabase());
   const stateDir = await mkdtemp(join(tmpdir(), 'fg-gw-'));
@@ -89,11 +94,13 @@ export async function startGateway(opts: { upstreams: string; env?: Record<strin
     },
     async stop() {
       await dispatcher.close().catch(() => undefined);
-      const code = child.exitCode ?? (await new Promise<number | null>((resolve) => {
-        child.once('exit', (c) => resolve(c));
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 8_000).unref();
-      }));
+      const code =
+        child.exitCode ??
+        (await new Promise<number | null>((resolve) => {
+          child.once('exit', (c) => resolve(c));
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 8_000).unref();
+        }));
       if (!opts.db) await db.drop();
       await rm(stateDir, { recursive: true, force: true });
       return code;

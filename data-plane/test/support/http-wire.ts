@@ -48,7 +48,8 @@ export function parseResponses(buf: Buffer, bodiless = false): Parsed {
     let p = end + 4;
     const te = header(res, 'transfer-encoding');
     const cl = header(res, 'content-length');
-    if (te !== undefined && cl !== undefined) return { responses, rest: buf.subarray(at), error: 'both Transfer-Encoding and Content-Length' };
+    if (te !== undefined && cl !== undefined)
+      return { responses, rest: buf.subarray(at), error: 'both Transfer-Encoding and Content-Length' };
     if (bodiless || res.status < 200 || res.status === 204 || res.status === 304) {
       // RFC 9112 §6.3: ends at the header block.
     } else if (te !== undefined) {
@@ -58,11 +59,13 @@ export function parseResponses(buf: Buffer, bodiless = false): Parsed {
         const eol = buf.indexOf('\r\n', p);
         if (eol < 0) return { responses, rest: buf.subarray(at), error: null };
         const sizeLine = buf.subarray(p, eol).toString('latin1');
-        if (!/^[0-9a-fA-F]{1,8}$/.test(sizeLine)) return { responses, rest: buf.subarray(at), error: `bad chunk size ${JSON.stringify(sizeLine.slice(0, 20))}` };
+        if (!/^[0-9a-fA-F]{1,8}$/.test(sizeLine))
+          return { responses, rest: buf.subarray(at), error: `bad chunk size ${JSON.stringify(sizeLine.slice(0, 20))}` };
         const size = parseInt(sizeLine, 16);
         p = eol + 2;
         if (buf.length < p + size + 2) return { responses, rest: buf.subarray(at), error: null };
-        if (buf[p + size] !== 0x0d || buf[p + size + 1] !== 0x0a) return { responses, rest: buf.subarray(at), error: 'chunk data not followed by CRLF' };
+        if (buf[p + size] !== 0x0d || buf[p + size + 1] !== 0x0a)
+          return { responses, rest: buf.subarray(at), error: 'chunk data not followed by CRLF' };
         parts.push(buf.subarray(p, p + size));
         p += size + 2;
         if (size === 0) break;
@@ -133,7 +136,8 @@ export async function wireExchange(port: number, bytes: string | Buffer, opts: W
       chunks.push(b);
       arm();
       // Interim (1xx) responses do not count: only final ones answer a request.
-      if (opts.responses !== undefined && finals(parseResponses(Buffer.concat(chunks), opts.head).responses).length >= opts.responses) finish(false, false);
+      if (opts.responses !== undefined && finals(parseResponses(Buffer.concat(chunks), opts.head).responses).length >= opts.responses)
+        finish(false, false);
     });
     socket.once('close', () => finish(true, false));
     const write = (i: number): void => {
@@ -159,7 +163,11 @@ export const finals = (responses: readonly WireResponse[]): WireResponse[] => re
  * final response is complete (keep-alive, no pipelining). Stops early when the server closes
  * or stays silent for `idleMs`. `heads[i]` marks HEAD requests (bodiless answers).
  */
-export async function wireConversation(port: number, requests: readonly string[], opts: { idleMs?: number; heads?: readonly boolean[] } = {}): Promise<{ answers: WireResponse[]; closed: boolean; error: string | null }> {
+export async function wireConversation(
+  port: number,
+  requests: readonly string[],
+  opts: { idleMs?: number; heads?: readonly boolean[] } = {},
+): Promise<{ answers: WireResponse[]; closed: boolean; error: string | null }> {
   const socket = await openTls(port);
   socket.on('error', () => undefined);
   const answers: WireResponse[] = [];

@@ -111,7 +111,14 @@ export async function startMockUpstream(initial: Partial<MockOptions> = {}): Pro
       const closed = new Promise<{ early: boolean }>((resolve) => {
         res.once('close', () => resolve({ early: !res.writableFinished }));
       });
-      const rec: RecordedRequest = { method: req.method ?? '', path: q === -1 ? url : url.slice(0, q), query: q === -1 ? '' : url.slice(q + 1), headers: req.headers, body: Buffer.concat(chunks), closed };
+      const rec: RecordedRequest = {
+        method: req.method ?? '',
+        path: q === -1 ? url : url.slice(0, q),
+        query: q === -1 ? '' : url.slice(q + 1),
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+        closed,
+      };
       requests.push(rec);
       for (const l of listeners) l(rec);
       for (const w of waiters.filter((w) => requests.length >= w.n)) {
@@ -192,7 +199,14 @@ async function answer(req: IncomingMessage, res: ServerResponse, rec: RecordedRe
   if (path.includes('/echo')) return echo(res, rec);
   if (req.method !== 'POST') return sendText(res, 404, 'text/plain', '404 page not found');
   if (json === null) {
-    return sendText(res, 400, 'application/json', JSON.stringify({ error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', code: null } }));
+    return sendText(
+      res,
+      400,
+      'application/json',
+      JSON.stringify({
+        error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', code: null },
+      }),
+    );
   }
 
   const so = json['stream_options'];
@@ -205,18 +219,28 @@ async function answer(req: IncomingMessage, res: ServerResponse, rec: RecordedRe
   };
   const kind = kindFor[path];
   if (path === '/v1/embeddings') return sendText(res, 200, 'application/json', embeddingsJson(model, json['input'], o));
-  if (kind === undefined) return sendText(res, 404, 'application/json', JSON.stringify({ error: { message: `Unknown path ${path}`, type: 'invalid_request_error' } }));
+  if (kind === undefined)
+    return sendText(
+      res,
+      404,
+      'application/json',
+      JSON.stringify({ error: { message: `Unknown path ${path}`, type: 'invalid_request_error' } }),
+    );
   const ollama = kind.startsWith('ollama');
   const stream = ollama ? json['stream'] !== false : json['stream'] === true;
   if (!stream) {
-    const body = kind === 'openai-chat' ? chatJson(model, o) : kind === 'openai-completion' ? completionJson(model, o) : ollamaJson(kind, model, o);
+    const body =
+      kind === 'openai-chat' ? chatJson(model, o) : kind === 'openai-completion' ? completionJson(model, o) : ollamaJson(kind, model, o);
     return sendText(res, 200, ollama ? 'application/json; charset=utf-8' : 'application/json', body);
   }
 
   const s = buildStream(kind, model, o, includeUsage);
-  res.writeHead(200, ollama
-    ? { 'content-type': 'application/x-ndjson', date: new Date().toUTCString() }
-    : { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': 'req_mock' });
+  res.writeHead(
+    200,
+    ollama
+      ? { 'content-type': 'application/x-ndjson', date: new Date().toUTCString() }
+      : { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': 'req_mock' },
+  );
   // Headers go out before the first event, as a real server flushes them.
   res.flushHeaders();
   const die = o.dieAfterEvents;
@@ -319,7 +343,14 @@ function openaiUsage(o: Shape, completion: number): Record<string, unknown> {
 
 function ollamaCounts(o: Shape, completion: number): Record<string, unknown> {
   if (!o.usage) return { total_duration: 1_000_000 };
-  return { total_duration: 1_000_000, load_duration: 1000, prompt_eval_count: o.promptTokens, prompt_eval_duration: 1000, eval_count: completion, eval_duration: 1000 };
+  return {
+    total_duration: 1_000_000,
+    load_duration: 1000,
+    prompt_eval_count: o.promptTokens,
+    prompt_eval_duration: 1000,
+    eval_count: completion,
+    eval_duration: 1000,
+  };
 }
 
 export interface BuiltStream {
@@ -352,7 +383,15 @@ export function buildStream(kind: StreamKind, model: string, o: Shape, includeUs
     const chat = kind === 'ollama-chat';
     const text = (t: string): Record<string, unknown> => (chat ? { message: { role: 'assistant', content: t } } : { response: t });
     for (const t of toks) json.push({ model, created_at: CREATED_AT, ...text(t), done: false });
-    json.push({ model, created_at: CREATED_AT, ...text(''), done_reason: 'stop', done: true, ...(chat ? {} : { context: [1, 2, 3] }), ...ollamaCounts(o, toks.length) });
+    json.push({
+      model,
+      created_at: CREATED_AT,
+      ...text(''),
+      done_reason: 'stop',
+      done: true,
+      ...(chat ? {} : { context: [1, 2, 3] }),
+      ...ollamaCounts(o, toks.length),
+    });
   }
   const sse = kind.startsWith('openai');
   const events = json.map((j) => Buffer.from(sse ? `data: ${JSON.stringify(j)}\n\n` : `${JSON.stringify(j)}\n`));
@@ -378,17 +417,32 @@ export function buildStream(kind: StreamKind, model: string, o: Shape, includeUs
 export function chatJson(model: string, o: Shape): string {
   const toks = tokens(o);
   return JSON.stringify({
-    id: 'chatcmpl-mock', object: 'chat.completion', created: CREATED, model,
-    choices: [{ index: 0, message: { role: 'assistant', content: toks.join(''), refusal: null, annotations: [] }, logprobs: null, finish_reason: 'stop' }],
+    id: 'chatcmpl-mock',
+    object: 'chat.completion',
+    created: CREATED,
+    model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content: toks.join(''), refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: 'stop',
+      },
+    ],
     ...(o.usage ? { usage: openaiUsage(o, toks.length) } : {}),
-    service_tier: 'default', system_fingerprint: 'fp_mock',
+    service_tier: 'default',
+    system_fingerprint: 'fp_mock',
   });
 }
 
 export function completionJson(model: string, o: Shape): string {
   const toks = tokens(o);
   return JSON.stringify({
-    id: 'cmpl-mock', object: 'text_completion', created: CREATED, model, system_fingerprint: 'fp_mock',
+    id: 'cmpl-mock',
+    object: 'text_completion',
+    created: CREATED,
+    model,
+    system_fingerprint: 'fp_mock',
     choices: [{ text: toks.join(''), index: 0, logprobs: null, finish_reason: 'stop' }],
     ...(o.usage ? { usage: openaiUsage(o, toks.length) } : {}),
   });
@@ -420,8 +474,19 @@ export function modelsJson(models: readonly string[]): string {
 export function tagsJson(models: readonly string[]): string {
   return JSON.stringify({
     models: models.map((name) => ({
-      name, model: name, modified_at: CREATED_AT, size: 1_000_000, digest: 'sha256:mock',
-      details: { parent_model: '', format: 'gguf', family: 'llama', families: ['llama'], parameter_size: '1B', quantization_level: 'Q4_K_M' },
+      name,
+      model: name,
+      modified_at: CREATED_AT,
+      size: 1_000_000,
+      digest: 'sha256:mock',
+      details: {
+        parent_model: '',
+        format: 'gguf',
+        family: 'llama',
+        families: ['llama'],
+        parameter_size: '1B',
+        quantization_level: 'Q4_K_M',
+      },
     })),
   });
 }

@@ -12,7 +12,11 @@ export function openTls(port: number): Promise<TLSSocket> {
  * Send raw bytes (exactly as given: malformed requests included) and collect everything the
  * server answers until it closes the connection or `idleMs` passes without data.
  */
-export async function rawExchange(port: number, bytes: string | Buffer, opts: { idleMs?: number; endAfterWrite?: boolean } = {}): Promise<string> {
+export async function rawExchange(
+  port: number,
+  bytes: string | Buffer,
+  opts: { idleMs?: number; endAfterWrite?: boolean } = {},
+): Promise<string> {
   const socket = await openTls(port);
   return new Promise((resolve) => {
     let out = '';

@@ -105,7 +105,10 @@ export async function spawnRedisServer(): Promise<SpawnedRedis> {
       proc.once('exit', (code) => reject(new Error(`redis-server exited with code ${code} on port ${port}`)));
     });
     exited.catch(() => undefined);
-    await Promise.race([waitUntil(() => pingRedis(port), { timeoutMs: 5000, message: `redis-server on port ${port} did not start` }), exited]);
+    await Promise.race([
+      waitUntil(() => pingRedis(port), { timeoutMs: 5000, message: `redis-server on port ${port} did not start` }),
+      exited,
+    ]);
   };
   await start();
   return {

@@ -23,7 +23,15 @@ interface AuthForm {
 }
 
 function authForm(opts: { submitLabel: string; newPassword: boolean; email?: string; onSubmit(f: AuthForm): Promise<void> }): AuthForm {
-  const email = inputField({ name: 'email', label: 'Email', type: 'email', autocomplete: 'username', required: true, maxlength: 254, value: opts.email });
+  const email = inputField({
+    name: 'email',
+    label: 'Email',
+    type: 'email',
+    autocomplete: 'username',
+    required: true,
+    maxlength: 254,
+    value: opts.email,
+  });
   const password = inputField({
     name: 'password',
     label: 'Password',
@@ -35,14 +43,23 @@ function authForm(opts: { submitLabel: string; newPassword: boolean; email?: str
   });
   const alert = formAlert();
   const submit = h('button', { type: 'submit', class: 'primary' }, opts.submitLabel);
-  const form = h('form', { class: 'stack narrow', novalidate: true }, alert.node, email.wrap, password.wrap, h('div', { class: 'actions' }, submit));
+  const form = h(
+    'form',
+    { class: 'stack narrow', novalidate: true },
+    alert.node,
+    email.wrap,
+    password.wrap,
+    h('div', { class: 'actions' }, submit),
+  );
   let stopCountdown: (() => void) | null = null;
   const f: AuthForm = { form, email, password, submit, alert, dispose: () => stopCountdown?.() };
 
   const validate = (): boolean => {
     email.setError(looksLikeEmail(email.input.value) ? null : 'Enter an email address such as name@example.com.');
     const min = opts.newPassword ? 12 : 1;
-    password.setError(password.input.value.length >= min ? null : opts.newPassword ? 'Use at least 12 characters.' : 'Enter your password.');
+    password.setError(
+      password.input.value.length >= min ? null : opts.newPassword ? 'Use at least 12 characters.' : 'Enter your password.',
+    );
     const firstBad = [email, password].find((x) => x.input.getAttribute('aria-invalid') === 'true');
     firstBad?.input.focus();
     return firstBad === undefined;
@@ -107,7 +124,12 @@ export function renderLogin(ctx: PageContext): Page {
     newPassword: false,
     email: registered ?? undefined,
     async onSubmit(form) {
-      const res = await portal<{ user: User }>('POST', '/portal/login', { email: form.email.input.value.trim(), password: form.password.input.value }, { quiet401: true });
+      const res = await portal<{ user: User }>(
+        'POST',
+        '/portal/login',
+        { email: form.email.input.value.trim(), password: form.password.input.value },
+        { quiet401: true },
+      );
       ctx.setUser(res.user);
       const next = ctx.query.get('next');
       // Only a path of this site: never an open redirect.
@@ -117,7 +139,14 @@ export function renderLogin(ctx: PageContext): Page {
   });
   if (registered) queueMicrotask(() => f.password.input.focus());
   return {
-    node: h('div', { class: 'page' }, pageHeading('Log in'), notice, f.form, h('p', null, 'No account yet? ', h('a', { href: '/signup' }, 'Sign up'), '.')),
+    node: h(
+      'div',
+      { class: 'page' },
+      pageHeading('Log in'),
+      notice,
+      f.form,
+      h('p', null, 'No account yet? ', h('a', { href: '/signup' }, 'Sign up'), '.'),
+    ),
     dispose: f.dispose,
   };
 }

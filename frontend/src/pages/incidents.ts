@@ -53,9 +53,23 @@ function evidenceTable(i: Incident): HTMLElement | null {
     h(
       'table',
       { class: 'table evidence' },
-    h('caption', null, 'Evidence'),
-    h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Measure'), h('th', { scope: 'col', class: 'num' }, 'Value'), h('th', { scope: 'col', class: 'num' }, 'Threshold'))),
-      h('tbody', null, ...names.map((n) => h('tr', null, h('th', { scope: 'row' }, humanise(n)), cell(i.evidence[n]), cell(i.thresholds[n])))),
+      h('caption', null, 'Evidence'),
+      h(
+        'thead',
+        null,
+        h(
+          'tr',
+          null,
+          h('th', { scope: 'col' }, 'Measure'),
+          h('th', { scope: 'col', class: 'num' }, 'Value'),
+          h('th', { scope: 'col', class: 'num' }, 'Threshold'),
+        ),
+      ),
+      h(
+        'tbody',
+        null,
+        ...names.map((n) => h('tr', null, h('th', { scope: 'row' }, humanise(n)), cell(i.evidence[n]), cell(i.thresholds[n]))),
+      ),
     ),
   );
 }
@@ -67,7 +81,10 @@ export function incidentCard(i: Incident): HTMLElement {
     ['When', `${formatDate(i.at)} (${formatRelative(i.at)})`],
     ['Subject', subject],
     ['Owner', i.ownerEmail ?? '—'],
-    ['Action', `${ACTIONS[i.action] ?? i.action}${i.level ? ` · ${i.level}` : ''}${i.expiresAt && i.status === 'open' ? ` · ends ${formatRelative(i.expiresAt)}` : ''}`],
+    [
+      'Action',
+      `${ACTIONS[i.action] ?? i.action}${i.level ? ` · ${i.level}` : ''}${i.expiresAt && i.status === 'open' ? ` · ends ${formatRelative(i.expiresAt)}` : ''}`,
+    ],
     ['Status', h('span', { class: `status status-${i.status}` }, i.status)],
   ];
   if (i.mode === 'shadow' || i.suppressedBy) facts.push(['Not enforced', i.suppressedBy ? humanise(i.suppressedBy) : 'shadow mode']);
@@ -80,9 +97,21 @@ export function incidentCard(i: Incident): HTMLElement {
     h(
       'article',
       { class: `incident card ${i.source}`, 'aria-labelledby': titleId, 'data-incident-id': i.id },
-      h('h2', { id: titleId, class: 'card-title' }, DETECTOR_LABELS[i.detector] ?? i.detector, i.source === 'operator' ? h('span', { class: 'badge' }, 'operator') : null),
+      h(
+        'h2',
+        { id: titleId, class: 'card-title' },
+        DETECTOR_LABELS[i.detector] ?? i.detector,
+        i.source === 'operator' ? h('span', { class: 'badge' }, 'operator') : null,
+      ),
       h('dl', { class: 'facts' }, ...facts.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
-      i.summary ? h('p', { class: 'summary' }, i.summary, h('span', { class: 'muted' }, ` (summary: ${i.summarySource === 'model' ? 'written by the model' : 'template'})`)) : h('p', { class: 'summary muted' }, 'Summary pending.'),
+      i.summary
+        ? h(
+            'p',
+            { class: 'summary' },
+            i.summary,
+            h('span', { class: 'muted' }, ` (summary: ${i.summarySource === 'model' ? 'written by the model' : 'template'})`),
+          )
+        : h('p', { class: 'summary muted' }, 'Summary pending.'),
       evidenceTable(i),
     ),
   );
@@ -104,7 +133,12 @@ export async function renderIncidents(ctx: PageContext): Promise<Page> {
     next = page.next;
     more.hidden = next === null;
     const shown = list.children.length;
-    count.textContent = shown === 0 ? (keyFilter ? `No incidents for ${keyFilter}.` : 'No incidents: the guard has not had to act.') : `${shown} incident${shown === 1 ? '' : 's'} shown${keyFilter ? ` for ${keyFilter}` : ''}.`;
+    count.textContent =
+      shown === 0
+        ? keyFilter
+          ? `No incidents for ${keyFilter}.`
+          : 'No incidents: the guard has not had to act.'
+        : `${shown} incident${shown === 1 ? '' : 's'} shown${keyFilter ? ` for ${keyFilter}` : ''}.`;
   }
 
   more.addEventListener('click', () => {
@@ -122,9 +156,21 @@ export async function renderIncidents(ctx: PageContext): Promise<Page> {
     );
   });
 
-  const filter = inputField({ name: 'key', label: 'Key id or prefix', value: keyFilter, maxlength: 64, hint: 'For example fgk_AbC123 or a key id; empty for all.' });
+  const filter = inputField({
+    name: 'key',
+    label: 'Key id or prefix',
+    value: keyFilter,
+    maxlength: 64,
+    hint: 'For example fgk_AbC123 or a key id; empty for all.',
+  });
   const apply = h('button', { type: 'submit', class: 'primary' }, 'Filter');
-  const form = h('form', { class: 'toolbar', role: 'search', novalidate: true }, filter.wrap, apply, keyFilter ? h('a', { href: '/operator/incidents', class: 'button-link' }, 'Show all') : null);
+  const form = h(
+    'form',
+    { class: 'toolbar', role: 'search', novalidate: true },
+    filter.wrap,
+    apply,
+    keyFilter ? h('a', { href: '/operator/incidents', class: 'button-link' }, 'Show all') : null,
+  );
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const v = filter.input.value.trim();
@@ -142,7 +188,13 @@ export async function renderIncidents(ctx: PageContext): Promise<Page> {
       'div',
       { class: 'page' },
       pageHeading('Incidents'),
-      h('p', { class: 'lede' }, 'What the guard detected and did, and what operators changed, newest first. Pardon a key from the ', h('a', { href: '/operator/penalties' }, 'penalty box'), '.'),
+      h(
+        'p',
+        { class: 'lede' },
+        'What the guard detected and did, and what operators changed, newest first. Pardon a key from the ',
+        h('a', { href: '/operator/penalties' }, 'penalty box'),
+        '.',
+      ),
       form,
       count,
       list,

@@ -31,7 +31,10 @@ export async function renderKeys(ctx: PageContext): Promise<Page> {
 
   function keyTable(keys: KeyView[]): HTMLElement {
     const rows = keys.map((k) => {
-      const revoke = k.status === 'active' ? h('button', { type: 'button', class: 'danger small', 'aria-label': `Revoke key ${keyLabel(k)}` }, 'Revoke') : null;
+      const revoke =
+        k.status === 'active'
+          ? h('button', { type: 'button', class: 'danger small', 'aria-label': `Revoke key ${keyLabel(k)}` }, 'Revoke')
+          : null;
       revoke?.addEventListener('click', () => void onRevoke(k));
       return h(
         'tr',
@@ -45,7 +48,12 @@ export async function renderKeys(ctx: PageContext): Promise<Page> {
         h('td', null, revoke),
       );
     });
-    const head = h('tr', null, ...['Name', 'Prefix', 'Tier', 'Status', 'Created', 'Last used'].map((c) => h('th', { scope: 'col' }, c)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')));
+    const head = h(
+      'tr',
+      null,
+      ...['Name', 'Prefix', 'Tier', 'Status', 'Created', 'Last used'].map((c) => h('th', { scope: 'col' }, c)),
+      h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+    );
     return scrollRegion('Your API keys', h('table', { class: 'table' }, h('thead', null, head), h('tbody', null, ...rows)));
   }
 
@@ -71,7 +79,15 @@ export async function renderKeys(ctx: PageContext): Promise<Page> {
     const titleId = uid('secret-title');
     const inputId = uid('secret');
     const status = h('p', { role: 'status', class: 'copy-status' });
-    const input = h('input', { id: inputId, class: 'secret', type: 'text', readonly: true, spellcheck: 'false', autocomplete: 'off', 'aria-describedby': `${titleId}-warn` });
+    const input = h('input', {
+      id: inputId,
+      class: 'secret',
+      type: 'text',
+      readonly: true,
+      spellcheck: 'false',
+      autocomplete: 'off',
+      'aria-describedby': `${titleId}-warn`,
+    });
     input.value = secret;
     const copy = h('button', { type: 'button', class: 'primary' }, 'Copy');
     copy.addEventListener('click', () => {
@@ -95,7 +111,12 @@ export async function renderKeys(ctx: PageContext): Promise<Page> {
       'section',
       { class: 'secret-panel', 'aria-labelledby': titleId, tabindex: -1 },
       h('h2', { id: titleId }, name ? `Key “${name}” created` : 'Key created'),
-      h('p', { class: 'warning', id: `${titleId}-warn` }, h('strong', null, 'Copy this secret now: it is shown only once.'), ' Fluxgate keeps only a hash of it and cannot show it again. If you lose it, revoke the key and create another.'),
+      h(
+        'p',
+        { class: 'warning', id: `${titleId}-warn` },
+        h('strong', null, 'Copy this secret now: it is shown only once.'),
+        ' Fluxgate keeps only a hash of it and cannot show it again. If you lose it, revoke the key and create another.',
+      ),
       h('label', { for: inputId }, 'Secret key'),
       h('div', { class: 'secret-row' }, input, copy),
       status,
@@ -112,7 +133,13 @@ export async function renderKeys(ctx: PageContext): Promise<Page> {
   const name = inputField({ name: 'name', label: 'Name', maxlength: 100, hint: 'A label for you, such as “laptop” or “ci”.' });
   const alert = formAlert();
   const submit = h('button', { type: 'submit', class: 'primary' }, 'Create key');
-  const form = h('form', { class: 'stack narrow', novalidate: true, 'aria-labelledby': createHeading.id }, alert.node, name.wrap, h('div', { class: 'actions' }, submit));
+  const form = h(
+    'form',
+    { class: 'stack narrow', novalidate: true, 'aria-labelledby': createHeading.id },
+    alert.node,
+    name.wrap,
+    h('div', { class: 'actions' }, submit),
+  );
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     alert.show(null);
@@ -138,7 +165,15 @@ export async function renderKeys(ctx: PageContext): Promise<Page> {
       'div',
       { class: 'page' },
       pageHeading('API keys'),
-      h('p', { class: 'lede' }, 'Keys let your apps call the gateway: ', h('code', null, 'Authorization: Bearer fgk_…'), ' on /v1 (OpenAI-compatible) or /api (Ollama). Every key of your account shares its ', h('strong', null, ctx.user?.tier ?? 'free'), ' tier.'),
+      h(
+        'p',
+        { class: 'lede' },
+        'Keys let your apps call the gateway: ',
+        h('code', null, 'Authorization: Bearer fgk_…'),
+        ' on /v1 (OpenAI-compatible) or /api (Ollama). Every key of your account shares its ',
+        h('strong', null, ctx.user?.tier ?? 'free'),
+        ' tier.',
+      ),
       h('section', { 'aria-labelledby': createHeading.id }, createHeading, form),
       secretHolder,
       h('section', { 'aria-labelledby': 'keys-title' }, h('h2', { id: 'keys-title' }, 'Your keys'), listHolder),

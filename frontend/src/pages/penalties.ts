@@ -40,7 +40,13 @@ export async function renderPenalties(_ctx: PageContext): Promise<Page> {
       const pardon = h('button', { type: 'button', class: 'small', 'aria-label': `Pardon key ${keyName(p)}` }, 'Pardon');
       pardon.addEventListener('click', () => void onPardon(p));
       const why = p.incident
-        ? h('span', null, DETECTOR_LABELS[p.incident.detector] ?? p.incident.detector, ' · ', h('a', { href: `/operator/incidents?key=${encodeURIComponent(p.keyId)}` }, 'incidents'))
+        ? h(
+            'span',
+            null,
+            DETECTOR_LABELS[p.incident.detector] ?? p.incident.detector,
+            ' · ',
+            h('a', { href: `/operator/incidents?key=${encodeURIComponent(p.keyId)}` }, 'incidents'),
+          )
         : p.reason || '—';
       return h(
         'tr',
@@ -50,13 +56,26 @@ export async function renderPenalties(_ctx: PageContext): Promise<Page> {
         h('td', null, p.level, p.key ? h('span', { class: 'muted' }, ` (own tier ${p.key.tier})`) : null),
         h('td', null, p.setBy),
         h('td', null, why),
-        h('td', null, h('time', { datetime: new Date(p.expiresAt).toISOString(), title: formatDate(p.expiresAt) }, formatRelative(p.expiresAt))),
+        h(
+          'td',
+          null,
+          h('time', { datetime: new Date(p.expiresAt).toISOString(), title: formatDate(p.expiresAt) }, formatRelative(p.expiresAt)),
+        ),
         h('td', null, pardon),
       );
     });
-    const head = h('tr', null, ...['Key', 'Owner', 'Level', 'Set by', 'Why', 'Ends'].map((c) => h('th', { scope: 'col' }, c)), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')));
-    const table = scrollRegion('Keys in the penalty box', h('table', { class: 'table' }, h('thead', null, head), h('tbody', null, ...rows)));
-    if (total > penalties.length) holder.replaceChildren(h('p', { class: 'muted' }, `Showing the ${penalties.length} that end soonest of ${total}.`), table);
+    const head = h(
+      'tr',
+      null,
+      ...['Key', 'Owner', 'Level', 'Set by', 'Why', 'Ends'].map((c) => h('th', { scope: 'col' }, c)),
+      h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+    );
+    const table = scrollRegion(
+      'Keys in the penalty box',
+      h('table', { class: 'table' }, h('thead', null, head), h('tbody', null, ...rows)),
+    );
+    if (total > penalties.length)
+      holder.replaceChildren(h('p', { class: 'muted' }, `Showing the ${penalties.length} that end soonest of ${total}.`), table);
     else holder.replaceChildren(table);
   }
 
@@ -65,11 +84,18 @@ export async function renderPenalties(_ctx: PageContext): Promise<Page> {
       title: `Pardon ${keyName(p)}?`,
       body: `The key returns to its own tier on every replica within a second.${p.setBy === 'guard' ? ' The guard will not penalise it again during its grace period.' : ''} Your name and reason are recorded as an incident.`,
       confirmLabel: 'Pardon',
-      reason: { label: 'Reason', hint: 'Why this penalty was wrong or is no longer needed (kept with the incident).', minLength: 3, maxLength: 500 },
+      reason: {
+        label: 'Reason',
+        hint: 'Why this penalty was wrong or is no longer needed (kept with the incident).',
+        minLength: 3,
+        maxLength: 500,
+      },
     });
     if (!answer.confirmed) return;
     try {
-      const res = await portal<PardonAnswer>('POST', `/portal/operator/penalties/${encodeURIComponent(p.keyId)}/pardon`, { reason: answer.reason });
+      const res = await portal<PardonAnswer>('POST', `/portal/operator/penalties/${encodeURIComponent(p.keyId)}/pardon`, {
+        reason: answer.reason,
+      });
       result.hidden = false;
       result.textContent = `Pardoned ${keyName(p)}.${res.graceUntil ? ` No detector penalises it again before ${formatTime(res.graceUntil)}.` : ''}`;
       await refresh();
@@ -87,7 +113,11 @@ export async function renderPenalties(_ctx: PageContext): Promise<Page> {
       'div',
       { class: 'page' },
       heading,
-      h('p', { class: 'lede' }, 'Keys held on a penalty tier by the guard or an operator. A penalty ends by itself at its expiry; a pardon ends it now.'),
+      h(
+        'p',
+        { class: 'lede' },
+        'Keys held on a penalty tier by the guard or an operator. A penalty ends by itself at its expiry; a pardon ends it now.',
+      ),
       result,
       holder,
     ),

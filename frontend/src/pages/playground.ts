@@ -25,24 +25,56 @@ export function renderPlayground(_ctx: PageContext): Page {
   });
   const keyAlert = formAlert();
   const loadModels = h('button', { type: 'submit' }, 'Use this key');
-  const keyForm = h('form', { class: 'stack narrow', novalidate: true }, keyAlert.node, key.wrap, h('div', { class: 'actions' }, loadModels));
-  const keyNote = h('p', { class: 'muted', role: 'status' }, remembered ? `Using the key you just created (${remembered.label ?? 'new key'}).` : '');
+  const keyForm = h(
+    'form',
+    { class: 'stack narrow', novalidate: true },
+    keyAlert.node,
+    key.wrap,
+    h('div', { class: 'actions' }, loadModels),
+  );
+  const keyNote = h(
+    'p',
+    { class: 'muted', role: 'status' },
+    remembered ? `Using the key you just created (${remembered.label ?? 'new key'}).` : '',
+  );
 
   const model = selectField({ name: 'model', label: 'Model', required: true });
   model.input.disabled = true;
   model.input.append(h('option', { value: '' }, 'Enter a key to list its models'));
   const prompt = textareaField({ name: 'prompt', label: 'Prompt', required: true, rows: 4, maxlength: 20_000 });
-  const maxTokens = inputField({ name: 'max-tokens', label: 'Max tokens', type: 'number', required: true, value: '256', hint: 'Counted against your tier, reserved when the request starts.' });
+  const maxTokens = inputField({
+    name: 'max-tokens',
+    label: 'Max tokens',
+    type: 'number',
+    required: true,
+    value: '256',
+    hint: 'Counted against your tier, reserved when the request starts.',
+  });
   maxTokens.input.min = '1';
   maxTokens.input.max = '4096';
   const send = h('button', { type: 'submit', class: 'primary' }, 'Send');
   const stop = h('button', { type: 'button', disabled: true }, 'Stop');
   const promptAlert = formAlert();
-  const promptForm = h('form', { class: 'stack', novalidate: true }, promptAlert.node, model.wrap, prompt.wrap, maxTokens.wrap, h('div', { class: 'actions' }, send, stop));
+  const promptForm = h(
+    'form',
+    { class: 'stack', novalidate: true },
+    promptAlert.node,
+    model.wrap,
+    prompt.wrap,
+    maxTokens.wrap,
+    h('div', { class: 'actions' }, send, stop),
+  );
 
   // role=log is a polite live region; aria-busy holds announcements until the answer is complete,
   // so a screen reader reads the whole answer once instead of every token.
-  const output = h('div', { class: 'output', id: 'playground-output', role: 'log', 'aria-labelledby': 'output-title', 'aria-busy': 'false', tabindex: 0 });
+  const output = h('div', {
+    class: 'output',
+    id: 'playground-output',
+    role: 'log',
+    'aria-labelledby': 'output-title',
+    'aria-busy': 'false',
+    tabindex: 0,
+  });
   const status = h('p', { class: 'stream-status', role: 'status' });
   let controller: AbortController | null = null;
 
@@ -62,7 +94,9 @@ export function renderPlayground(_ctx: PageContext): Page {
       if (!res.ok) throw await errorFrom(res);
       const body = (await res.json()) as { data?: Array<{ id?: unknown }> };
       const ids = (body.data ?? []).map((m) => m.id).filter((id): id is string => typeof id === 'string');
-      model.input.replaceChildren(...(ids.length ? ids.map((id) => h('option', { value: id }, id)) : [h('option', { value: '' }, 'No models available')]));
+      model.input.replaceChildren(
+        ...(ids.length ? ids.map((id) => h('option', { value: id }, id)) : [h('option', { value: '' }, 'No models available')]),
+      );
       model.input.disabled = ids.length === 0;
       keyNote.textContent = `Key accepted: ${ids.length} model${ids.length === 1 ? '' : 's'} available.`;
     } catch (e) {
@@ -103,7 +137,13 @@ export function renderPlayground(_ctx: PageContext): Page {
         method: 'POST',
         credentials: 'omit',
         headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', accept: 'text/event-stream' },
-        body: JSON.stringify({ model: model.input.value, stream: true, stream_options: { include_usage: true }, max_tokens: max, messages: [{ role: 'user', content: prompt.input.value }] }),
+        body: JSON.stringify({
+          model: model.input.value,
+          stream: true,
+          stream_options: { include_usage: true },
+          max_tokens: max,
+          messages: [{ role: 'user', content: prompt.input.value }],
+        }),
         signal: controller.signal,
       });
       if (!res.ok || !res.body) {
@@ -167,7 +207,11 @@ export function renderPlayground(_ctx: PageContext): Page {
       'div',
       { class: 'page' },
       pageHeading('Playground'),
-      h('p', { class: 'lede' }, 'Send a chat prompt through the gateway with one of your API keys and watch the answer arrive token by token. It counts towards the key’s usage like any request.'),
+      h(
+        'p',
+        { class: 'lede' },
+        'Send a chat prompt through the gateway with one of your API keys and watch the answer arrive token by token. It counts towards the key’s usage like any request.',
+      ),
       keyForm,
       keyNote,
       promptForm,

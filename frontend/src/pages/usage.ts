@@ -35,7 +35,12 @@ const tokens = (c: Counts): number => c.promptTokens + c.completionTokens;
 function seriesOf(answer: UsageAnswer, keys: UsageKey[]): Series {
   const step = answer.bucketSeconds * 1000;
   const n = Math.round((answer.until + 1 - answer.since) / step);
-  const s: Series = { t: [], requests: new Array<number>(n).fill(0), rateLimited: new Array<number>(n).fill(0), tokens: new Array<number>(n).fill(0) };
+  const s: Series = {
+    t: [],
+    requests: new Array<number>(n).fill(0),
+    rateLimited: new Array<number>(n).fill(0),
+    tokens: new Array<number>(n).fill(0),
+  };
   for (let i = 0; i < n; i++) s.t.push((answer.since + i * step) / 1000);
   for (const k of keys) {
     for (const p of k.points) {
@@ -70,13 +75,29 @@ export async function renderUsage(ctx: PageContext): Promise<Page> {
     const num = (n: number) => h('td', { class: 'num' }, formatNumber(n));
     const rows = hourA.keys.map((k) => {
       const d = dayOf.get(k.id) ?? { requests: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0 };
-      return h('tr', { 'data-key-id': k.id }, h('th', { scope: 'row' }, keyName(k), k.status === 'active' ? null : h('span', { class: 'muted' }, ` · ${k.status}`)), num(k.totals.requests), num(tokens(k.totals)), num(k.totals.rateLimited), num(d.requests), num(tokens(d)), num(d.rateLimited));
+      return h(
+        'tr',
+        { 'data-key-id': k.id },
+        h('th', { scope: 'row' }, keyName(k), k.status === 'active' ? null : h('span', { class: 'muted' }, ` · ${k.status}`)),
+        num(k.totals.requests),
+        num(tokens(k.totals)),
+        num(k.totals.rateLimited),
+        num(d.requests),
+        num(tokens(d)),
+        num(d.rateLimited),
+      );
     });
     const cols = ['Requests', 'Tokens', '429s'];
     const head = h(
       'thead',
       null,
-      h('tr', null, h('td', null), h('th', { scope: 'colgroup', colspan: 3 }, 'Last hour'), h('th', { scope: 'colgroup', colspan: 3 }, 'Last 24 hours')),
+      h(
+        'tr',
+        null,
+        h('td', null),
+        h('th', { scope: 'colgroup', colspan: 3 }, 'Last hour'),
+        h('th', { scope: 'colgroup', colspan: 3 }, 'Last 24 hours'),
+      ),
       h('tr', null, h('th', { scope: 'col' }, 'Key'), ...[...cols, ...cols].map((c) => h('th', { scope: 'col', class: 'num' }, c))),
     );
     return scrollRegion('Usage per key', h('table', { class: 'table usage-table' }, head, h('tbody', null, ...rows)));
@@ -85,12 +106,20 @@ export async function renderUsage(ctx: PageContext): Promise<Page> {
   async function refresh(announce: boolean): Promise<void> {
     refreshButton.disabled = true;
     try {
-      const [h1, d1] = await Promise.all([portal<UsageAnswer>('GET', '/portal/usage?window=m1'), portal<UsageAnswer>('GET', '/portal/usage?window=h1')]);
+      const [h1, d1] = await Promise.all([
+        portal<UsageAnswer>('GET', '/portal/usage?window=m1'),
+        portal<UsageAnswer>('GET', '/portal/usage?window=h1'),
+      ]);
       hour = h1;
       const chosen = picker.input.value;
-      picker.input.replaceChildren(h('option', { value: ALL }, 'All keys'), ...h1.keys.map((k) => h('option', { value: k.id }, keyName(k))));
+      picker.input.replaceChildren(
+        h('option', { value: ALL }, 'All keys'),
+        ...h1.keys.map((k) => h('option', { value: k.id }, keyName(k))),
+      );
       picker.input.value = h1.keys.some((k) => k.id === chosen) ? chosen : ALL;
-      tableHolder.replaceChildren(h1.keys.length === 0 ? h('p', { class: 'muted' }, 'No keys yet: create one on the API keys page, then use it.') : table(h1, d1));
+      tableHolder.replaceChildren(
+        h1.keys.length === 0 ? h('p', { class: 'muted' }, 'No keys yet: create one on the API keys page, then use it.') : table(h1, d1),
+      );
       drawChart();
       updated.textContent = `Updated at ${formatTime(Date.now())}. Counters reach this page within a few seconds of each request.`;
       if (announce) ctx.announce('Usage updated.');

@@ -49,7 +49,9 @@ export async function startStack(opts: { name: string; guard: boolean }): Promis
     env: { LOGIN_FREE_FAILURES: '1', LOGIN_MAX_ATTEMPTS_PER_IP: '200' },
   });
   const ollama = opts.guard ? await startOllamaStandIn() : null;
-  const cp = ollama ? await startControlPlane({ REDIS_URL: redisServer.url, DATABASE_URL: gw.db.url, POLL_INTERVAL: '1', OLLAMA_HOST: ollama.url }) : null;
+  const cp = ollama
+    ? await startControlPlane({ REDIS_URL: redisServer.url, DATABASE_URL: gw.db.url, POLL_INTERVAL: '1', OLLAMA_HOST: ollama.url })
+    : null;
   const browser = await launchChromium();
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   const stack: Stack = {
@@ -80,10 +82,13 @@ export async function startStack(opts: { name: string; guard: boolean }): Promis
 export const textOf = async (l: Locator): Promise<string> => (await l.textContent()) ?? '';
 
 export async function waitForText(l: Locator, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-  return waitUntil(async () => {
-    const t = await textOf(l);
-    return pattern.test(t) ? t : null;
-  }, { timeoutMs, intervalMs: 50, message: `text ${pattern}` });
+  return waitUntil(
+    async () => {
+      const t = await textOf(l);
+      return pattern.test(t) ? t : null;
+    },
+    { timeoutMs, intervalMs: 50, message: `text ${pattern}` },
+  );
 }
 
 /** Page-bound helpers of one stack. */
@@ -144,7 +149,12 @@ export function helpers(s: Stack) {
 
   /** A JSON POST straight to the gateway (not through the page). */
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    request(`${gw.url}${path}`, { method: 'POST', dispatcher: gw.dispatcher, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    request(`${gw.url}${path}`, {
+      method: 'POST',
+      dispatcher: gw.dispatcher,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
 
   const nav = () => page.getByRole('navigation', { name: 'Main' });
 

@@ -16,7 +16,8 @@ let h: ReturnType<typeof helpers>;
 beforeAll(async () => {
   s = await startStack({ name: 'operator', guard: true });
   h = helpers(s);
-  s.ollama!.answer = 'The key asked for many different models in a few seconds, which looks like model enumeration; it was moved to a penalty tier.';
+  s.ollama!.answer =
+    'The key asked for many different models in a few seconds, which looks like model enumeration; it was moved to a penalty tier.';
 }, 90_000);
 afterAll(async () => {
   await s?.stop();
@@ -36,7 +37,11 @@ describe("the operator's pages in Chromium", () => {
       return Promise.all([
         fetch('/portal/operator/incidents').then((r) => r.status),
         fetch('/portal/operator/penalties').then((r) => r.status),
-        fetch('/portal/operator/penalties/00000000-0000-4000-8000-000000000000/pardon', { method: 'POST', headers, body: '{"reason":"me"}' }).then((r) => r.status),
+        fetch('/portal/operator/penalties/00000000-0000-4000-8000-000000000000/pardon', {
+          method: 'POST',
+          headers,
+          body: '{"reason":"me"}',
+        }).then((r) => r.status),
       ]);
     });
     expect(statuses).toEqual([403, 403, 403]);
@@ -48,10 +53,18 @@ describe("the operator's pages in Chromium", () => {
     // Another account's key enumerates models: 10 distinct models within seconds.
     const abuser = await s.gw.issueKey('mallory@example.com');
     for (let i = 0; i < 10; i++) {
-      const r = await h.post('/v1/chat/completions', { model: `probe-${i}`, max_tokens: 8, messages: [{ role: 'user', content: `hi ${i}` }] }, { authorization: `Bearer ${abuser.secret}` });
+      const r = await h.post(
+        '/v1/chat/completions',
+        { model: `probe-${i}`, max_tokens: 8, messages: [{ role: 'user', content: `hi ${i}` }] },
+        { authorization: `Bearer ${abuser.secret}` },
+      );
       await r.body.dump();
     }
-    const penalty = await waitUntil(() => getPenalty(s.redis, abuser.id), { timeoutMs: 20_000, intervalMs: 100, message: 'the guard penalises the enumerating key' });
+    const penalty = await waitUntil(() => getPenalty(s.redis, abuser.id), {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      message: 'the guard penalises the enumerating key',
+    });
     expect(penalty.setBy).toBe('guard');
     const incidentId = penalty.incidentId!;
     await waitUntil(() => s.redis.hexists(redisKeys.incidentSummaries(), incidentId), { timeoutMs: 15_000, message: 'incident summary' });
@@ -65,7 +78,8 @@ describe("the operator's pages in Chromium", () => {
     await s.page.waitForURL(/\/operator\/incidents$/);
     const card = s.page.locator(`article[data-incident-id="${incidentId}"]`);
     await card.waitFor();
-    const prefix = (await s.gw.db.sql<Array<{ display_prefix: string }>>`SELECT display_prefix FROM api_keys WHERE id = ${abuser.id}`)[0]!.display_prefix;
+    const prefix = (await s.gw.db.sql<Array<{ display_prefix: string }>>`SELECT display_prefix FROM api_keys WHERE id = ${abuser.id}`)[0]!
+      .display_prefix;
     const cardText = await textOf(card);
     expect(cardText).toContain('Model enumeration');
     expect(cardText).toContain(`key ${prefix}…`);
@@ -116,12 +130,17 @@ describe("the operator's pages in Chromium", () => {
     await nav.getByRole('link', { name: 'Incidents' }).click();
     const operatorCard = s.page.locator('article.incident.operator').first();
     await operatorCard.waitFor();
-    expect(await textOf(operatorCard)).toMatch(/Model enumeration.*operator.*Pardoned.*portal:grace@example\.com.*A customer testing model routing/s);
+    expect(await textOf(operatorCard)).toMatch(
+      /Model enumeration.*operator.*Pardoned.*portal:grace@example\.com.*A customer testing model routing/s,
+    );
     // The guard notices the pardon and closes its own incident as pardoned.
-    await waitUntil(async () => {
-      await s.page.reload();
-      return /pardoned/.test(await textOf(s.page.locator(`article[data-incident-id="${incidentId}"] .status`)));
-    }, { timeoutMs: 15_000, intervalMs: 500, message: 'the guard marks its incident pardoned' });
+    await waitUntil(
+      async () => {
+        await s.page.reload();
+        return /pardoned/.test(await textOf(s.page.locator(`article[data-incident-id="${incidentId}"] .status`)));
+      },
+      { timeoutMs: 15_000, intervalMs: 500, message: 'the guard marks its incident pardoned' },
+    );
     await h.check('16-incidents-after-pardon');
 
     // No CSP violation and no script error on any page of the run.

@@ -44,7 +44,7 @@ describe("a user's flow in Chromium", () => {
     expect(await s.page.locator('#injected').count()).toBe(0);
     await waitUntil(() => s.browser.problems.length > before, { message: 'the violation reported' });
     // Taken out again: the flow below must report none of its own.
-    expect(s.browser.problems.splice(before).some((p) => p.startsWith("csp: require-trusted-types-for"))).toBe(true);
+    expect(s.browser.problems.splice(before).some((p) => p.startsWith('csp: require-trusted-types-for'))).toBe(true);
   });
 
   let secret = '';
@@ -77,7 +77,10 @@ describe("a user's flow in Chromium", () => {
     await email.fill('adalovelace@example.com');
     await password.fill('adalovelace-secret-2024');
     await s.page.getByRole('button', { name: 'Create account' }).click();
-    await waitUntil(async () => /must not contain your email/.test(await h.fieldError(password)), { timeoutMs: 10_000, message: 'password policy error' });
+    await waitUntil(async () => /must not contain your email/.test(await h.fieldError(password)), {
+      timeoutMs: 10_000,
+      message: 'password policy error',
+    });
     expect(await password.getAttribute('aria-invalid')).toBe('true');
     expect(await h.fieldError(email)).toBe('');
     await h.check('02-signup-errors');
@@ -123,7 +126,9 @@ describe("a user's flow in Chromium", () => {
     const panel = s.page.getByRole('region', { name: 'Key “laptop” created' });
     await panel.waitFor();
     expect(await textOf(panel)).toContain('Copy this secret now: it is shown only once.');
-    expect(await s.page.evaluate(() => document.activeElement?.getAttribute('aria-labelledby'))).toBe(await panel.getAttribute('aria-labelledby'));
+    expect(await s.page.evaluate(() => document.activeElement?.getAttribute('aria-labelledby'))).toBe(
+      await panel.getAttribute('aria-labelledby'),
+    );
     secret = await s.page.getByLabel('Secret key').inputValue();
     expect(secret).toMatch(/^fgk_[0-9A-Za-z]{49}$/);
     await panel.getByRole('button', { name: 'Copy' }).click();
@@ -182,7 +187,11 @@ describe("a user's flow in Chromium", () => {
     await h.checkVariants('07-playground-done');
     // The key went to the gateway as a bearer token, not with the session cookie.
     const seen = s.mock.requests.filter((r) => r.path === '/v1/chat/completions');
-    expect(JSON.parse(seen.at(-1)!.body.toString())).toMatchObject({ model: 'mock-model-large', stream: true, messages: [{ role: 'user', content: 'Say something in six words.' }] });
+    expect(JSON.parse(seen.at(-1)!.body.toString())).toMatchObject({
+      model: 'mock-model-large',
+      stream: true,
+      messages: [{ role: 'user', content: 'Say something in six words.' }],
+    });
 
     // Stop: the browser aborts the request and the gateway aborts the upstream one.
     s.mock.set({ events: 200, eventDelayMs: 300 });
@@ -207,11 +216,14 @@ describe("a user's flow in Chromium", () => {
     await s.page.waitForURL(/\/usage$/);
     const row = s.page.locator(`tr[data-key-id="${keyId}"]`);
     // Counters reach Redis within a flush (200 ms here): refresh until they show.
-    await waitUntil(async () => {
-      await s.page.getByRole('button', { name: 'Refresh' }).click();
-      const cells = await row.locator('td').allTextContents();
-      return Number(cells[0]) >= 2 ? cells : null;
-    }, { timeoutMs: 15_000, intervalMs: 300, message: 'usage row' });
+    await waitUntil(
+      async () => {
+        await s.page.getByRole('button', { name: 'Refresh' }).click();
+        const cells = await row.locator('td').allTextContents();
+        return Number(cells[0]) >= 2 ? cells : null;
+      },
+      { timeoutMs: 15_000, intervalMs: 300, message: 'usage row' },
+    );
     const cells = await row.locator('td').allTextContents();
     expect(Number(cells[0])).toBeGreaterThanOrEqual(2); // requests, last hour
     expect(Number(cells[1].replace(/\D/g, ''))).toBeGreaterThan(0); // tokens
@@ -249,7 +261,10 @@ describe("a user's flow in Chromium", () => {
     await h.nav().getByRole('link', { name: 'Playground' }).click();
     await s.page.getByLabel('API key').fill(secret);
     await s.page.getByRole('button', { name: 'Use this key' }).click();
-    await waitUntil(async () => /revoked/.test(await h.fieldError(s.page.getByLabel('API key'))), { timeoutMs: 10_000, message: 'revoked key error' });
+    await waitUntil(async () => /revoked/.test(await h.fieldError(s.page.getByLabel('API key'))), {
+      timeoutMs: 10_000,
+      message: 'revoked key error',
+    });
     await h.logOut();
     // No CSP violation and no script error on any page of the run.
     expect(s.browser.problems).toEqual([]);

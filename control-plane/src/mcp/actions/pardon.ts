@@ -43,7 +43,8 @@ export interface PardonOutcome {
 export async function pardon(args: PardonArgs, { ctx, identity }: ToolCall): Promise<PardonOutcome> {
   let named: Incident | null = null;
   if (args.incidentId !== undefined) {
-    if (!incidentIdSchema.safeParse(args.incidentId).success) throw new ToolInputError('incidentId: expected an incident id like inc_<time>_<8 hex>');
+    if (!incidentIdSchema.safeParse(args.incidentId).success)
+      throw new ToolInputError('incidentId: expected an incident id like inc_<time>_<8 hex>');
     named = await ctx.store.get(args.incidentId);
     if (!named) throw new ToolInputError(`incidentId: no incident ${args.incidentId} in the buffer`);
   }
@@ -57,7 +58,17 @@ export async function pardon(args: PardonArgs, { ctx, identity }: ToolCall): Pro
   const replicas = await liveReplicas(ctx.redis, now);
   const base = { found: true, key: { id: key.id, prefix: key.prefix }, replicas };
   if (!current && !named) {
-    return { ...base, dryRun: args.dryRun, changed: false, before: { effectiveTier: key.tier, penalty: null }, after: { effectiveTier: key.tier }, graceUntil: null, pardonedIncidentId: null, incidentId: null, message: `${who} has no live penalty: nothing to pardon (name an incidentId to pardon one that already ended).` };
+    return {
+      ...base,
+      dryRun: args.dryRun,
+      changed: false,
+      before: { effectiveTier: key.tier, penalty: null },
+      after: { effectiveTier: key.tier },
+      graceUntil: null,
+      pardonedIncidentId: null,
+      incidentId: null,
+      message: `${who} has no live penalty: nothing to pardon (name an incidentId to pardon one that already ended).`,
+    };
   }
   const pardoned = named ?? (current?.incidentId ? await ctx.store.get(current.incidentId) : null);
   const pardonedId = named?.id ?? current?.incidentId ?? null;
@@ -71,15 +82,34 @@ export async function pardon(args: PardonArgs, { ctx, identity }: ToolCall): Pro
     graceUntil: iso(now + graceSeconds * 1000),
     pardonedIncidentId: pardonedId,
   };
-  const lifting = current ? `leave ${current.level} (set by ${current.setBy}, ${remaining}s left) for ${key.tier ?? 'its own tier'} on ${replicas.length} live replica(s)` : `keep ${key.tier ?? 'its own tier'} (no live penalty)`;
+  const lifting = current
+    ? `leave ${current.level} (set by ${current.setBy}, ${remaining}s left) for ${key.tier ?? 'its own tier'} on ${replicas.length} live replica(s)`
+    : `keep ${key.tier ?? 'its own tier'} (no live penalty)`;
   if (args.dryRun) {
-    return { ...plan, dryRun: true, changed: false, incidentId: null, message: `dry run: ${who} would ${lifting}${pardonedId ? `, incident ${pardonedId} would be pardoned and its offences taken back` : ''}, with grace until ${plan.graceUntil}. Nothing was changed.` };
+    return {
+      ...plan,
+      dryRun: true,
+      changed: false,
+      incidentId: null,
+      message: `dry run: ${who} would ${lifting}${pardonedId ? `, incident ${pardonedId} would be pardoned and its offences taken back` : ''}, with grace until ${plan.graceUntil}. Nothing was changed.`,
+    };
   }
 
   const lifted = current ? `lifted ${current.level} set by ${current.setBy} with ${remaining}s left` : 'no live penalty';
   const what = `Operator pardoned API key ${who}: ${lifted}${pardonedId ? `; incident ${pardonedId} pardoned and its offences taken back` : ''}; grace until ${plan.graceUntil}.`;
   const draft = operatorIncident(
-    { identity, reason: args.reason, key, detector, action: 'pardon', level: current?.level ?? null, expiresAt: null, status: 'closed', evidence: { remainingSeconds: remaining, graceSeconds }, what },
+    {
+      identity,
+      reason: args.reason,
+      key,
+      detector,
+      action: 'pardon',
+      level: current?.level ?? null,
+      expiresAt: null,
+      status: 'closed',
+      evidence: { remainingSeconds: remaining, graceSeconds },
+      what,
+    },
     now,
   );
   const incident = await recordOperatorIncident(ctx, draft, what);
@@ -99,5 +129,11 @@ export async function pardon(args: PardonArgs, { ctx, identity }: ToolCall): Pro
     await ctx.store.update({ ...pardoned, status: 'pardoned', endedAt: pardoned.endedAt ?? now, updatedAt: now });
     await ctx.archive(pardoned.id);
   }
-  return { ...plan, dryRun: false, changed: true, incidentId: incident.id, message: `${who} is back on ${key.tier ?? 'its own tier'} on every replica (${replicas.length} live), with grace until ${plan.graceUntil}; incident ${incident.id}.` };
+  return {
+    ...plan,
+    dryRun: false,
+    changed: true,
+    incidentId: incident.id,
+    message: `${who} is back on ${key.tier ?? 'its own tier'} on every replica (${replicas.length} live), with grace until ${plan.graceUntil}; incident ${incident.id}.`,
+  };
 }

@@ -1,4 +1,13 @@
-import { buildPenaltyRecord, getPenalty, incidentIdSchema, setPenalty, type DetectorId, type Incident, type PenaltyLevel, type PenaltyRecord } from '@fluxgate/contracts';
+import {
+  buildPenaltyRecord,
+  getPenalty,
+  incidentIdSchema,
+  setPenalty,
+  type DetectorId,
+  type Incident,
+  type PenaltyLevel,
+  type PenaltyRecord,
+} from '@fluxgate/contracts';
 import { ToolInputError } from '../errors.js';
 import { resolveKey } from '../keys.js';
 import { markNotDone, operatorIncident, recordOperatorIncident, watchPenalty } from '../operator-incident.js';
@@ -38,7 +47,8 @@ export interface ThrottleOutcome {
 }
 
 /** 90s, 15m, 48h; days only from a week up (the cap reads 24h, as it is documented). */
-const human = (s: number): string => (s % 86_400 === 0 && s >= 7 * 86_400 ? `${s / 86_400}d` : s % 3600 === 0 ? `${s / 3600}h` : s % 60 === 0 ? `${s / 60}m` : `${s}s`);
+const human = (s: number): string =>
+  s % 86_400 === 0 && s >= 7 * 86_400 ? `${s / 86_400}d` : s % 3600 === 0 ? `${s / 3600}h` : s % 60 === 0 ? `${s / 60}m` : `${s}s`;
 
 /**
  * throttle_key: puts a key in the penalty box through the shared protocol (contracts
@@ -48,14 +58,18 @@ const human = (s: number): string => (s % 86_400 === 0 && s >= 7 * 86_400 ? `${s
 export async function throttle(args: ThrottleArgs, { ctx, identity }: ToolCall): Promise<ThrottleOutcome> {
   const max = ctx.config.MCP_MAX_PENALTY;
   const seconds = parseDuration(args.duration, 'duration') ?? ctx.config.GUARD_PENALTY_SECONDS[args.level];
-  if (seconds > HARD_MAX_PENALTY_SECONDS) throw new ToolInputError(`duration: at most ${human(HARD_MAX_PENALTY_SECONDS)}, even with force; got ${human(seconds)}`);
+  if (seconds > HARD_MAX_PENALTY_SECONDS)
+    throw new ToolInputError(`duration: at most ${human(HARD_MAX_PENALTY_SECONDS)}, even with force; got ${human(seconds)}`);
   const forced = seconds > max;
   if (forced && !args.force) {
-    throw new ToolInputError(`duration: ${human(seconds)} is longer than MCP_MAX_PENALTY (${human(max)}); pass force: true to set it anyway (the incident records that it was forced), or a shorter duration`);
+    throw new ToolInputError(
+      `duration: ${human(seconds)} is longer than MCP_MAX_PENALTY (${human(max)}); pass force: true to set it anyway (the incident records that it was forced), or a shorter duration`,
+    );
   }
   let linked: Incident | null = null;
   if (args.incidentId !== undefined) {
-    if (!incidentIdSchema.safeParse(args.incidentId).success) throw new ToolInputError('incidentId: expected an incident id like inc_<time>_<8 hex>');
+    if (!incidentIdSchema.safeParse(args.incidentId).success)
+      throw new ToolInputError('incidentId: expected an incident id like inc_<time>_<8 hex>');
     linked = await ctx.store.get(args.incidentId);
     if (!linked) throw new ToolInputError(`incidentId: no incident ${args.incidentId} in the buffer`);
   }
@@ -82,17 +96,43 @@ export async function throttle(args: ThrottleArgs, { ctx, identity }: ToolCall):
   };
   const who = key.prefix ?? key.id;
   if (args.dryRun) {
-    return { ...plan, dryRun: true, changed: false, incidentId: null, message: `dry run: ${who} would go from ${plan.before.effectiveTier ?? 'its own tier'} to ${args.level} until ${plan.after.until}${forced ? ' (forced beyond MCP_MAX_PENALTY)' : ''}; ${replicas.length} live replica(s) would apply it at once. Nothing was changed.` };
+    return {
+      ...plan,
+      dryRun: true,
+      changed: false,
+      incidentId: null,
+      message: `dry run: ${who} would go from ${plan.before.effectiveTier ?? 'its own tier'} to ${args.level} until ${plan.after.until}${forced ? ' (forced beyond MCP_MAX_PENALTY)' : ''}; ${replicas.length} live replica(s) would apply it at once. Nothing was changed.`,
+    };
   }
 
   const what = `Operator throttled API key ${who} to ${args.level} for ${human(seconds)} (until ${iso(until)})${forced ? `, forced beyond MCP_MAX_PENALTY (${human(max)})` : ''}${current ? `, replacing ${current.level} set by ${current.setBy}` : ''}.`;
   const draft = operatorIncident(
-    { identity, reason: args.reason, key, detector, action: 'operator_throttle', level: args.level, expiresAt: until, status: 'open', evidence: { durationSeconds: seconds, forced: forced ? 1 : 0 }, thresholds: { maxPenaltySeconds: max }, what },
+    {
+      identity,
+      reason: args.reason,
+      key,
+      detector,
+      action: 'operator_throttle',
+      level: args.level,
+      expiresAt: until,
+      status: 'open',
+      evidence: { durationSeconds: seconds, forced: forced ? 1 : 0 },
+      thresholds: { maxPenaltySeconds: max },
+      what,
+    },
     now,
   );
   // Stored first: an action is never taken without its incident.
   const incident = await recordOperatorIncident(ctx, draft, what);
-  const record: PenaltyRecord = buildPenaltyRecord({ keyId: key.id, level: args.level, setBy: 'operator', reason: `${args.reason} (mcp:${identity.name}${forced ? ', forced' : ''})`.slice(0, 500), incidentId: incident.id, durationSeconds: seconds, now });
+  const record: PenaltyRecord = buildPenaltyRecord({
+    keyId: key.id,
+    level: args.level,
+    setBy: 'operator',
+    reason: `${args.reason} (mcp:${identity.name}${forced ? ', forced' : ''})`.slice(0, 500),
+    incidentId: incident.id,
+    durationSeconds: seconds,
+    now,
+  });
   try {
     await setPenalty(ctx.redis, record, now);
   } catch (err) {
@@ -103,5 +143,11 @@ export async function throttle(args: ThrottleArgs, { ctx, identity }: ToolCall):
     throw err;
   }
   await watchPenalty(ctx, { ...incident, keyId: key.id, expiresAt: until });
-  return { ...plan, dryRun: false, changed: true, incidentId: incident.id, message: `${who} is now ${args.level} until ${plan.after.until} on every replica (${replicas.length} live); incident ${incident.id}.` };
+  return {
+    ...plan,
+    dryRun: false,
+    changed: true,
+    incidentId: incident.id,
+    message: `${who} is now ${args.level} until ${plan.after.until} on every replica (${replicas.length} live); incident ${incident.id}.`,
+  };
 }

@@ -3,4 +3,8 @@ import { iso } from '../schemas.js';
 
 export type PenaltyView = PenaltyRecord & { expiresAtIso: string; remainingSeconds: number };
 
-export const penaltyView = (p: PenaltyRecord, now: number): PenaltyView => ({ ...p, expiresAtIso: iso(p.expiresAt), remainingSeconds: Math.max(0, Math.ceil((p.expiresAt - now) / 1000)) });
+export const penaltyView = (p: PenaltyRecord, now: number): PenaltyView => ({
+  ...p,
+  expiresAtIso: iso(p.expiresAt),
+  remainingSeconds: Math.max(0, Math.ceil((p.expiresAt - now) / 1000)),
+});

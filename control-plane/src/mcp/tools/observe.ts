@@ -1,4 +1,12 @@
-import { parseJsonSafe, redisKeys, REPLICA_RECORD_STALE_MS, replicaMetricsSchema, upstreamHealthReportSchema, UPSTREAM_STATES, USAGE_FIELDS } from '@fluxgate/contracts';
+import {
+  parseJsonSafe,
+  redisKeys,
+  REPLICA_RECORD_STALE_MS,
+  replicaMetricsSchema,
+  upstreamHealthReportSchema,
+  UPSTREAM_STATES,
+  USAGE_FIELDS,
+} from '@fluxgate/contracts';
 import { z } from 'zod';
 import type { McpContext } from '../context.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
@@ -53,13 +61,17 @@ export const getGatewayMetrics = defineTool({
   name: 'get_gateway_metrics',
   role: 'reader',
   title: 'Gateway metrics',
-  description: 'Traffic over a window (5m, 15m, 1h, 24h): requests by status class, 429s, tokens, streams, latency, active keys, live replicas and their metrics, penalties and incidents.',
+  description:
+    'Traffic over a window (5m, 15m, 1h, 24h): requests by status class, 429s, tokens, streams, latency, active keys, live replicas and their metrics, penalties and incidents.',
   input: { window: input.window },
   output: gatewayMetricsOutput,
   annotations: { readOnlyHint: true },
   async run({ window }, { ctx }) {
     const data = await gatewayMetrics(ctx, window);
-    return { headline: `Last ${window}: ${data.totals.requests} requests (${data.totals.rateLimited} refused 429, ${data.totals.status5xx} 5xx) from ${data.activeKeys} key(s); ${data.activePenalties} in the penalty box.`, data };
+    return {
+      headline: `Last ${window}: ${data.totals.requests} requests (${data.totals.rateLimited} refused 429, ${data.totals.status5xx} 5xx) from ${data.activeKeys} key(s); ${data.activePenalties} in the penalty box.`,
+      data,
+    };
   },
 });
 
@@ -77,9 +89,13 @@ export const listTopConsumers = defineTool({
   name: 'list_top_consumers',
   role: 'reader',
   title: 'Top consumers',
-  description: 'API keys ranked by a metric (requests, tokens, prompt_tokens, completion_tokens, rate_limited, errors) over a window, with prefix, owner and tier. Paged with cursor.',
+  description:
+    'API keys ranked by a metric (requests, tokens, prompt_tokens, completion_tokens, rate_limited, errors) over a window, with prefix, owner and tier. Paged with cursor.',
   input: {
-    metric: z.enum(Object.keys(METRICS) as [MetricName, ...MetricName[]]).default('tokens').describe('What to rank by.'),
+    metric: z
+      .enum(Object.keys(METRICS) as [MetricName, ...MetricName[]])
+      .default('tokens')
+      .describe('What to rank by.'),
     window: input.window,
     limit: input.limit(10),
     cursor: input.cursor,
@@ -87,7 +103,17 @@ export const listTopConsumers = defineTool({
   output: {
     metric: z.string(),
     window: z.enum(USAGE_WINDOW_NAMES),
-    consumers: z.array(z.object({ rank: z.number().int(), keyId: z.string(), keyPrefix: z.string().nullable(), ownerEmail: z.string().nullable(), tier: z.string().nullable(), value: z.number(), usage: usageTotalsSchema })),
+    consumers: z.array(
+      z.object({
+        rank: z.number().int(),
+        keyId: z.string(),
+        keyPrefix: z.string().nullable(),
+        ownerEmail: z.string().nullable(),
+        tier: z.string().nullable(),
+        value: z.number(),
+        usage: usageTotalsSchema,
+      }),
+    ),
     activeKeys: z.number().int(),
     truncated: z.boolean(),
     nextCursor: z.string().nullable(),
@@ -99,8 +125,19 @@ export const listTopConsumers = defineTool({
     const ranked = [...scan.perKey].map(([keyId, sums]) => ({ keyId, sums, value: METRICS[metric](sums) })).filter((r) => r.value > 0);
     ranked.sort((a, b) => b.value - a.value || a.keyId.localeCompare(b.keyId));
     const page = ranked.slice(offset, offset + limit);
-    const meta = await prefixesOf(ctx.sql, page.map((r) => r.keyId));
-    const consumers = page.map((r, n) => ({ rank: offset + n + 1, keyId: r.keyId, keyPrefix: meta.get(r.keyId)?.prefix ?? null, ownerEmail: meta.get(r.keyId)?.email ?? null, tier: meta.get(r.keyId)?.tier ?? null, value: r.value, usage: totalsOf(r.sums) }));
+    const meta = await prefixesOf(
+      ctx.sql,
+      page.map((r) => r.keyId),
+    );
+    const consumers = page.map((r, n) => ({
+      rank: offset + n + 1,
+      keyId: r.keyId,
+      keyPrefix: meta.get(r.keyId)?.prefix ?? null,
+      ownerEmail: meta.get(r.keyId)?.email ?? null,
+      tier: meta.get(r.keyId)?.tier ?? null,
+      value: r.value,
+      usage: totalsOf(r.sums),
+    }));
     const next = offset + limit < ranked.length ? encodeCursor(`top:${metric}:${window}`, String(offset + limit)) : null;
     const top = consumers[0];
     return {
@@ -128,7 +165,8 @@ export const getUpstreamHealth = defineTool({
   name: 'get_upstream_health',
   role: 'reader',
   title: 'Upstream health',
-  description: "Model upstreams as the data-plane replicas see them (healthy, ejected, circuit open or half open), from the replicas' health records. status no_data means no replica has written one recently.",
+  description:
+    "Model upstreams as the data-plane replicas see them (healthy, ejected, circuit open or half open), from the replicas' health records. status no_data means no replica has written one recently.",
   input: {},
   output: {
     status: z.enum(['ok', 'no_data']),
@@ -151,7 +189,17 @@ export const getUpstreamHealth = defineTool({
     const byName = new Map<string, z.infer<typeof upstreamRow>>();
     for (const report of reports) {
       for (const u of report.upstreams) {
-        const row = byName.get(u.name) ?? { name: u.name, url: u.url, states: noStates(), healthyOn: 0, reportingReplicas: 0, outstanding: 0, requests: 0, failures: 0, lastError: null };
+        const row = byName.get(u.name) ?? {
+          name: u.name,
+          url: u.url,
+          states: noStates(),
+          healthyOn: 0,
+          reportingReplicas: 0,
+          outstanding: 0,
+          requests: 0,
+          failures: 0,
+          lastError: null,
+        };
         row.states[u.state] += 1;
         row.healthyOn += u.state === 'healthy' ? 1 : 0;
         row.reportingReplicas++;
@@ -164,7 +212,10 @@ export const getUpstreamHealth = defineTool({
     }
     const upstreams = [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
     const down = upstreams.filter((u) => u.healthyOn === 0).map((u) => u.name);
-    const note = down.length === 0 ? `All ${upstreams.length} upstream(s) healthy on at least one replica.` : `Not healthy on any replica: ${down.join(', ')}.`;
+    const note =
+      down.length === 0
+        ? `All ${upstreams.length} upstream(s) healthy on at least one replica.`
+        : `Not healthy on any replica: ${down.join(', ')}.`;
     return { headline: note, data: { status: 'ok' as const, note, replicas: reports.length, upstreams } };
   },
 });

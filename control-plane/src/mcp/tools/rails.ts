@@ -1,4 +1,11 @@
-import { allowlistInputSchema, DETECTORS, DETECTOR_MODES, getDetectorModes as readDetectorModes, setDetectorMode as writeDetectorMode, type DetectorMode } from '@fluxgate/contracts';
+import {
+  allowlistInputSchema,
+  DETECTORS,
+  DETECTOR_MODES,
+  getDetectorModes as readDetectorModes,
+  setDetectorMode as writeDetectorMode,
+  type DetectorMode,
+} from '@fluxgate/contracts';
 import { z } from 'zod';
 import { parseAllowlistConfig } from '../../guard/allowlist.js';
 import { configuredModes } from '../../guard/modes.js';
@@ -25,7 +32,10 @@ const entryOutput = z.object({
 });
 
 const needSql = (sql: Sql | null): Sql => {
-  if (!sql) throw new ToolInputError('the allowlist lives in Postgres and DATABASE_URL is not set on this control plane; set it (GUARD_ALLOWLIST entries are read-only)');
+  if (!sql)
+    throw new ToolInputError(
+      'the allowlist lives in Postgres and DATABASE_URL is not set on this control plane; set it (GUARD_ALLOWLIST entries are read-only)',
+    );
   return sql;
 };
 
@@ -47,7 +57,8 @@ export const listAllowlist = defineTool({
   name: 'list_allowlist',
   role: 'reader',
   title: 'Allowlist',
-  description: 'Keys, accounts and CIDRs the guard never penalises (it records shadow incidents for them instead): the guard_allowlist table and GUARD_ALLOWLIST. Paged.',
+  description:
+    'Keys, accounts and CIDRs the guard never penalises (it records shadow incidents for them instead): the guard_allowlist table and GUARD_ALLOWLIST. Paged.',
   input: { kind: z.enum(KINDS).optional(), limit: input.limit(50), cursor: input.cursor },
   output: { entries: z.array(entryOutput), nextCursor: z.string().nullable() },
   annotations: { readOnlyHint: true },
@@ -57,7 +68,16 @@ export const listAllowlist = defineTool({
       after === null
         ? parseAllowlistConfig(ctx.config.GUARD_ALLOWLIST)
             .entries.filter((e) => !kind || e.kind === kind)
-            .map((e) => ({ id: null, kind: e.kind, value: e.value, reason: 'GUARD_ALLOWLIST', createdBy: 'config', createdAt: null, expiresAt: null, source: 'config' as const }))
+            .map((e) => ({
+              id: null,
+              kind: e.kind,
+              value: e.value,
+              reason: 'GUARD_ALLOWLIST',
+              createdBy: 'config',
+              createdAt: null,
+              expiresAt: null,
+              source: 'config' as const,
+            }))
         : [];
     const rows = ctx.sql ? await listAllowRows(ctx.sql, { kind, afterId: after === null ? 0 : Number(after), limit: limit + 1 }) : [];
     const page = rows.slice(0, limit).map((r) => ({ ...r, source: 'database' as const }));
@@ -73,7 +93,8 @@ export const addAllowlistEntry = defineTool({
   name: 'add_allowlist_entry',
   role: 'operator',
   title: 'Allowlist a key, account or CIDR',
-  description: 'Add (or renew) an allowlist entry: the guard stops penalising it from its next poll and records shadow incidents instead. Audited with your token name. dryRun: true answers what would change.',
+  description:
+    'Add (or renew) an allowlist entry: the guard stops penalising it from its next poll and records shadow incidents instead. Audited with your token name. dryRun: true answers what would change.',
   input: {
     kind: z.enum(KINDS).describe('key (id or display prefix), account (user id or email) or cidr (IP or CIDR).'),
     value: z.string().trim().min(1).max(320),
@@ -91,14 +112,31 @@ export const addAllowlistEntry = defineTool({
     const existing = await findAllowRow(sql, args.kind, value);
     const createdBy = `mcp:${call.identity.name}`;
     if (args.dryRun) {
-      const entry = { id: existing?.id ?? null, kind: args.kind, value, reason: args.reason, createdBy, createdAt: null, expiresAt: expiresAt?.toISOString() ?? null, source: 'database' as const };
+      const entry = {
+        id: existing?.id ?? null,
+        kind: args.kind,
+        value,
+        reason: args.reason,
+        createdBy,
+        createdAt: null,
+        expiresAt: expiresAt?.toISOString() ?? null,
+        source: 'database' as const,
+      };
       const message = `dry run: would ${existing ? 'renew' : 'add'} ${args.kind}:${value}; the guard would stop penalising it at its next poll. Nothing was changed.`;
       return { headline: message, data: { changed: false, dryRun: true, existed: existing !== null, entry, message } };
     }
     const row = await upsertAllowRow(sql, { kind: args.kind, value, reason: args.reason, createdBy, expiresAt });
-    await writeAudit(sql, { actor: createdBy, action: 'allowlist.add', keyId, detail: { kind: args.kind, value, reason: args.reason, expiresAt: row.expiresAt } });
+    await writeAudit(sql, {
+      actor: createdBy,
+      action: 'allowlist.add',
+      keyId,
+      detail: { kind: args.kind, value, reason: args.reason, expiresAt: row.expiresAt },
+    });
     const message = `${existing ? 'Renewed' : 'Added'} ${args.kind}:${value}${row.expiresAt ? ` until ${row.expiresAt}` : ''}; the guard stops penalising it from its next poll.`;
-    return { headline: message, data: { changed: true, dryRun: false, existed: existing !== null, entry: { ...row, source: 'database' as const }, message } };
+    return {
+      headline: message,
+      data: { changed: true, dryRun: false, existed: existing !== null, entry: { ...row, source: 'database' as const }, message },
+    };
   },
 });
 
@@ -106,7 +144,8 @@ export const removeAllowlistEntry = defineTool({
   name: 'remove_allowlist_entry',
   role: 'operator',
   title: 'Remove an allowlist entry',
-  description: 'Remove an allowlist entry: from its next poll the guard may penalise it again. Audited with your token name. dryRun: true answers what would change.',
+  description:
+    'Remove an allowlist entry: from its next poll the guard may penalise it again. Audited with your token name. dryRun: true answers what would change.',
   input: { kind: z.enum(KINDS), value: z.string().trim().min(1).max(320), reason: input.reason, dryRun: input.dryRun },
   output: { changed: z.boolean(), dryRun: z.boolean(), removed: entryOutput.nullable(), message: z.string() },
   annotations: { destructiveHint: true, idempotentHint: true },
@@ -115,13 +154,28 @@ export const removeAllowlistEntry = defineTool({
     const { value, keyId } = await normalise(call, args.kind, args.value);
     const existing = await findAllowRow(sql, args.kind, value);
     if (!existing || args.dryRun) {
-      const message = !existing ? `No allowlist entry ${args.kind}:${value} in the table${parseAllowlistConfig(call.ctx.config.GUARD_ALLOWLIST).entries.some((e) => e.kind === args.kind && e.value.toLowerCase() === value) ? ' (it is in GUARD_ALLOWLIST, which only the config can change)' : ''}; nothing to remove.` : `dry run: would remove ${args.kind}:${value}. Nothing was changed.`;
-      return { headline: message, data: { changed: false, dryRun: args.dryRun, removed: existing ? { ...existing, source: 'database' as const } : null, message } };
+      const message = !existing
+        ? `No allowlist entry ${args.kind}:${value} in the table${parseAllowlistConfig(call.ctx.config.GUARD_ALLOWLIST).entries.some((e) => e.kind === args.kind && e.value.toLowerCase() === value) ? ' (it is in GUARD_ALLOWLIST, which only the config can change)' : ''}; nothing to remove.`
+        : `dry run: would remove ${args.kind}:${value}. Nothing was changed.`;
+      return {
+        headline: message,
+        data: { changed: false, dryRun: args.dryRun, removed: existing ? { ...existing, source: 'database' as const } : null, message },
+      };
     }
     const removed = await deleteAllowRow(sql, args.kind, value);
-    await writeAudit(sql, { actor: `mcp:${call.identity.name}`, action: 'allowlist.remove', keyId, detail: { kind: args.kind, value, reason: args.reason } });
-    const message = removed ? `Removed ${args.kind}:${value}; the guard may penalise it again from its next poll.` : `${args.kind}:${value} was already gone.`;
-    return { headline: message, data: { changed: removed !== null, dryRun: false, removed: removed ? { ...removed, source: 'database' as const } : null, message } };
+    await writeAudit(sql, {
+      actor: `mcp:${call.identity.name}`,
+      action: 'allowlist.remove',
+      keyId,
+      detail: { kind: args.kind, value, reason: args.reason },
+    });
+    const message = removed
+      ? `Removed ${args.kind}:${value}; the guard may penalise it again from its next poll.`
+      : `${args.kind}:${value} was already gone.`;
+    return {
+      headline: message,
+      data: { changed: removed !== null, dryRun: false, removed: removed ? { ...removed, source: 'database' as const } : null, message },
+    };
   },
 });
 
@@ -136,15 +190,28 @@ export const getDetectorModes = defineTool({
   name: 'get_detector_modes',
   role: 'reader',
   title: 'Detector modes',
-  description: 'Each detector\'s mode: enforce (acts) or shadow (records what it would do); the configured mode and any run-time override.',
+  description: "Each detector's mode: enforce (acts) or shadow (records what it would do); the configured mode and any run-time override.",
   input: {},
   output: { detectors: z.array(modeRow) },
   annotations: { readOnlyHint: true },
   async run(_args, { ctx }) {
     const configured = configuredModes(ctx.config.GUARD_DEFAULT_MODE, ctx.config.GUARD_MODES);
     const overrides = await readDetectorModes(ctx.redis);
-    const detectors = DETECTORS.map((d) => ({ detector: d, mode: overrides[d] ?? configured.get(d)!, configured: configured.get(d)!, override: overrides[d] ?? null }));
-    return { headline: `Shadow: ${detectors.filter((d) => d.mode === 'shadow').map((d) => d.detector).join(', ') || 'none'}.`, data: { detectors } };
+    const detectors = DETECTORS.map((d) => ({
+      detector: d,
+      mode: overrides[d] ?? configured.get(d)!,
+      configured: configured.get(d)!,
+      override: overrides[d] ?? null,
+    }));
+    return {
+      headline: `Shadow: ${
+        detectors
+          .filter((d) => d.mode === 'shadow')
+          .map((d) => d.detector)
+          .join(', ') || 'none'
+      }.`,
+      data: { detectors },
+    };
   },
 });
 
@@ -152,9 +219,23 @@ export const setDetectorMode = defineTool({
   name: 'set_detector_mode',
   role: 'operator',
   title: 'Set a detector mode',
-  description: "Switch a detector to enforce or shadow at run time (default: back to the configured mode). The guard applies it from its next poll and reports it in /metrics. Records an operator incident. dryRun: true answers what would change.",
-  input: { detector: input.detector, mode: z.enum(['enforce', 'shadow', 'default']).describe('default removes the run-time override.'), reason: input.reason, dryRun: input.dryRun },
-  output: { detector: z.enum(DETECTORS), before: z.enum(DETECTOR_MODES), after: z.enum(DETECTOR_MODES), changed: z.boolean(), dryRun: z.boolean(), incidentId: z.string().nullable(), message: z.string() },
+  description:
+    'Switch a detector to enforce or shadow at run time (default: back to the configured mode). The guard applies it from its next poll and reports it in /metrics. Records an operator incident. dryRun: true answers what would change.',
+  input: {
+    detector: input.detector,
+    mode: z.enum(['enforce', 'shadow', 'default']).describe('default removes the run-time override.'),
+    reason: input.reason,
+    dryRun: input.dryRun,
+  },
+  output: {
+    detector: z.enum(DETECTORS),
+    before: z.enum(DETECTOR_MODES),
+    after: z.enum(DETECTOR_MODES),
+    changed: z.boolean(),
+    dryRun: z.boolean(),
+    incidentId: z.string().nullable(),
+    message: z.string(),
+  },
   annotations: { destructiveHint: false, idempotentHint: true },
   async run(args, { ctx, identity }) {
     const configured = configuredModes(ctx.config.GUARD_DEFAULT_MODE, ctx.config.GUARD_MODES).get(args.detector)!;
@@ -165,15 +246,35 @@ export const setDetectorMode = defineTool({
     const changed = (overrides[args.detector] ?? null) !== override;
     const base = { detector: args.detector, before, after, dryRun: args.dryRun };
     if (args.dryRun || !changed) {
-      const message = !changed ? `${args.detector} already ${override ? `has the override ${override}` : 'follows its configured mode'} (${after}); nothing changed.` : `dry run: ${args.detector} would go from ${before} to ${after}. Nothing was changed.`;
+      const message = !changed
+        ? `${args.detector} already ${override ? `has the override ${override}` : 'follows its configured mode'} (${after}); nothing changed.`
+        : `dry run: ${args.detector} would go from ${before} to ${after}. Nothing was changed.`;
       return { headline: message, data: { ...base, changed: false, incidentId: null, message } };
     }
     const now = ctx.now();
     const what = `Operator set detector ${args.detector} from ${before} to ${after}${override === null ? ' (back to its configured mode)' : ''}.`;
-    const incident = await recordOperatorIncident(ctx, operatorIncident({ identity, reason: args.reason, key: null, detector: args.detector, mode: after, action: 'none', level: null, expiresAt: null, status: 'closed', evidence: {}, what }, now), what);
+    const incident = await recordOperatorIncident(
+      ctx,
+      operatorIncident(
+        {
+          identity,
+          reason: args.reason,
+          key: null,
+          detector: args.detector,
+          mode: after,
+          action: 'none',
+          level: null,
+          expiresAt: null,
+          status: 'closed',
+          evidence: {},
+          what,
+        },
+        now,
+      ),
+      what,
+    );
     await writeDetectorMode(ctx.redis, args.detector, override, now);
     const message = `${what} The guard applies it from its next poll; incident ${incident.id}.`;
     return { headline: message, data: { ...base, changed: true, incidentId: incident.id, message } };
   },
 });
-

@@ -15,7 +15,13 @@ export interface AllowlistFlags {
  * shadow incident instead). Entries are written as `key:<id>`, `account:<user id or email>`,
  * `cidr:<ip or cidr>`; the guard sees a change at its next poll.
  */
-export async function allowlistCommand(ctx: CliContext, sub: string | undefined, args: string[], flags: AllowlistFlags, actor: string): Promise<number> {
+export async function allowlistCommand(
+  ctx: CliContext,
+  sub: string | undefined,
+  args: string[],
+  flags: AllowlistFlags,
+  actor: string,
+): Promise<number> {
   const deps = { sql: ctx.sql(), warn: ctx.warn };
   switch (sub) {
     case 'add': {
@@ -34,7 +40,10 @@ export async function allowlistCommand(ctx: CliContext, sub: string | undefined,
       }
       const { entry, created } = await addAllowlistEntry(deps, input.data, actor);
       if (flags.json) ctx.out(JSON.stringify({ entry, created }));
-      else ctx.out(`${created ? 'added' : 'updated'} #${entry.id} ${entry.kind}:${entry.value}${entry.expiresAt ? ` until ${iso(entry.expiresAt)}` : ''}`);
+      else
+        ctx.out(
+          `${created ? 'added' : 'updated'} #${entry.id} ${entry.kind}:${entry.value}${entry.expiresAt ? ` until ${iso(entry.expiresAt)}` : ''}`,
+        );
       return EXIT.ok;
     }
     case 'list': {
@@ -48,7 +57,11 @@ export async function allowlistCommand(ctx: CliContext, sub: string | undefined,
     case 'remove': {
       const what = one(args, 'remove');
       const spec = parseAllowlistSpec(what);
-      const by = /^\d+$/.test(what) ? { id: Number(what) } : spec && (ALLOWLIST_KINDS as readonly string[]).includes(spec.kind) ? { kind: spec.kind as AllowlistKind, value: spec.value } : null;
+      const by = /^\d+$/.test(what)
+        ? { id: Number(what) }
+        : spec && (ALLOWLIST_KINDS as readonly string[]).includes(spec.kind)
+          ? { kind: spec.kind as AllowlistKind, value: spec.value }
+          : null;
       if (!by) throw new UsageError('expected an entry id or <kind>:<value>');
       const removed = await removeAllowlistEntry(deps, by, actor);
       if (!removed) {

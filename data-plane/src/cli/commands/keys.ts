@@ -16,7 +16,10 @@ export interface KeysFlags {
 const createSchema = z.object({
   email: z.email({ error: '--email must be an email address' }),
   name: z.string().max(100, { error: '--name is at most 100 characters' }).optional(),
-  tier: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, { error: '--tier must be a tier id such as free, pro' }).optional(),
+  tier: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, { error: '--tier must be a tier id such as free, pro' })
+    .optional(),
 });
 
 export async function keysCommand(ctx: CliContext, sub: string | undefined, args: string[], flags: KeysFlags): Promise<number> {
@@ -44,7 +47,15 @@ async function create(ctx: CliContext, args: string[], flags: KeysFlags): Promis
   const issued = await issueKey(ctx.sql(), parsed.data);
   // The key exists now: whatever happens next, its secret must be printed.
   if (flags.json) {
-    ctx.out(JSON.stringify({ id: issued.key.id, prefix: issued.key.prefix, tier: issued.key.tier, userId: issued.key.userId, secret: issued.secret }));
+    ctx.out(
+      JSON.stringify({
+        id: issued.key.id,
+        prefix: issued.key.prefix,
+        tier: issued.key.tier,
+        userId: issued.key.userId,
+        secret: issued.secret,
+      }),
+    );
   } else {
     ctx.out(`id:     ${issued.key.id}`);
     ctx.out(`prefix: ${issued.key.prefix}`);
@@ -73,7 +84,16 @@ async function list(ctx: CliContext, args: string[], flags: KeysFlags): Promise<
   }
   const rows = [
     ['ID', 'PREFIX', 'STATUS', 'TIER', 'OWNER', 'NAME', 'CREATED', 'LAST USED'],
-    ...keys.map((k: KeyInfo) => [k.id, k.prefix, k.status, k.tier, k.ownerEmail, k.name || '-', iso(k.createdAt), k.lastUsedAt ? iso(k.lastUsedAt) : 'never']),
+    ...keys.map((k: KeyInfo) => [
+      k.id,
+      k.prefix,
+      k.status,
+      k.tier,
+      k.ownerEmail,
+      k.name || '-',
+      iso(k.createdAt),
+      k.lastUsedAt ? iso(k.lastUsedAt) : 'never',
+    ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) ctx.out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));

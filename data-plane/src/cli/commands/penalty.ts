@@ -20,7 +20,13 @@ const MAX_DURATION_SECONDS = 30 * 86_400;
  * routes (operator/penalty.ts): past MCP_MAX_PENALTY only with --force, a pardon of a guard
  * penalty gives grace and leaves an operator incident, --dry-run changes nothing.
  */
-export async function penaltyCommand(ctx: CliContext, sub: string | undefined, args: string[], flags: PenaltyFlags, actor: string): Promise<number> {
+export async function penaltyCommand(
+  ctx: CliContext,
+  sub: string | undefined,
+  args: string[],
+  flags: PenaltyFlags,
+  actor: string,
+): Promise<number> {
   switch (sub) {
     case 'set':
       return set(ctx, oneKeyId(args), flags, actor);
@@ -39,11 +45,13 @@ function oneKeyId(args: string[]): string {
 }
 
 async function set(ctx: CliContext, keyId: string, flags: PenaltyFlags, actor: string): Promise<number> {
-  if (!flags.level || !(PENALTY_LEVELS as readonly string[]).includes(flags.level)) throw new UsageError(`--level must be one of ${PENALTY_LEVELS.join(', ')}`);
+  if (!flags.level || !(PENALTY_LEVELS as readonly string[]).includes(flags.level))
+    throw new UsageError(`--level must be one of ${PENALTY_LEVELS.join(', ')}`);
   let durationSeconds: number | undefined;
   if (flags.duration !== undefined) {
     const d = parseDurationFlag(flags.duration);
-    if (d === null || d > MAX_DURATION_SECONDS) throw new UsageError('--duration must be a duration such as 900, 90m, 24h or 7d (at most 30 days)');
+    if (d === null || d > MAX_DURATION_SECONDS)
+      throw new UsageError('--duration must be a duration such as 900, 90m, 24h or 7d (at most 30 days)');
     durationSeconds = d;
   }
   if (flags.reason !== undefined && flags.reason.length > 500) throw new UsageError('--reason is at most 500 characters');
@@ -63,7 +71,10 @@ async function lift(ctx: CliContext, keyId: string, flags: PenaltyFlags, actor: 
   if (flags.json) ctx.out(JSON.stringify(outcome));
   else if (!outcome.lifted) ctx.out(`${outcome.keyId} (${outcome.keyPrefix}) has no penalty: nothing to lift`);
   else {
-    const extra = [outcome.graceUntil === null ? '' : `; grace from the guard until ${iso(outcome.graceUntil)}`, outcome.incidentId === null ? '' : `; incident ${outcome.incidentId}`].join('');
+    const extra = [
+      outcome.graceUntil === null ? '' : `; grace from the guard until ${iso(outcome.graceUntil)}`,
+      outcome.incidentId === null ? '' : `; incident ${outcome.incidentId}`,
+    ].join('');
     ctx.out(`${describe(outcome)}${extra}`);
   }
   return EXIT.ok;
@@ -74,12 +85,18 @@ async function list(ctx: CliContext, args: string[], flags: PenaltyFlags): Promi
   const penalties = await listPenalties(await ctx.redis());
   if (flags.json) ctx.out(JSON.stringify(penalties));
   else if (penalties.length === 0) ctx.out('no penalties');
-  else for (const p of penalties) ctx.out(`${p.keyId}  ${p.level}  until ${iso(p.expiresAt)}  by ${p.setBy}${p.actor ? ` (${p.actor})` : ''}${p.forced ? ' forced' : ''}  ${p.reason}`);
+  else
+    for (const p of penalties)
+      ctx.out(
+        `${p.keyId}  ${p.level}  until ${iso(p.expiresAt)}  by ${p.setBy}${p.actor ? ` (${p.actor})` : ''}${p.forced ? ' forced' : ''}  ${p.reason}`,
+      );
   return EXIT.ok;
 }
 
 function describe(o: PenaltyOutcome): string {
   const change = `${o.before.effectiveTier} → ${o.after.effectiveTier}${o.until === null ? '' : ` until ${iso(o.until)}`}`;
   const seen = `${o.replicas.length} live replica${o.replicas.length === 1 ? '' : 's'}`;
-  return o.dryRun ? `dry run, nothing changed: ${o.keyId} (${o.keyPrefix}) would go ${change}, seen by ${seen}` : `${o.keyId} (${o.keyPrefix}): ${change}, seen by ${seen}`;
+  return o.dryRun
+    ? `dry run, nothing changed: ${o.keyId} (${o.keyPrefix}) would go ${change}, seen by ${seen}`
+    : `${o.keyId} (${o.keyPrefix}): ${change}, seen by ${seen}`;
 }

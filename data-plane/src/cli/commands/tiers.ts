@@ -25,12 +25,22 @@ const FLAG_OF: Record<keyof TierLimitsInput, string> = {
  * for an existing one the flags given replace those limits. Every replica hears of it at once
  * (channels.tiers); exit 4 when Redis could not be told.
  */
-export async function tiersCommand(ctx: CliContext, sub: string | undefined, args: string[], flags: TierFlags, actor: string): Promise<number> {
+export async function tiersCommand(
+  ctx: CliContext,
+  sub: string | undefined,
+  args: string[],
+  flags: TierFlags,
+  actor: string,
+): Promise<number> {
   if (sub === 'list') {
     if (args.length > 0) throw new UsageError(`unexpected argument: ${args[0]}`);
     const tiers = await listTierRows(ctx.sql());
     if (flags.json) ctx.out(JSON.stringify(tiers));
-    else for (const t of tiers) ctx.out(`${t.id.padEnd(16)}${t.requestsPerWindow} req + ${t.tokensPerWindow} tokens / ${t.windowSeconds} s, burst ${t.burst}, ${t.concurrentStreams} streams${t.isPenalty ? '  (penalty level)' : ''}`);
+    else
+      for (const t of tiers)
+        ctx.out(
+          `${t.id.padEnd(16)}${t.requestsPerWindow} req + ${t.tokensPerWindow} tokens / ${t.windowSeconds} s, burst ${t.burst}, ${t.concurrentStreams} streams${t.isPenalty ? '  (penalty level)' : ''}`,
+        );
     return EXIT.ok;
   }
   if (sub !== 'set') throw new UsageError(sub === undefined ? 'missing tiers subcommand' : `unknown tiers subcommand: ${sub}`);
@@ -49,13 +59,21 @@ export async function tiersCommand(ctx: CliContext, sub: string | undefined, arg
   const existing = (await listTierRows(ctx.sql())).find((t) => t.id === id);
   const merged = tierLimitsInputSchema.safeParse({ ...(existing ? pickLimits(existing) : {}), ...given });
   if (!merged.success) {
-    const missing = (Object.keys(FLAG_OF) as Array<keyof TierLimitsInput>).filter((f) => (existing ? false : given[f] === undefined)).map((f) => FLAG_OF[f]);
-    throw new UsageError(missing.length > 0 ? `a new tier needs ${missing.join(', ')}` : `${merged.error.issues[0]?.path.join('.')}: ${merged.error.issues[0]?.message}`);
+    const missing = (Object.keys(FLAG_OF) as Array<keyof TierLimitsInput>)
+      .filter((f) => (existing ? false : given[f] === undefined))
+      .map((f) => FLAG_OF[f]);
+    throw new UsageError(
+      missing.length > 0
+        ? `a new tier needs ${missing.join(', ')}`
+        : `${merged.error.issues[0]?.path.join('.')}: ${merged.error.issues[0]?.message}`,
+    );
   }
   const change = await putTier({ sql: ctx.sql(), redis: () => ctx.redis() }, id, merged.data, actor);
   ctx.out(`${change.created ? 'created' : 'updated'} tier ${id}`);
   if (!change.notified) {
-    ctx.warn('changed in Postgres, but replicas were not told (Redis unreachable): each reloads within TIERS_REFRESH_MS (60 s), and at once when it first meets a new tier id');
+    ctx.warn(
+      'changed in Postgres, but replicas were not told (Redis unreachable): each reloads within TIERS_REFRESH_MS (60 s), and at once when it first meets a new tier id',
+    );
     return EXIT.partial;
   }
   return EXIT.ok;

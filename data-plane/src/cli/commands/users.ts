@@ -3,7 +3,12 @@ import { EXIT, type CliContext } from '../context.js';
 import { UsageError } from '../usage.js';
 
 /** `users promote --email <email> --role user|operator|admin`: operators see incidents and the penalty box. */
-export async function usersCommand(ctx: CliContext, sub: string | undefined, args: string[], flags: { email?: string; role?: string }): Promise<number> {
+export async function usersCommand(
+  ctx: CliContext,
+  sub: string | undefined,
+  args: string[],
+  flags: { email?: string; role?: string },
+): Promise<number> {
   if (sub !== 'promote') throw new UsageError(sub === undefined ? 'missing users subcommand' : `unknown users subcommand: ${sub}`);
   if (args.length > 0) throw new UsageError(`unexpected argument: ${args[0]}`);
   if (!flags.email) throw new UsageError('users promote needs --email');
