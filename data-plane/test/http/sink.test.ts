@@ -118,7 +118,7 @@ function serveUntil(
   minEvents: number,
   opts: { perTurn?: number; headers?: [string, string][] } = {},
 ) {
-  const served: ReturnType<typeof serve> | undefined;
+  let served: ReturnType<typeof serve> | undefined = undefined;
   const body = untilBackpressure(() => served?.sink(), make, minBytes, minEvents);
   served = serve(path, body.chunks, opts);
   return { ...served, body };

@@ -210,10 +210,14 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
 
   it('on SIGTERM lets an in-flight stream finish, then exits 0 with no process of the stack left', async () => {
     const running = await processesOf(stateDir);
-    const dpPid = Number((await stack.waitFor(/data plane is back \(pid (\d+)\)/))[1]);
-    const cpPid = Number((await stack.waitFor(/control plane is back \(pid (\d+)\)/))[1]);
+    // The planes' current pids: the last restart of each the supervisor reported.
+    const latest = (re: RegExp) => Number([...stack.output().matchAll(re)].at(-1)?.[1]);
+    await stack.waitFor(/data plane is back \(pid (\d+)\)/);
+    await stack.waitFor(/control plane is back \(pid (\d+)\)/);
+    const dpPid = latest(/data plane is back \(pid (\d+)\)/g);
+    const cpPid = latest(/control plane is back \(pid (\d+)\)/g);
     // The supervisor, both planes and the embedded Postgres.
-    expect(running).toEqual(expect.arrayContaining([stack.child.pid!, dpPid, cpPid]));
+    expect(running, stack.output()).toEqual(expect.arrayContaining([stack.child.pid!, dpPid, cpPid]));
     expect(running.length).toBeGreaterThanOrEqual(4);
 
     mock.set({ events: 20, eventDelayMs: 100 });
