@@ -12,6 +12,7 @@ import type { ControlPlaneConfig } from './config/schema.js';
 import { createHttpServer, listen } from './http/server.js';
 import { createLease } from './lease/lease.js';
 import { createLogger, type Logger } from './log/logger.js';
+import { installProcessGuards } from './log/process-guard.js';
 import { createGuardMetrics } from './metrics/registry.js';
 import { createBulkReader } from './collect/bulk-reader.js';
 import { createSql } from './store/db.js';
@@ -108,6 +109,7 @@ try {
   process.exit(2);
 }
 const log = createLogger({ level: config.LOG_LEVEL });
+installProcessGuards(log);
 main(config, log).catch((err: unknown) => {
   if (err instanceof ConfigError) process.stderr.write(fatalLines(err.message));
   else log.fatal({ err }, 'control plane failed to start');

@@ -28,6 +28,7 @@ import { createPenaltyCache } from './limits/penalties.js';
 import { createRateLimiter } from './limits/rate-limiter.js';
 import { createTierRegistry } from './limits/tier-registry.js';
 import { createLogger, type Logger } from './log/logger.js';
+import { installProcessGuards } from './log/process-guard.js';
 import { createCounters } from './metrics/counters.js';
 import { createGatewayMetrics } from './metrics/registry.js';
 import { metricsSnapshot } from './metrics/snapshot.js';
@@ -305,6 +306,7 @@ try {
   process.exit(2);
 }
 const log = createLogger({ level: config.LOG_LEVEL, name: 'data-plane' });
+installProcessGuards(log);
 main(config, log).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof SecretFileError) process.stderr.write(`fluxgate data plane: ${err.message}\n`);
   else log.fatal({ err }, 'data plane failed to start');
