@@ -203,7 +203,7 @@ describe('operator penalty cap, force and dry run', () => {
     expect(set.code).toBe(0);
     const setOut = JSON.parse(set.stdout);
     expect(await getPenalty(redis, id)).toMatchObject({ level: 'penalty-2', actor: 'cli:tester', forced: true, reason: 'scraping' });
-    expect((await incidents()).filter((i) => i.keyId === id)).toEqual([
+    expect((await incidents()).filter((i) => i.keyId === id && i.reason === 'scraping')).toEqual([
       expect.objectContaining({
         id: setOut.incidentId,
         source: 'operator',
@@ -213,6 +213,9 @@ describe('operator penalty cap, force and dry run', () => {
         evidence: { durationSeconds: 7200, forced: 1 },
       }),
     ]);
+    const second = await gw.issueKey();
+    const plainSet = await cli(['penalty', 'set', second.id, '--level', 'penalty-1', '--reason', 'milder']);
+    expect(plainSet.stdout).toMatch(/: free → penalty-1 until .*Z, seen by 1 live replica; incident inc_\S+\n$/);
     const listed = await cli(['penalty', 'list', '--json']);
     expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ keyId: id, forced: true })]));
     expect((await cli(['penalty', 'set', id, '--level', 'penalty-9'])).code).toBe(2);
