@@ -46,7 +46,7 @@ options:
 
 --dry-run answers what would change and writes nothing. Every change made by penalty set/lift,
 allowlist add/remove and detectors mode is audited and recorded as an incident of source
-operator, as cli:<$USER> with the --reason given. MCP_MAX_PENALTY, GUARD_PARDON_GRACE_SECONDS and INCIDENT_CAPACITY are read from the
-environment (defaults 86400, 1800, 10000).
+operator, as cli:<$USER> with the --reason given. MCP_MAX_PENALTY, GUARD_PARDON_GRACE_SECONDS
+and INCIDENT_CAPACITY are read from the environment (defaults 86400, 1800, 10000).
 
 exit codes: 0 ok, 1 failure, 2 usage, 3 not found or refused, 4 changed but replicas not notified`;

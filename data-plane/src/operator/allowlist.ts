@@ -9,9 +9,9 @@ import { keyRef, recordAction, type ActionRecorderDeps } from './record.js';
 /**
  * The guard's allowlist as the admin routes and the CLI change it (issue 18). Validated with the
  * contracts schema every writer uses; each change is audited and leaves an operator incident
- * (allowlist_add / allowlist_remove, naming the key or account when it is one). The guard re-reads the table at
- * every poll (control-plane/src/guard/guard.ts refreshAllowlist), so a change reaches it within
- * one POLL_INTERVAL with nothing to publish.
+ * (allowlist_add / allowlist_remove, naming the key or account when it is one). The guard
+ * re-reads the table at every poll (control-plane/src/guard/guard.ts refreshAllowlist), so a
+ * change reaches it within one POLL_INTERVAL with nothing to publish.
  */
 export { allowlistInputSchema };
 
