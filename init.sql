@@ -135,7 +135,7 @@ CREATE TABLE IF NOT EXISTS incident_archive (
   key_prefix     text,
   owner_email    text,
   client_ip      text,
-  detector       text NOT NULL,
+  detector       text,
   mode           text NOT NULL CHECK (mode IN ('enforce', 'shadow')),
   action         text NOT NULL,
   level          text,
@@ -145,6 +145,12 @@ CREATE TABLE IF NOT EXISTS incident_archive (
   summary_source text CHECK (summary_source IN ('model', 'template')),
   record         jsonb NOT NULL
 );
+-- Issue 18: an operator's action (source 'operator') names the detector it answers, or none (an
+-- allowlist change); the guard's incidents always name one. On a database made before this, the
+-- column loses its NOT NULL here (a no-op when it has none), so init.sql stays idempotent.
+ALTER TABLE incident_archive ALTER COLUMN detector DROP NOT NULL;
+ALTER TABLE incident_archive DROP CONSTRAINT IF EXISTS incident_archive_detector_check;
+ALTER TABLE incident_archive ADD CONSTRAINT incident_archive_detector_check CHECK (detector IS NOT NULL OR source = 'operator');
 CREATE INDEX IF NOT EXISTS incident_archive_at_idx ON incident_archive (at DESC);
 CREATE INDEX IF NOT EXISTS incident_archive_key_at_idx ON incident_archive (key_id, at DESC);
 CREATE INDEX IF NOT EXISTS incident_archive_detector_at_idx ON incident_archive (detector, at DESC);

@@ -1,7 +1,6 @@
-import { incidentSchema, INCIDENT_SCHEMA_VERSION, type DetectorId, type Incident } from './incident.js';
+import { incidentSchema, type Incident } from './incident.js';
 import { redisKeys } from './redis-keys.js';
 import { asString, parseJsonSafe, type RedisLike } from './redis-client.js';
-import type { PenaltyLevel } from './tiers.js';
 
 /**
  * Adding an incident to the ring buffer, as every writer does it (the guard, and the operator
@@ -59,63 +58,4 @@ export async function getIncidentRecord(redis: RedisLike, id: string): Promise<I
   if (text === null) return null;
   const parsed = incidentSchema.safeParse(parseJsonSafe(text));
   return parsed.success ? parsed.data : null;
-}
-
-export interface OperatorPardonInput {
-  id: string;
-  at: number;
-  /** Who acted: `admin-token`, `cli:<os user>`, an MCP token's name. */
-  actor: string;
-  reason: string | null;
-  keyId: string;
-  keyPrefix: string | null;
-  ownerId: string | null;
-  ownerEmail: string | null;
-  /** The key's own tier. */
-  tier: string | null;
-  /** The guard incident whose penalty was lifted: its detector names this one. */
-  pardoned: { incidentId: string; detector: DetectorId; level: PenaltyLevel };
-}
-
-/**
- * The incident an operator's pardon of a guard penalty leaves (issue 18: every operator action
- * is an incident of source `operator` naming who acted). Closed at once: nothing goes on after
- * a pardon. Its detector is the pardoned incident's, which `relatesTo` names.
- */
-export function operatorPardonIncident(input: OperatorPardonInput): Incident {
-  return incidentSchema.parse({
-    v: INCIDENT_SCHEMA_VERSION,
-    id: input.id,
-    at: input.at,
-    updatedAt: input.at,
-    source: 'operator',
-    keyId: input.keyId,
-    keyPrefix: input.keyPrefix,
-    ownerId: input.ownerId,
-    ownerEmail: input.ownerEmail,
-    tier: input.tier,
-    clientIp: null,
-    detector: input.pardoned.detector,
-    mode: 'enforce',
-    evidence: {},
-    thresholds: {},
-    alsoTripped: [],
-    action: 'pardon',
-    level: input.pardoned.level,
-    expiresAt: null,
-    wouldAction: null,
-    wouldLevel: null,
-    suppressedBy: null,
-    cappedFrom: null,
-    priorOffences: 0,
-    status: 'closed',
-    endedAt: input.at,
-    polls: 1,
-    lastSeenAt: input.at,
-    actor: input.actor.slice(0, 200),
-    reason: input.reason === null ? null : input.reason.slice(0, 500),
-    summary: null,
-    summarySource: null,
-    relatesTo: input.pardoned.incidentId,
-  } satisfies Incident);
 }

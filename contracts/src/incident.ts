@@ -24,7 +24,17 @@ export type DetectorMode = (typeof DETECTOR_MODES)[number];
 export const INCIDENT_SOURCES = ['guard', 'operator'] as const;
 export type IncidentSource = (typeof INCIDENT_SOURCES)[number];
 
-export const INCIDENT_ACTIONS = ['penalty', 'escalate', 'ip_block', 'none', 'pardon', 'operator_throttle'] as const;
+export const INCIDENT_ACTIONS = [
+  'penalty',
+  'escalate',
+  'ip_block',
+  'none',
+  'pardon',
+  'operator_throttle',
+  'allowlist_add',
+  'allowlist_remove',
+  'mode_change',
+] as const;
 export type IncidentAction = (typeof INCIDENT_ACTIONS)[number];
 
 /**
@@ -55,62 +65,70 @@ const ms = z.number().int().positive();
 
 /**
  * One incident: one episode of one detector on one key (or IP), created once and updated as the
- * episode goes on (never one per poll). Stored in redisKeys.incidentRecords (current state),
+ * episode goes on (never one per poll); or one operator action (source `operator`, closed at
+ * once, see operator-action.ts). Stored in redisKeys.incidentRecords (current state),
  * appended once to the redisKeys.incidents stream, and archived in Postgres (incident_archive).
  * Evidence is numbers only: no prompt text, no secret ever enters a record.
  */
-export const incidentSchema = z.object({
-  v: z.literal(INCIDENT_SCHEMA_VERSION),
-  id: incidentIdSchema,
-  /** Epoch ms when the episode was first seen. */
-  at: ms,
-  updatedAt: ms,
-  source: z.enum(INCIDENT_SOURCES),
-  /** API key id, or null for per-IP incidents (credential stuffing). */
-  keyId: z.string().nullable(),
-  /** The key's display prefix (fgk_…), safe to show. */
-  keyPrefix: z.string().nullable(),
-  ownerId: z.string().nullable(),
-  ownerEmail: z.string().nullable(),
-  /** The key's own tier when detected (thresholds were scaled to it). */
-  tier: z.string().nullable(),
-  clientIp: z.string().nullable(),
-  detector: z.enum(DETECTORS),
-  mode: z.enum(DETECTOR_MODES),
-  /** The numbers that tripped the detector, by name (peak over the episode). */
-  evidence: numbers,
-  /** The thresholds those numbers crossed, by the same names. */
-  thresholds: numbers,
-  /**
-   * Other detectors that tripped on the same key during this episode (the first detector's
-   * incident holds the episode; a key already in the guard's penalty box opens no second one).
-   */
-  alsoTripped: z.array(z.enum(DETECTORS)).max(DETECTORS.length),
-  action: z.enum(INCIDENT_ACTIONS),
-  level: z.enum(PENALTY_LEVELS).nullable(),
-  /** When the penalty or IP block ends by itself. */
-  expiresAt: ms.nullable(),
-  /** What would have been done, when `suppressedBy` kept it from being done. */
-  wouldAction: z.enum(INCIDENT_ACTIONS).nullable(),
-  wouldLevel: z.enum(PENALTY_LEVELS).nullable(),
-  suppressedBy: z.enum(SUPPRESSIONS).nullable(),
-  /** The level the escalation asked for when the configured ceiling capped it. */
-  cappedFrom: z.enum(PENALTY_LEVELS).nullable(),
-  /** Offences of this key within the escalation memory before this episode. */
-  priorOffences: z.number().int().nonnegative(),
-  status: z.enum(INCIDENT_STATUSES),
-  endedAt: ms.nullable(),
-  /** Polls that saw the episode, and the last one. */
-  polls: z.number().int().positive(),
-  lastSeenAt: ms,
-  /** Operator incidents: the token name that acted and why. */
-  actor: z.string().max(200).nullable(),
-  reason: z.string().max(500).nullable(),
-  summary: z.string().nullable(),
-  summarySource: z.enum(SUMMARY_SOURCES).nullable(),
-  /** Operator incidents: the incident they act on (e.g. the guard incident a pardon lifted). Optional, so older records parse. */
-  relatesTo: incidentIdSchema.nullable().optional(),
-});
+export const incidentSchema = z
+  .object({
+    v: z.literal(INCIDENT_SCHEMA_VERSION),
+    id: incidentIdSchema,
+    /** Epoch ms when the episode was first seen. */
+    at: ms,
+    updatedAt: ms,
+    source: z.enum(INCIDENT_SOURCES),
+    /** API key id, or null for per-IP incidents (credential stuffing). */
+    keyId: z.string().nullable(),
+    /** The key's display prefix (fgk_…), safe to show. */
+    keyPrefix: z.string().nullable(),
+    ownerId: z.string().nullable(),
+    ownerEmail: z.string().nullable(),
+    /** The key's own tier when detected (thresholds were scaled to it). */
+    tier: z.string().nullable(),
+    clientIp: z.string().nullable(),
+    /**
+     * The detector whose episode this is. Required for the guard's incidents; an operator's action
+     * names the detector it answers, or null when it concerns none (an allowlist change, a throttle
+     * of a key no detector flagged).
+     */
+    detector: z.enum(DETECTORS).nullable(),
+    mode: z.enum(DETECTOR_MODES),
+    /** The numbers that tripped the detector, by name (peak over the episode). */
+    evidence: numbers,
+    /** The thresholds those numbers crossed, by the same names. */
+    thresholds: numbers,
+    /**
+     * Other detectors that tripped on the same key during this episode (the first detector's
+     * incident holds the episode; a key already in the guard's penalty box opens no second one).
+     */
+    alsoTripped: z.array(z.enum(DETECTORS)).max(DETECTORS.length),
+    action: z.enum(INCIDENT_ACTIONS),
+    level: z.enum(PENALTY_LEVELS).nullable(),
+    /** When the penalty or IP block ends by itself. */
+    expiresAt: ms.nullable(),
+    /** What would have been done, when `suppressedBy` kept it from being done. */
+    wouldAction: z.enum(INCIDENT_ACTIONS).nullable(),
+    wouldLevel: z.enum(PENALTY_LEVELS).nullable(),
+    suppressedBy: z.enum(SUPPRESSIONS).nullable(),
+    /** The level the escalation asked for when the configured ceiling capped it. */
+    cappedFrom: z.enum(PENALTY_LEVELS).nullable(),
+    /** Offences of this key within the escalation memory before this episode. */
+    priorOffences: z.number().int().nonnegative(),
+    status: z.enum(INCIDENT_STATUSES),
+    endedAt: ms.nullable(),
+    /** Polls that saw the episode, and the last one. */
+    polls: z.number().int().positive(),
+    lastSeenAt: ms,
+    /** Operator incidents: the token name that acted and why. */
+    actor: z.string().max(200).nullable(),
+    reason: z.string().max(500).nullable(),
+    summary: z.string().nullable(),
+    summarySource: z.enum(SUMMARY_SOURCES).nullable(),
+    /** Operator incidents: the incident they act on (e.g. the guard incident a pardon lifted). Optional, so older records parse. */
+    relatesTo: incidentIdSchema.nullable().optional(),
+  })
+  .refine((i) => i.source !== 'guard' || i.detector !== null, { path: ['detector'], message: "the guard's incidents name their detector" });
 export type Incident = z.infer<typeof incidentSchema>;
 
 /** A summary, stored in redisKeys.incidentSummaries after the incident itself. */

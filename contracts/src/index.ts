@@ -7,6 +7,7 @@ export * from './redis-client.js';
 export * from './penalty-protocol.js';
 export * from './ip-block.js';
 export * from './incident-protocol.js';
+export * from './operator-action.js';
 export * from './operator-rails.js';
 export * from './detector-modes.js';
 export * from './allowlist.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { allowlistInputSchema, parseAllowlistSpec } from './allowlist.js';
 import { formatIncidentId, incidentSchema } from './incident.js';
-import { operatorPardonIncident } from './incident-protocol.js';
+import { operatorActionIncident, operatorActors } from './operator-action.js';
 import { checkPenaltyCap, DEFAULT_MAX_OPERATOR_PENALTY_SECONDS, operatorPenaltyCapSchema } from './operator-rails.js';
 import { buildPenaltyRecord } from './penalty-protocol.js';
 import { penaltyRecordSchema } from './tiers.js';
@@ -56,27 +56,62 @@ describe('operator rails', () => {
     expect(parseAllowlistSpec('10.0.0.0/8')).toBeNull();
   });
 
-  it("an operator's pardon is a valid, closed incident that names the pardoned one", () => {
+  it("an operator's pardon is a valid, closed incident that names the pardoned one, with its summary", () => {
     const pardoned = formatIncidentId(1_765_000_000_000, 'aaaaaaaa');
-    const i = operatorPardonIncident({
-      id: formatIncidentId(1_765_000_100_000, 'bbbbbbbb'),
+    const i = operatorActionIncident({
+      action: 'pardon',
       at: 1_765_000_100_000,
-      actor: 'cli:ops',
+      actor: operatorActors.cli('ops'),
       reason: 'false positive',
-      keyId: 'k1',
-      keyPrefix: 'fgk_abc',
-      ownerId: null,
-      ownerEmail: 'a@example.com',
-      tier: 'free',
-      pardoned: { incidentId: pardoned, detector: 'context_flooding', level: 'penalty-2' },
+      key: { id: 'k1', prefix: 'fgk_abc', ownerId: null, ownerEmail: 'a@example.com', tier: 'free' },
+      detector: 'context_flooding',
+      level: 'penalty-2',
+      relatesTo: pardoned,
     });
     expect(incidentSchema.parse(JSON.parse(JSON.stringify(i)))).toMatchObject({
       source: 'operator',
       action: 'pardon',
       status: 'closed',
+      endedAt: 1_765_000_100_000,
       actor: 'cli:ops',
       relatesTo: pardoned,
       level: 'penalty-2',
+      detector: 'context_flooding',
+      summarySource: 'template',
     });
+    expect(i.summary).toBe(
+      `Operator pardoned API key fgk_abc, lifting penalty-2 (incident ${pardoned}). By cli:ops; reason: false positive.`,
+    );
+  });
+
+  it('an action about no detector has a null detector; a guard incident without one is refused', () => {
+    const add = operatorActionIncident({
+      action: 'allowlist_add',
+      at: 1_765_000_100_000,
+      actor: operatorActors.portal('ops@example.com'),
+      reason: 'our load test',
+      what: 'Operator allowlisted cidr:10.0.0.0/8.',
+    });
+    expect(add).toMatchObject({ detector: null, keyId: null, status: 'closed', action: 'allowlist_add', actor: 'portal:ops@example.com' });
+    expect(add.summary).toBe('Operator allowlisted cidr:10.0.0.0/8. By portal:ops@example.com; reason: our load test.');
+    const guard = incidentSchema.safeParse({ ...add, source: 'guard' });
+    expect(guard.success).toBe(false);
+    expect(guard.error?.issues[0]).toMatchObject({ path: ['detector'], message: "the guard's incidents name their detector" });
+    expect(incidentSchema.safeParse({ ...add, source: 'guard', detector: 'rate_spike' }).success).toBe(true);
+    expect(incidentSchema.safeParse({ ...add, action: 'no_such_action' }).success).toBe(false);
+  });
+
+  it('a mode change records the new mode and names the detector', () => {
+    const i = operatorActionIncident({
+      action: 'mode_change',
+      at: 1_765_000_100_000,
+      actor: 'admin-token',
+      reason: null,
+      detector: 'rate_spike',
+      mode: 'shadow',
+    });
+    expect(i).toMatchObject({ detector: 'rate_spike', mode: 'shadow', keyId: null });
+    expect(i.summary).toBe('Operator changed the mode of detector rate_spike to shadow. By admin-token; reason: none given.');
+    expect(i.id).toMatch(/^inc_[0-9a-z]+_[0-9a-f]{8}$/);
   });
 });

@@ -1,4 +1,4 @@
-import { getIpBlock, getPenalty, liftPenalty, redisKeys, shadowDecisionSchema } from '@fluxgate/contracts';
+import { getIpBlock, getPenalty, liftPenalty, recordOperatorAction, redisKeys, shadowDecisionSchema } from '@fluxgate/contracts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createIncidentStore, type IncidentStore } from '../src/incidents/store.js';
 import { buildGuard, FLOOD, insertKey, seedIp, seedKey, type TestGuard } from './support/guard.js';
@@ -271,6 +271,44 @@ describe('guard cycle: detect, penalise, one incident per episode', () => {
     await next.guard.runCycle();
     const [row] = await db.sql<{ summary_source: string }[]>`SELECT summary_source FROM incident_archive WHERE id = ${incident!.id}`;
     expect(row?.summary_source).toBe('template');
+  });
+
+  it('archives the operator incidents the data plane wrote (it has no archive of its own), a null detector included', async () => {
+    const g = await guardWith();
+    await g.guard.runCycle();
+    // As the admin routes, the CLI and the portal record an action: straight into the ring buffer.
+    const op = await recordOperatorAction(
+      tr.redis,
+      {
+        action: 'allowlist_add',
+        actor: 'admin-token',
+        reason: 'office NAT',
+        at: g.clock.now,
+        what: 'Operator allowlisted cidr:203.0.113.0/24.',
+      },
+      1000,
+    );
+    // The next backfill (every BACKFILL_EVERY = 30 cycles) archives it.
+    const archived = async () => (await db.sql`SELECT 1 FROM incident_archive WHERE id = ${op.id}`).length === 1;
+    let cycles = 0;
+    while (!(await archived()) && cycles < 31) {
+      g.clock.now += 2000;
+      await g.guard.runCycle();
+      cycles++;
+    }
+    expect(cycles).toBeGreaterThan(0);
+    expect(await archived()).toBe(true);
+    const [row] = await db.sql<
+      { source: string; detector: string | null; action: string; summary_source: string; record: { actor: string } }[]
+    >`
+      SELECT source, detector, action, summary_source, record FROM incident_archive WHERE id = ${op.id}`;
+    expect(row).toMatchObject({
+      source: 'operator',
+      detector: null,
+      action: 'allowlist_add',
+      summary_source: 'template',
+      record: { actor: 'admin-token' },
+    });
   });
 
   it('skips and counts malformed and old-format records, and keeps working', async () => {

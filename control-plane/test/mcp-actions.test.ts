@@ -63,9 +63,10 @@ describe('throttle_key', () => {
     expect(refused).toBe(
       'duration: 48h is longer than MCP_MAX_PENALTY (24h); pass force: true to set it anyway (the incident records that it was forced), or a shorter duration',
     );
+    // No detector named and no incident to take one from: the action answers none (detector null).
     expect(
-      await c.error('throttle_key', { key: key.prefix, level: 'penalty-2', duration: '2h', reason: 'scraping the catalogue' }),
-    ).toMatch(/^detector: this key has no incident to attach the throttle to; pass detector \(one of context_flooding, /);
+      await c.ok('throttle_key', { key: key.prefix, level: 'penalty-2', duration: '2h', reason: 'scraping the catalogue', dryRun: true }),
+    ).toMatchObject({ dryRun: true, changed: false, detector: null, incidentId: null });
 
     const dry = await c.ok('throttle_key', {
       key: key.prefix,
@@ -106,8 +107,14 @@ describe('throttle_key', () => {
       after: { effectiveTier: 'penalty-3', durationSeconds: 172_800 },
     });
     const penalty = await getPenalty(tr.redis, key.id);
-    expect(penalty).toMatchObject({ level: 'penalty-3', setBy: 'operator', incidentId: done.incidentId });
-    expect(penalty!.reason).toContain('mcp:alice');
+    expect(penalty).toMatchObject({
+      level: 'penalty-3',
+      setBy: 'operator',
+      incidentId: done.incidentId,
+      actor: 'mcp:alice',
+      forced: true,
+      reason: 'credential sharing',
+    });
     const incident = await ctx.store.get(done.incidentId);
     expect(incident).toMatchObject({
       source: 'operator',
@@ -115,6 +122,8 @@ describe('throttle_key', () => {
       reason: 'credential sharing',
       detector: 'leaked_key',
       action: 'operator_throttle',
+      status: 'closed',
+      endedAt: incident!.at,
       level: 'penalty-3',
       expiresAt: penalty!.expiresAt,
       keyId: key.id,
@@ -126,13 +135,22 @@ describe('throttle_key', () => {
     });
     expect(incident!.summary).toMatch(/forced beyond MCP_MAX_PENALTY \(24h\).*credential sharing/);
     expect(await archived(done.incidentId)).toMatchObject({ source: 'operator', action: 'operator_throttle' });
-    // The guard watches it like its own: it closes the incident when the penalty goes.
-    expect(
-      await tr.redis.zscore(
-        redisKeys.guardWatch(),
-        JSON.stringify({ incidentId: done.incidentId, subject: key.id, detector: 'leaked_key' }),
-      ),
-    ).toBe(String(penalty!.expiresAt));
+    // One closed incident records the act; the penalty ends by its own expiry (nothing for the guard to watch).
+    expect(await tr.redis.zcard(redisKeys.guardWatch())).toBe(0);
+    expect(await incidentCount()).toBe(1);
+
+    // A throttle that answers no detector: its incident's detector is null, in Redis and in the archive.
+    const plain = await insertKey(db.sql);
+    const none = await c.ok('throttle_key', { key: plain.id, level: 'penalty-1', duration: '10m', reason: 'asked by the owner' });
+    expect(none).toMatchObject({ changed: true, detector: null });
+    expect(await ctx.store.get(none.incidentId)).toMatchObject({
+      detector: null,
+      source: 'operator',
+      actor: 'mcp:alice',
+      status: 'closed',
+    });
+    const [row] = await db.sql<{ detector: string | null }[]>`SELECT detector FROM incident_archive WHERE id = ${none.incidentId}`;
+    expect(row).toEqual({ detector: null });
   });
 
   it('takes the detector from the incident it names, and MCP_MAX_PENALTY from the config', async () => {
@@ -176,7 +194,7 @@ describe('throttle_key', () => {
     expect(text).toMatch(/^throttle_key could not complete \(ReplyError\)/);
     const live = await getPenalty(tr.redis, key.id);
     expect(live).not.toBeNull();
-    expect(await ctx.store.get(live!.incidentId!)).toMatchObject({ action: 'operator_throttle', status: 'open' });
+    expect(await ctx.store.get(live!.incidentId!)).toMatchObject({ action: 'operator_throttle', status: 'closed' });
     // Lifting: DEL of the record works, ZREM on the broken index fails. The record is the truth, so
     // the pardon goes on (grace and all) and says so.
     expect(await c.ok('pardon_key', { key: key.id, reason: 'index broken' })).toMatchObject({ changed: true });
@@ -347,6 +365,24 @@ describe('allowlist and detector modes (issue 18 rails through MCP)', () => {
       ['mcp:alice', 'allowlist.remove', key.id],
     ]);
     expect(audit[2]!.detail.reason).toBe('runner retired');
+
+    // Each change (not the dry run, not the removal that found nothing) is one closed operator
+    // incident naming the token and the reason; none answers a detector.
+    const ops = (await reader.ok('list_incidents', { source: 'operator' })).incidents as Incident[];
+    expect(ops.map((i) => [i.action, i.actor, i.reason, i.detector, i.keyId, i.status])).toEqual([
+      ['allowlist_remove', 'mcp:alice', 'runner retired', null, key.id, 'closed'],
+      ['allowlist_add', 'mcp:alice', 'office NAT', null, null, 'closed'],
+      ['allowlist_add', 'mcp:alice', 'internal eval runner', null, key.id, 'closed'],
+    ]);
+    expect(ops[1]!.summary).toBe(
+      'Operator allowlisted cidr:203.0.113.0/24: the guard stops penalising it from its next poll. By mcp:alice; reason: office NAT.',
+    );
+    expect(ops[2]!.expiresAt! - Date.now()).toBeGreaterThan(6 * 86_400_000);
+    expect((await reader.ok('list_incidents', { action: 'allowlist_add' })).incidents).toHaveLength(2);
+    expect((await reader.ok('list_incidents', { detector: 'context_flooding' })).incidents).toMatchObject([{ source: 'guard' }]);
+    const one = await reader.call('get_incident', { id: ops[1]!.id });
+    expect((one.content as Array<{ text: string }>)[0]!.text).toMatch(/^Operator action by mcp:alice: allowlist_add, closed\./);
+    expect(await archived(ops[1]!.id)).toMatchObject({ source: 'operator', action: 'allowlist_add', record: { detector: null } });
   });
 
   it('set_detector_mode switches a detector at run time: stored, announced, recorded, and the guard follows at its next poll', async () => {
@@ -372,11 +408,14 @@ describe('allowlist and detector modes (issue 18 rails through MCP)', () => {
       });
       expect(await ctx.store.get(done.incidentId)).toMatchObject({
         source: 'operator',
+        action: 'mode_change',
+        status: 'closed',
         actor: 'mcp:alice',
         detector: 'context_flooding',
         mode: 'shadow',
         keyId: null,
         reason: 'tuning thresholds on live traffic',
+        evidence: {},
       });
       const modes = (await c.ok('get_detector_modes')).detectors;
       expect(modes.find((m: { detector: string }) => m.detector === 'context_flooding')).toEqual({
@@ -393,10 +432,10 @@ describe('allowlist and detector modes (issue 18 rails through MCP)', () => {
       expect(await getPenalty(tr.redis, key.id)).toBeNull();
       expect(await g.metrics.registry.metrics()).toMatch(/fluxgate_guard_detector_mode\{detector="context_flooding",mode="shadow"\} 1/);
 
-      expect(await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'default', reason: 'done tuning' })).toMatchObject({
-        changed: true,
-        after: 'enforce',
-      });
+      const cleared = await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'default', reason: 'done tuning' });
+      expect(cleared).toMatchObject({ changed: true, after: 'enforce' });
+      // A clear records the override it removed, and says it was cleared.
+      expect(await ctx.store.get(cleared.incidentId)).toMatchObject({ action: 'mode_change', mode: 'shadow', evidence: { cleared: 1 } });
       expect(await tr.redis.hget(redisKeys.detectorModes(), 'context_flooding')).toBeNull();
       expect(await c.ok('set_detector_mode', { detector: 'context_flooding', mode: 'default', reason: 'done tuning' })).toMatchObject({
         changed: false,

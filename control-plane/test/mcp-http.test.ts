@@ -216,11 +216,17 @@ describe('MCP over Streamable HTTP: acting on a real data plane', () => {
       expect(events).toContainEqual(expect.objectContaining({ type: 'lifted', keyId: id }));
 
       const incidents = await call(op, 'list_incidents', { key: prefix });
-      const list = (incidents.structuredContent as { incidents: Array<{ action: string; actor: string; status: string }> }).incidents;
+      const list = (
+        incidents.structuredContent as {
+          incidents: Array<{ id: string; action: string; actor: string; status: string; relatesTo?: string }>;
+        }
+      ).incidents;
+      // Two acts, two closed operator incidents; the pardon names the throttle it undid.
       expect(list.map((i) => [i.action, i.actor, i.status])).toEqual([
         ['pardon', 'mcp:alice', 'closed'],
-        ['operator_throttle', 'mcp:alice', 'pardoned'],
+        ['operator_throttle', 'mcp:alice', 'closed'],
       ]);
+      expect(list[0]!.relatesTo).toBe(incidentId);
       const metrics = await request(`${cp.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
       const text = await metrics.body.text();
       expect(text).toMatch(/fluxgate_mcp_tool_calls_total\{tool="throttle_key",outcome="ok"\} 2/);

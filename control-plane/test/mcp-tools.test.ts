@@ -114,6 +114,13 @@ describe('roles: what each token sees', () => {
       detector: 'leaked_key',
     });
     expect(refused).toMatch(/throttle_key not found/);
+    // No acting tool answers a reader, whatever the arguments: nothing changes, no operator incident is written.
+    for (const name of ACTING_TOOLS)
+      expect(
+        await reader.error(name, { kind: 'cidr', value: '10.0.0.0/8', detector: 'leaked_key', mode: 'shadow', reason: 'try it' }),
+      ).toMatch(new RegExp(`${name} not found`));
+    expect(await tr.redis.xlen(redisKeys.incidents())).toBe(0);
+    expect(await tr.redis.hgetall(redisKeys.detectorModes())).toEqual({});
 
     const operator = await as(OPERATOR);
     const tools = (await operator.client.listTools()).tools;

@@ -115,6 +115,30 @@ describe('summaries', () => {
     expect(s.stats().awaitingModel).toBe(0);
   });
 
+  it('an operator incident (an older record stored without its summary) gets the template, and the model is never asked', async () => {
+    const i = await stored(
+      incident({
+        source: 'operator',
+        detector: null,
+        action: 'allowlist_add',
+        level: null,
+        expiresAt: null,
+        status: 'closed',
+        actor: 'cli:ops',
+        reason: 'our load test',
+        clientIp: null,
+      }),
+    );
+    const s = summariser();
+    s.enqueue(i);
+    await s.idle();
+    expect(ollama.requests).toHaveLength(0);
+    expect(await store.get(i.id)).toMatchObject({
+      summarySource: 'template',
+      summary: 'Operator allowlisted API key fgk_7Hq2. By cli:ops; reason: our load test.',
+    });
+  });
+
   it('slow model: the template at once (never blocked), then the model summary once it answers in time', async () => {
     ollama.mode = 'slow';
     ollama.slowMs = 1500;

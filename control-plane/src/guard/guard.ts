@@ -31,6 +31,8 @@ import { checkWatch } from './watch.js';
  */
 const BACKFILL_SCAN = 200;
 const BACKFILL_EVERY = 30;
+/** How far back of the previous backfill an operator incident's time may be and still be archived (other hosts' clocks). */
+const OPERATOR_SLACK_MS = 5 * 60_000;
 
 export interface GuardDeps {
   config: ControlPlaneConfig;
@@ -156,13 +158,19 @@ export function createGuard(deps: GuardDeps): Guard {
    * that failed) are summarised by whoever leads next: the newest BACKFILL_SCAN are checked on
    * taking the lead and every BACKFILL_EVERY cycles. On taking the lead they are also archived
    * again (an upsert), in case the previous leader's archive writes were still pending.
+   * Operator incidents the data plane wrote (admin routes, CLI, portal: it has no archive of its
+   * own) are archived here too: those changed since the previous backfill, with OPERATOR_SLACK_MS
+   * for the clocks of other hosts (an upsert, so archiving one twice changes nothing).
    */
+  let lastBackfillAt: number | null = null;
   async function backfill(rearchive: boolean): Promise<void> {
     const { incidents, skipped } = await store.list(BACKFILL_SCAN);
     metrics.countMalformed('incident', skipped);
+    const since = lastBackfillAt === null ? -Infinity : lastBackfillAt - OPERATOR_SLACK_MS;
+    lastBackfillAt = now();
     for (const i of incidents) {
       if (i.summary === null) summariser.enqueue(i);
-      if (rearchive) archive.push(i.id);
+      if (rearchive || (i.source === 'operator' && i.updatedAt >= since)) archive.push(i.id);
     }
   }
 

@@ -6,6 +6,7 @@ import {
   type DetectorId,
   type DetectorMode,
   type Incident,
+  type IncidentAction,
   type IncidentSource,
   type IncidentStatus,
   type ShadowDecision,
@@ -28,6 +29,7 @@ export interface IncidentFilter {
   detector?: DetectorId;
   mode?: DetectorMode;
   source?: IncidentSource;
+  action?: IncidentAction;
   status?: IncidentStatus;
   sinceMs?: number;
 }
@@ -43,6 +45,7 @@ const matches = (i: Incident, f: IncidentFilter): boolean =>
   (f.detector === undefined || i.detector === f.detector) &&
   (f.mode === undefined || i.mode === f.mode) &&
   (f.source === undefined || i.source === f.source) &&
+  (f.action === undefined || i.action === f.action) &&
   (f.status === undefined || i.status === f.status) &&
   (f.sinceMs === undefined || i.at >= f.sinceMs);
 

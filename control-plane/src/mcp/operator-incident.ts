@@ -1,106 +1,43 @@
-import { randomBytes } from 'node:crypto';
-import {
-  formatIncidentId,
-  INCIDENT_SCHEMA_VERSION,
-  redisKeys,
-  type DetectorId,
-  type DetectorMode,
-  type Incident,
-  type IncidentAction,
-  type IncidentStatus,
-  type PenaltyLevel,
-} from '@fluxgate/contracts';
-import { watchMember } from '../guard/members.js';
+import { operatorActors, recordOperatorAction, type Incident, type OperatorActionInput, type OperatorActionKey } from '@fluxgate/contracts';
 import type { McpContext } from './context.js';
 import type { McpIdentity } from './identity.js';
 import type { KeyInfo } from './keys.js';
 
 /**
  * Every operator action through MCP is an incident of source `operator` naming the token's name
- * (actor) and the reason (issue 18), stored through the same ring buffer and archive as the
- * guard's. `detector` says which abuse the action answers (the schema requires one): the
- * incident acted on, else the operator's choice. Its summary is written at once from the facts
- * (source `template`): a model has nothing to add to an operator's own words.
+ * (actor `mcp:<name>`) and the reason (issue 18), built and written by the contracts function
+ * every operator surface uses (contracts/src/operator-action.ts: closed at once, its template
+ * summary included), then archived. Stored before the action: an action is never taken without
+ * its incident; if the action then fails, markNotDone says so.
  */
-export interface OperatorAction {
-  identity: McpIdentity;
-  reason: string;
-  key: KeyInfo | null;
-  detector: DetectorId;
-  mode?: DetectorMode;
-  action: IncidentAction;
-  level: PenaltyLevel | null;
-  expiresAt: number | null;
-  status: IncidentStatus;
-  evidence: Record<string, number>;
-  thresholds?: Record<string, number>;
-  /** The summary's sentence on what was done. */
-  what: string;
-}
+export type McpOperatorAction = Omit<OperatorActionInput, 'actor' | 'at' | 'key'> & { key: KeyInfo | null };
 
-export const newIncidentId = (now: number): string => formatIncidentId(now, randomBytes(4).toString('hex'));
+export const keyRef = (k: KeyInfo): OperatorActionKey => ({
+  id: k.id,
+  prefix: k.prefix,
+  ownerId: k.owner?.id ?? null,
+  ownerEmail: k.owner?.email ?? null,
+  tier: k.tier,
+});
 
-export function operatorIncident(a: OperatorAction, now: number, id = newIncidentId(now)): Incident {
-  return {
-    v: INCIDENT_SCHEMA_VERSION,
-    id,
-    at: now,
-    updatedAt: now,
-    source: 'operator',
-    keyId: a.key?.id ?? null,
-    keyPrefix: a.key?.prefix ?? null,
-    ownerId: a.key?.owner?.id ?? null,
-    ownerEmail: a.key?.owner?.email ?? null,
-    tier: a.key?.tier ?? null,
-    clientIp: null,
-    detector: a.detector,
-    mode: a.mode ?? 'enforce',
-    evidence: a.evidence,
-    thresholds: a.thresholds ?? {},
-    alsoTripped: [],
-    action: a.action,
-    level: a.level,
-    expiresAt: a.expiresAt,
-    wouldAction: null,
-    wouldLevel: null,
-    suppressedBy: null,
-    cappedFrom: null,
-    priorOffences: 0,
-    status: a.status,
-    endedAt: a.status === 'open' ? null : now,
-    polls: 1,
-    lastSeenAt: now,
-    actor: `mcp:${a.identity.name}`.slice(0, 200),
-    reason: a.reason.slice(0, 500),
-    summary: null,
-    summarySource: null,
-  };
-}
+export const mcpActor = (identity: McpIdentity): string => operatorActors.mcp(identity.name);
 
-/** Stores the incident, its summary and archive row; then `act` runs. Returns the stored incident. */
-export async function recordOperatorIncident(ctx: McpContext, incident: Incident, what: string): Promise<Incident> {
-  await ctx.store.add(incident);
-  const summary = `${what} Reason given by ${incident.actor}: ${incident.reason ?? ''}`.slice(0, 4000);
-  await ctx.store.saveSummary({ id: incident.id, summary, source: 'template', model: null, at: incident.at });
+/** Stores the incident (record and summary in one write) and its archive row. Returns the stored incident. */
+export async function recordOperatorIncident(ctx: McpContext, identity: McpIdentity, a: McpOperatorAction): Promise<Incident> {
+  const incident = await recordOperatorAction(
+    ctx.redis,
+    { ...a, key: a.key ? keyRef(a.key) : null, actor: mcpActor(identity), at: ctx.now() },
+    ctx.config.INCIDENT_CAPACITY,
+  );
   await ctx.archive(incident.id);
-  return { ...incident, summary, summarySource: 'template' };
+  return incident;
 }
 
 /** The action failed after its incident was stored: the incident and its summary say nothing was done. */
 export async function markNotDone(ctx: McpContext, incident: Incident, now: number): Promise<void> {
-  await ctx.store
-    .update({ ...incident, action: 'none', level: null, expiresAt: null, status: 'closed', endedAt: now, updatedAt: now })
-    .catch(() => false);
   const summary = `Not carried out (the write to Redis failed): ${incident.summary ?? ''}`.slice(0, 4000);
-  await ctx.store.saveSummary({ id: incident.id, summary, source: 'template', model: null, at: now }).catch(() => false);
+  await ctx.store
+    .update({ ...incident, action: 'none', level: null, expiresAt: null, updatedAt: now, summary, summarySource: 'template' })
+    .catch(() => false);
   await ctx.archive(incident.id);
-}
-
-/** The guard closes the incident when the penalty ends or is lifted (guard/watch.ts), as for its own. */
-export async function watchPenalty(ctx: McpContext, incident: Incident & { keyId: string; expiresAt: number }): Promise<void> {
-  await ctx.redis.zadd(
-    redisKeys.guardWatch(),
-    incident.expiresAt,
-    watchMember({ incidentId: incident.id, subject: incident.keyId, detector: incident.detector }),
-  );
 }

@@ -16,7 +16,7 @@ export function registerResources(server: McpServer, ctx: McpContext): void {
         return {
           resources: items.map((i) => ({
             uri: `fluxgate://incidents/${i.id}`,
-            name: `${i.id} ${i.detector} ${i.keyPrefix ?? i.clientIp ?? ''}`.trim(),
+            name: `${i.id} ${i.source === 'operator' ? `operator ${i.action}` : i.detector} ${i.keyPrefix ?? i.clientIp ?? ''}`.trim(),
             mimeType: 'application/json',
           })),
         };

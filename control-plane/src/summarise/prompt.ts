@@ -31,7 +31,7 @@ export function buildPrompt(i: Incident): string {
         ? 'no new action (already limited)'
         : `${i.action}${i.level ? ` at ${i.level}` : ''}${i.expiresAt ? ` until ${new Date(i.expiresAt).toISOString()}` : ''}`;
   return [
-    `Detector: ${i.detector} (${i.mode} mode)`,
+    `Detector: ${i.detector ?? 'none'} (${i.mode} mode)`,
     `Subject: ${subject}`,
     `Seen from ${new Date(i.at).toISOString()} to ${new Date(i.lastSeenAt).toISOString()} over ${i.polls} guard polls`,
     `Earlier offences of this key in memory: ${i.priorOffences}`,

@@ -12,6 +12,8 @@ import { templateSummary, usableSummary } from './template.js';
  *   summary whatever the model does. When the model was unreachable or timed out (not when it
  *   answered garbage), the incident is remembered and re-summarised by the model once Ollama
  *   answers again (tried every `retryMs`), replacing the template.
+ * Operator incidents are never sent to the model: their template (contracts
+ * operatorActionSummary) already says what was done, by whom and why.
  */
 export interface SummariserOptions {
   ollama: Pick<Ollama, 'chat'>;
@@ -89,6 +91,15 @@ export function createSummariser(opts: SummariserOptions): Summariser {
   }
 
   async function summarise(i: Incident): Promise<void> {
+    // An operator's action needs no model: the template states what was done, by whom and why.
+    if (i.source === 'operator') {
+      if (
+        i.summarySource !== 'template' &&
+        (await opts.save({ id: i.id, summary: templateSummary(i), source: 'template', model: null, at: now() }))
+      )
+        opts.onSummary?.('template');
+      return;
+    }
     const outcome = await ask(i);
     const at = now();
     if ('text' in outcome) {

@@ -1,7 +1,7 @@
-import type { Incident } from '@fluxgate/contracts';
+import { operatorActionSummary, type DetectorId, type Incident } from '@fluxgate/contracts';
 import { evidenceLines } from './prompt.js';
 
-const DESCRIPTIONS: Record<Incident['detector'], string> = {
+const DESCRIPTIONS: Record<DetectorId, string> = {
   context_flooding: 'sent many very large prompts',
   token_overconsumption: 'asked for far more tokens than its tier allows',
   credential_stuffing: 'failed authentication many times (credential stuffing or key guessing)',
@@ -15,9 +15,11 @@ const DESCRIPTIONS: Record<Incident['detector'], string> = {
 
 /**
  * The deterministic summary used when the model is down, slow or answers garbage (stored with
- * source `template`): the same facts as the prompt, in fixed sentences.
+ * source `template`): the same facts as the prompt, in fixed sentences. An operator's action is
+ * summarised as every operator surface summarises it (contracts operatorActionSummary).
  */
 export function templateSummary(i: Incident): string {
+  if (i.source === 'operator' || i.detector === null) return operatorActionSummary(i);
   const who = i.keyId ? `API key ${i.keyPrefix ?? i.keyId} (tier ${i.tier ?? 'unknown'})` : `Client IP ${i.clientIp ?? 'unknown'}`;
   const what =
     i.suppressedBy !== null

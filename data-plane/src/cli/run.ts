@@ -99,7 +99,7 @@ export async function runCli(argv: string[], env: Readonly<Record<string, string
       case 'allowlist':
         return await allowlistCommand(ctx, sub, rest, { reason: values.reason, expiresIn: values['expires-in'], json: values.json }, actor);
       case 'detectors':
-        return await detectorsCommand(ctx, sub, rest, { json: values.json }, actor);
+        return await detectorsCommand(ctx, sub, rest, { json: values.json, reason: values.reason }, actor);
       case 'tiers':
         return await tiersCommand(
           ctx,

@@ -29,15 +29,14 @@ export const USAGE = `usage: fluxgate <command> [options]
                               throttle a key; past MCP_MAX_PENALTY (86400 s) only with --force
   penalty lift <key id> [--reason <text>] [--dry-run] [--json]
                               pardon; a guard penalty also gives the key grace from the guard
-                              and records an operator incident
   penalty list [--json]       every live penalty
   allowlist add key:<id>|account:<user id or email>|cidr:<ip or cidr> [--reason <text>]
                  [--expires-in 7d] [--json]
                               never penalised by the guard (shadow incidents instead)
   allowlist list [--json]
-  allowlist remove <entry id>|<kind>:<value>
+  allowlist remove <entry id>|<kind>:<value> [--reason <text>] [--json]
   detectors list [--json]     each detector's run-time mode (or "configured")
-  detectors mode <detector> enforce|shadow|clear
+  detectors mode <detector> enforce|shadow|clear [--reason <text>] [--json]
                               change a detector's mode at run time (the guard's next poll)
 
 options:
@@ -45,8 +44,9 @@ options:
   --redis-url <url>           default: $REDIS_URL, else redis://127.0.0.1:6379
   -h, --help
 
---dry-run answers what would change and writes nothing. Operator actions are audited as
-cli:<$USER>. MCP_MAX_PENALTY, GUARD_PARDON_GRACE_SECONDS and INCIDENT_CAPACITY are read from the
-environment (defaults 86400, 1800, 10000).
+--dry-run answers what would change and writes nothing. Every change made by penalty set/lift,
+allowlist add/remove and detectors mode is audited and recorded as an incident of source
+operator, as cli:<$USER> with the --reason given. MCP_MAX_PENALTY, GUARD_PARDON_GRACE_SECONDS
+and INCIDENT_CAPACITY are read from the environment (defaults 86400, 1800, 10000).
 
 exit codes: 0 ok, 1 failure, 2 usage, 3 not found or refused, 4 changed but replicas not notified`;

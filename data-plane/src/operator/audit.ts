@@ -1,9 +1,10 @@
+import { operatorActors } from '@fluxgate/contracts';
 import { recordAudit, type AuditEntry } from '../store/audit.js';
 import type { Sql } from '../store/db.js';
 
-/** Who acted, as the audit log and operator incidents name them. */
-export const ADMIN_ACTOR = 'admin-token';
-export const cliActor = (osUser: string): string => `cli:${osUser || 'unknown'}`;
+/** Who acted, as the audit log and operator incidents name them (contracts operatorActors). */
+export const ADMIN_ACTOR = operatorActors.admin;
+export const cliActor = operatorActors.cli;
 
 /** The audit row follows a change that already happened: failing to write it must not undo or hide it. */
 export async function audit(deps: { sql: Sql; warn?: (message: string) => void }, entry: AuditEntry): Promise<void> {

@@ -1,14 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import {
-  addIncident,
   buildPenaltyRecord,
   checkPenaltyCap,
-  formatIncidentId,
   getIncidentRecord,
   getPenalty,
+  INCIDENT_ID_RE,
   isDetector,
   liftPenalty,
-  operatorPardonIncident,
+  newIncidentId,
   PENALTY_DURATION_SECONDS,
   setPardonGrace,
   setPenalty,
@@ -21,6 +19,7 @@ import type { Sql } from '../store/db.js';
 import { StoreError } from '../store/errors.js';
 import { getKey, type KeyInfo } from '../store/keys.js';
 import { audit } from './audit.js';
+import { keyRef, recordAction } from './record.js';
 import { liveReplicaIds } from './replicas.js';
 
 /**
@@ -29,11 +28,12 @@ import { liveReplicaIds } from './replicas.js';
  * - throttle: a penalty longer than MCP_MAX_PENALTY needs `force`, and the record says it was
  *   forced and who set it;
  * - pardon: lifting a penalty the guard set first puts the key on the guard's grace list (so its
- *   next poll cannot re-penalise it), then lifts it on every replica, then leaves an operator
- *   incident naming the guard's incident and who acted;
+ *   next poll cannot re-penalise it), then lifts it on every replica;
  * - dry run: the same answer (effective tier before and after, until when, the live replicas
- *   that would see it), with nothing written.
- * Every change is audited (audit_log), after it happened.
+ *   that would see it), with nothing written and no incident.
+ * Every change leaves one operator incident (who, why; a pardon's names the incident behind the
+ * penalty it lifted, a throttle's is the penalty's own incident) and an audit row, after it
+ * happened. A pardon of a key with no penalty changes nothing and records nothing.
  */
 export interface OperatorDeps {
   sql: Sql;
@@ -88,7 +88,7 @@ export interface PardonOutcome extends PenaltyOutcome {
   lifted: boolean;
   /** Grace given on the guard's list (a guard penalty was lifted), until when. */
   graceUntil: number | null;
-  /** The operator incident recorded (or, in a dry run, that would be): null when none is. */
+  /** The operator incident recorded: null in a dry run, when nothing was lifted, or when it could not be written. */
   incidentId: string | null;
 }
 
@@ -104,18 +104,23 @@ export async function throttleKey(
   deps: OperatorDeps,
   input: ThrottleInput,
   actor: string,
-): Promise<PenaltyOutcome & { penalty: PenaltyRecord; forced: boolean }> {
+): Promise<PenaltyOutcome & { penalty: PenaltyRecord; forced: boolean; incidentId: string | null }> {
   const now = (deps.now ?? Date.now)();
   const key = await knownKey(deps.sql, input.keyId);
   const seconds = input.durationSeconds ?? PENALTY_DURATION_SECONDS[input.level];
   const cap = checkPenaltyCap(seconds, deps.capSeconds, input.force === true);
   if (!cap.ok) throw new StoreError('penalty_over_cap', cap.message);
+  const dryRun = input.dryRun === true;
+  // The penalty names the operator's incident (as the guard's names its own); that incident
+  // names the one the throttle answers, whose detector it takes.
+  const answers = input.incidentId && INCIDENT_ID_RE.test(input.incidentId) ? input.incidentId : null;
+  const incidentId = dryRun ? null : newIncidentId(now);
   const record = buildPenaltyRecord({
     keyId: key.id,
     level: input.level,
     setBy: 'operator',
     reason: input.reason ?? 'set by an operator',
-    incidentId: input.incidentId ?? null,
+    incidentId: incidentId ?? input.incidentId ?? null,
     durationSeconds: seconds,
     actor,
     forced: cap.forced,
@@ -123,7 +128,7 @@ export async function throttleKey(
   });
   const [current, replicas] = await Promise.all([getPenalty(deps.redis, key.id, now), liveReplicaIds(deps.redis, now)]);
   const outcome = {
-    dryRun: input.dryRun === true,
+    dryRun,
     keyId: key.id,
     keyPrefix: key.prefix,
     tier: key.tier,
@@ -133,15 +138,39 @@ export async function throttleKey(
     replicas,
     penalty: record,
     forced: cap.forced,
+    incidentId,
   };
-  if (outcome.dryRun) return outcome;
+  if (incidentId === null) return outcome;
   await setPenalty(deps.redis, record, now);
+  const answered = answers ? await getIncidentRecord(deps.redis, answers).catch(() => null) : null;
+  outcome.incidentId = await recordAction(deps, {
+    id: incidentId,
+    action: 'operator_throttle',
+    actor,
+    reason: input.reason ?? null,
+    at: now,
+    key: keyRef(key),
+    detector: answered?.detector ?? null,
+    level: record.level,
+    expiresAt: record.expiresAt,
+    evidence: { durationSeconds: seconds, forced: cap.forced ? 1 : 0 },
+    thresholds: { maxPenaltySeconds: deps.capSeconds },
+    relatesTo: answers,
+    what: `Operator throttled API key ${key.prefix} to ${record.level} until ${new Date(record.expiresAt).toISOString()}${cap.forced ? `, forced past MCP_MAX_PENALTY (${deps.capSeconds} s)` : ''}${current ? `, replacing ${current.level} set by ${current.setBy}` : ''}.`,
+  });
   await audit(deps, {
     actor,
     action: 'penalty.set',
     keyId: key.id,
     userId: key.userId,
-    detail: { level: record.level, durationSeconds: seconds, forced: cap.forced, reason: record.reason, expiresAt: record.expiresAt },
+    detail: {
+      level: record.level,
+      durationSeconds: seconds,
+      forced: cap.forced,
+      reason: record.reason,
+      expiresAt: record.expiresAt,
+      incidentId: outcome.incidentId,
+    },
   });
   return outcome;
 }
@@ -151,7 +180,6 @@ export async function pardonKey(deps: OperatorDeps, input: PardonInput, actor: s
   const key = await knownKey(deps.sql, input.keyId);
   const [current, replicas] = await Promise.all([getPenalty(deps.redis, key.id, now), liveReplicaIds(deps.redis, now)]);
   const byGuard = current?.setBy === 'guard';
-  const pardoned = byGuard ? await guardIncidentOf(deps.redis, current) : null;
   const outcome: PardonOutcome = {
     dryRun: input.dryRun === true,
     keyId: key.id,
@@ -163,59 +191,55 @@ export async function pardonKey(deps: OperatorDeps, input: PardonInput, actor: s
     replicas,
     lifted: current !== null,
     graceUntil: byGuard ? now + deps.graceSeconds * 1000 : null,
-    incidentId: pardoned ? formatIncidentId(now, randomBytes(4).toString('hex')) : null,
+    incidentId: null,
   };
-  if (outcome.dryRun) return outcome;
+  if (outcome.dryRun || current === null) return outcome;
 
   // Grace before the lift: between the two, a guard poll would otherwise see the key free and
   // still abusive, and penalise it again.
   if (outcome.graceUntil !== null)
-    await setPardonGrace(deps.redis, { keyId: key.id, until: outcome.graceUntil, incidentId: current?.incidentId ?? null, at: now }, now);
+    await setPardonGrace(deps.redis, { keyId: key.id, until: outcome.graceUntil, incidentId: current.incidentId, at: now }, now);
   outcome.lifted = await liftPenalty(deps.redis, key.id, now);
-  if (pardoned && outcome.incidentId) {
-    const incident = operatorPardonIncident({
-      id: outcome.incidentId,
-      at: now,
-      actor,
+  if (!outcome.lifted) return outcome;
+  const behind = await incidentBehind(deps.redis, current);
+  const remaining = Math.max(0, Math.ceil((current.expiresAt - now) / 1000));
+  outcome.incidentId = await recordAction(deps, {
+    action: 'pardon',
+    actor,
+    reason: input.reason ?? null,
+    at: now,
+    key: keyRef(key),
+    detector: behind.detector,
+    level: current.level,
+    evidence: { remainingSeconds: remaining, ...(outcome.graceUntil === null ? {} : { graceSeconds: deps.graceSeconds }) },
+    relatesTo: behind.incidentId,
+    what: `Operator pardoned API key ${key.prefix}: lifted ${current.level} set by ${current.setBy} with ${remaining}s left${behind.incidentId ? ` (incident ${behind.incidentId})` : ''}${outcome.graceUntil === null ? '' : `; grace from the guard until ${new Date(outcome.graceUntil).toISOString()}`}.`,
+  });
+  await audit(deps, {
+    actor,
+    action: 'penalty.lifted',
+    keyId: key.id,
+    userId: key.userId,
+    detail: {
+      level: current.level,
+      setBy: current.setBy,
       reason: input.reason ?? null,
-      keyId: key.id,
-      keyPrefix: key.prefix,
-      ownerId: key.userId,
-      ownerEmail: key.ownerEmail,
-      tier: key.tier,
-      pardoned,
-    });
-    await addIncident(deps.redis, incident, deps.incidentCapacity);
-  }
-  if (outcome.lifted) {
-    await audit(deps, {
-      actor,
-      action: 'penalty.lifted',
-      keyId: key.id,
-      userId: key.userId,
-      detail: {
-        level: current?.level ?? null,
-        setBy: current?.setBy ?? null,
-        reason: input.reason ?? null,
-        incidentId: outcome.incidentId,
-        graceUntil: outcome.graceUntil,
-      },
-    });
-  }
+      incidentId: outcome.incidentId,
+      graceUntil: outcome.graceUntil,
+    },
+  });
   return outcome;
 }
 
 /**
- * The guard incident behind a guard penalty: its detector names the operator's incident. When
- * the incident has left the ring buffer, the penalty's own reason still names the detector (the
- * guard writes `<detector> (guard)`).
+ * The incident behind a penalty (the guard's, or an operator throttle's) and its detector. When
+ * the incident has left the ring buffer, a guard penalty's own reason still names the detector
+ * (the guard writes `<detector> (guard)`).
  */
-async function guardIncidentOf(
-  redis: Redis,
-  penalty: PenaltyRecord | null,
-): Promise<{ incidentId: string; detector: DetectorId; level: PenaltyLevel } | null> {
-  if (!penalty?.incidentId) return null;
-  const incident = await getIncidentRecord(redis, penalty.incidentId);
-  const detector = incident?.detector ?? /^([a-z_0-9]+) \(guard\)$/.exec(penalty.reason)?.[1];
-  return detector !== undefined && isDetector(detector) ? { incidentId: penalty.incidentId, detector, level: penalty.level } : null;
+async function incidentBehind(redis: Redis, penalty: PenaltyRecord): Promise<{ incidentId: string | null; detector: DetectorId | null }> {
+  const incidentId = penalty.incidentId !== null && INCIDENT_ID_RE.test(penalty.incidentId) ? penalty.incidentId : null;
+  const incident = incidentId ? await getIncidentRecord(redis, incidentId).catch(() => null) : null;
+  const named = penalty.setBy === 'guard' ? /^([a-z_0-9]+) \(guard\)$/.exec(penalty.reason)?.[1] : undefined;
+  const detector = incident?.detector ?? (named !== undefined && isDetector(named) ? named : null);
+  return { incidentId, detector };
 }

@@ -1,4 +1,4 @@
-import { getPenalty, listPenalties, redisKeys, type PenaltyRecord } from '@fluxgate/contracts';
+import { getPenalty, listPenalties, operatorActors, redisKeys, type PenaltyRecord } from '@fluxgate/contracts';
 import { z } from 'zod';
 import { pardonKey } from '../operator/penalty.js';
 import { getKey, isUuid, StoreError, type KeyInfo } from '../store/keys.js';
@@ -93,12 +93,12 @@ export const pardon = (p: Portal): PortalHandler =>
     const input = parseInput(pardonInput, parseJson(await body));
     if (keyId === null) throw new PortalError('not_found', 'This key has no penalty.');
     // The same pardon as the admin route, the CLI and MCP (operator/penalty.ts): grace for a
-    // guard penalty, the lift every replica hears, an operator incident, an audit row.
+    // guard penalty, the lift every replica hears, an operator incident as portal:<email>, an audit row.
     const before = await fromRedis(p, 'reading a penalty', () => getPenalty(p.redis, keyId, p.now()));
     if (before === null) throw new PortalError('not_found', 'This key has no penalty (it may have ended or been pardoned already).');
     let outcome;
     try {
-      outcome = await pardonKey(p.operator, { keyId, reason: input.reason }, `portal:${s.user.email}`);
+      outcome = await pardonKey(p.operator, { keyId, reason: input.reason }, operatorActors.portal(s.user.email));
     } catch (e) {
       if (e instanceof StoreError && e.code === 'not_found') throw new PortalError('not_found', 'This key has no penalty.');
       p.log.warn({ err: (e as Error).message, keyId }, 'pardon failed');

@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.js';
 import { addAllowlistEntry, allowlistInputSchema, listAllowlistEntries, removeAllowlistEntry } from '../operator/allowlist.js';
 import { ADMIN_ACTOR } from '../operator/audit.js';
 import { changeDetectorMode, listDetectorModes, type DetectorModesDeps } from '../operator/detector-modes.js';
-import { adminHandler, jsonBody, pathTail } from './admin-handler.js';
+import { adminHandler, jsonBody, pathTail, queryParam } from './admin-handler.js';
 import type { RouteSpec } from './context.js';
 import { sendJson } from './respond.js';
 
@@ -14,16 +14,23 @@ import { sendJson } from './respond.js';
  *
  *   GET    /admin/allowlist                 live entries
  *   POST   /admin/allowlist                 {kind: key|account|cidr, value, reason?, expiresInSeconds?} → 201 (200 when it replaced one)
- *   DELETE /admin/allowlist/:id             → {removed: entry}; 404 when there is none
+ *   DELETE /admin/allowlist/:id             ?reason= → {removed: entry, incidentId}; 404 when there is none
  *   DELETE /admin/allowlist/:kind/:value    the same, by what it names (value URL-encoded)
  *   GET    /admin/detector-modes            every detector with its run-time mode (null: configured)
- *   PUT    /admin/detector-modes/:detector  {mode: enforce|shadow} → the guard applies it at its next poll
- *   DELETE /admin/detector-modes/:detector  back to the configured mode
- * Every change is audited as actor `admin-token`.
+ *   PUT    /admin/detector-modes/:detector  {mode: enforce|shadow, reason?} → the guard applies it at its next poll
+ *   DELETE /admin/detector-modes/:detector  ?reason= → back to the configured mode
+ * Every change is audited as actor `admin-token` and leaves an operator incident (its id in the
+ * answer as `incidentId`); setting a mode already set changes nothing and records nothing.
  */
 const ALLOW = '/admin/allowlist/';
 const MODES = '/admin/detector-modes/';
-const modeInputSchema = z.strictObject({ mode: z.enum(DETECTOR_MODES) });
+const modeInputSchema = z.strictObject({ mode: z.enum(DETECTOR_MODES), reason: z.string().max(500).optional() });
+
+function reasonOf(query: string): string | null {
+  const reason = queryParam(query, 'reason');
+  if (reason !== null && reason.length > 500) throw new GatewayError('bad_request', 'reason: at most 500 characters');
+  return reason;
+}
 
 export function railsAdminRoutes(deps: DetectorModesDeps, log: Logger): RouteSpec[] {
   const handler = (fn: Parameters<typeof adminHandler>[2]) => adminHandler(log, 'rails admin call', fn);
@@ -32,9 +39,9 @@ export function railsAdminRoutes(deps: DetectorModesDeps, log: Logger): RouteSpe
     if (!isDetector(d)) throw new GatewayError('not_found', `No detector named ${JSON.stringify(d.slice(0, 64))}.`);
     return d;
   };
-  const removed = (entry: Awaited<ReturnType<typeof removeAllowlistEntry>>) => {
-    if (!entry) throw new GatewayError('not_found', 'No allowlist entry like this.');
-    return { removed: entry };
+  const removed = (done: Awaited<ReturnType<typeof removeAllowlistEntry>>) => {
+    if (!done) throw new GatewayError('not_found', 'No allowlist entry like this.');
+    return done;
   };
   return [
     {
@@ -48,9 +55,9 @@ export function railsAdminRoutes(deps: DetectorModesDeps, log: Logger): RouteSpe
       handler: (ctx) => {
         const body = jsonBody(ctx, allowlistInputSchema);
         return handler(async ({ sink }) => {
-          const { entry, created } = await addAllowlistEntry(deps, await body, ADMIN_ACTOR);
-          log.info({ kind: entry.kind, id: entry.id }, 'allowlist entry added by an operator');
-          sendJson(sink, created ? 201 : 200, { entry, created });
+          const { entry, created, incidentId } = await addAllowlistEntry(deps, await body, ADMIN_ACTOR);
+          log.info({ kind: entry.kind, id: entry.id, incidentId }, 'allowlist entry added by an operator');
+          sendJson(sink, created ? 201 : 200, { entry, created, incidentId });
         })(ctx);
       },
     },
@@ -60,7 +67,7 @@ export function railsAdminRoutes(deps: DetectorModesDeps, log: Logger): RouteSpe
       handler: handler(async ({ req, sink }) => {
         const id = Number(pathTail(req.path, ALLOW));
         if (!Number.isSafeInteger(id) || id < 1) throw new GatewayError('not_found', 'No allowlist entry like this.');
-        sendJson(sink, 200, removed(await removeAllowlistEntry(deps, { id }, ADMIN_ACTOR)));
+        sendJson(sink, 200, removed(await removeAllowlistEntry(deps, { id }, ADMIN_ACTOR, reasonOf(req.query))));
       }),
     },
     {
@@ -74,7 +81,9 @@ export function railsAdminRoutes(deps: DetectorModesDeps, log: Logger): RouteSpe
         sendJson(
           sink,
           200,
-          removed(await removeAllowlistEntry(deps, { kind: kind as (typeof ALLOWLIST_KINDS)[number], value }, ADMIN_ACTOR)),
+          removed(
+            await removeAllowlistEntry(deps, { kind: kind as (typeof ALLOWLIST_KINDS)[number], value }, ADMIN_ACTOR, reasonOf(req.query)),
+          ),
         );
       }),
     },
@@ -90,7 +99,8 @@ export function railsAdminRoutes(deps: DetectorModesDeps, log: Logger): RouteSpe
         const body = jsonBody(ctx, modeInputSchema);
         return handler(async ({ req, sink }) => {
           const detector = detectorOf(req.path);
-          const change = await changeDetectorMode(deps, detector, (await body).mode, ADMIN_ACTOR);
+          const { mode, reason } = await body;
+          const change = await changeDetectorMode(deps, detector, mode, ADMIN_ACTOR, reason ?? null);
           log.info(change, 'detector mode set by an operator');
           sendJson(sink, 200, change);
         })(ctx);
@@ -100,7 +110,7 @@ export function railsAdminRoutes(deps: DetectorModesDeps, log: Logger): RouteSpe
       method: 'del',
       pattern: `${MODES}:detector`,
       handler: handler(async ({ req, sink }) => {
-        const change = await changeDetectorMode(deps, detectorOf(req.path), null, ADMIN_ACTOR);
+        const change = await changeDetectorMode(deps, detectorOf(req.path), null, ADMIN_ACTOR, reasonOf(req.query));
         log.info(change, 'detector mode cleared by an operator');
         sendJson(sink, 200, change);
       }),

@@ -125,6 +125,7 @@ describe('operator penalty cap, force and dry run', () => {
     });
     expect(await getPenalty(redis, id)).toBeNull();
 
+    const incidentsBefore = await redis.xlen(redisKeys.incidents());
     const dry = await admin('POST', `/admin/penalty/${id}?dryRun=true`, { level: 'penalty-1', durationSeconds: 90_000, force: true });
     expect(dry.status).toBe(200);
     expect(dry.json).toMatchObject({
@@ -140,6 +141,8 @@ describe('operator penalty cap, force and dry run', () => {
     expect(await getPenalty(redis, id)).toBeNull();
     expect(await auditRows('penalty.set', id)).toHaveLength(0);
     expect(await tierSeen(secret)).toBe('free');
+    expect(dry.json.incidentId).toBeNull();
+    expect(await redis.xlen(redisKeys.incidents())).toBe(incidentsBefore);
 
     const forced = await admin('POST', `/admin/penalty/${id}`, {
       level: 'penalty-1',
@@ -149,7 +152,24 @@ describe('operator penalty cap, force and dry run', () => {
     });
     expect(forced.status).toBe(201);
     expect(forced.json.penalty).toMatchObject({ keyId: id, level: 'penalty-1', setBy: 'operator', actor: 'admin-token', forced: true });
-    expect(await getPenalty(redis, id)).toMatchObject({ forced: true, actor: 'admin-token' });
+    expect(await getPenalty(redis, id)).toMatchObject({ forced: true, actor: 'admin-token', incidentId: forced.json.incidentId });
+    // One closed operator incident: who, why, forced past the cap; it answers no detector.
+    expect(await redis.xlen(redisKeys.incidents())).toBe(incidentsBefore + 1);
+    expect((await incidents()).find((i) => i.id === forced.json.incidentId)).toMatchObject({
+      source: 'operator',
+      action: 'operator_throttle',
+      actor: 'admin-token',
+      reason: 'abuse',
+      detector: null,
+      keyId: id,
+      level: 'penalty-1',
+      expiresAt: forced.json.until,
+      status: 'closed',
+      evidence: { durationSeconds: 90_000, forced: 1 },
+      thresholds: { maxPenaltySeconds: 86_400 },
+      summarySource: 'template',
+      summary: expect.stringMatching(/forced past MCP_MAX_PENALTY \(86400 s\)\. By admin-token; reason: abuse\.$/),
+    });
     await waitUntil(async () => (await tierSeen(secret)) === 'penalty-1', { timeoutMs: 5000 });
     expect((await auditRows('penalty.set', id))[0]).toMatchObject({
       actor: 'admin-token',
@@ -176,11 +196,26 @@ describe('operator penalty cap, force and dry run', () => {
       /^dry run, nothing changed: .* would go free → penalty-2 until .*Z, seen by 1 live replica \(forced past MCP_MAX_PENALTY\)\n$/,
     );
     expect(await getPenalty(redis, id)).toBeNull();
-    const set = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--reason', 'scraping'], {
+    expect((await incidents()).filter((i) => i.keyId === id)).toEqual([]);
+    const set = await cli(['penalty', 'set', id, '--level', 'penalty-2', '--duration', '2h', '--force', '--reason', 'scraping', '--json'], {
       MCP_MAX_PENALTY: '3600',
     });
     expect(set.code).toBe(0);
+    const setOut = JSON.parse(set.stdout);
     expect(await getPenalty(redis, id)).toMatchObject({ level: 'penalty-2', actor: 'cli:tester', forced: true, reason: 'scraping' });
+    expect((await incidents()).filter((i) => i.keyId === id && i.reason === 'scraping')).toEqual([
+      expect.objectContaining({
+        id: setOut.incidentId,
+        source: 'operator',
+        action: 'operator_throttle',
+        actor: 'cli:tester',
+        reason: 'scraping',
+        evidence: { durationSeconds: 7200, forced: 1 },
+      }),
+    ]);
+    const second = await gw.issueKey();
+    const plainSet = await cli(['penalty', 'set', second.id, '--level', 'penalty-1', '--reason', 'milder']);
+    expect(plainSet.stdout).toMatch(/: free → penalty-1 until .*Z, seen by 1 live replica; incident inc_\S+\n$/);
     const listed = await cli(['penalty', 'list', '--json']);
     expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ keyId: id, forced: true })]));
     expect((await cli(['penalty', 'set', id, '--level', 'penalty-9'])).code).toBe(2);
@@ -294,7 +329,7 @@ describe('pardon: grace on the guard list and an operator incident', () => {
     });
   });
 
-  it('CLI: the same, as cli:<user>; an operator penalty is lifted with no grace and no incident', async () => {
+  it('CLI: the same, as cli:<user>; an operator penalty is lifted with no grace, its incident naming the throttle it undid', async () => {
     const { id } = await gw.issueKey();
     await guardPenalty(id);
     const lifted = await cli(['penalty', 'lift', id, '--reason', 'customer called']);
@@ -309,11 +344,23 @@ describe('pardon: grace on the guard list and an operator incident', () => {
     expect(await redis.exists(redisKeys.pardonGrace(id))).toBe(1);
 
     const other = await gw.issueKey();
-    await admin('POST', `/admin/penalty/${other.id}`, { level: 'penalty-1' });
-    const plain = await admin('DELETE', `/admin/penalty/${other.id}`);
-    expect(plain.json).toMatchObject({ lifted: true, graceUntil: null, incidentId: null });
+    const throttled = await admin('POST', `/admin/penalty/${other.id}`, { level: 'penalty-1' });
+    const plain = await admin('DELETE', `/admin/penalty/${other.id}?reason=mistyped%20key`);
+    expect(plain.json).toMatchObject({ lifted: true, graceUntil: null, incidentId: expect.stringMatching(/^inc_/) });
     expect(await redis.exists(redisKeys.pardonGrace(other.id))).toBe(0);
+    expect((await incidents()).find((i) => i.id === plain.json.incidentId)).toMatchObject({
+      action: 'pardon',
+      actor: 'admin-token',
+      reason: 'mistyped key',
+      detector: null,
+      level: 'penalty-1',
+      relatesTo: throttled.json.incidentId,
+    });
+    // Nothing to lift: nothing changes and nothing is recorded.
+    const count = await redis.xlen(redisKeys.incidents());
     expect((await cli(['penalty', 'lift', other.id])).stdout).toMatch(/has no penalty/);
+    expect((await admin('DELETE', `/admin/penalty/${other.id}`)).json).toMatchObject({ lifted: false, incidentId: null });
+    expect(await redis.xlen(redisKeys.incidents())).toBe(count);
   });
 });
 
@@ -328,6 +375,15 @@ describe('the allowlist and detector modes reach the running guard at its next p
     const added = await admin('POST', '/admin/allowlist', { kind: 'key', value: id, reason: 'load test' });
     expect(added.status).toBe(201);
     expect(added.json.entry).toMatchObject({ kind: 'key', value: id, reason: 'load test', createdBy: 'admin-token', expiresAt: null });
+    expect((await incidents()).find((i) => i.id === added.json.incidentId)).toMatchObject({
+      source: 'operator',
+      action: 'allowlist_add',
+      actor: 'admin-token',
+      reason: 'load test',
+      keyId: id,
+      detector: null,
+      status: 'closed',
+    });
 
     startFlooding(id);
     const shadow = await waitUntil(async () => (await incidents()).find((i) => i.keyId === id && i.suppressedBy === 'allowlist'), {
@@ -338,8 +394,14 @@ describe('the allowlist and detector modes reach the running guard at its next p
     await cyclesPass(2);
     expect(await getPenalty(redis, id)).toBeNull();
 
-    const removed = await admin('DELETE', `/admin/allowlist/${added.json.entry.id}`);
-    expect(removed).toMatchObject({ status: 200, json: { removed: { value: id } } });
+    const removed = await admin('DELETE', `/admin/allowlist/${added.json.entry.id}?reason=load%20test%20over`);
+    expect(removed).toMatchObject({ status: 200, json: { removed: { value: id }, incidentId: expect.stringMatching(/^inc_/) } });
+    expect((await incidents()).find((i) => i.id === removed.json.incidentId)).toMatchObject({
+      action: 'allowlist_remove',
+      actor: 'admin-token',
+      reason: 'load test over',
+      keyId: id,
+    });
     const penalty = await waitUntil(() => getPenalty(redis, id), {
       timeoutMs: 15_000,
       message: 'the guard penalises the key once it is off the list',
@@ -361,8 +423,22 @@ describe('the allowlist and detector modes reach the running guard at its next p
   });
 
   it("a detector put in shadow at run time records would-be actions; cleared, it enforces; the guard's /metrics shows the mode", async () => {
-    const set = await admin('PUT', '/admin/detector-modes/context_flooding', { mode: 'shadow' });
+    const set = await admin('PUT', '/admin/detector-modes/context_flooding', { mode: 'shadow', reason: 'tuning on live traffic' });
     expect(set).toMatchObject({ status: 200, json: { detector: 'context_flooding', mode: 'shadow', previous: null } });
+    expect((await incidents()).find((i) => i.id === set.json.incidentId)).toMatchObject({
+      source: 'operator',
+      action: 'mode_change',
+      actor: 'admin-token',
+      reason: 'tuning on live traffic',
+      detector: 'context_flooding',
+      mode: 'shadow',
+      keyId: null,
+      evidence: {},
+    });
+    // Setting what is already set changes nothing and records nothing.
+    const count = await redis.xlen(redisKeys.incidents());
+    expect((await admin('PUT', '/admin/detector-modes/context_flooding', { mode: 'shadow' })).json).toMatchObject({ incidentId: null });
+    expect(await redis.xlen(redisKeys.incidents())).toBe(count);
     await waitUntil(
       async () => (await guard!.metrics()).includes('fluxgate_guard_detector_mode{detector="context_flooding",mode="shadow"} 1'),
       { timeoutMs: 10_000 },
@@ -381,8 +457,17 @@ describe('the allowlist and detector modes reach the running guard at its next p
     await cyclesPass(2);
     expect(await getPenalty(redis, id)).toBeNull();
 
-    const cleared = await cli(['detectors', 'mode', 'context_flooding', 'clear']);
-    expect(cleared).toMatchObject({ code: 0, stdout: 'context_flooding: shadow → configured (the guard applies it at its next poll)\n' });
+    const cleared = await cli(['detectors', 'mode', 'context_flooding', 'clear', '--reason', 'tuned']);
+    expect(cleared).toMatchObject({ code: 0 });
+    expect(cleared.stdout).toMatch(/^context_flooding: shadow → configured \(the guard applies it at its next poll\); incident inc_\S+\n$/);
+    expect((await incidents()).find((i) => i.id === /incident (inc_\S+)/.exec(cleared.stdout)![1])).toMatchObject({
+      action: 'mode_change',
+      actor: 'cli:tester',
+      reason: 'tuned',
+      detector: 'context_flooding',
+      mode: 'shadow',
+      evidence: { cleared: 1 },
+    });
     await waitUntil(() => getPenalty(redis, id), { timeoutMs: 15_000, message: 'enforced once the run-time mode is cleared' });
     expect(JSON.parse((await cli(['detectors', 'list', '--json'])).stdout)).toContainEqual({ detector: 'context_flooding', mode: null });
     expect((await auditRows('detector_mode.set'))[0]).toMatchObject({
@@ -414,8 +499,25 @@ describe('bad operator input gets a clear answer and changes nothing', () => {
     expect(JSON.parse(listed.stdout)).toEqual(
       expect.arrayContaining([expect.objectContaining({ kind: 'cidr', value: '10.20.0.0/16', createdBy: 'cli:tester', reason: 'office' })]),
     );
-    expect((await cli(['allowlist', 'remove', 'cidr:10.20.0.0/16'])).code).toBe(0);
+    const addedCidr = /incident (inc_\S+)/.exec(added.stdout)![1];
+    expect((await incidents()).find((i) => i.id === addedCidr)).toMatchObject({
+      action: 'allowlist_add',
+      actor: 'cli:tester',
+      reason: 'office',
+      detector: null,
+      keyId: null,
+      summary: expect.stringMatching(/^Operator allowlisted cidr:10\.20\.0\.0\/16 until .*By cli:tester; reason: office\.$/),
+    });
+    const gone = await cli(['allowlist', 'remove', 'cidr:10.20.0.0/16', '--reason', 'office moved', '--json']);
+    expect(gone.code).toBe(0);
+    expect((await incidents()).find((i) => i.id === JSON.parse(gone.stdout).incidentId)).toMatchObject({
+      action: 'allowlist_remove',
+      actor: 'cli:tester',
+      reason: 'office moved',
+    });
+    const count = await redis.xlen(redisKeys.incidents());
     expect((await cli(['allowlist', 'remove', 'cidr:10.20.0.0/16'])).code).toBe(3);
+    expect(await redis.xlen(redisKeys.incidents())).toBe(count);
     expect((await cli(['allowlist', 'add', '10.0.0.1'])).code).toBe(2);
     expect((await cli(['allowlist', 'add', 'cidr:nope'])).code).toBe(2);
     expect((await cli(['detectors', 'mode', 'nope', 'shadow'])).code).toBe(2);

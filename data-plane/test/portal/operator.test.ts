@@ -267,14 +267,38 @@ describe('operator portal routes', () => {
     expect((await h.call('GET', '/portal/operator/penalties', { headers: bearer(operator.token) })).json.penalties).toEqual([]);
   });
 
-  it("pardons an operator's own penalty without grace, and without an incident when none is linked", async () => {
+  it("pardons an operator's own penalty without grace; the operator incident names who and why, and no detector when none is linked", async () => {
     await setPenalty(h.tr.redis, buildPenaltyRecord({ keyId: other.id, level: 'penalty-1', setBy: 'operator', reason: 'manual' }));
     const res = await h.call('POST', `/portal/operator/penalties/${other.id}/pardon`, {
       ...jsonBody({ reason: 'enough' }),
       headers: { ...bearer(operator.token), 'content-type': 'application/json' },
     });
-    expect(res.json).toEqual({ keyId: other.id, lifted: true, level: 'penalty-1', setBy: 'operator', graceUntil: null, incidentId: null });
+    expect(res.json).toEqual({
+      keyId: other.id,
+      lifted: true,
+      level: 'penalty-1',
+      setBy: 'operator',
+      graceUntil: null,
+      incidentId: expect.stringMatching(/^inc_/),
+    });
     expect(await h.tr.redis.exists(redisKeys.pardonGrace(other.id))).toBe(0);
     expect(await getPenalty(h.tr.redis, other.id)).toBeNull();
+    const list = await h.call('GET', '/portal/operator/incidents', { query: 'limit=1', headers: bearer(operator.token) });
+    expect(list.json.incidents).toEqual([
+      expect.objectContaining({
+        id: res.json.incidentId,
+        source: 'operator',
+        action: 'pardon',
+        detector: null,
+        relatesTo: null,
+        status: 'closed',
+        actor: 'portal:op@example.com',
+        reason: 'enough',
+        summarySource: 'template',
+        summary: expect.stringMatching(
+          /^Operator pardoned API key .*: lifted penalty-1 set by operator .*By portal:op@example\.com; reason: enough\.$/,
+        ),
+      }),
+    ]);
   });
 });

@@ -100,6 +100,38 @@ describe('init.sql', () => {
     }
   });
 
+  it("migrates an incident archive made before operator incidents: detector may be null, for source 'operator' only", async () => {
+    const old = await createTestDatabase({ applySchema: false });
+    try {
+      // incident_archive as the earlier init.sql created it (detector NOT NULL).
+      const script = await readFile(INIT_SQL_PATH, 'utf8');
+      const before = script
+        .replace('  detector       text,\n', '  detector       text NOT NULL,\n')
+        .replace(/^ALTER TABLE incident_archive .*$/gm, '');
+      expect(before).not.toBe(script);
+      await applySchemaText(old.sql, before);
+      const nullable = async () =>
+        (
+          await old.sql`SELECT is_nullable FROM information_schema.columns WHERE table_name = 'incident_archive' AND column_name = 'detector'`
+        )[0]?.is_nullable;
+      expect(await nullable()).toBe('NO');
+      await applySchema(old.sql, INIT_SQL_PATH);
+      expect(await nullable()).toBe('YES');
+      const row = (id: string, source: string, detector: string | null) => old.sql`
+        INSERT INTO incident_archive (id, at, updated_at, source, detector, mode, action, status, record)
+        VALUES (${id}, now(), now(), ${source}, ${detector}, 'enforce', 'allowlist_add', 'closed', '{}')`;
+      await row('inc_mxde53o1_00000001', 'operator', null);
+      await expect(row('inc_mxde53o1_00000002', 'guard', null)).rejects.toThrow(/incident_archive_detector_check/);
+      await row('inc_mxde53o1_00000003', 'guard', 'rate_spike');
+      // And again: still idempotent.
+      await applySchema(old.sql, INIT_SQL_PATH);
+      const [n] = await old.sql`SELECT count(*)::int AS n FROM incident_archive`;
+      expect(n?.n).toBe(2);
+    } finally {
+      await old.drop();
+    }
+  });
+
   it('rolls back a failing script as a whole', async () => {
     await expect(applySchemaText(db.sql, 'CREATE TABLE half_done (x int); SELECT no_such_function();')).rejects.toThrow();
     const [row] = await db.sql`SELECT to_regclass('public.half_done') AS t`;

@@ -14,7 +14,8 @@ export interface Incident {
   ownerEmail: string | null;
   tier: string | null;
   clientIp: string | null;
-  detector: string;
+  /** Null for an operator's action that answers no detector (an allowlist change). */
+  detector: string | null;
   mode: 'enforce' | 'shadow';
   evidence: Record<string, number>;
   thresholds: Record<string, number>;
@@ -42,7 +43,16 @@ const ACTIONS: Record<string, string> = {
   none: 'No action',
   pardon: 'Pardoned',
   operator_throttle: 'Throttled by an operator',
+  allowlist_add: 'Added to the allowlist',
+  allowlist_remove: 'Removed from the allowlist',
+  mode_change: 'Detector mode changed',
 };
+
+/** The card's title: the guard's detector, or "Operator action" and what it was. */
+export function incidentTitle(i: Pick<Incident, 'source' | 'detector' | 'action'>): string {
+  if (i.source === 'operator') return `Operator action: ${ACTIONS[i.action] ?? i.action}`;
+  return i.detector === null ? 'Unknown detector' : (DETECTOR_LABELS[i.detector] ?? i.detector);
+}
 
 function evidenceTable(i: Incident): HTMLElement | null {
   const names = [...new Set([...Object.keys(i.evidence), ...Object.keys(i.thresholds)])];
@@ -76,9 +86,19 @@ function evidenceTable(i: Incident): HTMLElement | null {
 
 export function incidentCard(i: Incident): HTMLElement {
   const titleId = uid('incident');
-  const subject = i.keyPrefix ? `key ${i.keyPrefix}…` : i.clientIp ? `IP ${i.clientIp}` : 'unknown subject';
+  const operator = i.source === 'operator';
+  const subject = i.keyPrefix
+    ? `key ${i.keyPrefix}…`
+    : i.clientIp
+      ? `IP ${i.clientIp}`
+      : operator && i.action === 'mode_change' && i.detector
+        ? `detector ${DETECTOR_LABELS[i.detector] ?? i.detector}`
+        : operator
+          ? 'see the summary'
+          : 'unknown subject';
   const facts: Array<[string, Node | string]> = [
     ['When', `${formatDate(i.at)} (${formatRelative(i.at)})`],
+    ...(operator ? ([['By', i.actor ?? 'unknown']] as Array<[string, string]>) : []),
     ['Subject', subject],
     ['Owner', i.ownerEmail ?? '—'],
     [
@@ -87,22 +107,20 @@ export function incidentCard(i: Incident): HTMLElement {
     ],
     ['Status', h('span', { class: `status status-${i.status}` }, i.status)],
   ];
-  if (i.mode === 'shadow' || i.suppressedBy) facts.push(['Not enforced', i.suppressedBy ? humanise(i.suppressedBy) : 'shadow mode']);
+  if (!operator && (i.mode === 'shadow' || i.suppressedBy))
+    facts.push(['Not enforced', i.suppressedBy ? humanise(i.suppressedBy) : 'shadow mode']);
+  if (operator && i.action === 'mode_change') facts.push(['Mode', i.mode]);
+  if (operator && i.detector && i.action !== 'mode_change') facts.push(['Detector', DETECTOR_LABELS[i.detector] ?? i.detector]);
   if (i.alsoTripped.length) facts.push(['Also tripped', i.alsoTripped.map((d) => DETECTOR_LABELS[d] ?? d).join(', ')]);
-  if (i.actor) facts.push(['By', i.actor]);
-  if (i.reason) facts.push(['Reason', i.reason]);
+  if (!operator && i.actor) facts.push(['By', i.actor]);
+  if (operator || i.reason) facts.push(['Reason', i.reason ?? '—']);
   return h(
     'li',
     null,
     h(
       'article',
       { class: `incident card ${i.source}`, 'aria-labelledby': titleId, 'data-incident-id': i.id },
-      h(
-        'h2',
-        { id: titleId, class: 'card-title' },
-        DETECTOR_LABELS[i.detector] ?? i.detector,
-        i.source === 'operator' ? h('span', { class: 'badge' }, 'operator') : null,
-      ),
+      h('h2', { id: titleId, class: 'card-title' }, incidentTitle(i), operator ? h('span', { class: 'badge' }, 'operator') : null),
       h('dl', { class: 'facts' }, ...facts.flatMap(([k, v]) => [h('dt', null, k), h('dd', null, v)])),
       i.summary
         ? h(

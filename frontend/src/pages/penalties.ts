@@ -14,7 +14,8 @@ interface PenaltyEntry {
   setBy: 'guard' | 'operator';
   setAt: number;
   key: { id: string; name: string; prefix: string; tier: string; status: string; ownerEmail: string } | null;
-  incident: { id: string; detector: string; status: string; summary: string | null; at: number } | null;
+  /** The penalty's incident: the guard's (its detector), or the operator's throttle (detector null when it answers none). */
+  incident: { id: string; detector: string | null; status: string; summary: string | null; at: number } | null;
 }
 
 interface PardonAnswer {
@@ -43,7 +44,7 @@ export async function renderPenalties(_ctx: PageContext): Promise<Page> {
         ? h(
             'span',
             null,
-            DETECTOR_LABELS[p.incident.detector] ?? p.incident.detector,
+            p.incident.detector === null ? 'Operator action' : (DETECTOR_LABELS[p.incident.detector] ?? p.incident.detector),
             ' · ',
             h('a', { href: `/operator/incidents?key=${encodeURIComponent(p.keyId)}` }, 'incidents'),
           )

@@ -131,7 +131,7 @@ describe("the operator's pages in Chromium", () => {
     const operatorCard = s.page.locator('article.incident.operator').first();
     await operatorCard.waitFor();
     expect(await textOf(operatorCard)).toMatch(
-      /Model enumeration.*operator.*Pardoned.*portal:grace@example\.com.*A customer testing model routing/s,
+      /Operator action: Pardoned.*operator.*By.*portal:grace@example\.com.*Detector.*Model enumeration.*A customer testing model routing/s,
     );
     // The guard notices the pardon and closes its own incident as pardoned.
     await waitUntil(

@@ -2,7 +2,7 @@ import { getPenalty, incidentIdSchema, liftPenalty, type DetectorId, type Incide
 import { ToolInputError } from '../errors.js';
 import { applyPardon } from '../../guard/pardon.js';
 import { resolveKey } from '../keys.js';
-import { markNotDone, operatorIncident, recordOperatorIncident } from '../operator-incident.js';
+import { markNotDone, recordOperatorIncident } from '../operator-incident.js';
 import { liveReplicas } from '../replicas.js';
 import { iso } from '../schemas.js';
 import type { ToolCall } from '../tool.js';
@@ -72,7 +72,7 @@ export async function pardon(args: PardonArgs, { ctx, identity }: ToolCall): Pro
   }
   const pardoned = named ?? (current?.incidentId ? await ctx.store.get(current.incidentId) : null);
   const pardonedId = named?.id ?? current?.incidentId ?? null;
-  const detector = await detectorFor(ctx, key.id, args.detector, pardoned, 'pardon');
+  const detector = await detectorFor(ctx, key.id, args.detector, pardoned);
   const graceSeconds = ctx.config.GUARD_PARDON_GRACE_SECONDS;
   const remaining = current ? penaltyView(current, now).remainingSeconds : 0;
   const plan = {
@@ -97,22 +97,16 @@ export async function pardon(args: PardonArgs, { ctx, identity }: ToolCall): Pro
 
   const lifted = current ? `lifted ${current.level} set by ${current.setBy} with ${remaining}s left` : 'no live penalty';
   const what = `Operator pardoned API key ${who}: ${lifted}${pardonedId ? `; incident ${pardonedId} pardoned and its offences taken back` : ''}; grace until ${plan.graceUntil}.`;
-  const draft = operatorIncident(
-    {
-      identity,
-      reason: args.reason,
-      key,
-      detector,
-      action: 'pardon',
-      level: current?.level ?? null,
-      expiresAt: null,
-      status: 'closed',
-      evidence: { remainingSeconds: remaining, graceSeconds },
-      what,
-    },
-    now,
-  );
-  const incident = await recordOperatorIncident(ctx, draft, what);
+  const incident = await recordOperatorIncident(ctx, identity, {
+    action: 'pardon',
+    reason: args.reason,
+    key,
+    detector,
+    level: current?.level ?? null,
+    evidence: { remainingSeconds: remaining, graceSeconds },
+    relatesTo: pardonedId,
+    what,
+  });
   try {
     if (current) await liftPenalty(ctx.redis, key.id, now);
   } catch (err) {

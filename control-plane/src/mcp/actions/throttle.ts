@@ -10,7 +10,7 @@ import {
 } from '@fluxgate/contracts';
 import { ToolInputError } from '../errors.js';
 import { resolveKey } from '../keys.js';
-import { markNotDone, operatorIncident, recordOperatorIncident, watchPenalty } from '../operator-incident.js';
+import { markNotDone, mcpActor, recordOperatorIncident } from '../operator-incident.js';
 import { liveReplicas } from '../replicas.js';
 import { iso, parseDuration } from '../schemas.js';
 import type { ToolCall } from '../tool.js';
@@ -41,7 +41,7 @@ export interface ThrottleOutcome {
   after?: { effectiveTier: string; until: string; durationSeconds: number };
   forced?: boolean;
   maxPenaltySeconds?: number;
-  detector?: DetectorId;
+  detector?: DetectorId | null;
   replicas?: Array<{ id: string; address: string; port: number; lastHeartbeat: string }>;
   incidentId?: string | null;
 }
@@ -81,7 +81,7 @@ export async function throttle(args: ThrottleArgs, { ctx, identity }: ToolCall):
   const now = ctx.now();
   const current = await getPenalty(ctx.redis, key.id, now);
   const currentIncident = !linked && current?.incidentId ? await ctx.store.get(current.incidentId) : null;
-  const detector = await detectorFor(ctx, key.id, args.detector, linked ?? currentIncident, 'throttle');
+  const detector = await detectorFor(ctx, key.id, args.detector, linked ?? currentIncident);
   const until = now + seconds * 1000;
   const replicas = await liveReplicas(ctx.redis, now);
   const plan = {
@@ -106,31 +106,28 @@ export async function throttle(args: ThrottleArgs, { ctx, identity }: ToolCall):
   }
 
   const what = `Operator throttled API key ${who} to ${args.level} for ${human(seconds)} (until ${iso(until)})${forced ? `, forced beyond MCP_MAX_PENALTY (${human(max)})` : ''}${current ? `, replacing ${current.level} set by ${current.setBy}` : ''}.`;
-  const draft = operatorIncident(
-    {
-      identity,
-      reason: args.reason,
-      key,
-      detector,
-      action: 'operator_throttle',
-      level: args.level,
-      expiresAt: until,
-      status: 'open',
-      evidence: { durationSeconds: seconds, forced: forced ? 1 : 0 },
-      thresholds: { maxPenaltySeconds: max },
-      what,
-    },
-    now,
-  );
-  // Stored first: an action is never taken without its incident.
-  const incident = await recordOperatorIncident(ctx, draft, what);
+  // Stored first: an action is never taken without its incident. The penalty names it.
+  const incident = await recordOperatorIncident(ctx, identity, {
+    action: 'operator_throttle',
+    reason: args.reason,
+    key,
+    detector,
+    level: args.level,
+    expiresAt: until,
+    evidence: { durationSeconds: seconds, forced: forced ? 1 : 0 },
+    thresholds: { maxPenaltySeconds: max },
+    relatesTo: linked?.id ?? currentIncident?.id ?? null,
+    what,
+  });
   const record: PenaltyRecord = buildPenaltyRecord({
     keyId: key.id,
     level: args.level,
     setBy: 'operator',
-    reason: `${args.reason} (mcp:${identity.name}${forced ? ', forced' : ''})`.slice(0, 500),
+    reason: args.reason.slice(0, 500),
     incidentId: incident.id,
     durationSeconds: seconds,
+    actor: mcpActor(identity),
+    forced,
     now,
   });
   try {
@@ -142,7 +139,6 @@ export async function throttle(args: ThrottleArgs, { ctx, identity }: ToolCall):
     if (live?.incidentId !== incident.id) await markNotDone(ctx, incident, ctx.now());
     throw err;
   }
-  await watchPenalty(ctx, { ...incident, keyId: key.id, expiresAt: until });
   return {
     ...plan,
     dryRun: false,

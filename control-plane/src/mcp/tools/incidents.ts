@@ -1,4 +1,12 @@
-import { DETECTOR_MODES, incidentSchema, INCIDENT_SOURCES, INCIDENT_STATUSES, shadowDecisionSchema } from '@fluxgate/contracts';
+import {
+  DETECTOR_MODES,
+  INCIDENT_ACTIONS,
+  incidentSchema,
+  INCIDENT_SOURCES,
+  INCIDENT_STATUSES,
+  shadowDecisionSchema,
+  type Incident,
+} from '@fluxgate/contracts';
 import { z } from 'zod';
 import { queryIncidents, queryShadowDecisions } from '../incident-query.js';
 import { resolveKey } from '../keys.js';
@@ -17,7 +25,8 @@ export const listIncidents = defineTool({
   title: 'Incidents',
   description:
     'Incidents from the ring buffer, newest first, with evidence (numbers and thresholds), action, level, expiry, status and summary. ' +
-    'Filters: since (ISO time or 30m/6h/7d back), key (id or display prefix), detector, mode (enforce|shadow), source (guard|operator), status. Paged with cursor.',
+    'Operator actions (throttle, pardon, allowlist_add/remove, mode_change) are incidents of source operator with actor (who) and reason; their detector is null when they answer none. ' +
+    'Filters: since (ISO time or 30m/6h/7d back), key (id or display prefix), detector, mode (enforce|shadow), source (guard|operator), action, status. Paged with cursor.',
   input: {
     limit: input.limit(20),
     since: z
@@ -29,6 +38,7 @@ export const listIncidents = defineTool({
     detector: input.detector.optional(),
     mode: z.enum(DETECTOR_MODES).optional(),
     source: z.enum(INCIDENT_SOURCES).optional(),
+    action: z.enum(INCIDENT_ACTIONS).optional(),
     status: z.enum(INCIDENT_STATUSES).optional(),
     cursor: input.cursor,
   },
@@ -42,7 +52,15 @@ export const listIncidents = defineTool({
       if (!k.found) return { headline: k.message, data: { incidents: [], nextCursor: null, scanned: 0 } };
       keyId = k.key.id;
     }
-    const filter = { keyId, detector: args.detector, mode: args.mode, source: args.source, status: args.status, sinceMs };
+    const filter = {
+      keyId,
+      detector: args.detector,
+      mode: args.mode,
+      source: args.source,
+      action: args.action,
+      status: args.status,
+      sinceMs,
+    };
     const p = await queryIncidents(ctx.redis, filter, args.limit, args.cursor);
     return {
       headline: `${p.items.length} incident(s)${p.nextCursor ? '; more with the cursor' : ''}.`,
@@ -68,7 +86,7 @@ export const getIncident = defineTool({
         data: { found: false, message: `no incident ${id} in the ring buffer (it may have been trimmed; the Postgres archive keeps all)` },
       };
     return {
-      headline: `${incident.detector} on ${incident.keyPrefix ?? incident.clientIp ?? incident.keyId ?? 'unknown'}: ${incident.action}${incident.level ? ` ${incident.level}` : ''}, ${incident.status}.`,
+      headline: headlineOf(incident),
       data: { found: true, message: 'found', incident },
     };
   },
@@ -132,3 +150,11 @@ export const listShadowDecisions = defineTool({
     };
   },
 });
+
+/** One line on an incident: the guard's names its detector and subject, an operator's who did what. */
+export function headlineOf(i: Incident): string {
+  const subject = i.keyPrefix ?? i.clientIp ?? i.keyId;
+  if (i.source === 'operator')
+    return `Operator action by ${i.actor ?? 'unknown'}: ${i.action}${i.level ? ` ${i.level}` : ''}${subject ? ` on ${subject}` : ''}${i.detector ? ` (${i.detector})` : ''}, ${i.status}.`;
+  return `${i.detector} on ${subject ?? 'unknown'}: ${i.action}${i.level ? ` ${i.level}` : ''}, ${i.status}.`;
+}

@@ -82,14 +82,14 @@ export const throttleKey = defineTool({
     incidentId: input.incidentId.optional().describe('The incident this throttle answers (its detector is recorded).'),
     detector: input.detector
       .optional()
-      .describe("Which abuse this answers, when no incident names it (default: the key's latest incident)."),
+      .describe("Which abuse this answers, when no incident names it (default: the key's latest incident's, else none)."),
   },
   output: {
     ...change,
     after: z.object({ effectiveTier: z.string(), until: z.string(), durationSeconds: z.number().int() }).optional(),
     forced: z.boolean().optional().describe('the duration is beyond MCP_MAX_PENALTY and force was given'),
     maxPenaltySeconds: z.number().int().optional(),
-    detector: input.detector.optional(),
+    detector: input.detector.nullable().optional().describe('the detector the throttle answers; null when none does'),
   },
   annotations: { destructiveHint: true, idempotentHint: false },
   async run(args, call) {

@@ -14,8 +14,8 @@ import { writeAudit } from '../../store/audit.js';
 import type { Sql } from '../../store/db.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { ToolInputError } from '../errors.js';
-import { resolveKey } from '../keys.js';
-import { operatorIncident, recordOperatorIncident } from '../operator-incident.js';
+import { resolveKey, type KeyInfo } from '../keys.js';
+import { markNotDone, recordOperatorIncident, type McpOperatorAction } from '../operator-incident.js';
 import { durationInput, input, parseDuration } from '../schemas.js';
 import { defineTool, type ToolCall } from '../tool.js';
 
@@ -40,17 +40,34 @@ const needSql = (sql: Sql | null): Sql => {
 };
 
 /** The stored value of an entry: a key id (from an id or prefix), an account id or email, an IP or CIDR. */
-async function normalise(call: ToolCall, kind: (typeof KINDS)[number], value: string): Promise<{ value: string; keyId: string | null }> {
+async function normalise(
+  call: ToolCall,
+  kind: (typeof KINDS)[number],
+  value: string,
+): Promise<{ value: string; keyId: string | null; subject: Pick<McpOperatorAction, 'key' | 'owner'> }> {
   const v = value.trim();
   if (kind === 'key') {
     const k = await resolveKey(call.ctx.sql, v, 'value');
     if (!k.found) throw new ToolInputError(`value: ${k.message}`);
-    return { value: k.key.id, keyId: k.key.id };
+    return { value: k.key.id, keyId: k.key.id, subject: { key: k.key } };
   }
   // Accounts and CIDRs are validated as every operator surface validates them (contracts).
   const parsed = allowlistInputSchema.safeParse({ kind, value: v });
   if (!parsed.success) throw new ToolInputError(`value: ${parsed.error.issues[0]?.message ?? `not a valid ${kind}`}`);
-  return { value: v.toLowerCase(), keyId: null };
+  const lower = v.toLowerCase();
+  const owner = kind !== 'account' ? null : lower.includes('@') ? { id: null, email: lower } : { id: lower, email: null };
+  return { value: lower, keyId: null, subject: { key: null as KeyInfo | null, owner } };
+}
+
+/** Records the operator incident first, then does the write; a failed write marks the incident not done. */
+async function recorded<T>(call: ToolCall, a: McpOperatorAction, write: () => Promise<T>): Promise<{ result: T; incidentId: string }> {
+  const incident = await recordOperatorIncident(call.ctx, call.identity, a);
+  try {
+    return { result: await write(), incidentId: incident.id };
+  } catch (err) {
+    await markNotDone(call.ctx, incident, call.ctx.now());
+    throw err;
+  }
 }
 
 export const listAllowlist = defineTool({
@@ -94,7 +111,7 @@ export const addAllowlistEntry = defineTool({
   role: 'operator',
   title: 'Allowlist a key, account or CIDR',
   description:
-    'Add (or renew) an allowlist entry: the guard stops penalising it from its next poll and records shadow incidents instead. Audited with your token name. dryRun: true answers what would change.',
+    'Add (or renew) an allowlist entry: the guard stops penalising it from its next poll and records shadow incidents instead. Records an operator incident with your token name and reason, and an audit row. dryRun: true answers what would change.',
   input: {
     kind: z.enum(KINDS).describe('key (id or display prefix), account (user id or email) or cidr (IP or CIDR).'),
     value: z.string().trim().min(1).max(320),
@@ -102,11 +119,18 @@ export const addAllowlistEntry = defineTool({
     expiresIn: durationInput.describe('Remove it by itself after this long (90s, 15m, 2h, 7d); default never.'),
     dryRun: input.dryRun,
   },
-  output: { changed: z.boolean(), dryRun: z.boolean(), existed: z.boolean(), entry: entryOutput, message: z.string() },
+  output: {
+    changed: z.boolean(),
+    dryRun: z.boolean(),
+    existed: z.boolean(),
+    entry: entryOutput,
+    incidentId: z.string().nullable().optional(),
+    message: z.string(),
+  },
   annotations: { destructiveHint: false, idempotentHint: true },
   async run(args, call) {
     const sql = needSql(call.ctx.sql);
-    const { value, keyId } = await normalise(call, args.kind, args.value);
+    const { value, keyId, subject } = await normalise(call, args.kind, args.value);
     const seconds = parseDuration(args.expiresIn, 'expiresIn');
     const expiresAt = seconds === null ? null : new Date(call.ctx.now() + seconds * 1000);
     const existing = await findAllowRow(sql, args.kind, value);
@@ -125,17 +149,35 @@ export const addAllowlistEntry = defineTool({
       const message = `dry run: would ${existing ? 'renew' : 'add'} ${args.kind}:${value}; the guard would stop penalising it at its next poll. Nothing was changed.`;
       return { headline: message, data: { changed: false, dryRun: true, existed: existing !== null, entry, message } };
     }
-    const row = await upsertAllowRow(sql, { kind: args.kind, value, reason: args.reason, createdBy, expiresAt });
+    const until = expiresAt ? ` until ${expiresAt.toISOString()}` : '';
+    const { result: row, incidentId } = await recorded(
+      call,
+      {
+        ...subject,
+        action: 'allowlist_add',
+        reason: args.reason,
+        expiresAt: expiresAt?.getTime() ?? null,
+        what: `Operator ${existing ? 'renewed the allowlist entry' : 'allowlisted'} ${args.kind}:${value}${until}: the guard stops penalising it from its next poll.`,
+      },
+      () => upsertAllowRow(sql, { kind: args.kind, value, reason: args.reason, createdBy, expiresAt }),
+    );
     await writeAudit(sql, {
       actor: createdBy,
       action: 'allowlist.add',
       keyId,
-      detail: { kind: args.kind, value, reason: args.reason, expiresAt: row.expiresAt },
+      detail: { kind: args.kind, value, reason: args.reason, expiresAt: row.expiresAt, incidentId },
     });
-    const message = `${existing ? 'Renewed' : 'Added'} ${args.kind}:${value}${row.expiresAt ? ` until ${row.expiresAt}` : ''}; the guard stops penalising it from its next poll.`;
+    const message = `${existing ? 'Renewed' : 'Added'} ${args.kind}:${value}${row.expiresAt ? ` until ${row.expiresAt}` : ''}; the guard stops penalising it from its next poll; incident ${incidentId}.`;
     return {
       headline: message,
-      data: { changed: true, dryRun: false, existed: existing !== null, entry: { ...row, source: 'database' as const }, message },
+      data: {
+        changed: true,
+        dryRun: false,
+        existed: existing !== null,
+        entry: { ...row, source: 'database' as const },
+        incidentId,
+        message,
+      },
     };
   },
 });
@@ -145,13 +187,19 @@ export const removeAllowlistEntry = defineTool({
   role: 'operator',
   title: 'Remove an allowlist entry',
   description:
-    'Remove an allowlist entry: from its next poll the guard may penalise it again. Audited with your token name. dryRun: true answers what would change.',
+    'Remove an allowlist entry: from its next poll the guard may penalise it again. Records an operator incident with your token name and reason, and an audit row. dryRun: true answers what would change.',
   input: { kind: z.enum(KINDS), value: z.string().trim().min(1).max(320), reason: input.reason, dryRun: input.dryRun },
-  output: { changed: z.boolean(), dryRun: z.boolean(), removed: entryOutput.nullable(), message: z.string() },
+  output: {
+    changed: z.boolean(),
+    dryRun: z.boolean(),
+    removed: entryOutput.nullable(),
+    incidentId: z.string().nullable().optional(),
+    message: z.string(),
+  },
   annotations: { destructiveHint: true, idempotentHint: true },
   async run(args, call) {
     const sql = needSql(call.ctx.sql);
-    const { value, keyId } = await normalise(call, args.kind, args.value);
+    const { value, keyId, subject } = await normalise(call, args.kind, args.value);
     const existing = await findAllowRow(sql, args.kind, value);
     if (!existing || args.dryRun) {
       const message = !existing
@@ -162,19 +210,34 @@ export const removeAllowlistEntry = defineTool({
         data: { changed: false, dryRun: args.dryRun, removed: existing ? { ...existing, source: 'database' as const } : null, message },
       };
     }
-    const removed = await deleteAllowRow(sql, args.kind, value);
+    const { result: removed, incidentId } = await recorded(
+      call,
+      {
+        ...subject,
+        action: 'allowlist_remove',
+        reason: args.reason,
+        what: `Operator removed ${args.kind}:${value} from the allowlist: the guard may penalise it again from its next poll.`,
+      },
+      () => deleteAllowRow(sql, args.kind, value),
+    );
     await writeAudit(sql, {
       actor: `mcp:${call.identity.name}`,
       action: 'allowlist.remove',
       keyId,
-      detail: { kind: args.kind, value, reason: args.reason },
+      detail: { kind: args.kind, value, reason: args.reason, incidentId },
     });
     const message = removed
-      ? `Removed ${args.kind}:${value}; the guard may penalise it again from its next poll.`
+      ? `Removed ${args.kind}:${value}; the guard may penalise it again from its next poll; incident ${incidentId}.`
       : `${args.kind}:${value} was already gone.`;
     return {
       headline: message,
-      data: { changed: removed !== null, dryRun: false, removed: removed ? { ...removed, source: 'database' as const } : null, message },
+      data: {
+        changed: removed !== null,
+        dryRun: false,
+        removed: removed ? { ...removed, source: 'database' as const } : null,
+        incidentId,
+        message,
+      },
     };
   },
 });
@@ -252,28 +315,24 @@ export const setDetectorMode = defineTool({
       return { headline: message, data: { ...base, changed: false, incidentId: null, message } };
     }
     const now = ctx.now();
+    const previous = overrides[args.detector] ?? null;
     const what = `Operator set detector ${args.detector} from ${before} to ${after}${override === null ? ' (back to its configured mode)' : ''}.`;
-    const incident = await recordOperatorIncident(
-      ctx,
-      operatorIncident(
-        {
-          identity,
-          reason: args.reason,
-          key: null,
-          detector: args.detector,
-          mode: after,
-          action: 'none',
-          level: null,
-          expiresAt: null,
-          status: 'closed',
-          evidence: {},
-          what,
-        },
-        now,
-      ),
+    const incident = await recordOperatorIncident(ctx, identity, {
+      action: 'mode_change',
+      reason: args.reason,
+      key: null,
+      detector: args.detector,
+      // The run-time mode set, or for a clear the one removed (as every surface records it).
+      mode: override ?? previous ?? after,
+      evidence: override === null ? { cleared: 1 } : {},
       what,
-    );
-    await writeDetectorMode(ctx.redis, args.detector, override, now);
+    });
+    try {
+      await writeDetectorMode(ctx.redis, args.detector, override, now);
+    } catch (err) {
+      await markNotDone(ctx, incident, ctx.now());
+      throw err;
+    }
     const message = `${what} The guard applies it from its next poll; incident ${incident.id}.`;
     return { headline: message, data: { ...base, changed: true, incidentId: incident.id, message } };
   },

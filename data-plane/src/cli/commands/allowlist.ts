@@ -2,7 +2,7 @@ import { ALLOWLIST_KINDS, allowlistInputSchema, parseAllowlistSpec, type Allowli
 import { addAllowlistEntry, listAllowlistEntries, removeAllowlistEntry } from '../../operator/allowlist.js';
 import { EXIT, type CliContext } from '../context.js';
 import { UsageError } from '../usage.js';
-import { iso, parseDurationFlag } from './operator-deps.js';
+import { iso, operatorDeps, parseDurationFlag } from './operator-deps.js';
 
 export interface AllowlistFlags {
   reason?: string;
@@ -13,7 +13,8 @@ export interface AllowlistFlags {
 /**
  * `allowlist add|list|remove`: keys, accounts and CIDRs the guard never penalises (it records a
  * shadow incident instead). Entries are written as `key:<id>`, `account:<user id or email>`,
- * `cidr:<ip or cidr>`; the guard sees a change at its next poll.
+ * `cidr:<ip or cidr>`; the guard sees a change at its next poll. Each change leaves an operator
+ * incident (as `cli:<user>`, with --reason), so Redis is needed too.
  */
 export async function allowlistCommand(
   ctx: CliContext,
@@ -22,7 +23,6 @@ export async function allowlistCommand(
   flags: AllowlistFlags,
   actor: string,
 ): Promise<number> {
-  const deps = { sql: ctx.sql(), warn: ctx.warn };
   switch (sub) {
     case 'add': {
       const spec = parseAllowlistSpec(one(args, 'add'));
@@ -38,17 +38,17 @@ export async function allowlistCommand(
         const issue = input.error.issues[0];
         throw new UsageError(`${issue?.path.join('.') || 'entry'}: ${issue?.message ?? 'invalid'}`);
       }
-      const { entry, created } = await addAllowlistEntry(deps, input.data, actor);
-      if (flags.json) ctx.out(JSON.stringify({ entry, created }));
+      const { entry, created, incidentId } = await addAllowlistEntry(await operatorDeps(ctx), input.data, actor);
+      if (flags.json) ctx.out(JSON.stringify({ entry, created, incidentId }));
       else
         ctx.out(
-          `${created ? 'added' : 'updated'} #${entry.id} ${entry.kind}:${entry.value}${entry.expiresAt ? ` until ${iso(entry.expiresAt)}` : ''}`,
+          `${created ? 'added' : 'updated'} #${entry.id} ${entry.kind}:${entry.value}${entry.expiresAt ? ` until ${iso(entry.expiresAt)}` : ''}${incidentId ? `; incident ${incidentId}` : ''}`,
         );
       return EXIT.ok;
     }
     case 'list': {
       if (args.length > 0) throw new UsageError(`unexpected argument: ${args[0]}`);
-      const entries = await listAllowlistEntries(deps);
+      const entries = await listAllowlistEntries({ sql: ctx.sql() });
       if (flags.json) ctx.out(JSON.stringify(entries));
       else if (entries.length === 0) ctx.out('the allowlist is empty');
       else for (const e of entries) ctx.out(line(e));
@@ -63,12 +63,15 @@ export async function allowlistCommand(
           ? { kind: spec.kind as AllowlistKind, value: spec.value }
           : null;
       if (!by) throw new UsageError('expected an entry id or <kind>:<value>');
-      const removed = await removeAllowlistEntry(deps, by, actor);
-      if (!removed) {
+      if (flags.reason !== undefined && flags.reason.length > 500) throw new UsageError('--reason is at most 500 characters');
+      const done = await removeAllowlistEntry(await operatorDeps(ctx), by, actor, flags.reason ?? null);
+      if (!done) {
         ctx.warn(`no allowlist entry ${what}`);
         return EXIT.refused;
       }
-      ctx.out(`removed #${removed.id} ${removed.kind}:${removed.value}`);
+      const { removed, incidentId } = done;
+      if (flags.json) ctx.out(JSON.stringify(done));
+      else ctx.out(`removed #${removed.id} ${removed.kind}:${removed.value}${incidentId ? `; incident ${incidentId}` : ''}`);
       return EXIT.ok;
     }
     default:

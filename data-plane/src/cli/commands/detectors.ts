@@ -2,17 +2,18 @@ import { DETECTORS, isDetector, isDetectorMode } from '@fluxgate/contracts';
 import { changeDetectorMode, listDetectorModes } from '../../operator/detector-modes.js';
 import { EXIT, type CliContext } from '../context.js';
 import { UsageError } from '../usage.js';
+import { operatorDeps } from './operator-deps.js';
 
 /**
  * `detectors list` and `detectors mode <detector> enforce|shadow|clear`: the guard's detector
  * modes at run time (they win over GUARD_DEFAULT_MODE and GUARD_MODES until cleared), applied at
- * the guard's next poll.
+ * the guard's next poll. A change leaves an operator incident (as `cli:<user>`, with --reason).
  */
 export async function detectorsCommand(
   ctx: CliContext,
   sub: string | undefined,
   args: string[],
-  flags: { json?: boolean },
+  flags: { json?: boolean; reason?: string },
   actor: string,
 ): Promise<number> {
   if (sub === 'list') {
@@ -28,12 +29,14 @@ export async function detectorsCommand(
     throw new UsageError('expected: detectors mode <detector> enforce|shadow|clear');
   if (!isDetector(detector)) throw new UsageError(`unknown detector ${detector} (one of ${DETECTORS.join(', ')})`);
   if (mode !== 'clear' && !isDetectorMode(mode)) throw new UsageError('the mode must be enforce, shadow or clear');
-  const change = await changeDetectorMode(
-    { sql: ctx.sql(), redis: await ctx.redis(), warn: ctx.warn },
-    detector,
-    mode === 'clear' ? null : mode,
-    actor,
-  );
-  ctx.out(`${detector}: ${change.previous ?? 'configured'} → ${change.mode ?? 'configured'} (the guard applies it at its next poll)`);
+  if (flags.reason !== undefined && flags.reason.length > 500) throw new UsageError('--reason is at most 500 characters');
+  const change = await changeDetectorMode(await operatorDeps(ctx), detector, mode === 'clear' ? null : mode, actor, flags.reason ?? null);
+  if (flags.json) ctx.out(JSON.stringify(change));
+  else if (change.incidentId === null && change.previous === change.mode)
+    ctx.out(`${detector}: already ${change.mode ?? 'configured'}; nothing changed`);
+  else
+    ctx.out(
+      `${detector}: ${change.previous ?? 'configured'} → ${change.mode ?? 'configured'} (the guard applies it at its next poll)${change.incidentId ? `; incident ${change.incidentId}` : ''}`,
+    );
   return EXIT.ok;
 }

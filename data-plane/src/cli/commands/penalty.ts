@@ -18,7 +18,7 @@ const MAX_DURATION_SECONDS = 30 * 86_400;
 /**
  * `penalty set|lift|list`: the operator's throttle and pardon, with the same rails as the admin
  * routes (operator/penalty.ts): past MCP_MAX_PENALTY only with --force, a pardon of a guard
- * penalty gives grace and leaves an operator incident, --dry-run changes nothing.
+ * penalty gives grace, each change leaves an operator incident, --dry-run changes nothing.
  */
 export async function penaltyCommand(
   ctx: CliContext,
@@ -61,7 +61,10 @@ async function set(ctx: CliContext, keyId: string, flags: PenaltyFlags, actor: s
     actor,
   );
   if (flags.json) ctx.out(JSON.stringify(outcome));
-  else ctx.out(`${describe(outcome)}${outcome.forced ? ' (forced past MCP_MAX_PENALTY)' : ''}`);
+  else
+    ctx.out(
+      `${describe(outcome)}${outcome.forced ? ' (forced past MCP_MAX_PENALTY)' : ''}${outcome.incidentId ? `; incident ${outcome.incidentId}` : ''}`,
+    );
   return EXIT.ok;
 }
 
