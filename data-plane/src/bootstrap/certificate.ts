@@ -22,13 +22,16 @@ export async function ensureCertificate(opts: {
   keyPath?: string | undefined;
   stateDir: string;
   warn?: Warn;
+  /** The variables errors name (default TLS_CERT_PATH/TLS_KEY_PATH; the admin listener's own pair has its own). */
+  variables?: { cert: string; key: string };
 }): Promise<TlsFiles> {
   const warn = opts.warn ?? (() => undefined);
+  const names = opts.variables ?? { cert: 'TLS_CERT_PATH', key: 'TLS_KEY_PATH' };
   if (opts.certPath || opts.keyPath) {
-    if (!opts.certPath || !opts.keyPath) throw new Error('TLS_CERT_PATH and TLS_KEY_PATH must be set together');
-    await assertReadable(opts.certPath, 'TLS_CERT_PATH');
-    await assertReadable(opts.keyPath, 'TLS_KEY_PATH');
-    await checkSecretFile(opts.keyPath, 'TLS_KEY_PATH', warn);
+    if (!opts.certPath || !opts.keyPath) throw new Error(`${names.cert} and ${names.key} must be set together`);
+    await assertReadable(opts.certPath, names.cert);
+    await assertReadable(opts.keyPath, names.key);
+    await checkSecretFile(opts.keyPath, names.key, warn);
     return { certPath: opts.certPath, keyPath: opts.keyPath, generated: false };
   }
   const dir = join(opts.stateDir, 'tls');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { adminListenerProblem } from './admin-listener.js';
 import { dataPlaneEnvSchema, type DataPlaneConfig } from './schema.js';
 
 export class ConfigError extends Error {
@@ -11,7 +12,11 @@ export class ConfigError extends Error {
  */
 export function loadConfig(env: NodeJS.ProcessEnv): DataPlaneConfig {
   const parsed = dataPlaneEnvSchema.safeParse(env);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    const problem = adminListenerProblem(parsed.data);
+    if (problem) throw new ConfigError(problem);
+    return parsed.data;
+  }
   const lines = parsed.error.issues.map((issue) => {
     const name = issue.path.join('.') || '(environment)';
     return `invalid ${name}: ${issue.message}`;

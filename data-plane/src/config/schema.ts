@@ -51,6 +51,14 @@ export const dataPlaneEnvSchema = z.object({
   PUBLIC_PORT: port.default(8443),
   ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_PORT: port.default(9090),
+  /**
+   * Admin listener over TLS (true: the public listener's certificate unless ADMIN_TLS_CERT_PATH/
+   * ADMIN_TLS_KEY_PATH name a pair of its own, which alone also turn TLS on). Required for a
+   * non-loopback ADMIN_HOST (config/admin-listener.ts).
+   */
+  ADMIN_TLS: z.stringbool().optional(),
+  ADMIN_TLS_CERT_PATH: optionalString,
+  ADMIN_TLS_KEY_PATH: optionalString,
   /** Bearer token for the admin listener; generated under the state dir when unset. */
   ADMIN_TOKEN: optionalString.pipe(strongSecret(16, 'must be at least 16 characters').optional()),
 

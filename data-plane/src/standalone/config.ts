@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { adminListenerProblem } from '../config/admin-listener.js';
 import { ConfigError } from '../config/load.js';
 import { dataPlaneEnvSchema } from '../config/schema.js';
 
@@ -39,6 +40,8 @@ export type SupervisorConfig = z.infer<typeof supervisorEnvSchema>;
 /** One line per bad variable: its name and the problem, never its value (it may be a secret). */
 export function loadSupervisorConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
   const parsed = supervisorEnvSchema.safeParse(env);
+  const problem = parsed.success ? adminListenerProblem(parsed.data) : null;
+  if (problem) throw new ConfigError(problem);
   if (parsed.success) return parsed.data;
   throw new ConfigError(parsed.error.issues.map((i) => `invalid ${i.path.join('.') || '(environment)'}: ${i.message}`).join('\n'));
 }

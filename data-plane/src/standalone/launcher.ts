@@ -13,6 +13,7 @@ import { formatBanner, type SecretSource } from './banner.js';
 import { loadSupervisorConfig, stopTimeoutMs, type SupervisorConfig } from './config.js';
 import { planeUnit, type Listening } from './plane.js';
 import { connectHost, urlHost } from './probe.js';
+import { adminTlsEnabled } from '../config/admin-listener.js';
 import { planPostgres, planRedis } from './services.js';
 import { createSupervisor, type Unit } from './supervisor.js';
 import { checkUpstreams } from './upstream-check.js';
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
   say(
     formatBanner({
       publicUrl: `https://${publicHost}:${Number(dp.info['publicPort'])}`,
-      adminUrl: `http://${urlHost(connectHost(config.ADMIN_HOST))}:${Number(dp.info['adminPort'])}`,
+      adminUrl: `${adminTlsEnabled(config) ? 'https' : 'http'}://${urlHost(connectHost(config.ADMIN_HOST))}:${Number(dp.info['adminPort'])}`,
       controlUrl: `http://${controlConnect}:${Number(cp.info['port'])}`,
       adminToken: tokenSource('ADMIN_TOKEN', config.ADMIN_TOKEN !== undefined, join(stateDir, 'admin-token')),
       mcpToken: mcp
