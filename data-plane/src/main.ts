@@ -40,6 +40,7 @@ import { createUpstreamPool } from './proxy/pool.js';
 import type { UpstreamStatus } from './proxy/types.js';
 import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
+import { ReadinessFailure } from './routes/health.js';
 import { staticRoute } from './routes/static.js';
 import { loadSite } from './static/site.js';
 import { createSql, pingPostgres } from './store/db.js';
@@ -231,9 +232,13 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     spa: staticRoute(site),
     dnsQuery: dns.route,
     readiness: {
-      redis: async () => (await redis.ping()) === 'PONG',
+      redis: async () => {
+        // Without an offline queue a command on a lost connection fails with a message, not a code: say the state.
+        if (redis.status !== 'ready') throw new ReadinessFailure(`not connected (${redis.status})`);
+        return (await redis.ping()) === 'PONG';
+      },
       postgres: () => pingPostgres(sql),
-      upstreams: () => pool.anyHealthy(),
+      upstreams: () => pool.availability(),
       details: () => ({
         rateLimits: !config.LIMITS_ENABLED
           ? 'off'

@@ -90,7 +90,7 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     expect(control.status).toBe(200);
     expect(control.body.status).toBe('ok');
     const ready = await getJson(`${base}/readyz`);
-    expect(ready.body.checks).toMatchObject({ redis: true, postgres: true, upstreams: true });
+    expect(ready.body.checks).toMatchObject({ redis: { status: 'ok' }, postgres: { status: 'ok' }, upstreams: { status: 'ok' } });
 
     const out = stack.stdout();
     expect(count(out, BANNER_TITLE)).toBe(1);
@@ -198,11 +198,14 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     const back = Number((await stack.waitFor(/embedded Postgres is back \(pid (\d+)\)/))[1]);
     expect(await pgPids()).toEqual([back]);
     expect(JSON.parse(await readFile(join(stateDir, 'runtime.json'), 'utf8')).DATABASE_URL).toBe(url);
-    await waitUntil(async () => ((await getJson(`${base}/readyz`)).body.checks as { postgres?: boolean }).postgres === true, {
-      timeoutMs: 30_000,
-      intervalMs: 250,
-      message: 'the data plane never reached Postgres again',
-    });
+    await waitUntil(
+      async () => ((await getJson(`${base}/readyz`)).body.checks as { postgres?: { status: string } }).postgres?.status === 'ok',
+      {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        message: 'the data plane never reached Postgres again',
+      },
+    );
     // Neither plane fell over with it: their connections failed and reconnected (a control plane
     // once exited here on an unhandled `read ECONNRESET`; log/process-guard.ts).
     expect(stack.output()).not.toMatch(/(data|control) plane \(pid \d+\) exited/);
@@ -280,7 +283,7 @@ it('starts with REDIS_URL and DATABASE_URL both set on a fresh clone, names conf
   try {
     await stack.waitFor(new RegExp(BANNER_TITLE), { timeoutMs: 60_000 });
     const ready = await getJson(`https://127.0.0.1:${publicPort}/readyz`);
-    expect(ready.body.checks).toMatchObject({ redis: true, postgres: true });
+    expect(ready.body.checks).toMatchObject({ redis: { status: 'ok' }, postgres: { status: 'ok' } });
     expect((await getJson(`http://127.0.0.1:${controlPort}/healthz`)).status).toBe(200);
     const out = stack.stdout();
     expect(out).toContain(`${redis.url}  (from REDIS_URL)`);
