@@ -1,4 +1,4 @@
-import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_PARDON_GRACE_SECONDS, operatorPenaltyCapSchema } from '@fluxgate/contracts';
+import { connectionEnvShape, DEFAULT_INCIDENT_CAPACITY, DEFAULT_PARDON_GRACE_SECONDS, operatorPenaltyCapSchema } from '@fluxgate/contracts';
 import { strongSecret } from './secret-strength.js';
 import { z } from 'zod';
 import { isCidr } from '../net/cidr-set.js';
@@ -67,6 +67,8 @@ export const dataPlaneEnvSchema = z.object({
 
   DATABASE_URL: optionalString.pipe(url(['postgres:', 'postgresql:']).optional()),
   REDIS_URL: optionalString.pipe(url(['redis:', 'rediss:']).optional()),
+  /** PGHOST…PGDATABASE, PGPASSWORD/DATABASE_PASSWORD_FILE, REDIS_PASSWORD/REDIS_PASSWORD_FILE: the URLs from parts. */
+  ...connectionEnvShape,
   /** Path of init.sql, applied at boot. */
   INIT_SQL_PATH: optionalString,
   /** Directory of the built SPA served on the public listener (default: the repository's frontend/dist). */

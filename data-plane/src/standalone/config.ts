@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { adminListenerProblem } from '../config/admin-listener.js';
-import { ConfigError } from '../config/load.js';
+import { ConfigError, connectionUrls } from '../config/load.js';
 import { dataPlaneEnvSchema } from '../config/schema.js';
 
 /**
@@ -42,7 +42,7 @@ export function loadSupervisorConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
   const parsed = supervisorEnvSchema.safeParse(env);
   const problem = parsed.success ? adminListenerProblem(parsed.data) : null;
   if (problem) throw new ConfigError(problem);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return { ...parsed.data, ...connectionUrls(parsed.data) };
   throw new ConfigError(parsed.error.issues.map((i) => `invalid ${i.path.join('.') || '(environment)'}: ${i.message}`).join('\n'));
 }
 

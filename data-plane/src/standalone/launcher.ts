@@ -14,6 +14,7 @@ import { loadSupervisorConfig, stopTimeoutMs, type SupervisorConfig } from './co
 import { planeUnit, type Listening } from './plane.js';
 import { connectHost, urlHost } from './probe.js';
 import { adminTlsEnabled } from '../config/admin-listener.js';
+import { CONNECTION_PART_VARIABLES } from '@fluxgate/contracts';
 import { planPostgres, planRedis } from './services.js';
 import { createSupervisor, type Unit } from './supervisor.js';
 import { checkUpstreams } from './upstream-check.js';
@@ -89,6 +90,8 @@ async function main(): Promise<void> {
   // It holds the services' passwords: 0600 even when an older copy had a looser mode.
   await writeSecretFile(runtimeFile, `${JSON.stringify({ DATABASE_URL: pg.url, REDIS_URL: redis.url })}\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, DATABASE_URL: pg.url, FLUXGATE_STATE_DIR: stateDir };
+  // The URLs above already carry what PGHOST…/PGPASSWORD/REDIS_PASSWORD said: a plane given both would see two passwords.
+  for (const name of CONNECTION_PART_VARIABLES) delete env[name];
   // MCP clients need a token from the first start: generated once (0600) unless the operator set
   // MCP_TOKEN or named tokens (MCP_TOKENS). MCP tokens are the control plane's alone: the data
   // plane's environment does not carry them.
