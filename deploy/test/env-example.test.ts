@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { controlPlaneEnvSchema } from '../src/config/schema.js';
+import { controlPlaneEnvSchema } from '../../control-plane/src/config/schema.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (f: string): string => readFileSync(`${root}${f}`, 'utf8');
