@@ -32,6 +32,8 @@ USER node
 FROM runtime AS data-plane
 COPY --from=build /app/data-plane/package.json data-plane/
 COPY --from=build /app/data-plane/dist data-plane/dist
+# The SPA on the data plane's own origin (Kubernetes; under compose nginx serves it instead).
+COPY --from=build /app/frontend/dist frontend/dist
 ENV INIT_SQL_PATH=/app/init.sql
 EXPOSE 8443 9090
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=5 \
