@@ -47,10 +47,16 @@ export function interpolate(value: string, env: Record<string, string>): string 
 }
 
 /** Every variable compose interpolates (.env's variables). */
-export const composeVariables = (): Set<string> => new Set([...read('docker-compose.yml').matchAll(/\$\{([A-Z0-9_]+)/g)].map((m) => m[1]!));
+export const composeVariables = (): Set<string> =>
+  new Set(
+    read('docker-compose.yml')
+      .split('\n')
+      .filter((l) => !l.trim().startsWith('#'))
+      .flatMap((l) => [...l.matchAll(/(?<!\$)\$\{([A-Z0-9_]+)/g)].map((m) => m[1]!)),
+  );
 
 /** A variable that holds a secret itself (not a path to one). */
-export const isSecretName = (name: string): boolean => /(PASSWORD|SECRET|TOKENS?)$/.test(name);
+export const isSecretName = (name: string): boolean => /(PASSWORD|SECRET|_TOKEN)$|^MCP_TOKENS$/.test(name);
 
 /**
  * The published ports the README's "Production" section declares, in compose's own syntax: the
@@ -62,4 +68,14 @@ export function publishedInReadme(): string[] {
     .find((l) => l.startsWith('Published by `docker-compose.yml`'));
   if (!line) throw new Error('README.md has no line starting with "Published by `docker-compose.yml`"');
   return [...line.matchAll(/`([^`]+:\d+)`/g)].map((m) => m[1]!);
+}
+
+/** Defaults docker-compose.yml gives its variables: `${NAME:-default}` → default, `${NAME:?…}` → '' (required). */
+export function composeDefaults(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const l of read('docker-compose.yml').split('\n')) {
+    if (l.trim().startsWith('#')) continue;
+    for (const m of l.matchAll(/(?<!\$)\$\{([A-Z0-9_]+)(?::([-?])([^}]*))?\}/g)) out.set(m[1]!, m[2] === '-' ? m[3]! : '');
+  }
+  return out;
 }
