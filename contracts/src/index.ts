@@ -15,3 +15,4 @@ export * from './guard.js';
 export * from './health.js';
 export * from './secret-strength.js';
 export * from './connection-env.js';
+export * from './readiness.js';

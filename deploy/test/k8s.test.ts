@@ -137,6 +137,7 @@ describe.each(Object.entries(renders))('Kubernetes manifests (%s)', (variant, ob
     expect(portOf(cp, 'http')).toBe(cpDefaults.CONTROL_PLANE_PORT);
     expect(environment(cp).CONTROL_PLANE_PORT).toBe(String(cpDefaults.CONTROL_PLANE_PORT));
     expect(cp.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(cp.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'http' });
     for (const s of of('Service').filter((x) => (x.spec as { type: string }).type !== 'ExternalName')) {
       const spec = s.spec as { selector: Record<string, string>; ports: { targetPort: string }[] };
       const target = of('Deployment').find((d) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { failureReason, ReadinessFailure } from './health.js';
+import { failureReason, ReadinessFailure } from './readiness.js';
 
 const withCode = (code: unknown, message: string) => Object.assign(new Error(message), { code });
 
