@@ -71,6 +71,14 @@ describe('.env.example', () => {
     expect(wrong).toEqual([]);
   });
 
+  it('can be copied to .env for compose as it is: it overrides none of compose’s defaults', () => {
+    const overridden = [...composeDefaults()].flatMap(([v, def]) => {
+      const value = documented.get(v)?.value;
+      return value === undefined || value === '' || value === def ? [] : [`${v}: "${value}" would replace compose's "${def}"`];
+    });
+    expect(overridden).toEqual([]);
+  });
+
   it('holds no secret value', () => {
     for (const [name, { value }] of documented) if (isSecretName(name)) expect(value, name).toBe('');
   });
