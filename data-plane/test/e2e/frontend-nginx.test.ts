@@ -1,6 +1,6 @@
 /**
  * The compose frontend for real (issue 16): the repository's nginx.conf run by nginx, with the
- * certificate compose's frontend-cert generates (bootstrap/provide-cert), in front of a real
+ * certificate compose's frontend-cert generates (dist/bootstrap/provide-cert.js), in front of a real
  * data plane. TLS on its port, /health and the API proxied, streams unbuffered, the SPA with the
  * data plane's headers, and X-Forwarded-For handled as TRUSTED_PROXIES says.
  *
@@ -18,13 +18,13 @@ import { fileURLToPath } from 'node:url';
 import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provideCertificatePair } from '../../src/bootstrap/certificate.js';
 import { SPA_CSP } from '../../src/static/headers.js';
 import { startGateway, type Gateway } from '../support/gateway.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { freePort, waitUntil } from '../support/services.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
+const PROVIDE_CERT = fileURLToPath(new URL('../../dist/bootstrap/provide-cert.js', import.meta.url));
 let mock: MockUpstream;
 let gw: Gateway;
 let dir: string;
@@ -58,7 +58,11 @@ beforeAll(async () => {
   // nginx connects from 127.0.0.2 (proxy_bind below): the one trusted proxy.
   gw = await startGateway({ upstreams: mock.url, env: { TRUSTED_PROXIES: '127.0.0.2' } });
   dir = await mkdtemp(join(tmpdir(), 'fg-nginx-'));
-  const cert = await provideCertificatePair(join(dir, 'tls'), ['localhost']);
+  // As compose's one-shot frontend-cert runs it; a second run keeps the pair.
+  const provide = () => spawnSync(process.execPath, [PROVIDE_CERT, join(dir, 'tls'), 'localhost'], { encoding: 'utf8' }).stdout.trim();
+  expect(provide()).toBe(`generated a self-signed certificate ${join(dir, 'tls', 'tls.crt')}`);
+  expect(provide()).toBe(`keeping the certificate ${join(dir, 'tls', 'tls.crt')}`);
+  const cert = { certPath: join(dir, 'tls', 'tls.crt'), keyPath: join(dir, 'tls', 'tls.key') };
   const port = await freePort();
   let conf = await readFile(`${root}nginx.conf`, 'utf8');
   conf = rewrite(conf, /^resolver 127\.0\.0\.11 .*;$/m, '');
