@@ -148,8 +148,19 @@ async function main(): Promise<void> {
       certificate: config.TLS_CERT_PATH
         ? { path: resolve(config.TLS_CERT_PATH), selfSigned: false }
         : { path: resolve(stateDir, 'tls', 'localhost.crt'), selfSigned: true },
-      redis: { url: redis.url, source: redis.source, dir: redis.dir && resolve(redis.dir) },
-      postgres: { url: pg.url, source: pg.source, dir: pg.dir && resolve(pg.dir) },
+      redis: {
+        url: redis.url,
+        source: redis.source,
+        dir: redis.dir && resolve(redis.dir),
+        ...(config.REDIS_PASSWORD || config.REDIS_PASSWORD_FILE ? { from: 'REDIS_URL and its password variable' } : {}),
+      },
+      postgres: {
+        url: pg.url,
+        source: pg.source,
+        dir: pg.dir && resolve(pg.dir),
+        // libpq's variables build the URL when DATABASE_URL is unset (contracts/connection-env.ts).
+        ...(config.PGHOST && !process.env.DATABASE_URL?.trim() ? { from: 'PGHOST, PGUSER…' } : {}),
+      },
       runtimeFile: resolve(runtimeFile),
       upstreams: found,
       drainMs: config.DRAIN_TIMEOUT_MS,
