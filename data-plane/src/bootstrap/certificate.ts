@@ -86,7 +86,7 @@ export async function provideCertificatePair(
   if (hasCert || hasKey)
     throw new Error(`${dir} holds ${hasCert ? 'tls.crt' : 'tls.key'} without ${hasCert ? 'tls.key' : 'tls.crt'}: provide both or neither`);
   await mkdir(dir, { recursive: true });
-  const pems = await selfSignedPair(names.length > 0 ? names : ['localhost']);
+  const pems = await selfSignedPair(names.length > 0 ? [...new Set(names)] : ['localhost']);
   await writeSecretFile(keyPath, pems.private);
   await writeFile(certPath, pems.cert, { mode: 0o644 });
   return { certPath, keyPath, generated: true };
