@@ -23,6 +23,15 @@ export default defineConfig({
         },
       },
       {
+        // The deploy files (compose, Kubernetes, .env.example, Prometheus, Grafana) checked
+        // against both planes' config schemas: no Docker engine or cluster runs here.
+        test: {
+          name: 'deploy',
+          include: ['deploy/test/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
         test: {
           name: 'integration',
           include: ['{data-plane,control-plane,frontend}/test/**/*.test.ts'],

@@ -15,3 +15,5 @@ export * from './packed-windows.js';
 export * from './guard.js';
 export * from './health.js';
 export * from './secret-strength.js';
+export * from './connection-env.js';
+export * from './readiness.js';

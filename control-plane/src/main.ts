@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { ReadinessFailure } from '@fluxgate/contracts';
 import { Redis } from 'ioredis';
 import { Ollama } from 'ollama';
 import { adminTokenSource } from './config/admin-token.js';
@@ -67,6 +68,14 @@ async function main(config: ControlPlaneConfig, log: Logger): Promise<void> {
     registry: metrics.registry,
     adminToken,
     health: () => ({ role: lease.isLeader() ? 'leader' : 'standby', holder, ...guard.status() }),
+    readiness: {
+      redis: async () => {
+        // With the offline queue a PING would wait for the reconnect: say the connection's state instead.
+        if (redis.status !== 'ready') throw new ReadinessFailure(`not connected (${redis.status})`);
+        return (await redis.ping()) === 'PONG';
+      },
+      postgres: sql ? async () => sql`SELECT 1` : null,
+    },
     log,
     mcp,
   });

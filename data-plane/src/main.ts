@@ -18,6 +18,7 @@ import { createPortalRoutes } from './portal/routes.js';
 import { createDnsStack } from './dns/stack.js';
 import { randomUUID } from 'node:crypto';
 import { ensureCertificate } from './bootstrap/certificate.js';
+import { adminTlsEnabled } from './config/admin-listener.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import type { DataPlaneConfig } from './config/schema.js';
 import { createPlainApp, createTlsApp, listenOn, loadUws } from './http/uws.js';
@@ -39,6 +40,7 @@ import { createUpstreamPool } from './proxy/pool.js';
 import type { UpstreamStatus } from './proxy/types.js';
 import { parseUpstreamUrls, readUpstreamsFile } from './proxy/upstreams.js';
 import { createProxyPorts } from './routes/proxy-wiring.js';
+import { ReadinessFailure } from './routes/health.js';
 import { staticRoute } from './routes/static.js';
 import { loadSite } from './static/site.js';
 import { createSql, pingPostgres } from './store/db.js';
@@ -59,6 +61,18 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     stateDir: config.FLUXGATE_STATE_DIR,
     warn,
   });
+  // A non-loopback ADMIN_HOST was refused at parse unless this is on (config/admin-listener.ts).
+  const adminTls = !adminTlsEnabled(config)
+    ? null
+    : config.ADMIN_TLS_CERT_PATH
+      ? await ensureCertificate({
+          certPath: config.ADMIN_TLS_CERT_PATH,
+          keyPath: config.ADMIN_TLS_KEY_PATH,
+          stateDir: config.FLUXGATE_STATE_DIR,
+          warn,
+          variables: { cert: 'ADMIN_TLS_CERT_PATH', key: 'ADMIN_TLS_KEY_PATH' },
+        })
+      : tls;
   const admin = await ensureAdminToken(config.ADMIN_TOKEN, config.FLUXGATE_STATE_DIR, warn);
   if (admin.path) log.info({ path: admin.path }, 'admin token generated (read it from this file)');
   // Every replica must share JWT_SECRET; a generated one is only for a single local process.
@@ -181,7 +195,7 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   if (!site) log.info({ spaDir }, 'no SPA build found: the public listener serves the API only');
 
   const publicApp = createTlsApp(uws, { certPath: tls.certPath, keyPath: tls.keyPath });
-  const adminApp = createPlainApp(uws);
+  const adminApp = adminTls ? createTlsApp(uws, { certPath: adminTls.certPath, keyPath: adminTls.keyPath }) : createPlainApp(uws);
   createDataPlane({
     config,
     log,
@@ -218,9 +232,13 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
     spa: staticRoute(site),
     dnsQuery: dns.route,
     readiness: {
-      redis: async () => (await redis.ping()) === 'PONG',
+      redis: async () => {
+        // Without an offline queue a command on a lost connection fails with a message, not a code: say the state.
+        if (redis.status !== 'ready') throw new ReadinessFailure(`not connected (${redis.status})`);
+        return (await redis.ping()) === 'PONG';
+      },
       postgres: () => pingPostgres(sql),
-      upstreams: () => pool.anyHealthy(),
+      upstreams: () => pool.availability(),
       details: () => ({
         rateLimits: !config.LIMITS_ENABLED
           ? 'off'
@@ -260,12 +278,17 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   const adminListener = await listenOn(adminApp, config.ADMIN_HOST, config.ADMIN_PORT);
   dns.announce(publicListener.port);
   log.info(
-    { publicPort: publicListener.port, adminPort: adminListener.port, upstreams: upstreams.map((u) => u.name) },
+    {
+      publicPort: publicListener.port,
+      adminPort: adminListener.port,
+      adminTls: adminTls !== null,
+      upstreams: upstreams.map((u) => u.name),
+    },
     'data plane listening',
   );
   // One machine-readable line for launchers and tests.
   process.stdout.write(
-    `${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port, replicaId })}\n`,
+    `${JSON.stringify({ event: 'listening', publicPort: publicListener.port, adminPort: adminListener.port, adminTls: adminTls !== null, replicaId })}\n`,
   );
 
   let stopping = false;

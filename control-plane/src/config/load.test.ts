@@ -41,3 +41,29 @@ describe('control-plane config', () => {
     expect(msg).not.toContain(secret);
   });
 });
+
+describe('control-plane connection URLs from parts (the same contracts helper as the data plane)', () => {
+  const PASSWORD = 'p@ss:w/o%rd#?x';
+  it('builds DATABASE_URL from PGHOST… and puts REDIS_PASSWORD into REDIS_URL, encoded', () => {
+    const c = loadConfig({
+      PGHOST: 'postgres',
+      PGUSER: 'fluxgate',
+      PGPASSWORD: PASSWORD,
+      REDIS_URL: 'redis://redis:6379',
+      REDIS_PASSWORD: PASSWORD,
+    });
+    expect(decodeURIComponent(new URL(c.DATABASE_URL!).password)).toBe(PASSWORD);
+    expect(new URL(c.DATABASE_URL!).pathname).toBe('/fluxgate');
+    expect(decodeURIComponent(new URL(c.REDIS_URL!).password)).toBe(PASSWORD);
+  });
+  it('refuses two passwords with a ConfigError naming the variables, not the password', () => {
+    let message = '';
+    try {
+      loadConfig({ REDIS_URL: 'redis://:one@redis:6379', REDIS_PASSWORD: PASSWORD });
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      message = (e as Error).message;
+    }
+    expect(message).toBe('invalid REDIS_URL: it has a password and REDIS_PASSWORD is set too (keep one)');
+  });
+});

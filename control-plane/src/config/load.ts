@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { ConnectionEnvError, resolveConnectionUrls } from '@fluxgate/contracts';
 import { mcpTokenConflict } from './mcp-env.js';
 import { controlPlaneEnvSchema, type ControlPlaneConfig } from './schema.js';
 
@@ -13,8 +15,18 @@ export function loadConfig(env: NodeJS.ProcessEnv): ControlPlaneConfig {
   const parsed = controlPlaneEnvSchema.safeParse(env);
   const conflict = parsed.success ? mcpTokenConflict(parsed.data) : null;
   if (conflict) throw new ConfigError(conflict);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return { ...parsed.data, ...connectionUrls(parsed.data) };
   throw new ConfigError(parsed.error.issues.map((i) => `invalid ${i.path.join('.') || '(environment)'}: ${i.message}`).join('\n'));
+}
+
+/** DATABASE_URL/REDIS_URL with a password given on its own encoded into them (contracts/connection-env.ts). */
+function connectionUrls(c: ControlPlaneConfig): { DATABASE_URL?: string; REDIS_URL?: string } {
+  try {
+    return resolveConnectionUrls(c, (path) => readFileSync(path, 'utf8'));
+  } catch (e) {
+    if (e instanceof ConnectionEnvError) throw new ConfigError(e.message, { cause: e });
+    throw e;
+  }
 }
 
 /** For tests: the defaults with overrides, validated the same way. */

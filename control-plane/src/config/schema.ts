@@ -1,4 +1,5 @@
 import {
+  connectionEnvShape,
   DEFAULT_INCIDENT_CAPACITY,
   DEFAULT_IP_BLOCK_SECONDS,
   DEFAULT_MAX_OPERATOR_PENALTY_SECONDS,
@@ -81,6 +82,8 @@ export const controlPlaneEnvSchema = z.object({
   FLUXGATE_STATE_DIR: z.string().min(1).default('.fluxgate'),
   REDIS_URL: optionalString.pipe(url(['redis:', 'rediss:']).optional()),
   DATABASE_URL: optionalString.pipe(url(['postgres:', 'postgresql:']).optional()),
+  /** PGHOST…PGDATABASE, PGPASSWORD/DATABASE_PASSWORD_FILE, REDIS_PASSWORD/REDIS_PASSWORD_FILE: the URLs from parts. */
+  ...connectionEnvShape,
 
   CONTROL_PLANE_HOST: z.string().min(1).default('127.0.0.1'),
   CONTROL_PLANE_PORT: z.coerce.number().int().min(0).max(65535).default(8000),

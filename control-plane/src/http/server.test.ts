@@ -46,3 +46,65 @@ describe('control-plane HTTP', () => {
     await res.body.dump();
   });
 });
+
+describe('control-plane /readyz', () => {
+  const state = { redis: true, postgres: true };
+  const fail = (code: string) => Object.assign(new Error(`connect ${code} 10.0.0.9:6379`), { code });
+  const start = (postgres: boolean) => {
+    const server = createHttpServer({
+      registry: new Registry(),
+      adminToken: () => TOKEN,
+      health: () => ({ role: 'leader' }),
+      readiness: {
+        redis: async () => {
+          if (!state.redis) throw fail('ECONNREFUSED');
+        },
+        postgres: postgres
+          ? async () => {
+              if (!state.postgres) throw fail('28P01');
+            }
+          : null,
+        cacheMs: 0,
+      },
+      log: pino({ level: 'silent' }),
+    });
+    return server;
+  };
+  const servers: ReturnType<typeof start>[] = [];
+  afterAll(() => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))));
+  const get = async (postgres = true) => {
+    const server = start(postgres);
+    servers.push(server);
+    const res = await request(`http://127.0.0.1:${await listen(server, '127.0.0.1', 0)}/readyz`);
+    const text = await res.body.text();
+    return { status: res.statusCode, text, body: JSON.parse(text) as Record<string, unknown> };
+  };
+
+  it('is 200 naming each check ok, with the guard role', async () => {
+    expect(await get()).toMatchObject({
+      status: 200,
+      body: { status: 'ready', checks: { redis: { status: 'ok' }, postgres: { status: 'ok' } }, role: 'leader' },
+    });
+    // Without DATABASE_URL the control plane runs (no key metadata): ready, and it says so.
+    expect((await get(false)).body.checks).toEqual({ redis: { status: 'ok' }, postgres: { status: 'ok', reason: 'not configured' } });
+  });
+
+  it('is 503 naming the failing checks and why, never the driver’s text', async () => {
+    state.redis = false;
+    state.postgres = false;
+    const r = await get();
+    state.redis = true;
+    state.postgres = true;
+    expect(r.status).toBe(503);
+    expect(r.body).toEqual({
+      status: 'not_ready',
+      failing: ['redis', 'postgres'],
+      checks: {
+        redis: { status: 'failing', reason: 'connection refused' },
+        postgres: { status: 'failing', reason: 'authentication failed' },
+      },
+      role: 'leader',
+    });
+    expect(r.text).not.toContain('10.0.0.9');
+  });
+});

@@ -1,12 +1,14 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { cachedEvaluation, readinessAnswer, runCheck, type CheckResult, type ReadinessCheck } from '@fluxgate/contracts';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
 
 /**
  * The control plane's HTTP listener (node:http: it is not a hot path). GET /healthz answers
- * liveness with the guard's role; GET /metrics is Prometheus text behind the admin bearer token;
+ * liveness with the guard's role; GET /readyz says whether Redis and Postgres answer, and why not
+ * (contracts/readiness.ts); GET /metrics is Prometheus text behind the admin bearer token;
  * /mcp is the MCP server (mcp/http.ts: its own Host, Origin and token checks).
  */
 export interface HttpDeps {
@@ -14,6 +16,8 @@ export interface HttpDeps {
   /** The admin token now (null: none configured yet, so /metrics refuses everyone). */
   adminToken: () => string | null;
   health: () => Record<string, unknown>;
+  /** /readyz: Redis (the guard, the lease, MCP's reads) and Postgres (null: not configured, which the control plane survives). */
+  readiness?: { redis: ReadinessCheck; postgres: ReadinessCheck | null; timeoutMs?: number; cacheMs?: number };
   log: Logger;
   /** The /mcp handler (absent: 404). */
   mcp?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -46,8 +50,26 @@ const error = (res: ServerResponse, status: number, code: string, message: strin
   send(res, status, JSON.stringify({ error: { code, message } }), headers);
 
 export function createHttpServer(deps: HttpDeps): Server {
+  const readiness = deps.readiness;
+  const evaluate = readiness
+    ? cachedEvaluation(async (): Promise<Record<string, CheckResult>> => {
+        const timeoutMs = readiness.timeoutMs ?? 1_000;
+        const [redis, postgres] = await Promise.all([
+          runCheck(readiness.redis, timeoutMs),
+          readiness.postgres
+            ? runCheck(readiness.postgres, timeoutMs)
+            : Promise.resolve<CheckResult>({ status: 'ok', reason: 'not configured' }),
+        ]);
+        return { redis, postgres };
+      }, readiness.cacheMs ?? 1_000)
+    : null;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/readyz' && evaluate) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return error(res, 405, 'method_not_allowed', 'use GET', { allow: 'GET, HEAD' });
+      const answer = readinessAnswer(await evaluate());
+      return send(res, answer.status, JSON.stringify({ ...answer.body, role: deps.health()['role'] }));
+    }
     if (path === '/healthz' || path === '/health') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return error(res, 405, 'method_not_allowed', 'use GET', { allow: 'GET, HEAD' });
       return send(res, 200, JSON.stringify({ status: 'ok', ...deps.health() }));

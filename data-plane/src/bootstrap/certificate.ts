@@ -22,13 +22,16 @@ export async function ensureCertificate(opts: {
   keyPath?: string | undefined;
   stateDir: string;
   warn?: Warn;
+  /** The variables errors name (default TLS_CERT_PATH/TLS_KEY_PATH; the admin listener's own pair has its own). */
+  variables?: { cert: string; key: string };
 }): Promise<TlsFiles> {
   const warn = opts.warn ?? (() => undefined);
+  const names = opts.variables ?? { cert: 'TLS_CERT_PATH', key: 'TLS_KEY_PATH' };
   if (opts.certPath || opts.keyPath) {
-    if (!opts.certPath || !opts.keyPath) throw new Error('TLS_CERT_PATH and TLS_KEY_PATH must be set together');
-    await assertReadable(opts.certPath, 'TLS_CERT_PATH');
-    await assertReadable(opts.keyPath, 'TLS_KEY_PATH');
-    await checkSecretFile(opts.keyPath, 'TLS_KEY_PATH', warn);
+    if (!opts.certPath || !opts.keyPath) throw new Error(`${names.cert} and ${names.key} must be set together`);
+    await assertReadable(opts.certPath, names.cert);
+    await assertReadable(opts.keyPath, names.key);
+    await checkSecretFile(opts.keyPath, names.key, warn);
     return { certPath: opts.certPath, keyPath: opts.keyPath, generated: false };
   }
   const dir = join(opts.stateDir, 'tls');
@@ -36,8 +39,16 @@ export async function ensureCertificate(opts: {
   const keyPath = join(dir, 'localhost.key');
   if ((await stillValid(certPath)) && (await checkSecretFile(keyPath, 'TLS key', warn))) return { certPath, keyPath, generated: false };
   await mkdir(dir, { recursive: true, mode: 0o700 });
+  const pems = await selfSignedPair(['localhost']);
+  await writeSecretFile(keyPath, pems.private);
+  await writeFile(certPath, pems.cert, { mode: 0o644 });
+  return { certPath, keyPath, generated: true };
+}
+
+/** An ECDSA P-256 pair valid for a year, for the given DNS names plus 127.0.0.1 and ::1. */
+async function selfSignedPair(names: string[]): Promise<{ cert: string; private: string }> {
   const now = new Date();
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+  return generate([{ name: 'commonName', value: names[0] ?? 'localhost' }], {
     keyType: 'ec',
     curve: 'P-256',
     algorithm: 'sha256',
@@ -50,17 +61,42 @@ export async function ensureCertificate(opts: {
       {
         name: 'subjectAltName',
         altNames: [
-          { type: 2, value: 'localhost' },
-          { type: 7, ip: '127.0.0.1' },
-          { type: 7, ip: '::1' },
+          ...names.map((value) => ({ type: 2 as const, value })),
+          { type: 7 as const, ip: '127.0.0.1' },
+          { type: 7 as const, ip: '::1' },
         ],
       },
     ],
   });
+}
+
+/**
+ * A certificate pair for another server (compose's nginx): `<dir>/tls.crt` and `<dir>/tls.key`
+ * are kept when both exist (the operator's, mounted there) and generated self-signed for
+ * `names` when neither does. Half a pair is an error, never overwritten.
+ */
+export async function provideCertificatePair(
+  dir: string,
+  names: string[],
+): Promise<{ certPath: string; keyPath: string; generated: boolean }> {
+  const certPath = join(dir, 'tls.crt');
+  const keyPath = join(dir, 'tls.key');
+  const [hasCert, hasKey] = await Promise.all([exists(certPath), exists(keyPath)]);
+  if (hasCert && hasKey) return { certPath, keyPath, generated: false };
+  if (hasCert || hasKey)
+    throw new Error(`${dir} holds ${hasCert ? 'tls.crt' : 'tls.key'} without ${hasCert ? 'tls.key' : 'tls.crt'}: provide both or neither`);
+  await mkdir(dir, { recursive: true });
+  const pems = await selfSignedPair(names.length > 0 ? [...new Set(names)] : ['localhost']);
   await writeSecretFile(keyPath, pems.private);
   await writeFile(certPath, pems.cert, { mode: 0o644 });
   return { certPath, keyPath, generated: true };
 }
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 async function assertReadable(path: string, variable: string): Promise<void> {
   try {

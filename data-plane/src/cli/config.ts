@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_PARDON_GRACE_SECONDS, operatorPenaltyCapSchema } from '@fluxgate/contracts';
+import {
+  connectionEnvShape,
+  DEFAULT_INCIDENT_CAPACITY,
+  DEFAULT_PARDON_GRACE_SECONDS,
+  operatorPenaltyCapSchema,
+  resolveConnectionUrls,
+} from '@fluxgate/contracts';
 import { z } from 'zod';
 import { checkSecretFileSync, type Warn } from '../bootstrap/secret-file.js';
 
@@ -55,6 +61,12 @@ const cliConfigSchema = z.object({
 
 export type CliConfig = z.infer<typeof cliConfigSchema>;
 
+const optionalUrl = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const connectionParts = z.object({ DATABASE_URL: optionalUrl, REDIS_URL: optionalUrl, ...connectionEnvShape });
+
 /**
  * Precedence: flags, then the environment, then the URLs a running `npm start` recorded in
  * `<state dir>/runtime.json` (its embedded Postgres listens on a private port), then defaults.
@@ -63,10 +75,22 @@ export function loadCliConfig(
   env: Readonly<Record<string, string | undefined>>,
   flags: { databaseUrl?: string; redisUrl?: string },
   runtime: { DATABASE_URL?: string; REDIS_URL?: string } = readRuntimeFile(env.FLUXGATE_STATE_DIR || '.fluxgate'),
+  readSecret: (path: string) => string = (path) => readFileSync(path, 'utf8'),
 ): { ok: true; config: CliConfig } | { ok: false; error: string } {
+  // The environment's URLs as the planes resolve them: PGHOST…/PGPASSWORD and REDIS_PASSWORD too,
+  // so the CLI works inside a compose or Kubernetes container, which has the parts, not the URLs.
+  const parts = connectionParts.safeParse(env);
+  if (!parts.success)
+    return { ok: false, error: `${parts.error.issues[0]?.path.join('.') ?? 'config'}: ${parts.error.issues[0]?.message ?? 'invalid'}` };
+  let fromEnv: { DATABASE_URL?: string; REDIS_URL?: string };
+  try {
+    fromEnv = resolveConnectionUrls(parts.data, readSecret);
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
   const parsed = cliConfigSchema.safeParse({
-    DATABASE_URL: flags.databaseUrl ?? (env.DATABASE_URL || runtime.DATABASE_URL),
-    REDIS_URL: flags.redisUrl ?? (env.REDIS_URL || runtime.REDIS_URL),
+    DATABASE_URL: flags.databaseUrl ?? (fromEnv.DATABASE_URL || runtime.DATABASE_URL),
+    REDIS_URL: flags.redisUrl ?? (fromEnv.REDIS_URL || runtime.REDIS_URL),
     MCP_MAX_PENALTY: env.MCP_MAX_PENALTY,
     GUARD_PARDON_GRACE_SECONDS: env.GUARD_PARDON_GRACE_SECONDS,
     INCIDENT_CAPACITY: env.INCIDENT_CAPACITY,

@@ -1,4 +1,4 @@
-import { DEFAULT_INCIDENT_CAPACITY, DEFAULT_PARDON_GRACE_SECONDS, operatorPenaltyCapSchema } from '@fluxgate/contracts';
+import { connectionEnvShape, DEFAULT_INCIDENT_CAPACITY, DEFAULT_PARDON_GRACE_SECONDS, operatorPenaltyCapSchema } from '@fluxgate/contracts';
 import { strongSecret } from './secret-strength.js';
 import { z } from 'zod';
 import { isCidr } from '../net/cidr-set.js';
@@ -51,6 +51,14 @@ export const dataPlaneEnvSchema = z.object({
   PUBLIC_PORT: port.default(8443),
   ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_PORT: port.default(9090),
+  /**
+   * Admin listener over TLS (true: the public listener's certificate unless ADMIN_TLS_CERT_PATH/
+   * ADMIN_TLS_KEY_PATH name a pair of its own, which alone also turn TLS on). Required for a
+   * non-loopback ADMIN_HOST (config/admin-listener.ts).
+   */
+  ADMIN_TLS: z.stringbool().optional(),
+  ADMIN_TLS_CERT_PATH: optionalString,
+  ADMIN_TLS_KEY_PATH: optionalString,
   /** Bearer token for the admin listener; generated under the state dir when unset. */
   ADMIN_TOKEN: optionalString.pipe(strongSecret(16, 'must be at least 16 characters').optional()),
 
@@ -59,6 +67,8 @@ export const dataPlaneEnvSchema = z.object({
 
   DATABASE_URL: optionalString.pipe(url(['postgres:', 'postgresql:']).optional()),
   REDIS_URL: optionalString.pipe(url(['redis:', 'rediss:']).optional()),
+  /** PGHOST…PGDATABASE, PGPASSWORD/DATABASE_PASSWORD_FILE, REDIS_PASSWORD/REDIS_PASSWORD_FILE: the URLs from parts. */
+  ...connectionEnvShape,
   /** Path of init.sql, applied at boot. */
   INIT_SQL_PATH: optionalString,
   /** Directory of the built SPA served on the public listener (default: the repository's frontend/dist). */

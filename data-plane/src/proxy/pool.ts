@@ -132,6 +132,11 @@ export function createUpstreamPool(defs: readonly UpstreamDefinition[], opts: Up
       return !closed && upstreams.some((u) => u.health.available(t));
     },
 
+    availability() {
+      const t = now();
+      return { available: closed ? 0 : upstreams.filter((u) => u.health.available(t)).length, total: upstreams.length };
+    },
+
     probeNow(): Promise<void> {
       return prober.runOnce();
     },

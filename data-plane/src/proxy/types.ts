@@ -72,5 +72,7 @@ export interface UpstreamPool {
   status(): UpstreamStatus[];
   /** At least one upstream can take traffic now. */
   anyHealthy(): boolean;
+  /** How many upstreams can take traffic now, of how many (readiness says so). */
+  availability(): { available: number; total: number };
   close(): Promise<void>;
 }

@@ -68,6 +68,11 @@ describe('start banner', () => {
     expect(text).toContain('postgres://fg:***@db.internal/fluxgate?…  (from DATABASE_URL)');
     expect(text).not.toMatch(/s3cr3t|p%40ss|leak/);
     expect(text).not.toContain('self-signed');
+    // Built from libpq's variables instead of DATABASE_URL: it says so.
+    const parts = formatBanner(
+      input({ postgres: { url: 'postgres://fg:p%40ss@db:5432/fg', source: 'configured', dir: null, from: 'PGHOST, PGUSER…' } }),
+    );
+    expect(parts).toContain('postgres://fg:***@db:5432/fg  (from PGHOST, PGUSER…)');
   });
 
   it('never echoes a URL it cannot parse (it could be a secret pasted in the wrong variable)', () => {

@@ -25,6 +25,8 @@ export interface ServiceLine {
   url: string;
   source: 'configured' | 'local' | 'embedded';
   dir: string | null;
+  /** For a configured one: the variables it came from (default REDIS_URL / DATABASE_URL). */
+  from?: string;
 }
 
 export interface BannerInput {
@@ -49,7 +51,7 @@ const secret = (s: SecretSource): string => ('file' in s ? s.file : `the ${s.var
 function service(kind: 'redis' | 'postgres', s: ServiceLine): string {
   const where =
     s.source === 'configured'
-      ? `from ${kind === 'redis' ? 'REDIS_URL' : 'DATABASE_URL'}`
+      ? `from ${s.from ?? (kind === 'redis' ? 'REDIS_URL' : 'DATABASE_URL')}`
       : s.source === 'local'
         ? 'found running on this machine'
         : kind === 'redis'

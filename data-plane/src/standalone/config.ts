@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ConfigError } from '../config/load.js';
+import { adminListenerProblem } from '../config/admin-listener.js';
+import { ConfigError, connectionUrls } from '../config/load.js';
 import { dataPlaneEnvSchema } from '../config/schema.js';
 
 /**
@@ -39,7 +40,9 @@ export type SupervisorConfig = z.infer<typeof supervisorEnvSchema>;
 /** One line per bad variable: its name and the problem, never its value (it may be a secret). */
 export function loadSupervisorConfig(env: NodeJS.ProcessEnv): SupervisorConfig {
   const parsed = supervisorEnvSchema.safeParse(env);
-  if (parsed.success) return parsed.data;
+  const problem = parsed.success ? adminListenerProblem(parsed.data) : null;
+  if (problem) throw new ConfigError(problem);
+  if (parsed.success) return { ...parsed.data, ...connectionUrls(parsed.data) };
   throw new ConfigError(parsed.error.issues.map((i) => `invalid ${i.path.join('.') || '(environment)'}: ${i.message}`).join('\n'));
 }
 

@@ -13,6 +13,8 @@ import { formatBanner, type SecretSource } from './banner.js';
 import { loadSupervisorConfig, stopTimeoutMs, type SupervisorConfig } from './config.js';
 import { planeUnit, type Listening } from './plane.js';
 import { connectHost, urlHost } from './probe.js';
+import { adminTlsEnabled } from '../config/admin-listener.js';
+import { CONNECTION_PART_VARIABLES } from '@fluxgate/contracts';
 import { planPostgres, planRedis } from './services.js';
 import { createSupervisor, type Unit } from './supervisor.js';
 import { checkUpstreams } from './upstream-check.js';
@@ -88,6 +90,8 @@ async function main(): Promise<void> {
   // It holds the services' passwords: 0600 even when an older copy had a looser mode.
   await writeSecretFile(runtimeFile, `${JSON.stringify({ DATABASE_URL: pg.url, REDIS_URL: redis.url })}\n`);
   const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis.url, DATABASE_URL: pg.url, FLUXGATE_STATE_DIR: stateDir };
+  // The URLs above already carry what PGHOST…/PGPASSWORD/REDIS_PASSWORD said: a plane given both would see two passwords.
+  for (const name of CONNECTION_PART_VARIABLES) delete env[name];
   // MCP clients need a token from the first start: generated once (0600) unless the operator set
   // MCP_TOKEN or named tokens (MCP_TOKENS). MCP tokens are the control plane's alone: the data
   // plane's environment does not carry them.
@@ -135,7 +139,7 @@ async function main(): Promise<void> {
   say(
     formatBanner({
       publicUrl: `https://${publicHost}:${Number(dp.info['publicPort'])}`,
-      adminUrl: `http://${urlHost(connectHost(config.ADMIN_HOST))}:${Number(dp.info['adminPort'])}`,
+      adminUrl: `${adminTlsEnabled(config) ? 'https' : 'http'}://${urlHost(connectHost(config.ADMIN_HOST))}:${Number(dp.info['adminPort'])}`,
       controlUrl: `http://${controlConnect}:${Number(cp.info['port'])}`,
       adminToken: tokenSource('ADMIN_TOKEN', config.ADMIN_TOKEN !== undefined, join(stateDir, 'admin-token')),
       mcpToken: mcp
@@ -144,8 +148,19 @@ async function main(): Promise<void> {
       certificate: config.TLS_CERT_PATH
         ? { path: resolve(config.TLS_CERT_PATH), selfSigned: false }
         : { path: resolve(stateDir, 'tls', 'localhost.crt'), selfSigned: true },
-      redis: { url: redis.url, source: redis.source, dir: redis.dir && resolve(redis.dir) },
-      postgres: { url: pg.url, source: pg.source, dir: pg.dir && resolve(pg.dir) },
+      redis: {
+        url: redis.url,
+        source: redis.source,
+        dir: redis.dir && resolve(redis.dir),
+        ...(config.REDIS_PASSWORD || config.REDIS_PASSWORD_FILE ? { from: 'REDIS_URL and its password variable' } : {}),
+      },
+      postgres: {
+        url: pg.url,
+        source: pg.source,
+        dir: pg.dir && resolve(pg.dir),
+        // libpq's variables build the URL when DATABASE_URL is unset (contracts/connection-env.ts).
+        ...(config.PGHOST && !process.env.DATABASE_URL?.trim() ? { from: 'PGHOST, PGUSER…' } : {}),
+      },
       runtimeFile: resolve(runtimeFile),
       upstreams: found,
       drainMs: config.DRAIN_TIMEOUT_MS,

@@ -33,14 +33,9 @@ export function createSql(url: string, opts: SqlOptions = {}): Sql {
   });
 }
 
-/** Readiness probe: true when a trivial query answers within the connect timeout. */
-export async function pingPostgres(sql: Sql): Promise<boolean> {
-  try {
-    await sql`SELECT 1`;
-    return true;
-  } catch {
-    return false;
-  }
+/** Readiness probe: a trivial query; rejects with the driver's error (its code says why) when Postgres cannot answer. */
+export async function pingPostgres(sql: Sql): Promise<void> {
+  await sql`SELECT 1`;
 }
 
 /** Connection-level failures (Postgres unreachable), as opposed to a query's own error. */

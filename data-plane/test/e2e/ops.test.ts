@@ -132,18 +132,22 @@ describe('readiness and configuration', () => {
   it('readyz is 200 when everything answers and 503 when no upstream does', async () => {
     const ok = await request(`${gw.url}/readyz`, { dispatcher: gw.dispatcher });
     expect(ok.statusCode).toBe(200);
-    expect(await ok.body.json()).toMatchObject({ status: 'ready', checks: { redis: true, postgres: true, upstreams: true } });
+    expect(await ok.body.json()).toMatchObject({
+      status: 'ready',
+      checks: { redis: { status: 'ok' }, postgres: { status: 'ok' }, upstreams: { status: 'ok', reason: '1 of 1 available' } },
+    });
     const dead = await startGateway({ upstreams: 'http://127.0.0.1:9', env: { UPSTREAM_PROBE_INTERVAL_MS: '100' } });
     try {
       const body = await waitUntil(
         async () => {
           const res = await request(`${dead.url}/readyz`, { dispatcher: dead.dispatcher });
-          const b = (await res.body.json()) as { checks: { upstreams: boolean } };
+          const b = (await res.body.json()) as { failing: string[]; checks: { upstreams: { status: string; reason: string } } };
           return res.statusCode === 503 ? b : null;
         },
         { timeoutMs: 5000, intervalMs: 200 },
       );
-      expect(body.checks.upstreams).toBe(false);
+      expect(body.failing).toEqual(['upstreams']);
+      expect(body.checks.upstreams).toEqual({ status: 'failing', reason: 'none of 1 available (failing probes or circuit open)' });
     } finally {
       await dead.stop();
     }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectMcpHttp } from '../../../control-plane/test/support/mcp-http.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { createTestDatabase, freePort, spawnRedisServer, waitUntil, type SpawnedRedis } from '../support/services.js';
 import { environOf, LAUNCHER, processesOf, startStack, type StackProcess } from './stack-process.js';
@@ -23,6 +24,7 @@ const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
 afterAll(() => dispatcher.close());
 
 const BANNER_TITLE = 'Fluxgate is running';
+const PG_PASSWORD = 'p@ss:w/o%rd#?x';
 const count = (text: string, s: string): number => text.split(s).length - 1;
 
 async function getJson(url: string): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -90,7 +92,7 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     expect(control.status).toBe(200);
     expect(control.body.status).toBe('ok');
     const ready = await getJson(`${base}/readyz`);
-    expect(ready.body.checks).toMatchObject({ redis: true, postgres: true, upstreams: true });
+    expect(ready.body.checks).toMatchObject({ redis: { status: 'ok' }, postgres: { status: 'ok' }, upstreams: { status: 'ok' } });
 
     const out = stack.stdout();
     expect(count(out, BANNER_TITLE)).toBe(1);
@@ -129,6 +131,25 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     expect(await environOf(cpPid)).toContain(`MCP_TOKEN=${mcpToken}`);
     expect((await environOf(dpPid)).some((e) => e.startsWith('MCP_TOKEN='))).toBe(false);
     expect(control.body.holder).toContain(`:${cpPid}:`);
+  });
+
+  it('answers an MCP client over HTTP with the generated token: tools/list, and a tool call reading Redis', async () => {
+    const banner = stack.stdout();
+    const mcpUrl = `${controlBase}/mcp`;
+    expect(banner).toContain(mcpUrl);
+    const token = (await readFile(join(stateDir, 'mcp-token'), 'utf8')).trim();
+    // Without the token: refused before MCP starts.
+    await expect(connectMcpHttp(mcpUrl, null)).rejects.toThrow(/401|nauthori/);
+    const client = await connectMcpHttp(mcpUrl, token);
+    try {
+      const tools = (await client.listTools()).tools.map((t) => t.name);
+      expect(tools).toEqual(expect.arrayContaining(['get_gateway_metrics', 'list_incidents', 'list_penalty_box', 'explain_key']));
+      const penalties = await client.callTool({ name: 'list_penalty_box', arguments: {} });
+      expect(penalties.isError).not.toBe(true);
+      expect(penalties.structuredContent).toBeDefined();
+    } finally {
+      await client.close();
+    }
   });
 
   it('takes a newcomer from sign-up to a completion on the embedded Postgres', async () => {
@@ -198,11 +219,14 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     const back = Number((await stack.waitFor(/embedded Postgres is back \(pid (\d+)\)/))[1]);
     expect(await pgPids()).toEqual([back]);
     expect(JSON.parse(await readFile(join(stateDir, 'runtime.json'), 'utf8')).DATABASE_URL).toBe(url);
-    await waitUntil(async () => ((await getJson(`${base}/readyz`)).body.checks as { postgres?: boolean }).postgres === true, {
-      timeoutMs: 30_000,
-      intervalMs: 250,
-      message: 'the data plane never reached Postgres again',
-    });
+    await waitUntil(
+      async () => ((await getJson(`${base}/readyz`)).body.checks as { postgres?: { status: string } }).postgres?.status === 'ok',
+      {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+        message: 'the data plane never reached Postgres again',
+      },
+    );
     // Neither plane fell over with it: their connections failed and reconnected (a control plane
     // once exited here on an unhandled `read ECONNRESET`; log/process-guard.ts).
     expect(stack.output()).not.toMatch(/(data|control) plane \(pid \d+\) exited/);
@@ -267,6 +291,9 @@ it('starts with REDIS_URL and DATABASE_URL both set on a fresh clone, names conf
     FLUXGATE_STATE_DIR: stateDir,
     REDIS_URL: redis.url,
     DATABASE_URL: db.url,
+    // The password on its own, as compose passes it: npm start encodes it into the URL it hands
+    // the planes (the test Postgres trusts local users, so any password is accepted).
+    PGPASSWORD: PG_PASSWORD,
     MCP_TOKEN: mcpToken,
     ADMIN_TOKEN: adminToken,
     PUBLIC_HOST: '127.0.0.1',
@@ -280,7 +307,7 @@ it('starts with REDIS_URL and DATABASE_URL both set on a fresh clone, names conf
   try {
     await stack.waitFor(new RegExp(BANNER_TITLE), { timeoutMs: 60_000 });
     const ready = await getJson(`https://127.0.0.1:${publicPort}/readyz`);
-    expect(ready.body.checks).toMatchObject({ redis: true, postgres: true });
+    expect(ready.body.checks).toMatchObject({ redis: { status: 'ok' }, postgres: { status: 'ok' } });
     expect((await getJson(`http://127.0.0.1:${controlPort}/healthz`)).status).toBe(200);
     const out = stack.stdout();
     expect(out).toContain(`${redis.url}  (from REDIS_URL)`);
@@ -289,7 +316,7 @@ it('starts with REDIS_URL and DATABASE_URL both set on a fresh clone, names conf
     expect(out).toContain('MCP token      the MCP_TOKEN variable you set');
     expect(out).toContain('none answers at http://127.0.0.1:9/');
     expect(out).toMatch(/^ +DOWNSTREAM_AI_URLS=http:\/\/\S+ npm start$/m);
-    for (const s of [mcpToken, adminToken]) expect(stack.output()).not.toContain(s);
+    for (const s of [mcpToken, adminToken, PG_PASSWORD, encodeURIComponent(PG_PASSWORD)]) expect(stack.output()).not.toContain(s);
     // The operator's MCP token is the control plane's alone.
     const cpPid = Number((await stack.waitFor(/control plane ready \(pid (\d+)\)/))[1]);
     const dpPid = Number((await stack.waitFor(/data plane ready \(pid (\d+)\)/))[1]);
@@ -300,7 +327,18 @@ it('starts with REDIS_URL and DATABASE_URL both set on a fresh clone, names conf
     expect((await stat(stateDir)).mode & 0o777).toBe(0o700);
     const runtimeFile = join(stateDir, 'runtime.json');
     expect((await stat(runtimeFile)).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(await readFile(runtimeFile, 'utf8'))).toEqual({ DATABASE_URL: db.url, REDIS_URL: redis.url });
+    const runtime = JSON.parse(await readFile(runtimeFile, 'utf8')) as { DATABASE_URL: string; REDIS_URL: string };
+    expect(runtime.REDIS_URL).toBe(redis.url);
+    const withPassword = new URL(db.url);
+    withPassword.password = encodeURIComponent(PG_PASSWORD);
+    expect(runtime.DATABASE_URL).toBe(withPassword.toString());
+    expect(decodeURIComponent(new URL(runtime.DATABASE_URL).password)).toBe(PG_PASSWORD);
+    // The planes get the resolved URL only, never the part beside it (they would see two passwords).
+    for (const pid of [cpPid, dpPid]) {
+      const environ = await environOf(pid);
+      expect(environ).toContain(`DATABASE_URL=${runtime.DATABASE_URL}`);
+      expect(environ.some((e) => e.startsWith('PGPASSWORD='))).toBe(false);
+    }
   } finally {
     // A closed terminal (SIGHUP) stops it like Ctrl-C: the children, in sessions of their own, never get it.
     stack.child.kill('SIGHUP');

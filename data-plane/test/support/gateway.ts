@@ -65,7 +65,7 @@ export async function startGateway(opts: {
   let output = '';
   child.stderr!.on('data', (b: Buffer) => (output += b.toString()));
   const lines = createInterface({ input: child.stdout! });
-  const ports = await new Promise<{ publicPort: number; adminPort: number; replicaId: string }>((resolve, reject) => {
+  const ports = await new Promise<{ publicPort: number; adminPort: number; adminTls?: boolean; replicaId: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`gateway did not start within 20 s:\n${output}`)), 20_000);
     child.once('exit', (code) => {
       clearTimeout(timer);
@@ -75,13 +75,13 @@ export async function startGateway(opts: {
       output += `${line}\n`;
       if (!line.startsWith('{"event":"listening"')) return;
       clearTimeout(timer);
-      resolve(JSON.parse(line) as { publicPort: number; adminPort: number; replicaId: string });
+      resolve(JSON.parse(line) as { publicPort: number; adminPort: number; adminTls?: boolean; replicaId: string });
     });
   });
   const dispatcher = new Agent({ connect: { rejectUnauthorized: false }, keepAliveTimeout: 1000 });
   return {
     url: `https://127.0.0.1:${ports.publicPort}`,
-    adminUrl: `http://127.0.0.1:${ports.adminPort}`,
+    adminUrl: `${ports.adminTls ? 'https' : 'http'}://127.0.0.1:${ports.adminPort}`,
     publicPort: ports.publicPort,
     replicaId: ports.replicaId,
     db,
