@@ -1,6 +1,7 @@
 /**
  * `npm start`: one supervisor for the whole stack. It finds Redis and Postgres (configured,
- * local, or embedded), runs the data plane and the control plane as separate processes with
+ * local, or embedded), runs the data plane (DATA_PLANE_WORKERS processes on one public port,
+ * workers.ts) and the control plane as separate processes with
  * those URLs, waits until both serve, prints once where everything is, restarts a child that
  * crashes, and on Ctrl-C/SIGTERM drains the planes before it stops the services.
  */
@@ -12,6 +13,7 @@ import { writeSecretFile } from '../bootstrap/secret-file.js';
 import { formatBanner, type SecretSource } from './banner.js';
 import { loadSupervisorConfig, stopTimeoutMs, type SupervisorConfig } from './config.js';
 import { planeUnit, type Listening } from './plane.js';
+import { startWorkers } from './workers.js';
 import { connectHost, urlHost } from './probe.js';
 import { planPostgres, planRedis } from './services.js';
 import { createSupervisor, type Unit } from './supervisor.js';
@@ -102,16 +104,6 @@ async function main(): Promise<void> {
   const publicConnect = urlHost(connectHost(config.PUBLIC_HOST));
   const controlConnect = urlHost(connectHost(config.CONTROL_PLANE_HOST));
   const startTimeoutMs = config.SUPERVISOR_START_TIMEOUT_MS;
-  const dataPlane = planeUnit({
-    name: 'data plane',
-    script: DATA_PLANE,
-    env: dataEnv,
-    healthUrl: (l: Listening) => `https://${publicConnect}:${Number(l['publicPort'])}/healthz`,
-    insecureTls: true,
-    startTimeoutMs,
-    stdout: process.stdout,
-    stderr: process.stderr,
-  });
   const controlPlane = planeUnit({
     name: 'control plane',
     script: CONTROL_PLANE,
@@ -126,7 +118,26 @@ async function main(): Promise<void> {
     say(`fluxgate: ${unit.name} ready (pid ${started.child.pid})`);
     return started;
   };
-  const [dp, cp] = await Promise.all([start(dataPlane), start(controlPlane)]);
+  const adminConnect = urlHost(connectHost(config.ADMIN_HOST));
+  const workers = startWorkers(
+    {
+      count: config.DATA_PLANE_WORKERS,
+      script: DATA_PLANE,
+      env: dataEnv,
+      publicHost: config.PUBLIC_HOST,
+      publicPort: config.PUBLIC_PORT,
+      adminPort: config.ADMIN_PORT,
+      publicHealthUrl: (port) => `https://${publicConnect}:${port}/healthz`,
+      adminHealthUrl: (port) => `http://${adminConnect}:${port}/healthz`,
+      insecureTls: true,
+      startTimeoutMs,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    },
+    start,
+  );
+  const [dps, cp] = await Promise.all([workers, start(controlPlane)]);
+  const dp = dps[0]!;
   const found = await upstreams;
   if (supervisor.stopping) return;
 
@@ -135,7 +146,8 @@ async function main(): Promise<void> {
   say(
     formatBanner({
       publicUrl: `https://${publicHost}:${Number(dp.info['publicPort'])}`,
-      adminUrl: `http://${urlHost(connectHost(config.ADMIN_HOST))}:${Number(dp.info['adminPort'])}`,
+      adminUrl: `http://${adminConnect}:${Number(dp.info['adminPort'])}`,
+      workers: dps.map((w) => ({ pid: w.pid, adminPort: Number(w.info['adminPort']) })),
       controlUrl: `http://${controlConnect}:${Number(cp.info['port'])}`,
       adminToken: tokenSource('ADMIN_TOKEN', config.ADMIN_TOKEN !== undefined, join(stateDir, 'admin-token')),
       mcpToken: mcp

@@ -51,11 +51,12 @@ export function redisAnswers(host: string, port: number, timeoutMs = 500, passwo
 /** A password for an embedded service: hex, so it needs no escaping in a URL or a config line. */
 const servicePassword = (): string => randomBytes(24).toString('hex');
 
-export function freePort(): Promise<number> {
+/** A TCP port that was free on `host` a moment ago. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const addr = srv.address();
       const port = typeof addr === 'object' && addr ? addr.port : 0;
       srv.close(() => resolve(port));
