@@ -126,6 +126,7 @@ async function main(): Promise<void> {
       env: dataEnv,
       publicHost: config.PUBLIC_HOST,
       publicPort: config.PUBLIC_PORT,
+      adminHost: config.ADMIN_HOST,
       adminPort: config.ADMIN_PORT,
       publicHealthUrl: (port) => `https://${publicConnect}:${port}/healthz`,
       adminHealthUrl: (port) => `http://${adminConnect}:${port}/healthz`,

@@ -15,8 +15,7 @@ export type Listening = Record<string, unknown> & { event: 'listening' };
 export interface PlaneOptions {
   name: string;
   script: string;
-  /** A function is asked again at each (re)start: a data-plane worker keeps the ports it first bound. */
-  env: NodeJS.ProcessEnv | (() => NodeJS.ProcessEnv);
+  env: NodeJS.ProcessEnv;
   /** The liveness URL(s), from what the plane said it listens on: every one must answer 200. */
   healthUrl(listening: Listening): string | string[];
   /** The data plane's own TLS certificate is not verified by this loopback probe (probe.ts). */
@@ -38,7 +37,7 @@ export function planeUnit(opts: PlaneOptions): Unit<Listening> {
       // which stops the planes before the services they flush into.
       // The IPC channel is only a lifeline (lifeline.ts): nothing is sent over it.
       const child = spawn(process.execPath, ['--import', LIFELINE, opts.script], {
-        env: typeof opts.env === 'function' ? opts.env() : opts.env,
+        env: opts.env,
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         detached: true,
       });

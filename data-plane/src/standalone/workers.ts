@@ -20,10 +20,11 @@ import type { Unit } from './supervisor.js';
 export interface WorkerOptions extends Omit<PlaneOptions, 'name' | 'env' | 'healthUrl'> {
   count: number;
   env: NodeJS.ProcessEnv;
-  /** PUBLIC_HOST and PUBLIC_PORT as configured (0: a free port, picked here when workers share it). */
+  /** PUBLIC_HOST and PUBLIC_PORT as configured (0: a free port, picked here). */
   publicHost: string;
   publicPort: number;
-  /** ADMIN_PORT as configured: worker i gets ADMIN_PORT + i, or any free port when it is 0. */
+  /** ADMIN_HOST and ADMIN_PORT as configured: worker i gets ADMIN_PORT + i, or a free port (picked here) when it is 0. */
+  adminHost: string;
   adminPort: number;
   /** Liveness URLs of the public listener (any worker may answer) and of this worker's admin listener. */
   publicHealthUrl(publicPort: number): string;
@@ -47,35 +48,21 @@ export const workerName = (index: number, count: number): string => (count === 1
  * processes at once would race on; the others find it all in place.
  */
 export async function startWorkers(opts: WorkerOptions, start: Start): Promise<StartedWorker[]> {
-  // A port the kernel picked for one listener cannot be joined by another (SO_REUSEPORT applies
-  // to ports bound by number): name one first when several workers must share it.
-  let publicPort = opts.publicPort === 0 && opts.count > 1 ? await freePort(opts.publicHost) : opts.publicPort;
-  const units = Array.from({ length: opts.count }, (_, i) => workerUnit(i));
-
-  function workerUnit(index: number): Unit<Listening> {
-    let adminPort = opts.adminPort === 0 ? 0 : opts.adminPort + index;
-    const unit = planeUnit({
+  // Every port by number, picked here when configured as 0. uSockets sets SO_REUSEPORT and
+  // SO_REUSEADDR only on a port bound by number: a port the kernel picked can be joined by no
+  // other worker, and, once its worker is killed, not even re-bound by its successor while the
+  // connections it had sit in TIME_WAIT (a minute). A restarted worker binds the ports it had.
+  const publicPort = opts.publicPort || (await freePort(opts.publicHost));
+  const adminPorts: number[] = [];
+  for (let i = 0; i < opts.count; i++) adminPorts.push(opts.adminPort ? opts.adminPort + i : await freePort(opts.adminHost));
+  const units = adminPorts.map((adminPort, i) =>
+    planeUnit({
       ...opts,
-      name: workerName(index, opts.count),
-      // Asked at every (re)start: a restarted worker binds the ports it had (when they were 0, the
-      // ones it was given), so the others' port and the scrape targets stay the same.
-      env: () => ({ ...opts.env, PUBLIC_PORT: String(publicPort), ADMIN_PORT: String(adminPort) }),
+      name: workerName(i, opts.count),
+      env: { ...opts.env, PUBLIC_PORT: String(publicPort), ADMIN_PORT: String(adminPort) },
       healthUrl: (l) => [opts.publicHealthUrl(Number(l['publicPort'])), opts.adminHealthUrl(Number(l['adminPort']))],
-    });
-    return {
-      ...unit,
-      launch() {
-        const launched = unit.launch();
-        const ready = launched.ready.then((info) => {
-          publicPort = Number(info['publicPort']);
-          adminPort = Number(info['adminPort']);
-          return info;
-        });
-        return { child: launched.child, ready };
-      },
-    };
-  }
-
+    }),
+  );
   const run = async (index: number): Promise<StartedWorker> => {
     const started = await start(units[index]!);
     return { index, pid: started.child.pid ?? 0, info: started.info };

@@ -222,3 +222,57 @@ describe('npm start with DATA_PLANE_WORKERS=2', () => {
     expect(await processesOf(stateDir)).toEqual([]);
   });
 });
+
+it('with PUBLIC_PORT=0 and ADMIN_PORT=0 names one port per listener before the start, so workers share the public one and a restarted worker gets its ports back at once', async () => {
+  const redis0 = await spawnRedisServer();
+  const db0 = await createTestDatabase({ applySchema: false });
+  const dir = await mkdtemp(join(tmpdir(), 'fg-workers-any-'));
+  const run = startStack({
+    FLUXGATE_STATE_DIR: dir,
+    DATA_PLANE_WORKERS: '2',
+    REDIS_URL: redis0.url,
+    DATABASE_URL: db0.url,
+    ADMIN_TOKEN,
+    PUBLIC_HOST: '127.0.0.1',
+    PUBLIC_PORT: '0',
+    ADMIN_PORT: '0',
+    CONTROL_PLANE_PORT: String(await freePort()),
+    DOWNSTREAM_AI_URLS: 'http://127.0.0.1:9',
+    OLLAMA_HOST: 'http://127.0.0.1:9',
+    LOG_LEVEL: 'warn',
+  });
+  try {
+    await run.waitFor(new RegExp(BANNER_TITLE), { timeoutMs: 120_000 });
+    type Announced = { publicPort: number; adminPort: number; replicaId: string };
+    const announced = (): Announced[] =>
+      // The data plane's lines (the control plane's says `port`).
+      [...run.stdout().matchAll(/^\{"event":"listening","publicPort".*\}$/gm)].map((m) => JSON.parse(m[0]) as Announced);
+    const [a, b] = announced();
+    expect(a!.publicPort).toBeGreaterThan(0);
+    expect(b!.publicPort).toBe(a!.publicPort);
+    expect(b!.adminPort).not.toBe(a!.adminPort);
+    expect(run.stdout()).toContain(`2 workers sharing ${a!.publicPort} `);
+    expect(run.stdout()).toMatch(new RegExp(`one per worker, ports (${a!.adminPort}, ${b!.adminPort}|${b!.adminPort}, ${a!.adminPort}) `));
+    const res = await request(`https://127.0.0.1:${a!.publicPort}/healthz`, { dispatcher: tls });
+    expect(res.statusCode).toBe(200);
+    await res.body.text();
+
+    // Worker 0 (announced first: it starts alone) comes back on the same public and admin port.
+    const pid = Number(/data plane worker 0 ready \(pid (\d+)\)/.exec(run.output())![1]);
+    process.kill(pid, 'SIGKILL');
+    await run.waitFor(/data plane worker 0 is back \(pid \d+\)/);
+    // At the first attempt: a kernel-picked port would refuse its successor while the old connections sit in TIME_WAIT.
+    expect(run.output()).not.toContain('did not come back');
+    const again = announced()[2]!;
+    expect(again).toMatchObject({ publicPort: a!.publicPort, adminPort: a!.adminPort });
+    expect(again.replicaId).not.toBe(a!.replicaId);
+    expect((await admin(a!.adminPort, '/admin/metrics')).body.replicaId).toBe(again.replicaId);
+  } finally {
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+    expect(await processesOf(dir)).toEqual([]);
+    await db0.drop();
+    await redis0.kill();
+    await rm(dir, { recursive: true, force: true });
+  }
+}, 180_000);
