@@ -54,7 +54,12 @@ export async function startWorkers(opts: WorkerOptions, start: Start): Promise<S
   // connections it had sit in TIME_WAIT (a minute). A restarted worker binds the ports it had.
   const publicPort = opts.publicPort || (await freePort(opts.publicHost));
   const adminPorts: number[] = [];
-  for (let i = 0; i < opts.count; i++) adminPorts.push(opts.adminPort ? opts.adminPort + i : await freePort(opts.adminHost));
+  // Each probe socket is closed before the next opens, so the kernel may offer a port twice.
+  const unused = async (): Promise<number> => {
+    const port = await freePort(opts.adminHost);
+    return port === publicPort || adminPorts.includes(port) ? unused() : port;
+  };
+  for (let i = 0; i < opts.count; i++) adminPorts.push(opts.adminPort ? opts.adminPort + i : await unused());
   const units = adminPorts.map((adminPort, i) =>
     planeUnit({
       ...opts,
