@@ -13,7 +13,7 @@ import { writeSecretFile } from '../bootstrap/secret-file.js';
 import { formatBanner, type SecretSource } from './banner.js';
 import { loadSupervisorConfig, stopTimeoutMs, type SupervisorConfig } from './config.js';
 import { planeUnit, type Listening } from './plane.js';
-import { startWorkers } from './workers.js';
+import { embeddedPostgresConnections, startWorkers } from './workers.js';
 import { connectHost, urlHost } from './probe.js';
 import { planPostgres, planRedis } from './services.js';
 import { createSupervisor, type Unit } from './supervisor.js';
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
   }
   const redis = await planRedis(config.REDIS_URL, stateDir);
   if (redis.unit) await supervisor.start(redis.unit);
-  const pg = await planPostgres(config.DATABASE_URL, stateDir);
+  const pg = await planPostgres(config.DATABASE_URL, stateDir, { maxConnections: embeddedPostgresConnections(config.DATA_PLANE_WORKERS) });
   if (pg.unit) await supervisor.start(pg.unit);
 
   // Operator tools (`npm run fluxgate -- keys create …`) read these while this stack runs.

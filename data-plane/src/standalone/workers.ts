@@ -39,6 +39,14 @@ export interface StartedWorker {
 
 type Start = (unit: Unit<Listening>) => Promise<{ child: { pid?: number | undefined }; info: Listening }>;
 
+/**
+ * What the embedded Postgres must accept with `workers` data-plane workers: each worker's pool
+ * (up to 10 connections, store/db.ts), the control plane's (4), and room for the operator CLI
+ * and a restarted process overlapping the connections of the one it replaces. Its old fixed 16
+ * would refuse the 17th idle connection of a 16-core machine's default.
+ */
+export const embeddedPostgresConnections = (workers: number): number => 10 * workers + 16;
+
 export const workerName = (index: number, count: number): string => (count === 1 ? 'data plane' : `data plane worker ${index}`);
 
 /**
