@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm run bench`: direct, nginx and Fluxgate against the same mock upstream, one after another.
+// `npm run bench`: direct, nginx and Fluxgate (one process, and 1 vs N workers) against the same
+// mock upstream, one after another.
 // Prints a report and writes the raw numbers to bench/results/. See `npm run bench -- --help`.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { runSlowReaders } from './lib/slow-readers.mjs';
 import { report } from './lib/table.mjs';
 import { directTarget, makeCert, nginxTarget, startMock } from './lib/targets.mjs';
 import { runTtfb } from './lib/ttfb.mjs';
+import { runWorkers } from './lib/workers.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const log = (msg) => process.stderr.write(`${msg}\n`);
@@ -108,7 +110,7 @@ async function measure(target, ctx, args, results) {
   }
 }
 
-async function startTarget(name, ctx, args) {
+async function startTarget(name, ctx, args, workers = 1) {
   if (name === 'direct') return directTarget(ctx.mock);
   if (name === 'nginx') return nginxTarget({ dir: ctx.dir, mock: ctx.mock, tls: ctx.tls, nginx: args.nginx });
   // fluxgate-nolimits: the same process with LIMITS_ENABLED=false, the limits-off baseline.
@@ -122,6 +124,7 @@ async function startTarget(name, ctx, args) {
     redisUrl: args.redisUrl,
     limits,
     name,
+    workers,
   });
 }
 
@@ -175,6 +178,10 @@ async function main() {
   for (const name of args.targets) {
     if (results.skipped[name]) {
       log(`${name}: skipped (${results.skipped[name]})`);
+      continue;
+    }
+    if (name === 'fluxgate-workers') {
+      await runWorkers({ ctx, args, results, log, start: (tname, workers) => startTarget(tname, ctx, args, workers) });
       continue;
     }
     let target;

@@ -1,11 +1,14 @@
 // Command-line flags; each also reads BENCH_<NAME> from the environment (e.g. BENCH_TARGETS).
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 
 const OPTIONS = {
   targets: [
-    'direct,nginx,fluxgate,fluxgate-nolimits',
-    'comma list of direct, nginx, fluxgate, fluxgate-nolimits (LIMITS_ENABLED=false; load phases only)',
+    'direct,nginx,fluxgate,fluxgate-nolimits,fluxgate-workers',
+    'comma list of direct, nginx, fluxgate, fluxgate-nolimits (LIMITS_ENABLED=false; load phases only), fluxgate-workers (1 vs --workers processes on one port, measured alternately; load phases only)',
   ],
+  workers: ['', 'data-plane processes of fluxgate-workers (default: the number of CPUs)'],
+  rounds: ['2', 'fluxgate-workers: alternating rounds (1 worker, N, N, 1, …) per load cell'],
   scenarios: [
     'json,sse,paced,ttfb,open,slow',
     'comma list: load (json, sse, paced; sse1 = SSE with one upstream write per event), ttfb, open, slow',
@@ -91,8 +94,13 @@ export function parse(argv) {
     redisUrl: get('redis-url'),
     fluxgateRoot: get('fluxgate-root'),
     out: get('out'),
+    workers: get('workers') === '' ? os.availableParallelism() : num('workers'),
+    rounds: num('rounds'),
   };
-  for (const t of a.targets) if (!['direct', 'nginx', 'fluxgate', 'fluxgate-nolimits'].includes(t)) throw new Error(`unknown target ${t}`);
+  if (!Number.isInteger(a.rounds) || a.rounds < 1) throw new Error(`--rounds: not a whole number ≥ 1: ${get('rounds')}`);
+  if (!Number.isInteger(a.workers) || a.workers < 1) throw new Error(`--workers: not a whole number ≥ 1: ${get('workers')}`);
+  for (const t of a.targets)
+    if (!['direct', 'nginx', 'fluxgate', 'fluxgate-nolimits', 'fluxgate-workers'].includes(t)) throw new Error(`unknown target ${t}`);
   for (const s of a.scenarios)
     if (!['json', 'sse', 'sse1', 'paced', 'ttfb', 'open', 'slow'].includes(s)) throw new Error(`unknown scenario ${s}`);
   return a;

@@ -1,6 +1,9 @@
 // The Fluxgate data plane as a bench target: a fresh database, the data plane as a child
 // process (TLS, API-key auth, counters on), a key from the CLI, and a smoke request. Any
 // failure throws Skip with a one-line reason, after undoing what was started.
+// With `workers` > 1 (fluxgate-workers) it runs that many data-plane processes on the one public
+// port, as `npm start` does with DATA_PLANE_WORKERS: SO_REUSEPORT, an admin port per worker,
+// worker 0 started first; pids() lists them all, so their CPU is summed.
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -38,7 +41,7 @@ function createDatabase(adminUrl) {
 const BENCH_TIER = `INSERT INTO tiers (id, requests_per_window, tokens_per_window, window_seconds, concurrent_streams, burst)
   VALUES ('bench', 2000000000, 1000000000000000, 60, 1000000, 1000000000) ON CONFLICT (id) DO NOTHING`;
 
-export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUrl, limits = true, name = 'fluxgate' }) {
+export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUrl, limits = true, name = 'fluxgate', workers = 1 }) {
   const main = join(root, 'data-plane/dist/main.js');
   const cli = join(root, 'data-plane/dist/cli/main.js');
   if (!existsSync(main)) throw new Skip('data-plane/dist/main.js does not exist (data plane not built yet)');
@@ -54,12 +57,13 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
   }
   const stateDir = join(dir, `${name}-state`);
   mkdirSync(stateDir, { recursive: true });
-  const [port, adminPort] = [await freePort(), await freePort()];
+  const port = await freePort();
+  const adminPorts = [];
+  for (let i = 0; i < workers; i++) adminPorts.push(await freePort());
   const env = {
     ...process.env,
     PUBLIC_HOST: '127.0.0.1',
     PUBLIC_PORT: String(port),
-    ADMIN_PORT: String(adminPort),
     DOWNSTREAM_AI_URLS: mock.origin,
     FLUXGATE_STATE_DIR: stateDir,
     REDIS_URL: redisUrl,
@@ -74,15 +78,28 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
     LIMITS_ENABLED: String(limits),
   };
   const origin = `https://127.0.0.1:${port}`;
-  let child;
-  const launch = async () => {
-    child = spawnChild('fluxgate', process.execPath, [main], { env, cwd: root });
+  let children = [];
+  const stopAll = async () => void (await Promise.all(children.map((c) => c.stop())));
+  const launchOne = async (i) => {
+    const child = spawnChild(`fluxgate-${i}`, process.execPath, [main], { env: { ...env, ADMIN_PORT: String(adminPorts[i]) }, cwd: root });
+    children.push(child);
     try {
+      // The shared port answers (any worker), and this worker's own admin listener does.
       await getOk(origin, '/healthz', 30_000, child.dead);
+      await getOk(`http://127.0.0.1:${adminPorts[i]}`, '/healthz', 30_000, child.dead);
     } catch (err) {
       const why = child.dead() ? err.message : `${err.message} | ${tail(child.output().stderr)}`;
-      await child.stop();
-      throw new Skip(`data plane did not come up: ${why}`);
+      throw new Skip(`data plane${workers > 1 ? ` worker ${i}` : ''} did not come up: ${why}`);
+    }
+  };
+  const launch = async () => {
+    children = [];
+    try {
+      await launchOne(0);
+      await Promise.all(adminPorts.slice(1).map((_, i) => launchOne(i + 1)));
+    } catch (err) {
+      await stopAll();
+      throw err;
     }
   };
   try {
@@ -101,12 +118,13 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
       name,
       origin,
       headers,
-      pids: () => processTree(child.pid),
-      restart: async () => (await child.stop(), await launch()),
-      stop: async () => (await child.stop(), await db.drop()),
+      workers,
+      pids: () => children.flatMap((c) => processTree(c.pid)),
+      restart: async () => (await stopAll(), await launch()),
+      stop: async () => (await stopAll(), await db.drop()),
     };
   } catch (err) {
-    await child.stop();
+    await stopAll();
     await db.drop();
     throw err instanceof Skip ? err : new Skip(err.message);
   }

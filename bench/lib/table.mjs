@@ -98,6 +98,7 @@ export function report(results) {
   );
 
   out.push(ratios(results));
+  out.push(workersTable(results));
   return out.filter(Boolean).join('\n');
 }
 
@@ -142,4 +143,65 @@ function ratios(results) {
     text.push(`${r.target}: added TTFB p50 ${added(r.p50, d?.p50)} ms, p99 ${added(r.p99, d?.p99)} ms`);
   }
   return text.join('\n');
+}
+
+const median = (xs) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length === 0 ? null : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** fluxgate-workers rows, per load cell: 1 worker vs N, each over its alternating rounds. */
+function workersTable(results) {
+  const rows = results.load.filter((r) => r.workers !== undefined);
+  const n = results.meta?.args?.workers ?? 'N';
+  const cells = new Map();
+  for (const r of rows) {
+    const key = `${r.scenario}|${r.connections}`;
+    if (!cells.has(key)) cells.set(key, { scenario: r.scenario, connections: r.connections, one: [], many: [] });
+    cells.get(key)[r.target === 'fluxgate-w1' ? 'one' : 'many'].push(r);
+  }
+  // Over the rounds: responses ÷ seconds, CPU ÷ responses; p99 is the median of the rounds'.
+  const agg = (rs) => {
+    const req = rs.reduce((a, r) => a + r.requests, 0);
+    const sec = rs.reduce((a, r) => a + r.seconds, 0);
+    const cpu = rs.reduce((a, r) => a + r.cpuUsPerReq * r.requests, 0);
+    return {
+      rps: req && sec ? round(req / sec, 0) : null,
+      cpu: req ? round(cpu / req, 1) : null,
+      p99: round(median(rs.map((r) => r.p99)), 1),
+    };
+  };
+  const body = [...cells.values()].map((c) => {
+    const [a, b] = [agg(c.one), agg(c.many)];
+    return [
+      LOAD_SCENARIOS[c.scenario].label,
+      c.connections,
+      c.one.length,
+      a.rps,
+      b.rps,
+      ratio(b.rps, a.rps),
+      a.cpu,
+      b.cpu,
+      ratio(b.cpu, a.cpu),
+      a.p99,
+      b.p99,
+    ];
+  });
+  return table(
+    `1 vs ${n} data-plane workers (fluxgate-w1 vs fluxgate-w${n}, same run, measured alternately; CPU summed over each target's processes)`,
+    [
+      'scenario',
+      'conns',
+      'rounds',
+      '1: req/s',
+      `${n}: req/s`,
+      `${n}/1 req/s`,
+      '1: µs/req',
+      `${n}: µs/req`,
+      `${n}/1 CPU/req`,
+      '1: p99 ms',
+      `${n}: p99 ms`,
+    ],
+    body,
+  );
 }

@@ -73,6 +73,9 @@ export function createDataPlane(deps: DataPlaneDeps): void {
   route('any', '/api/*', unlessBlocked(proxy));
   route('any', '/*', deps.spa ?? (({ sink }) => sendError(sink, new GatewayError('not_found'), 'plain')));
 
+  // Liveness of this replica itself, without the token: the public port may be shared by several
+  // workers (SO_REUSEPORT), so only the admin port says which process answered (npm start's probe).
+  bind(adminApp, 'get', '/healthz', healthz, log);
   for (const r of adminRoutes(deps.admin, log)) bind(adminApp, r.method, r.pattern, requireAdmin(deps.adminToken, r.handler), log);
   bind(
     adminApp,

@@ -275,7 +275,9 @@ async function main(config: DataPlaneConfig, log: Logger): Promise<void> {
   });
 
   const publicListener = await listenOn(publicApp, config.PUBLIC_HOST, config.PUBLIC_PORT);
-  const adminListener = await listenOn(adminApp, config.ADMIN_HOST, config.ADMIN_PORT);
+  // Exclusive: an admin port is one replica's own (npm start gives worker i ADMIN_PORT + i), so a
+  // scrape can never land on another process that happens to hold it.
+  const adminListener = await listenOn(adminApp, config.ADMIN_HOST, config.ADMIN_PORT, { exclusive: true });
   dns.announce(publicListener.port);
   log.info(
     {

@@ -5,7 +5,7 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { TemplatedApp, us_socket } from 'uWebSockets.js';
+import type { TemplatedApp, us_listen_socket, us_socket } from 'uWebSockets.js';
 
 export type Uws = typeof import('uWebSockets.js');
 export type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
@@ -89,12 +89,32 @@ export interface Listening {
   close(): void;
 }
 
+export interface ListenOptions {
+  /**
+   * uSockets binds with SO_REUSEPORT unless told otherwise, so several processes can share one
+   * port and the kernel spreads new connections over them (DATA_PLANE_WORKERS). A listener that
+   * must be one process's alone (each worker's admin port) binds exclusively instead, so a port
+   * already taken fails loudly rather than splitting its connections with whoever holds it.
+   */
+  exclusive?: boolean;
+}
+
 /** Listen on host:port (0 = any free port) and report the bound port. */
-export function listen(app: TemplatedApp, host: string, port: number): Promise<Listening> {
+export function listen(app: TemplatedApp, host: string, port: number, opts: ListenOptions = {}): Promise<Listening> {
   const uws = loadUws();
+  // LIBUS_LISTEN_EXCLUSIVE_PORT is 1 and the default 0 (the binary exports the number; the enum
+  // docs/index.d.ts declares does not exist at run time). The binary takes (host, port, options,
+  // cb), an overload the typings omit.
+  const flags = opts.exclusive ? 1 : 0;
+  const listenWith = app.listen.bind(app) as unknown as (
+    host: string,
+    port: number,
+    options: number,
+    cb: (socket: us_listen_socket | false) => void,
+  ) => TemplatedApp;
   return new Promise((resolve, reject) => {
     // uWS calls back synchronously with the listen socket, or false when binding failed.
-    app.listen(host, port, (socket) => {
+    listenWith(host, port, flags, (socket) => {
       if (!socket) {
         reject(new Error(`Cannot listen on ${host}:${port} (address in use or not available)`));
         return;

@@ -7,6 +7,7 @@ const PG_PASSWORD = 'a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0';
 const input = (over: Partial<BannerInput> = {}): BannerInput => ({
   publicUrl: 'https://localhost:8443',
   adminUrl: 'http://127.0.0.1:9090',
+  workers: [{ pid: 4242, adminPort: 9090 }],
   controlUrl: 'http://127.0.0.1:8000',
   adminToken: { file: '/srv/fg/.fluxgate/admin-token' },
   mcpToken: { file: '/srv/fg/.fluxgate/mcp-token' },
@@ -43,6 +44,26 @@ describe('start banner', () => {
     expect(text).not.toContain(REDIS_PASSWORD);
     expect(text).not.toContain(PG_PASSWORD);
     expect(text).not.toContain('DOWNSTREAM_AI_URLS=');
+  });
+
+  it('says how many data-plane workers serve the public port, and that each has its own admin port to scrape', () => {
+    const one = formatBanner(input());
+    expect(one).toMatch(/^ {2}Data plane +1 worker \(pid 4242; DATA_PLANE_WORKERS sets how many\)$/m);
+    expect(one).not.toContain('one per worker');
+    const workers = [4242, 4243, 4244].map((pid, i) => ({ pid, adminPort: 9090 + i }));
+    const three = formatBanner(input({ workers }));
+    expect(three).toMatch(/^ {2}Data plane +3 workers sharing 8443 \(pids 4242, 4243, 4244; DATA_PLANE_WORKERS\)$/m);
+    expect(three).toContain('one per worker, ports 9090–9092 (worker i on ADMIN_PORT + i): scrape each');
+    // ADMIN_PORT=0: each worker bound a port of its own.
+    const anyPorts = formatBanner(
+      input({
+        workers: [
+          { pid: 1, adminPort: 41234 },
+          { pid: 2, adminPort: 39001 },
+        ],
+      }),
+    );
+    expect(anyPorts).toContain('one per worker, ports 41234, 39001 (worker 0, 1, …): scrape each');
   });
 
   it('says how to point DOWNSTREAM_AI_URLS at a model server when none answers', () => {

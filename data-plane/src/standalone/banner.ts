@@ -32,7 +32,10 @@ export interface ServiceLine {
 export interface BannerInput {
   /** https://localhost:8443 — the SPA, the portal and the APIs share this origin. */
   publicUrl: string;
+  /** Worker 0's admin listener. */
   adminUrl: string;
+  /** The data-plane workers (DATA_PLANE_WORKERS), in order: worker i's admin listener is on its adminPort. */
+  workers: { pid: number; adminPort: number }[];
   /** The control plane's listener (MCP at /mcp, liveness at /healthz). */
   controlUrl: string;
   adminToken: SecretSource;
@@ -75,10 +78,31 @@ function modelServers(u: BannerInput['upstreams']): string[] {
   ];
 }
 
+function dataPlane(b: BannerInput): string {
+  const n = b.workers.length;
+  const pids = b.workers.map((w) => w.pid).join(', ');
+  return n === 1
+    ? `1 worker (pid ${pids}; DATA_PLANE_WORKERS sets how many)`
+    : `${n} workers sharing ${new URL(b.publicUrl).port || '443'} (pids ${pids}; DATA_PLANE_WORKERS)`;
+}
+
+/** With several workers, each has its own admin port: Prometheus scrapes every one. */
+function adminPorts(workers: BannerInput['workers']): string[] {
+  if (workers.length < 2) return [];
+  const ports = workers.map((w) => w.adminPort);
+  const consecutive = ports.every((p, i) => p === ports[0]! + i);
+  return [
+    consecutive
+      ? `one per worker, ports ${ports[0]}–${ports.at(-1)} (worker i on ADMIN_PORT + i): scrape each`
+      : `one per worker, ports ${ports.join(', ')} (worker 0, 1, …): scrape each`,
+  ];
+}
+
 export function formatBanner(b: BannerInput): string {
   const rows: [string, string | string[]][] = [
     ['SPA and API', [`${b.publicUrl}/`, `OpenAI API at ${b.publicUrl}/v1, Ollama API at ${b.publicUrl}/api`]],
-    ['Admin API', `${b.adminUrl}  (/metrics, /admin/*; Authorization: Bearer <admin token>)`],
+    ['Data plane', dataPlane(b)],
+    ['Admin API', [`${b.adminUrl}  (/metrics, /admin/*; Authorization: Bearer <admin token>)`, ...adminPorts(b.workers)]],
     ['MCP', `${b.controlUrl}/mcp  (Streamable HTTP; Authorization: Bearer <MCP token>)`],
     ['Control plane', `${b.controlUrl}/healthz`],
     ['', ''],

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../config/load.js';
 import { dataPlaneEnvSchema } from '../config/schema.js';
@@ -40,9 +41,39 @@ describe('supervisor config', () => {
     expect(message).not.toContain('zzzz');
   });
 
+  it('runs one data-plane worker per CPU unless DATA_PLANE_WORKERS says otherwise, and refuses a count it cannot run', () => {
+    expect(loadSupervisorConfig({}).DATA_PLANE_WORKERS).toBe(availableParallelism());
+    expect(loadSupervisorConfig({ DATA_PLANE_WORKERS: '' }).DATA_PLANE_WORKERS).toBe(availableParallelism());
+    expect(loadSupervisorConfig({ DATA_PLANE_WORKERS: '1' }).DATA_PLANE_WORKERS).toBe(1);
+    expect(loadSupervisorConfig({ DATA_PLANE_WORKERS: ' 6 ' }).DATA_PLANE_WORKERS).toBe(6);
+    // Admin ports are ADMIN_PORT … ADMIN_PORT + n - 1 (or all picked by the kernel with 0).
+    expect(loadSupervisorConfig({ DATA_PLANE_WORKERS: '4', ADMIN_PORT: '0' }).DATA_PLANE_WORKERS).toBe(4);
+    expect(loadSupervisorConfig({ DATA_PLANE_WORKERS: '4', ADMIN_PORT: '65532' }).DATA_PLANE_WORKERS).toBe(4);
+    const refused = (env: Record<string, string>): string => {
+      try {
+        loadSupervisorConfig(env);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+      throw new Error(`accepted ${JSON.stringify(env)}`);
+    };
+    expect(refused({ DATA_PLANE_WORKERS: '0' })).toBe('invalid DATA_PLANE_WORKERS: must be at least 1');
+    expect(refused({ DATA_PLANE_WORKERS: 'two' })).toBe(
+      'invalid DATA_PLANE_WORKERS: expected a number of processes (or empty: one per CPU)',
+    );
+    expect(refused({ DATA_PLANE_WORKERS: '1.5' })).toBe('invalid DATA_PLANE_WORKERS: must be a whole number of processes');
+    expect(refused({ DATA_PLANE_WORKERS: '257' })).toBe('invalid DATA_PLANE_WORKERS: must be at most 256');
+    expect(refused({ DATA_PLANE_WORKERS: '4', ADMIN_PORT: '65533' })).toMatch(
+      /^invalid DATA_PLANE_WORKERS: 4 workers need admin ports ADMIN_PORT … ADMIN_PORT \+ 3, beyond 65535/,
+    );
+  });
+
   it('documents each of its own variables in .env.example (with a comment above) and the README', () => {
     // The control plane's variables it also reads are documented with the control plane's.
-    const own = Object.keys(supervisorEnvSchema.shape).filter((k) => !(k in dataPlaneEnvSchema.shape) && k.startsWith('SUPERVISOR_'));
+    const own = Object.keys(supervisorEnvSchema.shape).filter(
+      (k) => !(k in dataPlaneEnvSchema.shape) && (k.startsWith('SUPERVISOR_') || k === 'DATA_PLANE_WORKERS'),
+    );
     expect(own.length).toBeGreaterThan(0);
     const lines = read('.env.example').split('\n');
     const readme = read('README.md');

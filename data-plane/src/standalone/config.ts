@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { adminListenerProblem } from '../config/admin-listener.js';
 import { ConfigError, connectionUrls } from '../config/load.js';
@@ -18,22 +19,47 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
-export const supervisorEnvSchema = dataPlaneEnvSchema.extend({
-  /** The control plane's listener (its own schema's default); the port comes from the control plane itself. */
-  CONTROL_PLANE_HOST: z.string().trim().min(1).default('127.0.0.1'),
-  /** Set: the control plane's MCP bearer token(s), checked by the control plane. Both unset: one is generated. */
-  MCP_TOKEN: optionalString,
-  MCP_TOKENS: optionalString,
-  /** First restart delay of a crashed child; doubles per crash up to the max. */
-  SUPERVISOR_RESTART_DELAY_MS: ms(1_000),
-  SUPERVISOR_RESTART_MAX_DELAY_MS: ms(30_000),
-  /** A child that stayed up this long before it crashed is restarted after the first delay again. */
-  SUPERVISOR_RESTART_RESET_MS: ms(60_000),
-  /** How long a child may take from spawn to answering /healthz. */
-  SUPERVISOR_START_TIMEOUT_MS: ms(120_000),
-  /** On Ctrl-C/SIGTERM, how long the planes get to exit before they are killed (default: DRAIN_TIMEOUT_MS + 10 s). */
-  SUPERVISOR_STOP_TIMEOUT_MS: optionalString.pipe(z.coerce.number<string | undefined>().int().positive().optional()),
-});
+/** More workers than this is a typo, not a machine: each one is a whole data-plane process. */
+export const MAX_DATA_PLANE_WORKERS = 256;
+
+export const supervisorEnvSchema = dataPlaneEnvSchema
+  .extend({
+    /** The control plane's listener (its own schema's default); the port comes from the control plane itself. */
+    CONTROL_PLANE_HOST: z.string().trim().min(1).default('127.0.0.1'),
+    /** Set: the control plane's MCP bearer token(s), checked by the control plane. Both unset: one is generated. */
+    MCP_TOKEN: optionalString,
+    MCP_TOKENS: optionalString,
+    /** First restart delay of a crashed child; doubles per crash up to the max. */
+    SUPERVISOR_RESTART_DELAY_MS: ms(1_000),
+    SUPERVISOR_RESTART_MAX_DELAY_MS: ms(30_000),
+    /** A child that stayed up this long before it crashed is restarted after the first delay again. */
+    SUPERVISOR_RESTART_RESET_MS: ms(60_000),
+    /** How long a child may take from spawn to answering /healthz. */
+    SUPERVISOR_START_TIMEOUT_MS: ms(120_000),
+    /** On Ctrl-C/SIGTERM, how long the planes get to exit before they are killed (default: DRAIN_TIMEOUT_MS + 10 s). */
+    SUPERVISOR_STOP_TIMEOUT_MS: optionalString.pipe(z.coerce.number<string | undefined>().int().positive().optional()),
+    /**
+     * Data-plane processes sharing PUBLIC_PORT (SO_REUSEPORT); worker i's admin listener is on
+     * ADMIN_PORT + i. Unset or empty: one per CPU this process may use.
+     */
+    DATA_PLANE_WORKERS: optionalString.pipe(
+      z.coerce
+        .number<string | undefined>({ error: 'expected a number of processes (or empty: one per CPU)' })
+        .int('must be a whole number of processes')
+        .min(1, 'must be at least 1')
+        .max(MAX_DATA_PLANE_WORKERS, `must be at most ${MAX_DATA_PLANE_WORKERS}`)
+        .default(availableParallelism()),
+    ),
+  })
+  .superRefine((c, ctx) => {
+    // Worker i listens for admin on ADMIN_PORT + i: the last one must still be a port.
+    if (c.ADMIN_PORT > 0 && c.ADMIN_PORT + c.DATA_PLANE_WORKERS - 1 > 65535)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DATA_PLANE_WORKERS'],
+        message: `${c.DATA_PLANE_WORKERS} workers need admin ports ADMIN_PORT … ADMIN_PORT + ${c.DATA_PLANE_WORKERS - 1}, beyond 65535: lower ADMIN_PORT or the worker count`,
+      });
+  });
 
 export type SupervisorConfig = z.infer<typeof supervisorEnvSchema>;
 

@@ -35,8 +35,11 @@ function readPassword(): Promise<string> {
 async function main(): Promise<void> {
   const dataDir = process.argv[2];
   const port = Number(process.argv[3] ?? '0');
-  if (!dataDir || !Number.isInteger(port)) {
-    process.stderr.write('usage: embedded-postgres <data-dir> [port]   (password on stdin)\n');
+  // Connections are cheap here (each is a socket feeding PGlite's one query queue), but beyond
+  // the limit a client is refused: the supervisor sizes it for every plane's pool.
+  const maxConnections = Number(process.argv[4] ?? '16');
+  if (!dataDir || !Number.isInteger(port) || !Number.isInteger(maxConnections) || maxConnections < 1) {
+    process.stderr.write('usage: embedded-postgres <data-dir> [port] [max-connections]   (password on stdin)\n');
     process.exit(2);
   }
   const password = await readPassword();
@@ -46,9 +49,9 @@ async function main(): Promise<void> {
   const socketDir = await mkdtemp(join(tmpdir(), 'fg-pg-'));
   const socketPath = join(socketDir, '.s.PGSQL');
   const db = await PGlite.create({ dataDir });
-  const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections: 16 });
+  const server = new PGLiteSocketServer({ db, path: socketPath, maxConnections });
   await server.start();
-  const gate = await startAuthGate({ password, host: '127.0.0.1', port, connectBackend: () => connect(socketPath), maxConnections: 16 });
+  const gate = await startAuthGate({ password, host: '127.0.0.1', port, connectBackend: () => connect(socketPath), maxConnections });
   process.stdout.write(`${JSON.stringify({ port: gate.port })}\n`);
 
   let stopping = false;

@@ -1,6 +1,7 @@
 /**
  * `npm start`: one supervisor for the whole stack. It finds Redis and Postgres (configured,
- * local, or embedded), runs the data plane and the control plane as separate processes with
+ * local, or embedded), runs the data plane (DATA_PLANE_WORKERS processes on one public port,
+ * workers.ts) and the control plane as separate processes with
  * those URLs, waits until both serve, prints once where everything is, restarts a child that
  * crashes, and on Ctrl-C/SIGTERM drains the planes before it stops the services.
  */
@@ -12,6 +13,7 @@ import { writeSecretFile } from '../bootstrap/secret-file.js';
 import { formatBanner, type SecretSource } from './banner.js';
 import { loadSupervisorConfig, stopTimeoutMs, type SupervisorConfig } from './config.js';
 import { planeUnit, type Listening } from './plane.js';
+import { embeddedPostgresConnections, startWorkers } from './workers.js';
 import { connectHost, urlHost } from './probe.js';
 import { adminTlsEnabled } from '../config/admin-listener.js';
 import { CONNECTION_PART_VARIABLES } from '@fluxgate/contracts';
@@ -83,7 +85,7 @@ async function main(): Promise<void> {
   }
   const redis = await planRedis(config.REDIS_URL, stateDir);
   if (redis.unit) await supervisor.start(redis.unit);
-  const pg = await planPostgres(config.DATABASE_URL, stateDir);
+  const pg = await planPostgres(config.DATABASE_URL, stateDir, { maxConnections: embeddedPostgresConnections(config.DATA_PLANE_WORKERS) });
   if (pg.unit) await supervisor.start(pg.unit);
 
   // Operator tools (`npm run fluxgate -- keys create …`) read these while this stack runs.
@@ -106,16 +108,6 @@ async function main(): Promise<void> {
   const publicConnect = urlHost(connectHost(config.PUBLIC_HOST));
   const controlConnect = urlHost(connectHost(config.CONTROL_PLANE_HOST));
   const startTimeoutMs = config.SUPERVISOR_START_TIMEOUT_MS;
-  const dataPlane = planeUnit({
-    name: 'data plane',
-    script: DATA_PLANE,
-    env: dataEnv,
-    healthUrl: (l: Listening) => `https://${publicConnect}:${Number(l['publicPort'])}/healthz`,
-    insecureTls: true,
-    startTimeoutMs,
-    stdout: process.stdout,
-    stderr: process.stderr,
-  });
   const controlPlane = planeUnit({
     name: 'control plane',
     script: CONTROL_PLANE,
@@ -130,7 +122,28 @@ async function main(): Promise<void> {
     say(`fluxgate: ${unit.name} ready (pid ${started.child.pid})`);
     return started;
   };
-  const [dp, cp] = await Promise.all([start(dataPlane), start(controlPlane)]);
+  const adminConnect = urlHost(connectHost(config.ADMIN_HOST));
+  const adminScheme = adminTlsEnabled(config) ? 'https' : 'http';
+  const workers = startWorkers(
+    {
+      count: config.DATA_PLANE_WORKERS,
+      script: DATA_PLANE,
+      env: dataEnv,
+      publicHost: config.PUBLIC_HOST,
+      publicPort: config.PUBLIC_PORT,
+      adminHost: config.ADMIN_HOST,
+      adminPort: config.ADMIN_PORT,
+      publicHealthUrl: (port) => `https://${publicConnect}:${port}/healthz`,
+      adminHealthUrl: (port) => `${adminScheme}://${adminConnect}:${port}/healthz`,
+      insecureTls: true,
+      startTimeoutMs,
+      stdout: process.stdout,
+      stderr: process.stderr,
+    },
+    start,
+  );
+  const [dps, cp] = await Promise.all([workers, start(controlPlane)]);
+  const dp = dps[0]!;
   const found = await upstreams;
   if (supervisor.stopping) return;
 
@@ -139,7 +152,8 @@ async function main(): Promise<void> {
   say(
     formatBanner({
       publicUrl: `https://${publicHost}:${Number(dp.info['publicPort'])}`,
-      adminUrl: `${adminTlsEnabled(config) ? 'https' : 'http'}://${urlHost(connectHost(config.ADMIN_HOST))}:${Number(dp.info['adminPort'])}`,
+      adminUrl: `${adminScheme}://${adminConnect}:${Number(dp.info['adminPort'])}`,
+      workers: dps.map((w) => ({ pid: w.pid, adminPort: Number(w.info['adminPort']) })),
       controlUrl: `http://${controlConnect}:${Number(cp.info['port'])}`,
       adminToken: tokenSource('ADMIN_TOKEN', config.ADMIN_TOKEN !== undefined, join(stateDir, 'admin-token')),
       mcpToken: mcp

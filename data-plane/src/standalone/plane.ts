@@ -2,7 +2,8 @@
  * A plane as a supervised child: `node <plane>/dist/main.js` with the stack's environment, in
  * its own process group, its output passed through. Ready means it printed its one
  * machine-readable `{"event":"listening",…}` line (which names the ports it bound, so port 0 and
- * the plane's own defaults work) and its /healthz answers 200.
+ * the plane's own defaults work) and its /healthz answers 200 (a data-plane worker: the shared
+ * public port's and its own admin port's, workers.ts).
  */
 import { spawn } from 'node:child_process';
 import { lineMatching } from './lines.js';
@@ -15,8 +16,8 @@ export interface PlaneOptions {
   name: string;
   script: string;
   env: NodeJS.ProcessEnv;
-  /** The liveness URL, from what the plane said it listens on. */
-  healthUrl(listening: Listening): string;
+  /** The liveness URL(s), from what the plane said it listens on: every one must answer 200. */
+  healthUrl(listening: Listening): string | string[];
   /** The data plane's own TLS certificate is not verified by this loopback probe (probe.ts). */
   insecureTls?: boolean;
   startTimeoutMs: number;
@@ -60,13 +61,17 @@ export function planeUnit(opts: PlaneOptions): Unit<Listening> {
       const healthy = async (): Promise<Listening> => {
         // Its output ends as it exits: say how it exited rather than that it went quiet.
         const l = await listening.catch((err: unknown) => Promise.race([exited, sleep(2_000)]).then(() => Promise.reject(err)));
-        const url = opts.healthUrl(l);
+        const running = () => child.exitCode === null && child.signalCode === null;
         // Stops with the child: `exited` has already answered the race by then.
-        while (child.exitCode === null && child.signalCode === null) {
-          if ((await httpStatus(url, { timeoutMs: 2_000, insecureTls: opts.insecureTls === true })) === 200) return l;
-          if (Date.now() > deadline) throw new Error(`${opts.name} did not answer ${url} with 200 within ${opts.startTimeoutMs} ms`);
-          await sleep(200);
-        }
+        const answers = async (url: string): Promise<void> => {
+          while (running()) {
+            if ((await httpStatus(url, { timeoutMs: 2_000, insecureTls: opts.insecureTls === true })) === 200) return;
+            if (Date.now() > deadline) throw new Error(`${opts.name} did not answer ${url} with 200 within ${opts.startTimeoutMs} ms`);
+            await sleep(200);
+          }
+        };
+        for (const url of [opts.healthUrl(l)].flat()) await answers(url);
+        if (running()) return l;
         throw new Error(`${opts.name} exited`);
       };
       return { child, ready: Promise.race([healthy(), exited]) };

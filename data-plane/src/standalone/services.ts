@@ -51,11 +51,12 @@ export function redisAnswers(host: string, port: number, timeoutMs = 500, passwo
 /** A password for an embedded service: hex, so it needs no escaping in a URL or a config line. */
 const servicePassword = (): string => randomBytes(24).toString('hex');
 
-export function freePort(): Promise<number> {
+/** A TCP port that was free on `host` a moment ago. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const addr = srv.address();
       const port = typeof addr === 'object' && addr ? addr.port : 0;
       srv.close(() => resolve(port));
@@ -129,14 +130,16 @@ export async function planRedis(
 /**
  * DATABASE_URL if set; otherwise embedded Postgres (PGlite over the wire protocol) in a child
  * process with its data under the state dir, behind a generated password (sent on its stdin).
- * Its port is chosen here, so a restart after a crash comes back at the same URL.
+ * Its port is chosen here, so a restart after a crash comes back at the same URL. It refuses
+ * connections beyond `maxConnections` (default 16): size it for every client's pool.
  */
 export async function planPostgres(
   configured: string | undefined,
   stateDir: string,
-  opts: { startTimeoutMs?: number } = {},
+  opts: { startTimeoutMs?: number; maxConnections?: number } = {},
 ): Promise<PlannedService> {
   if (configured) return { url: configured, source: 'configured', dir: null, unit: null };
+  const maxConnections = opts.maxConnections ?? 16;
   const script = fileURLToPath(new URL('./embedded-postgres.js', import.meta.url));
   const dir = join(stateDir, 'pg');
   const password = servicePassword();
@@ -147,7 +150,10 @@ export async function planPostgres(
     role: 'service',
     launch(): Launch<void> {
       // The IPC channel is its lifeline: it stops itself when the supervisor is gone ('disconnect').
-      const child = spawn(process.execPath, [script, dir, String(port)], { stdio: ['pipe', 'pipe', 'inherit', 'ipc'], detached: true });
+      const child = spawn(process.execPath, [script, dir, String(port), String(maxConnections)], {
+        stdio: ['pipe', 'pipe', 'inherit', 'ipc'],
+        detached: true,
+      });
       child.stdin!.on('error', () => undefined);
       child.stdin!.end(`${password}\n`);
       const exited = new Promise<never>((_, reject) =>

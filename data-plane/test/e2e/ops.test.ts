@@ -42,6 +42,17 @@ describe('admin listener', () => {
     }
   });
 
+  it("answers /healthz without the token (this replica's liveness, nothing more), and only /healthz", async () => {
+    const res = await request(`${gw.adminUrl}/healthz`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.json()).toEqual({ status: 'ok' });
+    for (const path of ['/readyz', '/healthz/x', '/metrics']) {
+      const other = await request(`${gw.adminUrl}${path}`);
+      expect(other.statusCode).toBe(401);
+      await other.body.text();
+    }
+  });
+
   it('serves Prometheus metrics with bounded labels and no secrets', async () => {
     const { secret } = await gw.issueKey();
     await (await call(gw, secret)).body.text();

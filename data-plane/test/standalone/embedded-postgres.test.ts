@@ -20,8 +20,8 @@ import { INIT_SQL_PATH } from '../support/services.js';
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
-async function startEmbedded(stateDir: string) {
-  const pg = await planPostgres(undefined, stateDir);
+async function startEmbedded(stateDir: string, maxConnections?: number) {
+  const pg = await planPostgres(undefined, stateDir, { maxConnections });
   expect(pg.source).toBe('embedded');
   const { child, ready } = pg.unit!.launch();
   await ready;
@@ -71,6 +71,27 @@ describe('embedded Postgres (PGlite over the wire protocol)', () => {
       expect(found).toMatchObject({ id: issued.key.id, status: 'active', tier: 'free', ownerEmail: 'persist@example.com' });
     } finally {
       await second.stop();
+    }
+  });
+
+  it('accepts as many connections at once as the supervisor sized it for (DATA_PLANE_WORKERS pools), and refuses the next', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'fg-embedded-conns-'));
+    dirs.push(stateDir);
+    const pg = await startEmbedded(stateDir, 24);
+    const many = createSql(pg.url.toString(), { max: 24, connectTimeoutSeconds: 20 });
+    const extra = createSql(pg.url.toString(), { max: 1, connectTimeoutSeconds: 20 });
+    try {
+      // 24 connections held at once, each answering (the old fixed limit was 16).
+      const held = await Promise.all(Array.from({ length: 24 }, () => many.reserve()));
+      const answers = await Promise.all(held.map((c, i) => c`SELECT ${i}::int AS i`));
+      expect(answers.map((r) => r[0]!.i)).toEqual(Array.from({ length: 24 }, (_, i) => i));
+      // The 25th is refused while they are held.
+      await expect(extra`SELECT 1`).rejects.toThrow();
+      for (const c of held) c.release();
+    } finally {
+      await extra.end({ timeout: 1 });
+      await many.end({ timeout: 5 });
+      await pg.stop();
     }
   });
 

@@ -2,7 +2,9 @@
  * `npm start`: one supervisor runs the data plane and the control plane as separate processes
  * (and the embedded Postgres when DATABASE_URL is unset), prints once where everything is,
  * restarts a child that dies, and drains on SIGTERM. Every control plane here gets a private
- * redis-server through REDIS_URL: its guard must never act on the machine's shared Redis.
+ * redis-server through REDIS_URL: its guard must never act on the machine's shared Redis. These
+ * runs pin DATA_PLANE_WORKERS=1 (they count one data-plane pid), so any core count behaves the
+ * same; workers.test.ts runs several.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -62,6 +64,7 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     controlBase = `http://127.0.0.1:${ports.controlPort}`;
     stack = startStack({
       FLUXGATE_STATE_DIR: stateDir,
+      DATA_PLANE_WORKERS: '1',
       REDIS_URL: redis.url,
       PUBLIC_HOST: '127.0.0.1',
       PUBLIC_PORT: String(ports.publicPort),
@@ -131,6 +134,7 @@ describe('npm start with REDIS_URL set and no DATABASE_URL', () => {
     expect(await environOf(cpPid)).toContain(`MCP_TOKEN=${mcpToken}`);
     expect((await environOf(dpPid)).some((e) => e.startsWith('MCP_TOKEN='))).toBe(false);
     expect(control.body.holder).toContain(`:${cpPid}:`);
+    expect(banner).toContain(`1 worker (pid ${dpPid}; DATA_PLANE_WORKERS sets how many)`);
   });
 
   it('answers an MCP client over HTTP with the generated token: tools/list, and a tool call reading Redis', async () => {
@@ -289,6 +293,7 @@ it('starts with REDIS_URL and DATABASE_URL both set on a fresh clone, names conf
   const [publicPort, adminPort, controlPort] = [await freePort(), await freePort(), await freePort()];
   const stack = startStack({
     FLUXGATE_STATE_DIR: stateDir,
+    DATA_PLANE_WORKERS: '1',
     REDIS_URL: redis.url,
     DATABASE_URL: db.url,
     // The password on its own, as compose passes it: npm start encodes it into the URL it hands
@@ -358,6 +363,7 @@ it('when the supervisor itself is killed (-9), the planes and the embedded Postg
   const controlPort = await freePort();
   const stack = startStack({
     FLUXGATE_STATE_DIR: stateDir,
+    DATA_PLANE_WORKERS: '1',
     REDIS_URL: redis.url,
     PUBLIC_HOST: '127.0.0.1',
     PUBLIC_PORT: String(await freePort()),
@@ -395,6 +401,7 @@ it('gives up at once, exit 1 and nothing left running, when a plane cannot start
   const publicPort = (taken.address() as { port: number }).port;
   const stack = startStack({
     FLUXGATE_STATE_DIR: stateDir,
+    DATA_PLANE_WORKERS: '1',
     REDIS_URL: redis.url,
     DATABASE_URL: db.url,
     PUBLIC_HOST: '127.0.0.1',
@@ -422,10 +429,16 @@ it('refuses a bad variable before starting anything, naming it and not its value
   const parent = await mkdtemp(join(tmpdir(), 'fg-launch-bad-'));
   dirs.push(parent);
   const stateDir = join(parent, '.fluxgate');
-  const stack = startStack({ FLUXGATE_STATE_DIR: stateDir, PUBLIC_PORT: '70000', SUPERVISOR_RESTART_DELAY_MS: 'soon' });
+  const stack = startStack({
+    FLUXGATE_STATE_DIR: stateDir,
+    PUBLIC_PORT: '70000',
+    SUPERVISOR_RESTART_DELAY_MS: 'soon',
+    DATA_PLANE_WORKERS: 'many',
+  });
   expect(await stack.exited).toBe(2);
   expect(stack.output()).toMatch(/^fluxgate: invalid PUBLIC_PORT: /m);
   expect(stack.output()).toMatch(/^fluxgate: invalid SUPERVISOR_RESTART_DELAY_MS: /m);
+  expect(stack.output()).toMatch(/^fluxgate: invalid DATA_PLANE_WORKERS: /m);
   expect(stack.output()).not.toContain('70000');
   expect(existsSync(stateDir)).toBe(false);
 });
@@ -448,6 +461,7 @@ it('is what `npm start` runs after building, and the script hands SIGTERM to it 
   const stack = startStack(
     {
       FLUXGATE_STATE_DIR: stateDir,
+      DATA_PLANE_WORKERS: '1',
       REDIS_URL: redis.url,
       DATABASE_URL: db.url,
       PUBLIC_HOST: '127.0.0.1',
