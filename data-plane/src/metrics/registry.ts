@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { SlotCounter, SlotHistogram } from './slot-metrics.js';
+import { PlainGauge, SlotCounter, SlotHistogram } from './slot-metrics.js';
 
 /**
  * Prometheus metrics of one data-plane process, on a Registry of its own (never prom-client's
@@ -111,7 +111,7 @@ export function createGatewayMetrics(opts: GatewayMetricsOptions = {}): GatewayM
     registers,
   });
   const upstreamRequests = upstreamSlots.metric;
-  const openStreams = new Gauge({ name: 'fluxgate_open_streams', help: 'Responses being streamed right now.', registers });
+  const openStreams = new PlainGauge({ name: 'fluxgate_open_streams', help: 'Responses being streamed right now.', registers });
   const authFailures = new Counter({
     name: 'fluxgate_auth_failures_total',
     help: 'Requests refused at API key authentication, by reason.',

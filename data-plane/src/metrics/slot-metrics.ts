@@ -1,4 +1,4 @@
-import { Counter, type Metric, type Registry } from 'prom-client';
+import { Counter, Gauge, type LabelValues as PromLabels, type Metric, type Registry } from 'prom-client';
 
 /**
  * Hot-path Prometheus metrics kept as plain numbers indexed by a small integer per label set (a
@@ -201,5 +201,47 @@ export class SlotHistogram<L extends string> {
       return { ...rest, labels };
     });
     return { ...data, values };
+  }
+}
+
+/**
+ * A gauge without labels whose inc(), dec() and set() change a plain number; prom-client reads
+ * it when the registry is read (collect). Called with labels, it behaves as prom-client's Gauge.
+ */
+export class PlainGauge extends Gauge {
+  #value = 0;
+
+  constructor(config: { name: string; help: string; registers: Registry[] }) {
+    super({
+      ...config,
+      collect() {
+        (this as PlainGauge).#sync();
+      },
+    });
+  }
+
+  #sync(): void {
+    super.set(this.#value);
+  }
+
+  override inc(labels?: PromLabels<string> | number, value?: number): void {
+    if (typeof labels === 'object') return super.inc(labels, value);
+    this.#value += labels ?? 1;
+  }
+
+  override dec(labels?: PromLabels<string> | number, value?: number): void {
+    if (typeof labels === 'object') return super.dec(labels, value);
+    this.#value -= labels ?? 1;
+  }
+
+  override set(labels: PromLabels<string> | number, value?: number): void {
+    if (typeof labels === 'object') return super.set(labels, value!);
+    this.#value = labels;
+  }
+
+  override reset(): void {
+    // prom-client's constructor calls reset() before this class's fields exist.
+    if (#value in this) this.#value = 0;
+    super.reset();
   }
 }
