@@ -13,7 +13,8 @@
  *
  * Reports, for the measured run after a warm-up:
  *   - hot path: wall ns per request in the synchronous request loop (what a request pays);
- *   - flush: CPU per flush (the fold, building and encoding the pipeline, parsing its replies);
+ *   - flush: CPU per flush (the fold, building and encoding the pipeline, parsing its replies)
+ *     and the commands it sends;
  *   - CPU per request: this process's user + system time over the whole run, flushes included;
  *   - allocated and promoted bytes per request over the whole run (v8.GCProfiler: heap growth
  *     between collections, and old-space growth across scavenges);
@@ -129,6 +130,7 @@ async function run(n) {
   let hotNs = 0;
   let flushCpuUs = 0;
   let flushes = 0;
+  let commands = 0;
   for (let done = 0; done < n;) {
     const chunk = Math.min(FLUSH_EVERY, n - done);
     const t0 = process.hrtime.bigint();
@@ -141,8 +143,9 @@ async function run(n) {
     if (!r.ok) throw new Error(`flush failed: ${r.error}`);
     flushCpuUs += c.user + c.system;
     flushes++;
+    commands += r.commands;
   }
-  return { hotNs, flushCpuUs, flushes };
+  return { hotNs, flushCpuUs, flushes, commands };
 }
 
 await run(WARMUP);
@@ -157,7 +160,7 @@ const startUsed = used();
 profiler.start();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
-const { hotNs, flushCpuUs, flushes } = await run(N);
+const { hotNs, flushCpuUs, flushes, commands } = await run(N);
 const wallMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 const endUsed = used();
@@ -188,7 +191,9 @@ const scrapeMs = performance.now() - s0;
 const fmt = (n, d = 0) => n.toLocaleString('en', { maximumFractionDigits: d, minimumFractionDigits: d });
 console.log(`requests ${fmt(N)} over ${KEYS} keys / ${IPS} IPs, virtual ${RATE}/s, ${flushes} flushes (one per virtual second)`);
 console.log(`hot path            ${fmt(hotNs / N, 0).padStart(8)} ns/request (wall, synchronous loop)`);
-console.log(`flush               ${fmt(flushCpuUs / flushes / 1000, 2).padStart(8)} ms CPU/flush   (${fmt(flushCpuUs / N, 3)} µs/request)`);
+console.log(
+  `flush               ${fmt(flushCpuUs / flushes / 1000, 2).padStart(8)} ms CPU/flush   (${fmt(flushCpuUs / N, 3)} µs/request; ${fmt(commands / flushes)} Redis commands per flush)`,
+);
 console.log(`whole run           ${fmt(((cpu.user + cpu.system) / N) * 1000, 0).padStart(8)} ns CPU/request   (${fmt(wallMs, 0)} ms wall)`);
 console.log(
   `allocated           ${fmt(allocated / N, 0).padStart(8)} B/request   promoted ${fmt(promoted / N, 1)} B/request   (${scavenges} scavenges, ${majors} major GCs)`,
