@@ -81,6 +81,8 @@ class Accumulator {
   readonly fingerprints: Map<string, number> | null;
   /** Replaced by a newer accumulator of the same owner (new bucket, or a distinct set full). */
   closed = false;
+  /** In the log of opened accumulators (the record that opened it is logged once). */
+  logged = false;
   folded = false;
 
   constructor(
@@ -142,17 +144,15 @@ export class AccumulatorTable {
   }
 
   /** Opens (or finds under its normalised spelling) the IP accumulator of now. */
-  #ipOpen(rawIp: string, owner: string): { acc: Accumulator; opened: boolean } {
+  #ipOpen(rawIp: string, owner: string): Accumulator {
     let acc = this.#ips.get(owner);
-    let opened = false;
     if (acc === undefined || !this.#current(acc)) {
       if (acc) acc.closed = true;
       acc = new Accumulator('ip', owner, Array.from(this.#at));
       this.#ips.set(owner, acc);
-      opened = true;
     }
     this.#ips.set(rawIp, acc);
-    return { acc, opened };
+    return acc;
   }
 
   /** One finished request of `keyId`. */
@@ -164,16 +164,17 @@ export class AccumulatorTable {
     const model = s.model?.slice(0, 128) || undefined;
     let fp = s.promptFingerprint?.toLowerCase().slice(0, PROMPT_FINGERPRINT_HEX);
     if (fp !== undefined && !FP_RE.test(fp)) fp = undefined;
-    const ip = hit ? { acc: hit, opened: false } : this.#ipOpen(s.clientIp, owner);
+    const ip = hit ?? this.#ipOpen(s.clientIp, owner);
     let k = this.#keys.get(keyId);
-    let keyOpened = false;
     if (k === undefined || !this.#current(k) || !canTake(k, owner, model, fp)) {
       if (k) k.closed = true;
       k = new Accumulator('key', keyId, Array.from(this.#at));
       this.#keys.set(keyId, k);
-      keyOpened = true;
     }
-    if (keyOpened || ip.opened) this.#log.push(k, ip.acc);
+    if (!k.logged || !ip.logged) {
+      this.#log.push(k, ip);
+      k.logged = ip.logged = true;
+    }
 
     k.samples++;
     k.add(REQ, 1);
@@ -201,18 +202,21 @@ export class AccumulatorTable {
     if (model) k.models!.add(model);
     if (fp) k.fingerprints!.set(fp, (k.fingerprints!.get(fp) ?? 0) + 1);
 
-    ip.acc.samples++;
-    ip.acc.add(IP_REQUESTS, 1);
+    ip.samples++;
+    ip.add(IP_REQUESTS, 1);
   }
 
   /** A failed credential or login from `rawIp` (IP_FAILED_CREDENTIALS / IP_FAILED_LOGINS). */
   recordIp(rawIp: string, slot: number, atMs: number): void {
     this.#setNow(atMs);
     const hit = this.#ipHit(rawIp);
-    const ip = hit ? { acc: hit, opened: false } : this.#ipOpen(rawIp, this.#normalise(rawIp));
-    if (ip.opened) this.#log.push(null, ip.acc);
-    ip.acc.samples++;
-    ip.acc.add(slot, 1);
+    const ip = hit ?? this.#ipOpen(rawIp, this.#normalise(rawIp));
+    if (!ip.logged) {
+      this.#log.push(null, ip);
+      ip.logged = true;
+    }
+    ip.samples++;
+    ip.add(slot, 1);
   }
 
   /**
