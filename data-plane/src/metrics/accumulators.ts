@@ -84,18 +84,37 @@ class Accumulator {
   /** In the log of opened accumulators (the record that opened it is logged once). */
   logged = false;
   folded = false;
+  /** The fold that last swept it, and whether that fold kept it for reuse. */
+  sweptBy = 0;
+  kept = false;
+  /** Bucket number per window (WINDOW_NAMES order). */
+  readonly buckets: Float64Array;
 
   constructor(
     readonly kind: 'key' | 'ip',
     readonly owner: string,
-    /** Bucket number per window (WINDOW_NAMES order). */
-    readonly buckets: readonly number[],
+    buckets: Float64Array,
   ) {
     const key = kind === 'key';
+    this.buckets = Float64Array.from(buckets);
     this.sums = new Float64Array(key ? KEY_SUMS.length : IP_SUMS.length);
     this.ips = key ? new Set() : null;
     this.models = key ? new Set() : null;
     this.fingerprints = key ? new Map() : null;
+  }
+
+  /** Empty again after a fold, to be reused by the same owner (no allocation per interval). */
+  reset(): void {
+    for (const slot of this.order) this.sums[slot] = 0;
+    this.order.length = 0;
+    this.samples = 0;
+    this.maxPromptTokens = 0;
+    this.lastUsedMs = 0;
+    this.ips?.clear();
+    this.models?.clear();
+    this.fingerprints?.clear();
+    this.logged = false;
+    this.folded = false;
   }
 
   add(slot: number, n: number): void {
@@ -117,12 +136,18 @@ export class AccumulatorTable {
   #log: Array<Accumulator | null> = [];
   readonly #at = new Float64Array(WINDOWS_N);
   readonly #normalise: (ip: string) => string;
+  #folds = 0;
 
   constructor(normalise: (ip: string) => string) {
     this.#normalise = normalise;
   }
 
-  /** Accumulators opened since the last fold. */
+  /** Owners (keys and spellings of client addresses) holding an accumulator. */
+  get owners(): number {
+    return this.#keys.size + this.#ips.size;
+  }
+
+  /** Records that opened an accumulator since the last fold (about the accumulators open). */
   get opened(): number {
     return this.#log.length / 2;
   }
@@ -131,8 +156,13 @@ export class AccumulatorTable {
     for (let i = 0; i < WINDOWS_N; i++) this.#at[i] = bucketOf(WINDOW_NAMES[i]!, atMs);
   }
 
-  #current(a: Accumulator | undefined): boolean {
-    if (a === undefined || a.closed) return false;
+  /**
+   * Whether `a` takes a sample of now; an accumulator emptied by a fold takes the buckets of now
+   * (never a closed one: those have samples, and leave the maps at the next fold).
+   */
+  #current(a: Accumulator): boolean {
+    if (a.samples === 0) a.buckets.set(this.#at);
+    else if (a.closed) return false;
     for (let i = 0; i < WINDOWS_N; i++) if (a.buckets[i] !== this.#at[i]) return false;
     return true;
   }
@@ -148,7 +178,7 @@ export class AccumulatorTable {
     let acc = this.#ips.get(owner);
     if (acc === undefined || !this.#current(acc)) {
       if (acc) acc.closed = true;
-      acc = new Accumulator('ip', owner, Array.from(this.#at));
+      acc = new Accumulator('ip', owner, this.#at);
       this.#ips.set(owner, acc);
     }
     this.#ips.set(rawIp, acc);
@@ -168,7 +198,7 @@ export class AccumulatorTable {
     let k = this.#keys.get(keyId);
     if (k === undefined || !this.#current(k) || !canTake(k, owner, model, fp)) {
       if (k) k.closed = true;
-      k = new Accumulator('key', keyId, Array.from(this.#at));
+      k = new Accumulator('key', keyId, this.#at);
       this.#keys.set(keyId, k);
     }
     if (!k.logged || !ip.logged) {
@@ -221,14 +251,14 @@ export class AccumulatorTable {
 
   /**
    * Folds every accumulator into `pending` (bucket id → bucket, insertion order = creation
-   * order) and starts over. Returns the number of accumulators folded.
+   * order) and starts over: the accumulators used since the previous fold are emptied and kept
+   * for their owners, the others dropped. Returns the number of accumulators folded.
    */
   fold(pending: Map<string, PendingBucket>): number {
     const log = this.#log;
-    if (log.length === 0) return 0;
+    if (log.length === 0 && this.#keys.size === 0 && this.#ips.size === 0) return 0;
     this.#log = [];
-    this.#keys.clear();
-    this.#ips.clear();
+    let folded = 0;
     const at = (a: Accumulator, w: number): PendingBucket => {
       const window: WindowName = WINDOW_NAMES[w]!;
       const id = bucketId(a.kind, a.owner, window, a.buckets[w]!);
@@ -240,6 +270,8 @@ export class AccumulatorTable {
       const k = log[i];
       const ip = log[i + 1]!;
       // The order a record created its buckets in: key then IP, window by window.
+      if (k && !k.folded) folded++;
+      if (!ip.folded) folded++;
       for (let w = 0; w < WINDOWS_N; w++) {
         if (k) {
           const b = at(k, w);
@@ -251,7 +283,22 @@ export class AccumulatorTable {
       if (k) k.folded = true;
       ip.folded = true;
     }
-    return log.length / 2;
+    this.#sweep(this.#keys);
+    this.#sweep(this.#ips);
+    return folded;
+  }
+
+  /** Empties the accumulators used since the last fold for reuse; drops idle and closed ones. */
+  #sweep(map: Map<string, Accumulator>): void {
+    const fold = ++this.#folds;
+    for (const [name, a] of map) {
+      if (a.sweptBy !== fold) {
+        a.sweptBy = fold;
+        a.kept = a.samples > 0 && !a.closed;
+        if (a.kept) a.reset();
+      }
+      if (!a.kept) map.delete(name);
+    }
   }
 }
 

@@ -28,7 +28,7 @@ const sample = (over: Partial<UsageSample> = {}): UsageSample => ({
   ...over,
 });
 
-type Step = { at: number; run: (c: Counters, at: number) => void } | 'flush';
+type Step = { at: number; run: (c: Counters, at: number) => void } | 'flush' | 'count';
 
 /**
  * A scripted day in the life: several keys and client addresses (two spellings of one), every
@@ -37,7 +37,7 @@ type Step = { at: number; run: (c: Counters, at: number) => void } | 'flush';
  * starts 4 s before a minute boundary (so an s10 and an m1 boundary both fall inside one flush
  * interval) and flushes in the middle and at the end.
  */
-function script(t0: number): Step[] {
+function script(t0: number, { flushEvery = 0, countEvery = 0 } = {}): Step[] {
   const steps: Step[] = [];
   const statuses = [200, 201, 204, 301, 400, 401, 404, 429, 499, 500, 502, 503, 0, 101, 999];
   const ips = ['10.0.0.1', '::ffff:10.0.0.1', '10.0.0.2', '2001:DB8::1', ' 192.0.2.7 ', ''];
@@ -72,7 +72,9 @@ function script(t0: number): Step[] {
     });
     if (i % 23 === 0) steps.push({ at, run: (c, a) => c.recordFailedCredential(ips[(i + 2) % ips.length]!, a) });
     if (i % 31 === 0) steps.push({ at, run: (c, a) => c.recordFailedLogin('203.0.113.9', a) });
-    if (i === 150) steps.push('flush');
+    if (i === 150 || (flushEvery > 0 && i % flushEvery === 0)) steps.push('flush');
+    // Reading the pending count folds the accumulators in the middle of an interval.
+    if (countEvery > 0 && i % countEvery === 0) steps.push('count');
   }
   // One key with more distinct prompts in one s10 bucket than a bucket keeps (1024).
   for (let j = 0; j < 1100; j++) {
@@ -114,6 +116,8 @@ async function play(make: (redis: Redis, now: () => number) => Counters, steps: 
     if (step === 'flush') {
       const r = await counters.flush();
       expect(r.ok, r.error).toBe(true);
+    } else if (step === 'count') {
+      counters.pendingBuckets();
     } else {
       now = step.at;
       step.run(counters, step.at);
@@ -141,10 +145,14 @@ describe('folded accumulators against per-request buckets', () => {
     for (const tr of cleanups) await tr.close();
   });
 
-  it('send the same commands in the same order and leave the same bytes in Redis', async () => {
+  it.each([
+    ['two flushes', {}],
+    // Accumulators emptied and reused by their owners many times, across the boundaries too.
+    ['a flush every 37 requests, folds in between', { flushEvery: 37, countEvery: 11 }],
+  ])('send the same commands in the same order and leave the same bytes in Redis (%s)', async (_, opts) => {
     // Recent enough that no bucket has expired; 4 s before a minute (and so an s10) boundary.
     const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 4000;
-    const steps = script(t0);
+    const steps = script(t0, opts);
     const reference = await play((redis, now) => createReferenceCounters({ redis, now }), steps);
     const folded = await play((redis, now) => createCounters({ redis, now }), steps);
 
