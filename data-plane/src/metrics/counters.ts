@@ -1,8 +1,9 @@
-import { IP_FIELDS, PROMPT_FINGERPRINT_HEX, USAGE_FIELDS, WINDOW_NAMES, bucketOf, type WindowName } from '@fluxgate/contracts';
+import { WINDOW_NAMES } from '@fluxgate/contracts';
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { Logger } from '../log/logger.js';
 import type { GatewayMetrics } from './registry.js';
-import { addDistinct, addFingerprint, addMax, addSum, bucketId, isExpired, mergeBucket, newBucket, type PendingBucket } from './buckets.js';
+import { AccumulatorTable, IP_FAILED_CREDENTIALS, IP_FAILED_LOGINS } from './accumulators.js';
+import { bucketId, isExpired, mergeBucket, type PendingBucket } from './buckets.js';
 import { defineCounterScripts, writeBuckets } from './counter-writer.js';
 
 /** One finished request, as the proxy reports it. */
@@ -79,9 +80,6 @@ export interface Counters {
   stats(): CountersStats;
 }
 
-const int = (n: number): number => (Number.isFinite(n) && n > 0 ? Math.round(n) : 0);
-const FP_RE = /^[0-9a-f]+$/;
-
 /** `::ffff:10.0.0.1` and `10.0.0.1` are one client (IPv4-mapped IPv6, RFC 4291 §2.5.5.2). */
 export function normaliseIp(ip: string): string {
   const s = ip.trim().toLowerCase();
@@ -124,59 +122,33 @@ export function createCounters(opts: CountersOptions): Counters {
     }
   };
 
-  const bucketFor = (kind: 'key' | 'ip', owner: string, window: WindowName, atMs: number): PendingBucket => {
-    const bucket = bucketOf(window, atMs);
-    const id = bucketId(kind, owner, window, bucket);
-    let b = pending.get(id);
-    if (!b) {
-      pending.set(id, (b = newBucket(kind, owner, window, bucket)));
-      enforceCap();
-    }
-    b.samples++;
-    return b;
+  // The hot path adds to one accumulator per key (and per client IP) and s10 bucket; they are
+  // folded into `pending` (the per-window buckets the flush writes) when the buckets are needed:
+  // at each flush, when the pending count is read, and when too many accumulators are open.
+  const table = new AccumulatorTable(normaliseIp);
+  const foldAt = Math.max(1, Math.ceil(maxPending / WINDOW_NAMES.length));
+  const fold = (): void => {
+    if (table.fold(pending) > 0) enforceCap();
+  };
+  const folded = (): Map<string, PendingBucket> => {
+    fold();
+    return pending;
+  };
+  const afterRecord = (): void => {
+    if (table.opened >= foldAt) fold();
   };
 
-  const recordIp = (ip: string, field: string, atMs: number): void => {
-    const owner = normaliseIp(ip);
-    for (const w of WINDOW_NAMES) addSum(bucketFor('ip', owner, w, atMs), field, 1);
-  };
-
-  metrics?.observePendingBuckets(() => pending.size);
+  metrics?.observePendingBuckets(() => folded().size);
 
   function record(keyId: string, s: UsageSample, atMs = now()): void {
-    const ip = normaliseIp(s.clientIp);
-    const fp = s.promptFingerprint?.toLowerCase().slice(0, PROMPT_FINGERPRINT_HEX);
-    const model = s.model?.slice(0, 128);
-    const cls = s.status >= 200 && s.status < 600 ? Math.floor(s.status / 100) : 0;
-    for (const w of WINDOW_NAMES) {
-      const b = bucketFor('key', keyId, w, atMs);
-      addSum(b, USAGE_FIELDS.requests, 1);
-      if (cls === 2) addSum(b, USAGE_FIELDS.status2xx, 1);
-      else if (cls === 3) addSum(b, USAGE_FIELDS.status3xx, 1);
-      else if (cls === 4) addSum(b, USAGE_FIELDS.status4xx, 1);
-      else if (cls === 5) addSum(b, USAGE_FIELDS.status5xx, 1);
-      if (s.status === 429) addSum(b, USAGE_FIELDS.rateLimited, 1);
-      addSum(b, USAGE_FIELDS.promptTokens, int(s.promptTokens));
-      addSum(b, USAGE_FIELDS.completionTokens, int(s.completionTokens));
-      if (s.estimated) addSum(b, USAGE_FIELDS.estimatedRequests, 1);
-      addSum(b, USAGE_FIELDS.requestBytes, int(s.requestBytes));
-      addSum(b, USAGE_FIELDS.responseBytes, int(s.responseBytes));
-      if (s.ttfbMs !== null) {
-        addSum(b, USAGE_FIELDS.ttfbMsSum, int(s.ttfbMs));
-        addSum(b, USAGE_FIELDS.ttfbCount, 1);
-      }
-      addSum(b, USAGE_FIELDS.durationMsSum, int(s.durationMs));
-      addMax(b, USAGE_FIELDS.maxPromptTokens, int(s.promptTokens));
-      addMax(b, USAGE_FIELDS.lastUsedMs, Math.floor(atMs));
-      if (s.streamed) addSum(b, USAGE_FIELDS.streams, 1);
-      if (s.cut) addSum(b, USAGE_FIELDS.cutStreams, 1);
-      if (s.upstreamError) addSum(b, USAGE_FIELDS.upstreamErrors, 1);
-      addDistinct(b.ips, ip);
-      if (model) addDistinct(b.models, model);
-      if (fp && FP_RE.test(fp)) addFingerprint(b, fp);
-      addSum(bucketFor('ip', ip, w, atMs), IP_FIELDS.requests, 1);
-    }
+    table.record(keyId, s, atMs);
+    afterRecord();
   }
+
+  const recordIp = (ip: string, slot: number, atMs: number): void => {
+    table.recordIp(ip, slot, atMs);
+    afterRecord();
+  };
 
   /** Puts unwritten buckets back in front of what arrived meanwhile (they are older). */
   function requeue(buckets: PendingBucket[]): number {
@@ -206,6 +178,7 @@ export function createCounters(opts: CountersOptions): Counters {
   }
 
   async function doFlush(): Promise<FlushResult> {
+    fold();
     if (pending.size === 0 && !opts.extraWrites) return { ok: true, written: 0, requeued: 0, commands: 0 };
     if (pending.size === 0 && redis.status !== 'ready')
       return { ok: false, written: 0, requeued: 0, commands: 0, error: `redis ${redis.status}` };
@@ -252,8 +225,8 @@ export function createCounters(opts: CountersOptions): Counters {
         logger?.error({ err }, 'usage sample not recorded');
       }
     },
-    recordFailedCredential: (ip, atMs = now()) => recordIp(ip, IP_FIELDS.failedCredentials, atMs),
-    recordFailedLogin: (ip, atMs = now()) => recordIp(ip, IP_FIELDS.failedLogins, atMs),
+    recordFailedCredential: (ip, atMs = now()) => recordIp(ip, IP_FAILED_CREDENTIALS, atMs),
+    recordFailedLogin: (ip, atMs = now()) => recordIp(ip, IP_FAILED_LOGINS, atMs),
     flush,
     start() {
       timer ??= setInterval(() => {
@@ -265,7 +238,7 @@ export function createCounters(opts: CountersOptions): Counters {
       timer = undefined;
       return flush();
     },
-    pendingBuckets: () => pending.size,
-    stats: () => ({ pendingBuckets: pending.size, droppedSamples, flushes, flushFailures, failing }),
+    pendingBuckets: () => folded().size,
+    stats: () => ({ pendingBuckets: folded().size, droppedSamples, flushes, flushFailures, failing }),
   };
 }

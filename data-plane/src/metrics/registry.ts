@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { PlainGauge, SlotCounter, SlotHistogram } from './slot-metrics.js';
 
 /**
  * Prometheus metrics of one data-plane process, on a Registry of its own (never prom-client's
@@ -24,6 +25,11 @@ export function statusClass(status: number): StatusClass {
   return 'aborted';
 }
 
+/** Index of statusClass(status) in STATUS_CLASSES, without building the label. */
+function statusClassIndex(status: number): number {
+  return status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : STATUS_CLASSES.length - 1;
+}
+
 export function routeFamilyOf(path: string): RouteFamily {
   if (path.startsWith('/v1/') || path === '/v1') return 'openai';
   if (path.startsWith('/api/')) return 'ollama';
@@ -42,8 +48,9 @@ const TTFB_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 export interface GatewayMetrics {
   registry: Registry;
   httpRequests: Counter<'route_family' | 'status_class'>;
-  requestDuration: Histogram<'route_family'>;
-  ttfb: Histogram<'route_family'>;
+  /** Observed through observeRequest (plain arrays; prom-client reads them at scrape time). */
+  requestDuration: SlotHistogram<'route_family'>;
+  ttfb: SlotHistogram<'route_family'>;
   upstreamRequests: Counter<'upstream' | 'outcome'>;
   openStreams: Gauge;
   authFailures: Counter<'reason'>;
@@ -74,33 +81,37 @@ export function createGatewayMetrics(opts: GatewayMetricsOptions = {}): GatewayM
   let pendingProbe: () => number = () => 0;
   const knownUpstreams = opts.upstreams ? new Set(opts.upstreams) : null;
 
-  const httpRequests = new Counter({
+  // The per-request metrics are slot metrics (slot-metrics.ts): a request adds to arrays indexed
+  // by small integers, and the registry sees the same series and values at scrape time.
+  const httpRequestSlots = new SlotCounter({
     name: 'fluxgate_http_requests_total',
     help: 'Requests answered on the public listener, by route family and status class.',
     labelNames: ['route_family', 'status_class'] as const,
     registers,
   });
-  const requestDuration = new Histogram({
+  const httpRequests = httpRequestSlots.metric;
+  const requestDuration = new SlotHistogram({
     name: 'fluxgate_request_duration_seconds',
     help: 'Time from receiving a request to the end of its response.',
     labelNames: ['route_family'] as const,
     buckets: DURATION_BUCKETS,
     registers,
   });
-  const ttfb = new Histogram({
+  const ttfb = new SlotHistogram({
     name: 'fluxgate_ttfb_seconds',
     help: 'Time from receiving a request to the first response body byte sent.',
     labelNames: ['route_family'] as const,
     buckets: TTFB_BUCKETS,
     registers,
   });
-  const upstreamRequests = new Counter({
+  const upstreamSlots = new SlotCounter({
     name: 'fluxgate_upstream_requests_total',
     help: 'Attempts against upstream model servers, by upstream and outcome.',
     labelNames: ['upstream', 'outcome'] as const,
     registers,
   });
-  const openStreams = new Gauge({ name: 'fluxgate_open_streams', help: 'Responses being streamed right now.', registers });
+  const upstreamRequests = upstreamSlots.metric;
+  const openStreams = new PlainGauge({ name: 'fluxgate_open_streams', help: 'Responses being streamed right now.', registers });
   const authFailures = new Counter({
     name: 'fluxgate_auth_failures_total',
     help: 'Requests refused at API key authentication, by reason.',
@@ -126,6 +137,15 @@ export function createGatewayMetrics(opts: GatewayMetricsOptions = {}): GatewayM
     },
   });
 
+  /** A route family's slots: requests by status class (STATUS_CLASSES order), the histograms. */
+  const familySlots = (family: string) => ({
+    requests: STATUS_CLASSES.map((c) => httpRequestSlots.slot({ route_family: family, status_class: c })),
+    duration: requestDuration.slot({ route_family: family }),
+    ttfb: ttfb.slot({ route_family: family }),
+  });
+  const families = new Map(ROUTE_FAMILIES.map((f) => [f as string, familySlots(f)]));
+  const upstreamSlotIds = new Map<string, Map<string, number>>();
+
   // Zero-initialise the bounded label sets so rates exist before the first event.
   for (const reason of AUTH_FAILURE_LABELS) authFailures.inc({ reason }, 0);
 
@@ -141,13 +161,21 @@ export function createGatewayMetrics(opts: GatewayMetricsOptions = {}): GatewayM
     counterDroppedSamples,
     counterPendingBuckets,
     observeRequest(family, status, durationSeconds, ttfbSeconds) {
-      httpRequests.inc({ route_family: family, status_class: statusClass(status) });
-      requestDuration.observe({ route_family: family }, durationSeconds);
-      if (ttfbSeconds !== undefined) ttfb.observe({ route_family: family }, ttfbSeconds);
+      let f = families.get(family);
+      if (f === undefined) families.set(family, (f = familySlots(family)));
+      httpRequestSlots.inc(f.requests[statusClassIndex(status)]!);
+      // prom-client threw on a duration that is not a finite number, before the TTFB.
+      if (!Number.isFinite(durationSeconds)) return;
+      requestDuration.observe(f.duration, durationSeconds);
+      if (ttfbSeconds !== undefined) ttfb.observe(f.ttfb, ttfbSeconds);
     },
     observeUpstream(upstream, outcome) {
       const name = knownUpstreams === null || knownUpstreams.has(upstream) ? upstream : 'other';
-      upstreamRequests.inc({ upstream: name, outcome });
+      let byOutcome = upstreamSlotIds.get(name);
+      if (!byOutcome) upstreamSlotIds.set(name, (byOutcome = new Map()));
+      let slot = byOutcome.get(outcome);
+      if (slot === undefined) byOutcome.set(outcome, (slot = upstreamSlots.slot({ upstream: name, outcome })));
+      upstreamSlots.inc(slot);
     },
     observePendingBuckets(probe) {
       pendingProbe = probe;

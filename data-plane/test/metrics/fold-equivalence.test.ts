@@ -1,0 +1,167 @@
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createCounters, type Counters, type UsageSample } from '../../src/metrics/counters.js';
+import { TEST_REDIS_URL, connectTestRedis, type TestRedis } from '../support/services.js';
+import { createReferenceCounters } from './reference-counters.js';
+
+/**
+ * Issue 17 item 5: the counters add each request to one accumulator per key (and per client IP)
+ * and fold them into the window buckets at flush time. What a flush sends must be what the
+ * per-request updates (reference-counters.ts, the code before) sent: the same commands with the
+ * same arguments in the same order, so the same bytes in Redis (DUMP) for the control plane.
+ */
+const sample = (over: Partial<UsageSample> = {}): UsageSample => ({
+  status: 200,
+  promptTokens: 100,
+  completionTokens: 50,
+  estimated: false,
+  requestBytes: 1000,
+  responseBytes: 2000,
+  ttfbMs: 30,
+  durationMs: 400,
+  clientIp: '10.0.0.1',
+  model: 'llama3',
+  promptFingerprint: 'abcdef123456',
+  streamed: true,
+  cut: false,
+  upstreamError: false,
+  ...over,
+});
+
+type Step = { at: number; run: (c: Counters, at: number) => void } | 'flush' | 'count';
+
+/**
+ * A scripted day in the life: several keys and client addresses (two spellings of one), every
+ * status class, aborted and rate-limited requests, failed credentials and logins, a key whose
+ * prompts overflow the distinct-fingerprint cap, estimated and cut streams, odd numbers; it
+ * starts 4 s before a minute boundary (so an s10 and an m1 boundary both fall inside one flush
+ * interval) and flushes in the middle and at the end.
+ */
+function script(t0: number, { flushEvery = 0, countEvery = 0 } = {}): Step[] {
+  const steps: Step[] = [];
+  const statuses = [200, 201, 204, 301, 400, 401, 404, 429, 499, 500, 502, 503, 0, 101, 999];
+  const ips = ['10.0.0.1', '::ffff:10.0.0.1', '10.0.0.2', '2001:DB8::1', ' 192.0.2.7 ', ''];
+  const models = ['llama3', 'qwen2.5', null, '', 'm'.repeat(300)];
+  for (let i = 0; i < 400; i++) {
+    const at = t0 + i * 20 + (i % 7) * 0.4; // 8 s in all, fractional milliseconds too
+    const key = `k${i % 5}`;
+    const status = statuses[i % statuses.length]!;
+    steps.push({
+      at,
+      run: (c, a) =>
+        c.record(
+          key,
+          sample({
+            status,
+            promptTokens: i % 11 === 0 ? Number.NaN : (i * 37) % 1500,
+            completionTokens: (i * 13) % 700,
+            estimated: i % 4 === 0,
+            requestBytes: i * 3.7,
+            responseBytes: i % 9 === 0 ? -1 : i * 11,
+            ttfbMs: i % 6 === 0 ? null : (i % 50) + 0.5,
+            durationMs: i * 1.25,
+            clientIp: ips[i % ips.length]!,
+            model: models[i % models.length]!,
+            promptFingerprint: i % 8 === 0 ? null : i % 13 === 0 ? 'NOT-HEX' : `${(i % 17).toString(16).padStart(4, '0')}ABCDEF0123456`,
+            streamed: i % 3 !== 0,
+            cut: i % 29 === 0,
+            upstreamError: status === 502 || status === 503,
+          }),
+          a,
+        ),
+    });
+    if (i % 23 === 0) steps.push({ at, run: (c, a) => c.recordFailedCredential(ips[(i + 2) % ips.length]!, a) });
+    if (i % 31 === 0) steps.push({ at, run: (c, a) => c.recordFailedLogin('203.0.113.9', a) });
+    if (i === 150 || (flushEvery > 0 && i % flushEvery === 0)) steps.push('flush');
+    // Reading the pending count folds the accumulators in the middle of an interval.
+    if (countEvery > 0 && i % countEvery === 0) steps.push('count');
+  }
+  // One key with more distinct prompts in one s10 bucket than a bucket keeps (1024).
+  for (let j = 0; j < 1100; j++) {
+    const at = t0 + 8000 + j * 0.5;
+    steps.push({
+      at,
+      run: (c, a) =>
+        c.record('wide', sample({ promptFingerprint: j.toString(16).padStart(12, '0'), clientIp: `10.9.${j >> 8}.${j & 255}` }), a),
+    });
+  }
+  steps.push('flush');
+  return steps;
+}
+
+interface Captured {
+  commands: string[][];
+  dump: Map<string, string>;
+}
+
+async function play(make: (redis: Redis, now: () => number) => Counters, steps: Step[]): Promise<Captured> {
+  const tr = await connectTestRedis();
+  cleanups.push(tr);
+  const hot = await tr.connect({ enableOfflineQueue: false });
+  const commands: string[][] = [];
+  const pipeline = hot.pipeline.bind(hot);
+  hot.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
+    const p = pipeline(...args);
+    const exec = p.exec.bind(p);
+    p.exec = (...e: Parameters<typeof p.exec>) => {
+      const queue = (p as unknown as { _queue: Array<{ name: string; args: unknown[] }> })._queue;
+      for (const c of queue) commands.push([c.name, ...c.args.map((a) => String(a).split(tr.prefix).join('<prefix>'))]);
+      return exec(...e);
+    };
+    return p;
+  }) as Redis['pipeline'];
+  let now = 0;
+  const counters = make(hot, () => now);
+  for (const step of steps) {
+    if (step === 'flush') {
+      const r = await counters.flush();
+      expect(r.ok, r.error).toBe(true);
+    } else if (step === 'count') {
+      counters.pendingBuckets();
+    } else {
+      now = step.at;
+      step.run(counters, step.at);
+    }
+  }
+  const raw = new Redis(TEST_REDIS_URL);
+  const dump = new Map<string, string>();
+  try {
+    for (const key of (await raw.keys(`${tr.prefix}*`)).sort()) {
+      dump.set(key.slice(tr.prefix.length), (await raw.dumpBuffer(key))!.toString('hex'));
+    }
+  } finally {
+    raw.disconnect();
+  }
+  return { commands, dump };
+}
+
+const cleanups: TestRedis[] = [];
+
+describe('folded accumulators against per-request buckets', () => {
+  beforeEach(() => {
+    cleanups.length = 0;
+  });
+  afterEach(async () => {
+    for (const tr of cleanups) await tr.close();
+  });
+
+  it.each([
+    ['two flushes', {}],
+    // Accumulators emptied and reused by their owners many times, across the boundaries too.
+    ['a flush every 37 requests, folds in between', { flushEvery: 37, countEvery: 11 }],
+  ])('send the same commands in the same order and leave the same bytes in Redis (%s)', async (_, opts) => {
+    // Recent enough that no bucket has expired; 4 s before a minute (and so an s10) boundary.
+    const t0 = Math.floor(Date.now() / 60_000) * 60_000 - 4000;
+    const steps = script(t0, opts);
+    const reference = await play((redis, now) => createReferenceCounters({ redis, now }), steps);
+    const folded = await play((redis, now) => createCounters({ redis, now }), steps);
+
+    expect(reference.commands.length).toBeGreaterThan(500);
+    // Both boundaries crossed: buckets of two s10 windows and two m1 windows were written.
+    const written = [...reference.dump.keys()].join('\n');
+    for (const w of ['s10', 'm1']) expect(new Set(written.match(new RegExp(`:${w}:\\d+`, 'g'))).size).toBeGreaterThanOrEqual(2);
+    expect(folded.commands).toEqual(reference.commands);
+    expect(reference.dump.size).toBeGreaterThan(50);
+    expect([...folded.dump]).toEqual([...reference.dump]);
+  });
+});
