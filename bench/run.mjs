@@ -12,10 +12,10 @@ import { cleanupAll, installHandlers, onCleanup } from './lib/cleanup.mjs';
 import { fluxgateTarget } from './lib/fluxgate.mjs';
 import { LOAD_SCENARIOS, runLoad } from './lib/load.mjs';
 import { runOpenStreams } from './lib/open-streams.mjs';
-import { CLK_TCK, nofileLimit } from './lib/proc.mjs';
+import { CLK_TCK, nofileLimit, rssKiB, sleep } from './lib/proc.mjs';
 import { runSlowReaders } from './lib/slow-readers.mjs';
 import { report } from './lib/table.mjs';
-import { directTarget, makeCert, nginxTarget, startMock } from './lib/targets.mjs';
+import { bareTarget, directTarget, makeCert, nginxTarget, startMock } from './lib/targets.mjs';
 import { runTtfb } from './lib/ttfb.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -37,6 +37,10 @@ async function measure(target, ctx, args, results) {
       return null;
     }
   };
+  // Idle RSS: started, smoke-tested, nothing else yet.
+  await sleep(1000);
+  results.idle.push({ target: target.name, rssMiB: Math.round(rssKiB(target.pids()) / 102.4) / 10 });
+  log(`  [${target.name}] idle RSS ${results.idle.at(-1).rssMiB} MiB`);
   for (const scenario of args.scenarios.filter((s) => s in LOAD_SCENARIOS)) {
     for (const connections of args.conns) {
       const r = await phase(`${scenario}×${connections}`, () =>
@@ -45,12 +49,12 @@ async function measure(target, ctx, args, results) {
       if (!r) continue;
       results.load.push(r);
       log(
-        `  [${target.name}] ${scenario}×${connections}: ${r.rps} req/s p50 ${r.p50} p99 ${r.p99} ms, ${r.cpuUsPerReq} µs/req, errors ${r.errors} non2xx ${r.non2xx}`,
+        `  [${target.name}] ${scenario}×${connections}: ${r.rps} req/s p50 ${r.p50} p99 ${r.p99} ms, ${r.cpuUsPerReq} µs/req, promoted ${r.gcPromotedPerReq ?? '–'} B/req, errors ${r.errors} non2xx ${r.non2xx}`,
       );
     }
   }
-  // The limits-off baseline is compared on throughput and latency only.
-  if (target.name === 'fluxgate-nolimits') return;
+  // The limits-off baseline and the bare relay are compared on the load phases only.
+  if (target.name === 'fluxgate-nolimits' || target.name === 'bare') return;
   if (args.scenarios.includes('ttfb')) {
     const r = await phase('ttfb', () => runTtfb({ target, n: args.ttfbN, concurrency: args.ttfbConc }));
     if (r) {
@@ -110,11 +114,20 @@ async function measure(target, ctx, args, results) {
 
 async function startTarget(name, ctx, args) {
   if (name === 'direct') return directTarget(ctx.mock);
-  if (name === 'nginx') return nginxTarget({ dir: ctx.dir, mock: ctx.mock, tls: ctx.tls, nginx: args.nginx });
+  if (name === 'nginx')
+    return nginxTarget({
+      dir: ctx.dir,
+      mock: ctx.mock,
+      tls: ctx.tls,
+      nginx: args.nginx,
+      keepalive: Math.max(64, ...args.conns),
+      cpus: args.pin,
+    });
+  if (name === 'bare') return bareTarget({ mock: ctx.mock, tls: ctx.tls, cpus: args.pin });
   // fluxgate-nolimits: the same process with LIMITS_ENABLED=false, the limits-off baseline.
   const limits = name !== 'fluxgate-nolimits';
   return fluxgateTarget({
-    root: args.fluxgateRoot || ROOT,
+    root: name === 'fluxgate-before' ? args.beforeRoot : args.fluxgateRoot || ROOT,
     dir: ctx.dir,
     mock: ctx.mock,
     tls: ctx.tls,
@@ -122,6 +135,8 @@ async function startTarget(name, ctx, args) {
     redisUrl: args.redisUrl,
     limits,
     name,
+    cpus: args.pin,
+    cpuProf: args.cpuProf,
   });
 }
 
@@ -158,6 +173,7 @@ async function main() {
     },
     skipped: {},
     errors: [],
+    idle: [],
     load: [],
     ttfb: [],
     open: [],
@@ -165,9 +181,9 @@ async function main() {
   };
   if (os.loadavg()[0] > 0.5)
     log(`note: load average ${os.loadavg()[0].toFixed(2)} — something else is using the CPU; numbers will be noisier`);
-  if (args.targets.some((t) => t.startsWith('fluxgate')) && args.build) {
+  if (args.targets.some((t) => t.startsWith('fluxgate') && t !== 'fluxgate-before') && args.build) {
     const why = build(args.fluxgateRoot || ROOT);
-    if (why) for (const t of args.targets.filter((x) => x.startsWith('fluxgate'))) results.skipped[t] = why;
+    if (why) for (const t of args.targets.filter((x) => x.startsWith('fluxgate') && x !== 'fluxgate-before')) results.skipped[t] = why;
   }
   const ctx = { dir, tls: makeCert(dir, args.cert), mock: await startMock() };
   log(`mock upstream on ${ctx.mock.origin} (pid ${ctx.mock.pid}); temp dir ${dir}`);

@@ -3,12 +3,12 @@ import { parseArgs } from 'node:util';
 
 const OPTIONS = {
   targets: [
-    'direct,nginx,fluxgate,fluxgate-nolimits',
-    'comma list of direct, nginx, fluxgate, fluxgate-nolimits (LIMITS_ENABLED=false; load phases only)',
+    'direct,nginx,bare,fluxgate,fluxgate-nolimits',
+    'comma list of direct, nginx, bare (uWS + undici relay, bare-relay.mjs; load phases only), fluxgate, fluxgate-nolimits (LIMITS_ENABLED=false; load phases only)',
   ],
   scenarios: [
-    'json,sse,paced,ttfb,open,slow',
-    'comma list: load (json, sse, paced; sse1 = SSE with one upstream write per event), ttfb, open, slow',
+    'json,sse,ssec,paced,ttfb,open,slow',
+    'comma list: load (json; sse = SSE as one HTTP chunk; ssec = each event its own HTTP chunk, one upstream write; sse1 = one upstream write per event turn; paced), ttfb, open, slow',
   ],
   conns: ['32,128', 'autocannon connection counts'],
   duration: ['5', 'seconds per measured load run'],
@@ -25,9 +25,12 @@ const OPTIONS = {
   'slow-timeout': ['40', 'seconds allowed for the slow readers'],
   cert: ['ec', 'throwaway certificate key: ec (P-256) or rsa (2048)'],
   nginx: ['/usr/sbin/nginx', 'nginx binary'],
+  pin: ['', 'pin each proxy (nginx, bare, fluxgate) to these CPUs with taskset -c (e.g. 1)'],
+  'cpu-prof': ['', 'directory for a V8 CPU profile of each Fluxgate process (--cpu-prof, written when it stops)'],
   'database-url': ['postgres://postgres@127.0.0.1:5432/postgres', 'Postgres where the bench database is created'],
   'redis-url': ['redis://127.0.0.1:6379', 'Redis for the data plane'],
   'fluxgate-root': ['', 'checkout whose data-plane/dist to run (default: this one)'],
+  'before-root': ['', 'a built checkout run as target fluxgate-before (limits on), for before/after in one run'],
   out: ['', 'JSON output path (default bench/results/bench-<time>.json)'],
 };
 const FLAGS = {
@@ -87,13 +90,18 @@ export function parse(argv) {
     slowTimeout: num('slow-timeout'),
     cert: get('cert'),
     nginx: get('nginx'),
+    pin: get('pin'),
+    cpuProf: get('cpu-prof'),
     databaseUrl: get('database-url'),
     redisUrl: get('redis-url'),
     fluxgateRoot: get('fluxgate-root'),
+    beforeRoot: get('before-root'),
     out: get('out'),
   };
-  for (const t of a.targets) if (!['direct', 'nginx', 'fluxgate', 'fluxgate-nolimits'].includes(t)) throw new Error(`unknown target ${t}`);
+  for (const t of a.targets)
+    if (!['direct', 'nginx', 'bare', 'fluxgate-before', 'fluxgate', 'fluxgate-nolimits'].includes(t))
+      throw new Error(`unknown target ${t}`);
   for (const s of a.scenarios)
-    if (!['json', 'sse', 'sse1', 'paced', 'ttfb', 'open', 'slow'].includes(s)) throw new Error(`unknown scenario ${s}`);
+    if (!['json', 'sse', 'ssec', 'sse1', 'paced', 'ttfb', 'open', 'slow'].includes(s)) throw new Error(`unknown scenario ${s}`);
   return a;
 }

@@ -38,7 +38,18 @@ function createDatabase(adminUrl) {
 const BENCH_TIER = `INSERT INTO tiers (id, requests_per_window, tokens_per_window, window_seconds, concurrent_streams, burst)
   VALUES ('bench', 2000000000, 1000000000000000, 60, 1000000, 1000000000) ON CONFLICT (id) DO NOTHING`;
 
-export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUrl, limits = true, name = 'fluxgate' }) {
+export async function fluxgateTarget({
+  root,
+  dir,
+  mock,
+  tls,
+  adminDbUrl,
+  redisUrl,
+  limits = true,
+  name = 'fluxgate',
+  cpus = '',
+  cpuProf = '',
+}) {
   const main = join(root, 'data-plane/dist/main.js');
   const cli = join(root, 'data-plane/dist/cli/main.js');
   if (!existsSync(main)) throw new Skip('data-plane/dist/main.js does not exist (data plane not built yet)');
@@ -76,7 +87,9 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
   const origin = `https://127.0.0.1:${port}`;
   let child;
   const launch = async () => {
-    child = spawnChild('fluxgate', process.execPath, [main], { env, cwd: root });
+    // --cpu-prof writes a V8 CPU profile when the process exits (on SIGTERM, the bench's stop).
+    const prof = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : [];
+    child = spawnChild('fluxgate', process.execPath, ['--trace-gc-nvp', ...prof, main], { env, cwd: root, cpus, gc: true });
     try {
       await getOk(origin, '/healthz', 30_000, child.dead);
     } catch (err) {
@@ -102,6 +115,7 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
       origin,
       headers,
       pids: () => processTree(child.pid),
+      gcStats: () => child.gcStats(),
       restart: async () => (await child.stop(), await launch()),
       stop: async () => (await child.stop(), await db.drop()),
     };

@@ -20,6 +20,8 @@ export function chatRequest({ stream = true, events, delayMs, bytes, write } = {
 export const LOAD_SCENARIOS = {
   json: { label: 'JSON', request: chatRequest({ stream: false, events: 66 }) },
   sse: { label: 'SSE 66 ev', request: chatRequest({ events: 66, delayMs: 0 }) },
+  // As model servers send it: each event its own HTTP chunk, all 66 in one upstream write.
+  ssec: { label: 'SSE 66 ev/chunk', request: chatRequest({ events: 66, delayMs: 0, write: 'chunk' }) },
   sse1: { label: 'SSE 66 ev/write', request: chatRequest({ events: 66, delayMs: 0, write: 'event' }) },
   paced: { label: 'SSE 20 ev/5 ms', request: chatRequest({ events: 20, delayMs: 5 }) },
 };
@@ -58,6 +60,7 @@ export async function runLoad({ target, mock, scenario, connections, duration, w
     if (code >= 200 && code < 300) latencies.push(ms);
   };
   const pids = target.pids();
+  const gc0 = target.gcStats?.();
   const cpu0 = cpuMicros(pids);
   const mock0 = cpuMicros([mock.pid]);
   const t0 = performance.now();
@@ -65,6 +68,8 @@ export async function runLoad({ target, mock, scenario, connections, duration, w
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuMicros(pids) - cpu0;
   const mockCpu = cpuMicros([mock.pid]) - mock0;
+  await sleep(100); // the last scavenge lines of the run reach us through a pipe
+  const gc1 = target.gcStats?.();
   const lat = summarize(latencies);
   return {
     target: target.name,
@@ -83,6 +88,9 @@ export async function runLoad({ target, mock, scenario, connections, duration, w
     cpuUsPerReq: round(cpu / Math.max(1, responses), 1),
     mockCpuUsPerReq: round(mockCpu / Math.max(1, responses), 1),
     rssMiB: round(rssKiB(pids) / 1024, 1),
+    // Bytes the proxy's scavenges promoted to old space, per response (Node targets only).
+    gcPromotedPerReq: gc0 && gc1 ? round((gc1.promoted - gc0.promoted) / Math.max(1, responses), 0) : null,
+    gcAllocatedPerReq: gc0 && gc1 ? round((gc1.allocated - gc0.allocated) / Math.max(1, responses), 0) : null,
   };
 }
 
