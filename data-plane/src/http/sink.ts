@@ -25,7 +25,7 @@
  * followed by onDrain, onAbort or the end of the response.
  */
 import { CORK_BUFFER_SIZE, corked, OVERHEAD, SLICE, TurnBudget } from './cork.js';
-import { closesAfterResponse, exchangeOf, markResponded, onClientAbort } from './exchange.js';
+import { closesAfterResponse, markResponded, onClientAbort, type Exchange } from './exchange.js';
 import { headBytes, isBodiless, wantsClose, writeHead } from './head.js';
 import type { HeaderList, ResponseSink } from './types.js';
 import type { HttpResponse } from './uws.js';
@@ -57,12 +57,13 @@ export interface SinkOptions {
   head?: boolean;
 }
 
-export function createSink(res: HttpResponse, opts: SinkOptions = {}): ResponseSink & SinkStats {
-  return new UwsSink(res, opts.closeConnection === true, opts.head === true);
+export function createSink(res: HttpResponse, exchange: Exchange, opts: SinkOptions = {}): ResponseSink & SinkStats {
+  return new UwsSink(res, exchange, opts.closeConnection === true, opts.head === true);
 }
 
 class UwsSink implements ResponseSink, SinkStats {
   readonly #res: HttpResponse;
+  readonly #exchange: Exchange;
   #closeConnection: boolean;
   #aborted = false;
   #headersSent = false;
@@ -91,13 +92,13 @@ class UwsSink implements ResponseSink, SinkStats {
   #head: { status: number; headers: HeaderList; size: number } | null = null;
   readonly #headRequest: boolean;
 
-  constructor(res: HttpResponse, closeConnection: boolean, headRequest: boolean) {
+  constructor(res: HttpResponse, exchange: Exchange, closeConnection: boolean, headRequest: boolean) {
     this.#res = res;
+    this.#exchange = exchange;
     this.#closeConnection = closeConnection;
     this.#headRequest = headRequest;
-    const exchange = exchangeOf(res);
     if (exchange.aborted) this.#aborted = this.#finished = true;
-    onClientAbort(res, () => {
+    onClientAbort(exchange, () => {
       if (this.#closing) return; // our own close(), not the client's
       this.#aborted = true;
       this.#finish();
@@ -149,7 +150,7 @@ class UwsSink implements ResponseSink, SinkStats {
     // Fits one cork region: uWS's end() copies it all (or buffers it), it cannot fail.
     const close = this.#wantsClose(headers);
     this.#headersSent = true;
-    markResponded(exchangeOf(this.#res));
+    markResponded(this.#exchange);
     this.#bytesWritten = isBodiless(status) ? 0 : bytes.length;
     this.#budget.spend(size);
     this.#res.cork(() => {
@@ -170,7 +171,7 @@ class UwsSink implements ResponseSink, SinkStats {
     if (this.#headRequest) return this.#answerHead(status, headers, contentLength);
     if (wantsClose(headers)) this.#closeConnection = true;
     this.#headersSent = true;
-    markResponded(exchangeOf(this.#res));
+    markResponded(this.#exchange);
     this.#fixed = contentLength !== undefined;
     this.#total = contentLength ?? 0;
     this.#res.onWritable(() => this.#writable());
@@ -409,6 +410,6 @@ class UwsSink implements ResponseSink, SinkStats {
   }
 
   #wantsClose(headers: HeaderList): boolean {
-    return this.#closeConnection || wantsClose(headers) || closesAfterResponse(exchangeOf(this.#res));
+    return this.#closeConnection || wantsClose(headers) || closesAfterResponse(this.#exchange);
   }
 }

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, connect as netConnect, type AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openExchange } from '../../src/http/exchange.js';
 import { snapshotRequest } from '../../src/http/request.js';
 import { SLICE } from '../../src/http/cork.js';
 import { createSink, HIGH_WATER, type SinkStats } from '../../src/http/sink.js';
@@ -41,8 +42,9 @@ function serve(
   let sink: Sink | undefined;
   let done!: Promise<ProduceStats>;
   server.on(path, (res, req) => {
-    snapshotRequest(req, res);
-    sink = createSink(res);
+    const ex = openExchange(res);
+    snapshotRequest(req, res, ex);
+    sink = createSink(res, ex);
     sink.startStream(200, opts.headers ?? [['content-type', 'application/octet-stream']], opts.contentLength);
     done = produce(sink, chunks, opts.perTurn ?? 1);
   });
@@ -215,8 +217,9 @@ describe('sink over TLS: slow readers get every byte', () => {
     let sink: Sink | undefined;
     let atEnd: { queued: number; events: number } | undefined;
     server.on('/end-in-last', (res, req) => {
-      snapshotRequest(req, res);
-      const s = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      const s = createSink(res, ex);
       sink = s;
       s.startStream(200, [['content-type', 'text/event-stream']]);
       let i = 0;
@@ -308,8 +311,9 @@ describe('sink over TLS: slow readers get every byte', () => {
     const { body, chunks } = randomBody(4 * MB, MAX_CHUNK);
     let sendSink: Sink | undefined;
     server.on('/in-handler-send', (res, req) => {
-      snapshotRequest(req, res);
-      sendSink = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      sendSink = createSink(res, ex);
       sendSink.send(200, [['content-type', 'application/octet-stream']], body);
     });
     const a = await request({ port: server.port, path: '/in-handler-send', ...slowReader(() => sendSink) });
@@ -318,8 +322,9 @@ describe('sink over TLS: slow readers get every byte', () => {
 
     let burst: Sink | undefined;
     server.on('/in-handler-burst', (res, req) => {
-      snapshotRequest(req, res);
-      burst = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      burst = createSink(res, ex);
       burst.startStream(200, []);
       for (const c of chunks) burst.write(c); // ignores false on purpose: bytes are still delivered
       burst.end();
@@ -358,8 +363,9 @@ describe('sink: backpressure, idleness and aborts', () => {
     let idle = false;
     let phase: Promise<void> | undefined;
     server.on('/idle', (res, req) => {
-      snapshotRequest(req, res);
-      const s = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      const s = createSink(res, ex);
       sink = s;
       s.startStream(200, [['content-type', 'text/event-stream']]);
       phase = (async () => {
@@ -400,8 +406,9 @@ describe('sink: backpressure, idleness and aborts', () => {
     let afterAbort: { write: boolean; bytes: number } | undefined;
     const aborted = new Promise<void>((resolve) => {
       server.on('/abort', (res, req) => {
-        snapshotRequest(req, res);
-        const s = createSink(res);
+        const ex = openExchange(res);
+        snapshotRequest(req, res, ex);
+        const s = createSink(res, ex);
         sink = s;
         s.onAbort(() => {
           aborts++;
@@ -433,8 +440,9 @@ describe('sink: backpressure, idleness and aborts', () => {
 
   it('the head rides with the first body slice: a small streamed response is one TLS record, and a head alone still goes out', async () => {
     server.on('/coalesced', (res, req) => {
-      snapshotRequest(req, res);
-      const s = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      const s = createSink(res, ex);
       // Outside uWS's own cork region of the handler, as when an upstream answers later.
       setImmediate(() => {
         s.startStream(
@@ -451,8 +459,9 @@ describe('sink: backpressure, idleness and aborts', () => {
     });
     let waiting: Sink | undefined;
     server.on('/head-only', (res, req) => {
-      snapshotRequest(req, res);
-      waiting = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      waiting = createSink(res, ex);
       waiting.startStream(200, [['content-type', 'application/json']], 2);
     });
     const one = await readCountingRecords('/coalesced', '{"ok":true}');
@@ -479,8 +488,9 @@ describe('sink: backpressure, idleness and aborts', () => {
     const body = Buffer.concat(events);
     let sink: Sink | undefined;
     server.on('/one-read', (res, req) => {
-      snapshotRequest(req, res);
-      sink = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      sink = createSink(res, ex);
       // Outside uWS's cork region of the handler, as an upstream read is.
       setImmediate(() => {
         sink!.startStream(200, [['content-type', 'text/event-stream']]);
@@ -502,8 +512,9 @@ describe('sink: backpressure, idleness and aborts', () => {
     let closedSink: Sink | undefined;
     let abortCalls = 0;
     server.on('/close', (res, req) => {
-      snapshotRequest(req, res);
-      closedSink = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      closedSink = createSink(res, ex);
       closedSink.onAbort(() => abortCalls++);
       closedSink.startStream(200, [], 1000);
       closedSink.write(new Uint8Array(10));
@@ -514,8 +525,9 @@ describe('sink: backpressure, idleness and aborts', () => {
     expect(abortCalls).toBe(0);
 
     server.on('/teapot', (res, req) => {
-      snapshotRequest(req, res);
-      createSink(res).send(
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      createSink(res, ex).send(
         418,
         [
           ['content-type', 'application/json'],
