@@ -168,7 +168,8 @@ function serveAdmitted(deps: ProxyDeps) {
       if (!gate.tryAcquireGlobal()) throw new GatewayError('server_busy', undefined, { headers: [['retry-after', '1']] });
       heldGlobal = true;
       ports.onStreamOpen(1);
-      principal = await ports.authenticate(admittedBy.key, req);
+      const authenticated = ports.authenticate(admittedBy.key, req);
+      principal = authenticated instanceof Promise ? await authenticated : authenticated;
       if (sink.aborted) return;
       if (admittedBy.management && !mayManageModels(principal.role)) throw new GatewayError('forbidden', MANAGEMENT_FORBIDDEN);
       const found = limits.tierOf(principal.keyId, principal.tier, principal.userId);
