@@ -17,6 +17,17 @@ export const SSE_HEADERS: HeaderList = [
 ];
 
 /**
+ * The upstream's headers minus those the gateway sets itself, so none is sent twice: its own
+ * x-request-id (the gateway's is the one in its logs), and when the gateway states its limits,
+ * every x-ratelimit-* of the upstream's (those describe the upstream credential, not the key).
+ */
+function withoutOurs(upstream: HeaderList, ours: HeaderList): Array<readonly [string, string]> {
+  const names = new Set(ours.map(([k]) => k));
+  const limits = ours.some(([k]) => k.startsWith('x-ratelimit-'));
+  return upstream.filter(([k]) => !names.has(k) && !(limits && k.startsWith('x-ratelimit-')));
+}
+
+/**
  * Writes one proxied response to the client: the upstream's status and headers, the body with
  * backpressure, heartbeats while a stream is silent, and errors in the right shape for how far
  * the response has got (an error body before headers; one SSE error event or NDJSON error line
@@ -78,11 +89,12 @@ export class Relay {
     this.meter = meter;
     if (this.precommitted) return status < 400;
     this.format = meter.format;
-    const headers: Array<readonly [string, string]> = [...upstreamHeaders];
+    const extra = this.extraHeaders();
+    const headers = withoutOurs(upstreamHeaders, extra);
     if (this.format === 'sse') {
       for (const h of SSE_HEADERS) if (!headers.some(([k]) => k === h[0])) headers.push(h);
     }
-    headers.push(...this.extraHeaders());
+    headers.push(...extra);
     // A known length is kept only when every byte passes through unchanged.
     const keepLength = contentLength !== null && !rewritesBody;
     this.sink.startStream(status, headers, keepLength ? contentLength : undefined);
