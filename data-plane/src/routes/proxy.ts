@@ -215,6 +215,10 @@ function serveAdmitted(deps: ProxyDeps) {
       finish('token_cut');
     };
 
+    // After each upstream read is metered and written (relay.ts): a stream past its reservation.
+    relay.onFlushed(() => {
+      if (meter !== null && meter.completionTokens > admittedTicket.reservedCompletion) checkBudget(meter);
+    });
     if (info.stream) relay.startHeartbeat(options.heartbeatMs, flavor === 'ollama' ? 'ndjson' : 'sse');
     const bodyInfo = info;
     control = pool.forward(
@@ -252,9 +256,7 @@ function serveAdmitted(deps: ProxyDeps) {
         },
         onData(chunk) {
           if (sink.finished) return true;
-          const ok = relay.data(chunk);
-          if (meter !== null && meter.completionTokens > admittedTicket.reservedCompletion) checkBudget(meter);
-          return ok;
+          return relay.data(chunk);
         },
         onComplete() {
           relay.complete();
@@ -268,6 +270,6 @@ function serveAdmitted(deps: ProxyDeps) {
         },
       },
     );
-    sink.onDrain(guarded('drain', () => control?.resume()));
+    relay.onDrain(guarded('drain', () => control?.resume()));
   };
 }

@@ -32,6 +32,13 @@ function withoutOurs(upstream: HeaderList, ours: HeaderList): Array<readonly [st
  * backpressure, heartbeats while a stream is silent, and errors in the right shape for how far
  * the response has got (an error body before headers; one SSE error event or NDJSON error line
  * after; a dropped connection for bodies that cannot carry an error).
+ *
+ * Per upstream read, not per chunk: undici calls back once per HTTP chunk, and a model server's
+ * events are each a chunk, dozens of them in one socket read. data() only stages the chunks
+ * (views of the read's buffer, which nothing reuses); a microtask, which runs once undici has
+ * parsed the whole read, hands them to the usage meter as one buffer (one scan, one framer pass)
+ * and to the sink as one write, then calls the onFlushed hook (the proxy's token budget check).
+ * The end of the body, an error, and the end of the response flush first, so order is kept.
  */
 export class Relay {
   private format: ResponseFormat = 'opaque';
@@ -41,6 +48,13 @@ export class Relay {
   /** Headers were committed by a heartbeat before the upstream answered. */
   private precommitted = false;
   bytesOut = 0;
+  /** Chunks of the current upstream read, not yet metered or written. */
+  private staged: Uint8Array[] = [];
+  private flushQueued = false;
+  /** The sink took the last write without pushing back (reset when it drains). */
+  private sinkOk = true;
+  private flushed: () => void = () => {};
+  private readonly flushNow = (): void => this.flush();
 
   constructor(
     private readonly sink: ResponseSink,
@@ -105,17 +119,52 @@ export class Relay {
     return this.format;
   }
 
-  /** Forward an upstream chunk; false = pause the upstream until the sink drains. */
+  /**
+   * Stage an upstream chunk; it is written when the read is done (see the class comment). False
+   * = pause the upstream: the sink pushed back on the last write and has not drained yet.
+   */
   data(chunk: Uint8Array): boolean {
-    const out = this.meter ? this.meter.push(chunk) : chunk;
-    if (out.byteLength === 0) return true;
-    this.lastWriteAt = performance.now();
-    this.bytesOut += out.byteLength;
-    return this.sink.write(out);
+    this.staged.push(chunk);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushNow);
+    }
+    return this.sinkOk;
+  }
+
+  /** Called after each flush of staged data (the proxy checks the stream's token budget there). */
+  onFlushed(cb: () => void): void {
+    this.flushed = cb;
+  }
+
+  /** The sink drained after pushing back: `cb` resumes the upstream. */
+  onDrain(cb: () => void): void {
+    this.sink.onDrain(() => {
+      this.sinkOk = true;
+      cb();
+    });
+  }
+
+  /** Meter and write what the current read delivered, as one piece. */
+  private flush(): void {
+    this.flushQueued = false;
+    const staged = this.staged;
+    if (staged.length === 0) return;
+    this.staged = [];
+    if (this.sink.finished) return;
+    const read = staged.length === 1 ? (staged[0] as Uint8Array) : Buffer.concat(staged);
+    const out = this.meter ? this.meter.push(read) : read;
+    if (out.byteLength > 0) {
+      this.lastWriteAt = performance.now();
+      this.bytesOut += out.byteLength;
+      this.sinkOk = this.sink.write(out);
+    }
+    this.flushed();
   }
 
   /** The upstream body ended. Always settles the meter, even when a known-length body already completed the response. */
   complete(): void {
+    this.flush();
     this.stopHeartbeat();
     const tail = this.meter?.end();
     if (this.sink.finished) return;
@@ -128,6 +177,7 @@ export class Relay {
 
   /** End the response because of `err`, in the shape the response's progress allows. */
   fail(err: GatewayError): void {
+    this.flush(); // what arrived before the failure goes first (a no-op when called from a flush)
     this.stopHeartbeat();
     if (this.sink.finished) return;
     if (!this.sink.headersSent) return sendError(this.sink, err, this.flavor, this.extraHeaders());
