@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import { Attempt, type AttemptOwner, type PoolUpstream } from './attempt.js';
+import type { Deadlines, Expiring } from './deadlines.js';
 import type { Balancer } from './balancer.js';
 import { abortError, countsAgainstUpstream, mapUpstreamError } from './failure.js';
 import { filterRequestHeaders, filterResponseHeaders, withCredential } from './headers.js';
@@ -21,12 +22,12 @@ export interface ExchangeSettings {
   /** Further attempts after the first. */
   maxRetries: number;
   retryStatuses: ReadonlySet<number>;
-  /** Whole exchange, headers and body included; 0 disables. */
-  totalTimeoutMs: number;
+  /** The pool's total-timeout deadlines (whole exchange, headers and body); null disables. */
+  deadlines: Deadlines | null;
   now: () => number;
 }
 
-export class Exchange implements ForwardControl, AttemptOwner {
+export class Exchange implements ForwardControl, AttemptOwner, Expiring {
   readonly #req: ForwardRequest;
   readonly #handler: ForwardHandler;
   readonly #balancer: Balancer<PoolUpstream>;
@@ -40,8 +41,9 @@ export class Exchange implements ForwardControl, AttemptOwner {
   #starting = true;
   #inData = false;
   #resumeWanted = false;
-  #timer: NodeJS.Timeout | null = null;
-  readonly #onAbort = (): void => this.abort(this.#req.signal.reason);
+  #timed = false;
+  #listening = false;
+  readonly #onAbort = (): void => this.abort(this.#req.signal?.reason);
 
   constructor(balancer: Balancer<PoolUpstream>, settings: ExchangeSettings, req: ForwardRequest, handler: ForwardHandler) {
     this.#balancer = balancer;
@@ -53,20 +55,31 @@ export class Exchange implements ForwardControl, AttemptOwner {
   }
 
   start(): this {
-    if (this.#req.signal.aborted) {
-      this.abort(this.#req.signal.reason);
+    const signal = this.#req.signal;
+    if (signal?.aborted) {
+      this.abort(signal.reason);
     } else if (this.#req.method === 'CONNECT') {
       // RFC 9110 §9.3.6: CONNECT asks for a tunnel; this gateway forwards requests only.
       this.#fail(new GatewayError('method_not_allowed'));
     } else {
-      this.#req.signal.addEventListener('abort', this.#onAbort, { once: true });
-      if (this.#s.totalTimeoutMs > 0) {
-        this.#timer = setTimeout(() => this.abort(new GatewayError('upstream_total_timeout')), this.#s.totalTimeoutMs);
+      if (signal) {
+        signal.addEventListener('abort', this.#onAbort, { once: true });
+        this.#listening = true;
+      }
+      if (this.#s.deadlines !== null) {
+        this.#s.deadlines.add(this);
+        this.#timed = true;
       }
       this.#next(null);
     }
     this.#starting = false;
     return this;
+  }
+
+  /** The total timeout passed (Deadlines). */
+  expire(): void {
+    this.#timed = false;
+    this.abort(new GatewayError('upstream_total_timeout'));
   }
 
   resume(): void {
@@ -157,7 +170,7 @@ export class Exchange implements ForwardControl, AttemptOwner {
   }
 
   #canRetry(): boolean {
-    return !this.#started && this.#tried.length <= this.#s.maxRetries && !this.#req.signal.aborted;
+    return !this.#started && this.#tried.length <= this.#s.maxRetries && this.#req.signal?.aborted !== true;
   }
 
   #next(lastError: GatewayError | null): void {
@@ -205,8 +218,9 @@ export class Exchange implements ForwardControl, AttemptOwner {
   }
 
   #cleanup(): void {
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = null;
-    this.#req.signal.removeEventListener('abort', this.#onAbort);
+    if (this.#timed) this.#s.deadlines?.delete(this);
+    this.#timed = false;
+    if (this.#listening) this.#req.signal?.removeEventListener('abort', this.#onAbort);
+    this.#listening = false;
   }
 }

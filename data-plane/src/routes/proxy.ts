@@ -90,7 +90,6 @@ function serveAdmitted(deps: ProxyDeps) {
     const bodyPromise = METHODS_WITHOUT_BODY.has(req.method) ? null : ctx.readBody(options.maxBodyBytes);
     bodyPromise?.catch(() => undefined);
 
-    const abort = new AbortController();
     let principal: Principal | null = null;
     let tier: KeyTier | null = null;
     let ticket: Ticket | null = null;
@@ -158,7 +157,6 @@ function serveAdmitted(deps: ProxyDeps) {
     sink.onAbort(
       guarded('abort', () => {
         // Client gone: abort the upstream at once and never touch the response again.
-        abort.abort(new Error('client aborted'));
         control?.abort();
         finish('client_abort');
       }),
@@ -229,7 +227,6 @@ function serveAdmitted(deps: ProxyDeps) {
         headers: req.headers,
         body: bodyInfo.body,
         model: bodyInfo.model,
-        signal: abort.signal,
         // The whole chain when a trusted proxy is in front, else the peer (proxy/headers.ts).
         remoteAddress: req.forwardedFor ?? req.remoteAddress,
         requestId: ctx.requestId,
