@@ -12,7 +12,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import { Attempt, type AttemptOwner, type PoolUpstream } from './attempt.js';
-import type { Deadlines, Expiring } from './deadlines.js';
 import type { Balancer } from './balancer.js';
 import { abortError, countsAgainstUpstream, mapUpstreamError } from './failure.js';
 import { filterRequestHeaders, filterResponseHeaders, withCredential } from './headers.js';
@@ -22,12 +21,12 @@ export interface ExchangeSettings {
   /** Further attempts after the first. */
   maxRetries: number;
   retryStatuses: ReadonlySet<number>;
-  /** The pool's total-timeout deadlines (whole exchange, headers and body); null disables. */
-  deadlines: Deadlines | null;
+  /** Whole exchange, headers and body included; 0 disables. */
+  totalTimeoutMs: number;
   now: () => number;
 }
 
-export class Exchange implements ForwardControl, AttemptOwner, Expiring {
+export class Exchange implements ForwardControl, AttemptOwner {
   readonly #req: ForwardRequest;
   readonly #handler: ForwardHandler;
   readonly #balancer: Balancer<PoolUpstream>;
@@ -41,7 +40,7 @@ export class Exchange implements ForwardControl, AttemptOwner, Expiring {
   #starting = true;
   #inData = false;
   #resumeWanted = false;
-  #timed = false;
+  #timer: NodeJS.Timeout | null = null;
   #listening = false;
   readonly #onAbort = (): void => this.abort(this.#req.signal?.reason);
 
@@ -66,20 +65,13 @@ export class Exchange implements ForwardControl, AttemptOwner, Expiring {
         signal.addEventListener('abort', this.#onAbort, { once: true });
         this.#listening = true;
       }
-      if (this.#s.deadlines !== null) {
-        this.#s.deadlines.add(this);
-        this.#timed = true;
+      if (this.#s.totalTimeoutMs > 0) {
+        this.#timer = setTimeout(() => this.abort(new GatewayError('upstream_total_timeout')), this.#s.totalTimeoutMs);
       }
       this.#next(null);
     }
     this.#starting = false;
     return this;
-  }
-
-  /** The total timeout passed (Deadlines). */
-  expire(): void {
-    this.#timed = false;
-    this.abort(new GatewayError('upstream_total_timeout'));
   }
 
   resume(): void {
@@ -218,8 +210,8 @@ export class Exchange implements ForwardControl, AttemptOwner, Expiring {
   }
 
   #cleanup(): void {
-    if (this.#timed) this.#s.deadlines?.delete(this);
-    this.#timed = false;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
     if (this.#listening) this.#req.signal?.removeEventListener('abort', this.#onAbort);
     this.#listening = false;
   }

@@ -4,7 +4,6 @@
  */
 import { Agent, interceptors, type Dispatcher } from 'undici';
 import { Balancer } from './balancer.js';
-import { Deadlines } from './deadlines.js';
 import type { PoolUpstream } from './attempt.js';
 import { Exchange } from './forward.js';
 import { bearer } from './headers.js';
@@ -100,7 +99,7 @@ export function createUpstreamPool(defs: readonly UpstreamDefinition[], opts: Up
   const exchangeSettings = {
     maxRetries: opts.maxRetries ?? 2,
     retryStatuses: new Set(opts.retryStatuses ?? [500, 502, 503, 504]),
-    deadlines: (opts.totalTimeoutMs ?? 600_000) > 0 ? new Deadlines(opts.totalTimeoutMs ?? 600_000) : null,
+    totalTimeoutMs: opts.totalTimeoutMs ?? 600_000,
     now,
   };
   // probeNow() works even with the periodic probe disabled.
