@@ -13,6 +13,7 @@ import { fluxgateTarget } from './lib/fluxgate.mjs';
 import { LOAD_SCENARIOS, runLoad } from './lib/load.mjs';
 import { runOpenStreams } from './lib/open-streams.mjs';
 import { CLK_TCK, nofileLimit, rssKiB, sleep } from './lib/proc.mjs';
+import { postgresTree, redisPid } from './lib/services.mjs';
 import { runSlowReaders } from './lib/slow-readers.mjs';
 import { report } from './lib/table.mjs';
 import { bareTarget, directTarget, makeCert, nginxTarget, startMock } from './lib/targets.mjs';
@@ -44,12 +45,12 @@ async function measure(target, ctx, args, results) {
   for (const scenario of args.scenarios.filter((s) => s in LOAD_SCENARIOS)) {
     for (const connections of args.conns) {
       const r = await phase(`${scenario}×${connections}`, () =>
-        runLoad({ target, mock: ctx.mock, scenario, connections, duration: args.duration, warmup: args.warmup }),
+        runLoad({ target, mock: ctx.mock, scenario, connections, duration: args.duration, warmup: args.warmup, services: ctx.services }),
       );
       if (!r) continue;
       results.load.push(r);
       log(
-        `  [${target.name}] ${scenario}×${connections}: ${r.rps} req/s p50 ${r.p50} p99 ${r.p99} ms, ${r.cpuUsPerReq} µs/req, promoted ${r.gcPromotedPerReq ?? '–'} B/req, errors ${r.errors} non2xx ${r.non2xx}`,
+        `  [${target.name}] ${scenario}×${connections}: ${r.rps} req/s p50 ${r.p50} p99 ${r.p99} ms, ${r.cpuUsPerReq} µs/req (redis ${r.redisCpuUsPerReq}, pg ${r.pgCpuUsPerReq}), promoted ${r.gcPromotedPerReq ?? '–'} B/req, errors ${r.errors} non2xx ${r.non2xx}`,
       );
     }
   }
@@ -185,7 +186,12 @@ async function main() {
     const why = build(args.fluxgateRoot || ROOT);
     if (why) for (const t of args.targets.filter((x) => x.startsWith('fluxgate') && x !== 'fluxgate-before')) results.skipped[t] = why;
   }
-  const ctx = { dir, tls: makeCert(dir, args.cert), mock: await startMock() };
+  const pg = postgresTree(args.databaseUrl);
+  const redis = await redisPid(args.redisUrl);
+  const services = { redis: () => (redis === null ? [] : [redis]), postgres: pg ?? (() => []) };
+  const ctx = { dir, tls: makeCert(dir, args.cert), mock: await startMock(), services };
+  if (redis === null || pg === null)
+    log(`note: no CPU figures for ${[redis === null && 'Redis', pg === null && 'Postgres'].filter(Boolean).join(' and ')}`);
   log(`mock upstream on ${ctx.mock.origin} (pid ${ctx.mock.pid}); temp dir ${dir}`);
 
   for (const name of args.targets) {

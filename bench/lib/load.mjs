@@ -37,7 +37,7 @@ function cannon(opts, onResponse) {
  * One scenario at one connection count: a warm-up run, then a measured run bracketed by
  * /proc readings of the proxy's (and the mock's) CPU time.
  */
-export async function runLoad({ target, mock, scenario, connections, duration, warmup }) {
+export async function runLoad({ target, mock, scenario, connections, duration, warmup, services = null }) {
   const { request } = LOAD_SCENARIOS[scenario];
   const opts = {
     url: target.origin + request.path,
@@ -63,11 +63,17 @@ export async function runLoad({ target, mock, scenario, connections, duration, w
   const gc0 = target.gcStats?.();
   const cpu0 = cpuMicros(pids);
   const mock0 = cpuMicros([mock.pid]);
+  const redis0 = services ? cpuMicros(services.redis()) : 0;
+  const pgPids0 = services ? services.postgres() : [];
+  const pg0 = cpuMicros(pgPids0);
   const t0 = performance.now();
   const res = await cannon({ ...opts, duration }, onResponse);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuMicros(pids) - cpu0;
   const mockCpu = cpuMicros([mock.pid]) - mock0;
+  // Backends that exited during the run take their CPU with them; new ones count from zero.
+  const redisCpu = services ? cpuMicros(services.redis()) - redis0 : null;
+  const pgCpu = services ? cpuMicros(pgPids0) - pg0 + cpuMicros(services.postgres().filter((p) => !pgPids0.includes(p))) : null;
   await sleep(100); // the last scavenge lines of the run reach us through a pipe
   const gc1 = target.gcStats?.();
   const lat = summarize(latencies);
@@ -87,6 +93,9 @@ export async function runLoad({ target, mock, scenario, connections, duration, w
     status,
     cpuUsPerReq: round(cpu / Math.max(1, responses), 1),
     mockCpuUsPerReq: round(mockCpu / Math.max(1, responses), 1),
+    // Shared services: on a busy machine these include other clients' work.
+    redisCpuUsPerReq: redisCpu === null ? null : round(redisCpu / Math.max(1, responses), 1),
+    pgCpuUsPerReq: pgCpu === null ? null : round(pgCpu / Math.max(1, responses), 1),
     rssMiB: round(rssKiB(pids) / 1024, 1),
     // Bytes the proxy's scavenges promoted to old space, per response (Node targets only).
     gcPromotedPerReq: gc0 && gc1 ? round((gc1.promoted - gc0.promoted) / Math.max(1, responses), 0) : null,

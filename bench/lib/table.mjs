@@ -30,7 +30,7 @@ export function report(results) {
 
   out.push(
     table(
-      'Load — autocannon closed loop; CPU = proxy utime+stime per response (direct: the mock itself)',
+      'Load — autocannon closed loop; CPU = proxy utime+stime per response (direct: the mock itself); redis/pg = the shared servers (other clients included)',
       [
         'target',
         'scenario',
@@ -40,6 +40,8 @@ export function report(results) {
         'p99 ms',
         'CPU µs/req',
         'mock µs/req',
+        'redis µs/req',
+        'pg µs/req',
         'promoted B/req',
         'RSS MiB',
         'errors',
@@ -54,6 +56,8 @@ export function report(results) {
         r.p99,
         r.cpuUsPerReq,
         r.mockCpuUsPerReq,
+        r.redisCpuUsPerReq,
+        r.pgCpuUsPerReq,
         r.gcPromotedPerReq,
         r.rssMiB,
         r.errors + r.timeouts,
