@@ -64,8 +64,7 @@ export async function runLoad({ target, mock, scenario, connections, duration, w
   const cpu0 = cpuMicros(pids);
   const mock0 = cpuMicros([mock.pid]);
   const redis0 = services ? cpuMicros(services.redis()) : 0;
-  const pgPids0 = services ? services.postgres() : [];
-  const pg0 = cpuMicros(pgPids0);
+  const pg0 = new Map((services?.postgres() ?? []).map((pid) => [pid, cpuMicros([pid])]));
   const t0 = performance.now();
   const res = await cannon({ ...opts, duration }, onResponse);
   const seconds = (performance.now() - t0) / 1000;
@@ -73,7 +72,11 @@ export async function runLoad({ target, mock, scenario, connections, duration, w
   const mockCpu = cpuMicros([mock.pid]) - mock0;
   // Backends that exited during the run take their CPU with them; new ones count from zero.
   const redisCpu = services ? cpuMicros(services.redis()) - redis0 : null;
-  const pgCpu = services ? cpuMicros(pgPids0) - pg0 + cpuMicros(services.postgres().filter((p) => !pgPids0.includes(p))) : null;
+  let pgCpu = null;
+  if (services) {
+    pgCpu = 0;
+    for (const pid of services.postgres()) pgCpu += cpuMicros([pid]) - (pg0.get(pid) ?? 0);
+  }
   await sleep(100); // the last scavenge lines of the run reach us through a pipe
   const gc1 = target.gcStats?.();
   const lat = summarize(latencies);
