@@ -9,6 +9,9 @@
 //     x-mock-delay-ms: 0     pause between events; 0 = the whole stream in one write
 //     x-mock-write: event    with delay 0, one write per event, each in its own event-loop turn
 //                            (setImmediate; same-tick writes would be corked into one writev)
+//     x-mock-write: chunk    with delay 0, each event its own HTTP chunk, all in one tick: one
+//                            writev, so the proxy reads 66 chunks in one socket read (as from a
+//                            model server that flushes per token faster than the proxy reads)
 //     x-mock-bytes: N        stream exactly N bytes of SSE in ~16 KiB writes, honouring
 //                            backpressure; x-mock-body-bytes / x-mock-body-sha256 announce it
 //   GET /__stats → {"open":<streams in flight>,"requests":<total>}; GET / and /healthz → 200.
@@ -52,10 +55,15 @@ function track(res) {
   res.once('close', () => open--);
 }
 
-function stream(res, frames, delay, perEvent) {
+function stream(res, frames, delay, write) {
   track(res);
   res.writeHead(200, SSE_HEADERS);
-  if (delay <= 0 && !perEvent) {
+  if (delay <= 0 && write === 'chunk') {
+    for (const f of frames) res.write(f);
+    res.end();
+    return;
+  }
+  if (delay <= 0 && write !== 'event') {
     res.write(frames.whole ?? (frames.whole = Buffer.concat(frames)));
     res.end();
     return;
@@ -114,7 +122,7 @@ function completions(req, res, query, raw) {
   }
   const usage = body.stream_options?.include_usage === true;
   const frames = cached(cache, `s\0${model}\0${events}\0${usage}`, () => sseFrames(model, events, usage));
-  stream(res, frames, Number(knob(req, query, 'delay-ms') ?? knob(req, query, 'delay_ms') ?? 0), knob(req, query, 'write') === 'event');
+  stream(res, frames, Number(knob(req, query, 'delay-ms') ?? knob(req, query, 'delay_ms') ?? 0), knob(req, query, 'write'));
 }
 
 const server = http.createServer((req, res) => {

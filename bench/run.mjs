@@ -13,10 +13,11 @@ import { cleanupAll, installHandlers, onCleanup } from './lib/cleanup.mjs';
 import { fluxgateTarget } from './lib/fluxgate.mjs';
 import { LOAD_SCENARIOS, runLoad } from './lib/load.mjs';
 import { runOpenStreams } from './lib/open-streams.mjs';
-import { CLK_TCK, nofileLimit } from './lib/proc.mjs';
+import { CLK_TCK, nofileLimit, rssKiB, sleep } from './lib/proc.mjs';
+import { postgresTree, redisPid } from './lib/services.mjs';
 import { runSlowReaders } from './lib/slow-readers.mjs';
 import { report } from './lib/table.mjs';
-import { directTarget, makeCert, nginxTarget, startMock } from './lib/targets.mjs';
+import { bareTarget, directTarget, makeCert, nginxTarget, startMock } from './lib/targets.mjs';
 import { runTtfb } from './lib/ttfb.mjs';
 import { runWorkers } from './lib/workers.mjs';
 
@@ -39,20 +40,24 @@ async function measure(target, ctx, args, results) {
       return null;
     }
   };
+  // Idle RSS: started, smoke-tested, nothing else yet.
+  await sleep(1000);
+  results.idle.push({ target: target.name, rssMiB: Math.round(rssKiB(target.pids()) / 102.4) / 10 });
+  log(`  [${target.name}] idle RSS ${results.idle.at(-1).rssMiB} MiB`);
   for (const scenario of args.scenarios.filter((s) => s in LOAD_SCENARIOS)) {
     for (const connections of args.conns) {
       const r = await phase(`${scenario}×${connections}`, () =>
-        runLoad({ target, mock: ctx.mock, scenario, connections, duration: args.duration, warmup: args.warmup }),
+        runLoad({ target, mock: ctx.mock, scenario, connections, duration: args.duration, warmup: args.warmup, services: ctx.services }),
       );
       if (!r) continue;
       results.load.push(r);
       log(
-        `  [${target.name}] ${scenario}×${connections}: ${r.rps} req/s p50 ${r.p50} p99 ${r.p99} ms, ${r.cpuUsPerReq} µs/req, errors ${r.errors} non2xx ${r.non2xx}`,
+        `  [${target.name}] ${scenario}×${connections}: ${r.rps} req/s p50 ${r.p50} p99 ${r.p99} ms, ${r.cpuUsPerReq} µs/req (redis ${r.redisCpuUsPerReq}, pg ${r.pgCpuUsPerReq}), promoted ${r.gcPromotedPerReq ?? '–'} B/req, errors ${r.errors} non2xx ${r.non2xx}`,
       );
     }
   }
-  // The limits-off baseline is compared on throughput and latency only.
-  if (target.name === 'fluxgate-nolimits') return;
+  // The limits-off baseline and the bare relay are compared on the load phases only.
+  if (target.name === 'fluxgate-nolimits' || target.name === 'bare') return;
   if (args.scenarios.includes('ttfb')) {
     const r = await phase('ttfb', () => runTtfb({ target, n: args.ttfbN, concurrency: args.ttfbConc }));
     if (r) {
@@ -112,11 +117,20 @@ async function measure(target, ctx, args, results) {
 
 async function startTarget(name, ctx, args, workers = 1) {
   if (name === 'direct') return directTarget(ctx.mock);
-  if (name === 'nginx') return nginxTarget({ dir: ctx.dir, mock: ctx.mock, tls: ctx.tls, nginx: args.nginx });
+  if (name === 'nginx')
+    return nginxTarget({
+      dir: ctx.dir,
+      mock: ctx.mock,
+      tls: ctx.tls,
+      nginx: args.nginx,
+      keepalive: Math.max(64, ...args.conns),
+      cpus: args.pin,
+    });
+  if (name === 'bare') return bareTarget({ mock: ctx.mock, tls: ctx.tls, cpus: args.pin });
   // fluxgate-nolimits: the same process with LIMITS_ENABLED=false, the limits-off baseline.
   const limits = name !== 'fluxgate-nolimits';
   return fluxgateTarget({
-    root: args.fluxgateRoot || ROOT,
+    root: name === 'fluxgate-before' ? args.beforeRoot : args.fluxgateRoot || ROOT,
     dir: ctx.dir,
     mock: ctx.mock,
     tls: ctx.tls,
@@ -125,6 +139,8 @@ async function startTarget(name, ctx, args, workers = 1) {
     limits,
     name,
     workers,
+    cpus: args.pin,
+    cpuProf: args.cpuProf,
   });
 }
 
@@ -161,6 +177,7 @@ async function main() {
     },
     skipped: {},
     errors: [],
+    idle: [],
     load: [],
     ttfb: [],
     open: [],
@@ -168,11 +185,16 @@ async function main() {
   };
   if (os.loadavg()[0] > 0.5)
     log(`note: load average ${os.loadavg()[0].toFixed(2)} — something else is using the CPU; numbers will be noisier`);
-  if (args.targets.some((t) => t.startsWith('fluxgate')) && args.build) {
+  if (args.targets.some((t) => t.startsWith('fluxgate') && t !== 'fluxgate-before') && args.build) {
     const why = build(args.fluxgateRoot || ROOT);
-    if (why) for (const t of args.targets.filter((x) => x.startsWith('fluxgate'))) results.skipped[t] = why;
+    if (why) for (const t of args.targets.filter((x) => x.startsWith('fluxgate') && x !== 'fluxgate-before')) results.skipped[t] = why;
   }
-  const ctx = { dir, tls: makeCert(dir, args.cert), mock: await startMock() };
+  const pg = postgresTree(args.databaseUrl);
+  const redis = await redisPid(args.redisUrl);
+  const services = { redis: () => (redis === null ? [] : [redis]), postgres: pg ?? (() => []) };
+  const ctx = { dir, tls: makeCert(dir, args.cert), mock: await startMock(), services };
+  if (redis === null || pg === null)
+    log(`note: no CPU figures for ${[redis === null && 'Redis', pg === null && 'Postgres'].filter(Boolean).join(' and ')}`);
   log(`mock upstream on ${ctx.mock.origin} (pid ${ctx.mock.pid}); temp dir ${dir}`);
 
   for (const name of args.targets) {

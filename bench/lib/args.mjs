@@ -4,14 +4,14 @@ import { parseArgs } from 'node:util';
 
 const OPTIONS = {
   targets: [
-    'direct,nginx,fluxgate,fluxgate-nolimits,fluxgate-workers',
-    'comma list of direct, nginx, fluxgate, fluxgate-nolimits (LIMITS_ENABLED=false; load phases only), fluxgate-workers (1 vs --workers processes on one port, measured alternately; load phases only)',
+    'direct,nginx,bare,fluxgate,fluxgate-nolimits,fluxgate-workers',
+    'comma list of direct, nginx, bare (uWS + undici relay, bare-relay.mjs; load phases only), fluxgate-before (--before-root), fluxgate, fluxgate-nolimits (LIMITS_ENABLED=false; load phases only), fluxgate-workers (1 vs --workers processes on one port, measured alternately; load phases only)',
   ],
   workers: ['', 'data-plane processes of fluxgate-workers (default: the number of CPUs)'],
   rounds: ['2', 'fluxgate-workers: alternating rounds (1 worker, N, N, 1, …) per load cell'],
   scenarios: [
-    'json,sse,paced,ttfb,open,slow',
-    'comma list: load (json, sse, paced; sse1 = SSE with one upstream write per event), ttfb, open, slow',
+    'json,sse,ssec,paced,ttfb,open,slow',
+    'comma list: load (json; sse = SSE as one HTTP chunk; ssec = each event its own HTTP chunk, one upstream write; sse1 = one upstream write per event turn; paced), ttfb, open, slow',
   ],
   conns: ['32,128', 'autocannon connection counts'],
   duration: ['5', 'seconds per measured load run'],
@@ -28,9 +28,12 @@ const OPTIONS = {
   'slow-timeout': ['40', 'seconds allowed for the slow readers'],
   cert: ['ec', 'throwaway certificate key: ec (P-256) or rsa (2048)'],
   nginx: ['/usr/sbin/nginx', 'nginx binary'],
+  pin: ['', 'pin each proxy (nginx, bare, fluxgate) to these CPUs with taskset -c (e.g. 1)'],
+  'cpu-prof': ['', 'directory for a V8 CPU profile of each Fluxgate process (--cpu-prof, written when it stops)'],
   'database-url': ['postgres://postgres@127.0.0.1:5432/postgres', 'Postgres where the bench database is created'],
   'redis-url': ['redis://127.0.0.1:6379', 'Redis for the data plane'],
   'fluxgate-root': ['', 'checkout whose data-plane/dist to run (default: this one)'],
+  'before-root': ['', 'a built checkout run as target fluxgate-before (limits on), for before/after in one run'],
   out: ['', 'JSON output path (default bench/results/bench-<time>.json)'],
 };
 const FLAGS = {
@@ -90,9 +93,12 @@ export function parse(argv) {
     slowTimeout: num('slow-timeout'),
     cert: get('cert'),
     nginx: get('nginx'),
+    pin: get('pin'),
+    cpuProf: get('cpu-prof'),
     databaseUrl: get('database-url'),
     redisUrl: get('redis-url'),
     fluxgateRoot: get('fluxgate-root'),
+    beforeRoot: get('before-root'),
     out: get('out'),
     workers: get('workers') === '' ? os.availableParallelism() : num('workers'),
     rounds: num('rounds'),
@@ -100,8 +106,9 @@ export function parse(argv) {
   if (!Number.isInteger(a.rounds) || a.rounds < 1) throw new Error(`--rounds: not a whole number ≥ 1: ${get('rounds')}`);
   if (!Number.isInteger(a.workers) || a.workers < 1) throw new Error(`--workers: not a whole number ≥ 1: ${get('workers')}`);
   for (const t of a.targets)
-    if (!['direct', 'nginx', 'fluxgate', 'fluxgate-nolimits', 'fluxgate-workers'].includes(t)) throw new Error(`unknown target ${t}`);
+    if (!['direct', 'nginx', 'bare', 'fluxgate-before', 'fluxgate', 'fluxgate-nolimits', 'fluxgate-workers'].includes(t))
+      throw new Error(`unknown target ${t}`);
   for (const s of a.scenarios)
-    if (!['json', 'sse', 'sse1', 'paced', 'ttfb', 'open', 'slow'].includes(s)) throw new Error(`unknown scenario ${s}`);
+    if (!['json', 'sse', 'ssec', 'sse1', 'paced', 'ttfb', 'open', 'slow'].includes(s)) throw new Error(`unknown scenario ${s}`);
   return a;
 }

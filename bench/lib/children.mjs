@@ -8,15 +8,37 @@ const HAS_SETPRIV = spawnSync('setpriv', ['--version']).status === 0;
 // Raise the soft open-files limit as far as the hard limit allows, then exec (same pid).
 const ULIMIT = 'n=$0; h=$(ulimit -Hn); [ "$h" != unlimited ] && [ "$h" -lt "$n" ] && n=$h; ulimit -n "$n" 2>/dev/null; exec "$@"';
 
-export function spawnChild(name, cmd, args, { env = process.env, cwd, nofile = 65536 } = {}) {
-  const argv = ['bash', '-c', ULIMIT, String(nofile), cmd, ...args];
+/**
+ * `cpus`: pin the child to these CPUs (taskset -c), so its CPU time is not spread over the cores
+ * the load generator uses. `gc`: the child is a Node process started with --trace-gc-nvp; its
+ * scavenge lines are summed (gcStats()) and kept out of its captured output.
+ */
+export function spawnChild(name, cmd, args, { env = process.env, cwd, nofile = 65536, cpus = '', gc = false } = {}) {
+  const pinned = cpus ? ['taskset', '-c', cpus, cmd] : [cmd];
+  const argv = ['bash', '-c', ULIMIT, String(nofile), ...pinned, ...args];
   const proc = HAS_SETPRIV
     ? spawn('setpriv', ['--pdeathsig', 'TERM', '--', ...argv], { env, cwd, stdio: 'pipe' })
     : spawn(argv[0], argv.slice(1), { env, cwd, stdio: 'pipe' });
   let out = '';
   let err = '';
   const keep = (s) => (s.length > 8192 ? s.slice(-8192) : s);
-  proc.stdout.on('data', (d) => (out = keep(out + d)));
+  const gcStats = { promoted: 0, allocated: 0, scavenges: 0 };
+  let partial = '';
+  proc.stdout.on('data', (d) => {
+    if (!gc) return void (out = keep(out + d));
+    const lines = (partial + d).split('\n');
+    partial = lines.pop();
+    for (const line of lines) {
+      if (!line.includes(' gc=')) {
+        out = keep(`${out}${line}\n`);
+        continue;
+      }
+      if (!line.includes(' gc=s ')) continue;
+      gcStats.scavenges++;
+      gcStats.promoted += Number(/ promoted=(\d+)/.exec(line)?.[1] ?? 0);
+      gcStats.allocated += Number(/ allocated=(\d+)/.exec(line)?.[1] ?? 0);
+    }
+  });
   proc.stderr.on('data', (d) => (err = keep(err + d)));
   proc.stdin.on('error', () => {});
   let exit = null;
@@ -59,6 +81,8 @@ export function spawnChild(name, cmd, args, { env = process.env, cwd, nofile = 6
     /** Why it is not running, or null while it is. */
     dead: () => (exit ? `${name} exited (${exit.error ?? exit.signal ?? `code ${exit.code}`}): ${tail(err || out)}` : null),
     output: () => ({ stdout: out, stderr: err }),
+    /** Sums over the child's scavenges so far (with `gc`): bytes promoted to old space, allocated. */
+    gcStats: () => ({ ...gcStats }),
     /** Resolves with the first stdout match of `re`. */
     waitFor(re, timeoutMs) {
       return new Promise((resolve, reject) => {

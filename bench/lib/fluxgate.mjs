@@ -41,7 +41,19 @@ function createDatabase(adminUrl) {
 const BENCH_TIER = `INSERT INTO tiers (id, requests_per_window, tokens_per_window, window_seconds, concurrent_streams, burst)
   VALUES ('bench', 2000000000, 1000000000000000, 60, 1000000, 1000000000) ON CONFLICT (id) DO NOTHING`;
 
-export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUrl, limits = true, name = 'fluxgate', workers = 1 }) {
+export async function fluxgateTarget({
+  root,
+  dir,
+  mock,
+  tls,
+  adminDbUrl,
+  redisUrl,
+  limits = true,
+  name = 'fluxgate',
+  workers = 1,
+  cpus = '',
+  cpuProf = '',
+}) {
   const main = join(root, 'data-plane/dist/main.js');
   const cli = join(root, 'data-plane/dist/cli/main.js');
   if (!existsSync(main)) throw new Skip('data-plane/dist/main.js does not exist (data plane not built yet)');
@@ -81,7 +93,14 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
   let children = [];
   const stopAll = async () => void (await Promise.all(children.map((c) => c.stop())));
   const launchOne = async (i) => {
-    const child = spawnChild(`fluxgate-${i}`, process.execPath, [main], { env: { ...env, ADMIN_PORT: String(adminPorts[i]) }, cwd: root });
+    // --cpu-prof writes a V8 CPU profile when the process exits (on SIGTERM, the bench's stop).
+    const prof = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', cpuProf, '--cpu-prof-name', `${name}-${i}-${Date.now()}.cpuprofile`] : [];
+    const child = spawnChild(`fluxgate-${i}`, process.execPath, ['--trace-gc-nvp', ...prof, main], {
+      env: { ...env, ADMIN_PORT: String(adminPorts[i]) },
+      cwd: root,
+      cpus,
+      gc: true,
+    });
     children.push(child);
     try {
       // The shared port answers (any worker), and this worker's own admin listener does.
@@ -120,6 +139,15 @@ export async function fluxgateTarget({ root, dir, mock, tls, adminDbUrl, redisUr
       headers,
       workers,
       pids: () => children.flatMap((c) => processTree(c.pid)),
+      // Summed over the workers, as CPU is.
+      gcStats: () =>
+        children
+          .map((c) => c.gcStats())
+          .reduce((a, g) => ({
+            promoted: a.promoted + g.promoted,
+            allocated: a.allocated + g.allocated,
+            scavenges: a.scavenges + g.scavenges,
+          })),
       restart: async () => (await stopAll(), await launch()),
       stop: async () => (await stopAll(), await db.drop()),
     };

@@ -30,8 +30,23 @@ export function report(results) {
 
   out.push(
     table(
-      'Load — autocannon closed loop; CPU = proxy utime+stime per response (direct: the mock itself)',
-      ['target', 'scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'mock µs/req', 'RSS MiB', 'errors', 'non-2xx'],
+      'Load — autocannon closed loop; CPU = proxy utime+stime per response (direct: the mock itself); redis/pg = the shared servers (other clients included)',
+      [
+        'target',
+        'scenario',
+        'conns',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'CPU µs/req',
+        'mock µs/req',
+        'redis µs/req',
+        'pg µs/req',
+        'promoted B/req',
+        'RSS MiB',
+        'errors',
+        'non-2xx',
+      ],
       results.load.map((r) => [
         r.target,
         LOAD_SCENARIOS[r.scenario].label,
@@ -41,10 +56,21 @@ export function report(results) {
         r.p99,
         r.cpuUsPerReq,
         r.mockCpuUsPerReq,
+        r.redisCpuUsPerReq,
+        r.pgCpuUsPerReq,
+        r.gcPromotedPerReq,
         r.rssMiB,
         r.errors + r.timeouts,
         codes(r.status),
       ]),
+    ),
+  );
+
+  out.push(
+    table(
+      'Idle RSS — each proxy after start and one smoke request',
+      ['target', 'RSS MiB'],
+      (results.idle ?? []).map((r) => [r.target, r.rssMiB]),
     ),
   );
 
@@ -104,7 +130,8 @@ export function report(results) {
 
 function ratios(results) {
   const find = (t, s, c) => results.load.find((r) => r.target === t && r.scenario === s && r.connections === c);
-  const proxies = ['nginx', 'fluxgate'].filter((t) => results.load.some((r) => r.target === t));
+  const proxies = ['nginx', 'bare', 'fluxgate-before', 'fluxgate'].filter((t) => results.load.some((r) => r.target === t));
+  const versusNginx = proxies.includes('nginx') ? proxies.filter((t) => t !== 'nginx') : [];
   const rows = [];
   for (const r of results.load.filter((x) => x.target === 'direct')) {
     const row = [LOAD_SCENARIOS[r.scenario].label, r.connections];
@@ -112,12 +139,16 @@ function ratios(results) {
       const p = find(t, r.scenario, r.connections);
       row.push(ratio(p?.rps, r.rps), added(p?.p99, r.p99));
     }
-    if (proxies.length === 2)
-      row.push(ratio(find('fluxgate', r.scenario, r.connections)?.cpuUsPerReq, find('nginx', r.scenario, r.connections)?.cpuUsPerReq));
+    for (const t of versusNginx)
+      row.push(ratio(find(t, r.scenario, r.connections)?.cpuUsPerReq, find('nginx', r.scenario, r.connections)?.cpuUsPerReq));
     rows.push(row);
   }
-  const head = ['scenario', 'conns', ...proxies.flatMap((t) => [`${t}/direct req/s`, `${t} added p99 ms`])];
-  if (proxies.length === 2) head.push('fluxgate/nginx CPU/req');
+  const head = [
+    'scenario',
+    'conns',
+    ...proxies.flatMap((t) => [`${t}/direct req/s`, `${t} added p99 ms`]),
+    ...versusNginx.map((t) => `${t}/nginx CPU/req`),
+  ];
   const text = [table('Ratios (same run, same mock)', head, rows)];
   const limitRows = results.load
     .filter((x) => x.target === 'fluxgate-nolimits')

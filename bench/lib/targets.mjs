@@ -9,6 +9,7 @@ import { freePort, processTree, sleep, waitForPort } from './proc.mjs';
 import { getOk } from './http.mjs';
 
 const MOCK = fileURLToPath(new URL('../mock-upstream.mjs', import.meta.url));
+const BARE = fileURLToPath(new URL('../bare-relay.mjs', import.meta.url));
 
 /** The mock as a mutable handle: restart() brings up a fresh process on the same port. */
 export async function startMock() {
@@ -58,7 +59,7 @@ export function directTarget(mock) {
   return { name: 'direct', origin: mock.origin, headers: {}, pids: () => [mock.pid], restart: mock.restart, stop: async () => {} };
 }
 
-const nginxConf = ({ dir, port, mockPort, tls }) => `
+const nginxConf = ({ dir, port, mockPort, tls, keepalive }) => `
 worker_processes 1;
 worker_rlimit_nofile 65536;
 daemon off;
@@ -76,7 +77,7 @@ http {
   keepalive_timeout 75s;
   upstream mock {
     server 127.0.0.1:${mockPort};
-    keepalive 64;
+    keepalive ${keepalive};
     keepalive_requests 1000000;
     keepalive_timeout 60s;
   }
@@ -95,14 +96,18 @@ http {
 }
 `;
 
-export async function nginxTarget({ dir, mock, tls, nginx = '/usr/sbin/nginx' }) {
+/**
+ * nginx over TLS. `keepalive` idle upstream connections are kept per worker: at least the load's
+ * connection count, or nginx opens a fresh upstream connection for most requests and pays for it.
+ */
+export async function nginxTarget({ dir, mock, tls, nginx = '/usr/sbin/nginx', keepalive = 64, cpus = '' }) {
   const port = await freePort();
   const origin = `https://127.0.0.1:${port}`;
   const conf = join(dir, 'nginx.conf');
-  writeFileSync(conf, nginxConf({ dir, port, mockPort: mock.port, tls }));
+  writeFileSync(conf, nginxConf({ dir, port, mockPort: mock.port, tls, keepalive }));
   let child;
   const launch = async () => {
-    child = spawnChild('nginx', nginx, ['-p', dir, '-e', join(dir, 'nginx-error.log'), '-c', conf]);
+    child = spawnChild('nginx', nginx, ['-p', dir, '-e', join(dir, 'nginx-error.log'), '-c', conf], { cpus });
     try {
       await waitForPort(port, 10_000, child.dead);
       await getOk(origin, '/healthz', 5_000); // proxied to the mock: the whole path works
@@ -118,6 +123,34 @@ export async function nginxTarget({ dir, mock, tls, nginx = '/usr/sbin/nginx' })
     origin,
     headers: {},
     pids: () => processTree(child.pid),
+    restart: async () => (await child.stop(), await launch()),
+    stop: () => child.stop(),
+  };
+}
+
+/** The bare uWS + undici relay (bare-relay.mjs): the runtime's own floor, over the same TLS. */
+export async function bareTarget({ mock, tls, cpus = '' }) {
+  const port = await freePort();
+  const origin = `https://127.0.0.1:${port}`;
+  const env = { ...process.env, BARE_PORT: String(port), BARE_UPSTREAM: mock.origin, BARE_CERT: tls.cert, BARE_KEY: tls.key };
+  let child;
+  const launch = async () => {
+    child = spawnChild('bare', process.execPath, ['--trace-gc-nvp', BARE], { env, cpus, gc: true });
+    try {
+      await child.waitFor(/BARE_LISTENING (\d+)/, 10_000);
+      await getOk(origin, '/healthz', 5_000);
+    } catch (err) {
+      await child.stop();
+      throw err;
+    }
+  };
+  await launch();
+  return {
+    name: 'bare',
+    origin,
+    headers: {},
+    pids: () => processTree(child.pid),
+    gcStats: () => child.gcStats(),
     restart: async () => (await child.stop(), await launch()),
     stop: () => child.stop(),
   };

@@ -3,7 +3,7 @@ import { GatewayError } from '../errors.js';
 import type { KeyRecord } from '../store/keys.js';
 import { createAuthenticator, extractApiKey, type AuthFailureReason } from './authenticate.js';
 import { KeyStoreUnavailableError, createKeyCache } from './key-cache.js';
-import { generateKey } from './key-format.js';
+import { describeKey, generateKey } from './key-format.js';
 
 const headers = (h: Record<string, string>) => new Map(Object.entries(h));
 
@@ -138,12 +138,39 @@ describe('authenticate', () => {
     expect(s.failedIps).toEqual([]);
   });
 
+  it('a cache hit answers synchronously (no promise) and costs one SHA-256: the checksum is verified only for keys the replica does not know', async () => {
+    const { k, entry } = key('active');
+    // The same shape, a wrong checksum: refused as malformed while unknown, without a lookup.
+    const last = k.secret.at(-1) === 'a' ? 'b' : 'a';
+    const forged = k.secret.slice(0, -1) + last;
+    const s = setup([entry, { hash: describeKey(forged).hash, record: { ...entry.record, id: 'id-forged' } }]);
+    const req = (secret: string) => ({ headers: headers({ authorization: `Bearer ${secret}` }), remoteAddress: '10.0.0.1' });
+    const forgedCheck = s.auth.check(req(forged));
+    expect(codeOf(forgedCheck)).toBe('invalid_api_key');
+    expect(s.reasons).toEqual(['malformed']);
+    expect(s.lookups()).toBe(0);
+
+    const presented = s.auth.check(req(k.secret));
+    if (presented instanceof GatewayError) throw presented;
+    const first = s.auth.lookup(presented, req(k.secret));
+    expect(first).toBeInstanceOf(Promise); // a miss: the store is asked
+    expect(codeOf(await first)).toBe('principal');
+    const again = s.auth.check(req(k.secret));
+    if (again instanceof GatewayError) throw again;
+    const hit = s.auth.lookup(again, req(k.secret));
+    expect(hit).not.toBeInstanceOf(Promise);
+    expect((hit as { keyId: string }).keyId).toBe('id-active');
+    expect(s.lookups()).toBe(1);
+    expect(s.used).toEqual(['id-active', 'id-active']);
+  });
+
   it('never throws: a cache that throws synchronously still yields a 503', async () => {
     const auth = createAuthenticator({
       cache: {
         get: () => {
           throw new KeyStoreUnavailableError('x');
         },
+        cached: () => undefined,
         needsLookup: () => true,
         invalidate() {},
         block() {},

@@ -1,8 +1,9 @@
 import { GatewayError } from '../errors.js';
 import type { AuthFailureLabel } from '../metrics/registry.js';
 import type { UserRole } from '../store/users.js';
+import type { KeyRecord } from '../store/keys.js';
 import type { KeyCache } from './key-cache.js';
-import { hashKey, parseKey } from './key-format.js';
+import { hashKey, hasValidChecksum, parseKeyShape } from './key-format.js';
 import { ipCountingKey } from './ip-key.js';
 import type { LookupQuota } from './lookup-quota.js';
 
@@ -66,8 +67,8 @@ export interface Authenticate {
   (req: AuthRequest): Promise<Principal | GatewayError>;
   /** Stage one: the key's presence and format, no I/O. A GatewayError (401) to answer at once. */
   check(req: AuthRequest): PresentedKey | GatewayError;
-  /** Stage two: the cache/Postgres lookup of a checked key. */
-  lookup(key: PresentedKey, req: AuthRequest): Promise<Principal | GatewayError>;
+  /** Stage two: the cache/Postgres lookup of a checked key; synchronous on a cache hit. */
+  lookup(key: PresentedKey, req: AuthRequest): Principal | GatewayError | Promise<Principal | GatewayError>;
 }
 
 /**
@@ -92,15 +93,33 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     return new GatewayError(code, message, { headers });
   };
 
+  // The checksum (a second SHA-256) only matters for a key this replica does not know: a hash
+  // that is cached, negatively cached or being looked up belongs to a key that passed it.
   const check = (req: AuthRequest): PresentedKey | GatewayError => {
     const presented = extractApiKey(req.headers);
     if (presented === null) return fail('missing', 'missing_api_key', req.remoteAddress);
-    const parsed = parseKey(presented);
+    const parsed = parseKeyShape(presented);
     if (!parsed.ok) return fail('malformed', 'invalid_api_key', req.remoteAddress);
-    return { hash: hashKey(parsed.key) };
+    const hash = hashKey(parsed.key);
+    if (deps.cache.needsLookup(hash) && !hasValidChecksum(parsed.key)) return fail('malformed', 'invalid_api_key', req.remoteAddress);
+    return { hash };
   };
 
-  const lookup = async (key: PresentedKey, req: AuthRequest): Promise<Principal | GatewayError> => {
+  const admit = (record: KeyRecord | null, ip: string): Principal | GatewayError => {
+    if (record === null) return fail('unknown', 'invalid_api_key', ip);
+    if (record.status === 'revoked') return fail('revoked', 'key_revoked', ip);
+    if (record.status === 'suspended') return fail('suspended', 'key_suspended', ip);
+    deps.lastUsed?.mark(record.id);
+    return { keyId: record.id, userId: record.userId, tier: record.tier, prefix: record.prefix, role: record.role };
+  };
+
+  const lookup = (key: PresentedKey, req: AuthRequest): Principal | GatewayError | Promise<Principal | GatewayError> => {
+    // Read at lookup, not at check: a revocation that arrived while the body was read applies.
+    const hit = deps.cache.cached(key.hash);
+    return hit !== undefined ? admit(hit, req.remoteAddress) : lookupMiss(key, req);
+  };
+
+  const lookupMiss = async (key: PresentedKey, req: AuthRequest): Promise<Principal | GatewayError> => {
     if (deps.lookupQuota && deps.cache.needsLookup(key.hash)) {
       const wait = deps.lookupQuota.take(ipCountingKey(req.remoteAddress));
       if (wait > 0)
@@ -114,11 +133,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticate {
     } catch {
       return fail('store_unavailable', 'service_unavailable', req.remoteAddress);
     }
-    if (record === null) return fail('unknown', 'invalid_api_key', req.remoteAddress);
-    if (record.status === 'revoked') return fail('revoked', 'key_revoked', req.remoteAddress);
-    if (record.status === 'suspended') return fail('suspended', 'key_suspended', req.remoteAddress);
-    deps.lastUsed?.mark(record.id);
-    return { keyId: record.id, userId: record.userId, tier: record.tier, prefix: record.prefix, role: record.role };
+    return admit(record, req.remoteAddress);
   };
 
   const authenticate = async (req: AuthRequest): Promise<Principal | GatewayError> => {

@@ -63,6 +63,11 @@ export interface KeyCache {
    */
   get(hash: string): Promise<KeyRecord | null>;
   /**
+   * The fresh cached record for this hash, synchronously (a hit, counted and refreshed in the
+   * LRU like one from get), or undefined when only get can answer.
+   */
+  cached(hash: string): KeyRecord | undefined;
+  /**
    * True when `get(hash)` would start a store lookup for a hash this replica does not know as a
    * key (not cached, not negatively cached, not being looked up): what a guessed key costs.
    * Refreshing a known key is not counted.
@@ -167,16 +172,22 @@ export function createKeyCache(opts: KeyCacheOptions): KeyCache {
     return record;
   }
 
+  function cached(hash: string, t: number): KeyRecord | undefined {
+    const entry = positive.get(hash);
+    if (entry === undefined || t >= entry.expiresAt) return undefined;
+    s.hits++;
+    positive.delete(hash);
+    positive.set(hash, entry);
+    return entry.record;
+  }
+
   return {
+    cached: (hash) => cached(hash, now()),
+
     get(hash) {
       const t = now();
-      const entry = positive.get(hash);
-      if (entry && t < entry.expiresAt) {
-        s.hits++;
-        positive.delete(hash);
-        positive.set(hash, entry);
-        return Promise.resolve(entry.record);
-      }
+      const hit = cached(hash, t);
+      if (hit !== undefined) return Promise.resolve(hit);
       const negUntil = negative.get(hash);
       if (negUntil !== undefined) {
         if (t < negUntil) {

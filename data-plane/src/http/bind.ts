@@ -3,7 +3,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { asGatewayError, flavorOf, GatewayError, toWireBody } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { readBody } from './body.js';
-import { exchangeOf } from './exchange.js';
+import { openExchange } from './exchange.js';
 import { snapshotRequest } from './request.js';
 import { createSink } from './sink.js';
 import type { RouteContext, RouteHandler } from './types.js';
@@ -20,16 +20,16 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function bind(app: TemplatedApp, method: Method, pattern: string, handler: RouteHandler, log: Logger): void {
   app[method](pattern, (res: HttpResponse, req: HttpRequest) => {
-    const snapshot = snapshotRequest(req, res);
-    const sink = createSink(res, { head: snapshot.method === 'HEAD' });
+    const exchange = openExchange(res);
+    const snapshot = snapshotRequest(req, res, exchange);
+    const sink = createSink(res, exchange, { head: snapshot.method === 'HEAD' });
     const incomingId = snapshot.headers.get('x-request-id');
     const ctx: RouteContext = {
       req: snapshot,
       sink,
-      readBody: (limit: number) => readBody(res, limit),
+      readBody: (limit: number) => readBody(res, exchange, limit),
       requestId: incomingId && REQUEST_ID.test(incomingId) ? incomingId : randomUUID(),
     };
-    const exchange = exchangeOf(res);
     if (exchange.framingError !== null) {
       // RFC 9112 §6.3: the body's length cannot be known, so neither can where the next request
       // starts: 400 and close. Answered from the next turn, not from inside uWS's parse of this

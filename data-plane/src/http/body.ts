@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors.js';
-import { ClientAbortedError, exchangeOf, onClientAbort } from './exchange.js';
+import { ClientAbortedError, onClientAbort, type Exchange } from './exchange.js';
 import type { HttpResponse } from './uws.js';
 
 export interface ReadBodyOptions {
@@ -32,8 +32,7 @@ export class BodyDiscardedError extends Error {
  * the promise rejects with BodyDiscardedError; the sink closes such a connection after the
  * answer (exchange.ts closesAfterResponse).
  */
-export function readBody(res: HttpResponse, limit: number, opts: ReadBodyOptions = {}): Promise<Uint8Array> {
-  const exchange = exchangeOf(res);
+export function readBody(res: HttpResponse, exchange: Exchange, limit: number, opts: ReadBodyOptions = {}): Promise<Uint8Array> {
   const declared = opts.contentLength ?? exchange.contentLength;
   const promise = new Promise<Uint8Array>((resolve, reject) => {
     if (exchange.aborted) return reject(new ClientAbortedError());
@@ -59,7 +58,7 @@ export function readBody(res: HttpResponse, limit: number, opts: ReadBodyOptions
       fn();
       buf = EMPTY; // whatever was read is the promise's now, or garbage
     };
-    const unsubscribe = onClientAbort(res, () => settle(() => reject(new ClientAbortedError())));
+    const unsubscribe = onClientAbort(exchange, () => settle(() => reject(new ClientAbortedError())));
     const discard = () => settle(() => reject(new BodyDiscardedError()));
     exchange.onResponded = discard;
 

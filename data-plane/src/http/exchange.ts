@@ -1,5 +1,9 @@
 /**
- * Per-response state shared by the request snapshot, the body reader and the sink.
+ * Per-response state shared by the request snapshot, the body reader and the sink: one plain
+ * object per request, created by openExchange in the uWS handler and handed to each of them
+ * (bind.ts). It used to live in a WeakMap keyed by the uWS response, which kept each request's
+ * whole graph reachable until the map's ephemeron was cleared by a full GC, so it was promoted
+ * to old space every time.
  *
  * uWS keeps ONE onAborted handler per response (a second res.onAborted replaces the first), yet
  * both the body reader and the sink must hear about a client abort. So this module owns the only
@@ -47,17 +51,12 @@ export function closesAfterResponse(ex: Exchange): boolean {
   return ex.closeAfterResponse || (ex.hasBody === true && !ex.bodyRead);
 }
 
-const exchanges = new WeakMap<HttpResponse, Exchange>();
-
 /**
- * The state for `res`, registering the onAborted fan-out on first use. uWS requires onAborted
- * before the route handler returns (docs/index.d.ts: "Returning from an Http request handler
- * without attaching an abort handler is ill-use"), so call this synchronously in the handler;
- * snapshotRequest does.
+ * The state for `res`, registering the onAborted fan-out. uWS requires onAborted before the
+ * route handler returns (docs/index.d.ts: "Returning from an Http request handler without
+ * attaching an abort handler is ill-use"), so call this synchronously in the handler, once.
  */
-export function exchangeOf(res: HttpResponse): Exchange {
-  const ex = exchanges.get(res);
-  if (ex) return ex;
+export function openExchange(res: HttpResponse): Exchange {
   const created: Exchange = {
     aborted: false,
     listeners: [],
@@ -69,7 +68,6 @@ export function exchangeOf(res: HttpResponse): Exchange {
     onResponded: null,
     framingError: null,
   };
-  exchanges.set(res, created);
   res.onAborted(() => {
     // uWS has already invalidated `res` when this runs: listeners must not touch it.
     created.aborted = true;
@@ -89,8 +87,7 @@ export function markResponded(ex: Exchange): void {
 }
 
 /** Run `cb` once when the client aborts; returns an unsubscribe function. */
-export function onClientAbort(res: HttpResponse, cb: () => void): () => void {
-  const ex = exchangeOf(res);
+export function onClientAbort(ex: Exchange, cb: () => void): () => void {
   ex.listeners.push(cb);
   return () => {
     const i = ex.listeners.indexOf(cb);

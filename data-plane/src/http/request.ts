@@ -1,5 +1,5 @@
 import { SocketAddress } from 'node:net';
-import { exchangeOf } from './exchange.js';
+import type { Exchange } from './exchange.js';
 import type { RequestSnapshot } from './types.js';
 import type { HttpRequest, HttpResponse } from './uws.js';
 
@@ -10,9 +10,9 @@ const DIGITS = /^\d+$/;
  * Copy everything a route needs out of uWS's request. Call it first thing in the uWS handler:
  * `req` is stack-allocated and dies when the handler returns or first awaits
  * (docs/index.d.ts: "HttpRequest is stack allocated and only accessible during the callback").
- * It also registers the response's onAborted fan-out (see exchange.ts).
+ * What the body reader and sink need from the head goes into `exchange` (see exchange.ts).
  */
-export function snapshotRequest(req: HttpRequest, res: HttpResponse): RequestSnapshot {
+export function snapshotRequest(req: HttpRequest, res: HttpResponse, exchange: Exchange): RequestSnapshot {
   const receivedAt = performance.now();
   const headers = new Map<string, string>();
   let conflictingLength = false;
@@ -26,7 +26,6 @@ export function snapshotRequest(req: HttpRequest, res: HttpResponse): RequestSna
     else headers.set(name, `${prev}${name === 'cookie' ? '; ' : ', '}${value}`);
   });
 
-  const exchange = exchangeOf(res);
   const length = headers.get('content-length');
   exchange.contentLength = length !== undefined && DIGITS.test(length) ? Number(length) : undefined;
   // RFC 9112 §6.3: a request has a body only with Transfer-Encoding or a Content-Length.

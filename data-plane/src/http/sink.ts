@@ -10,23 +10,33 @@
  * first slice after a writable event is at most PROBE bytes: an event that finds the backlog
  * still undrained grows it by no more than that.
  *
- * Head coalescing: startStream() only records the status and headers; they go out in the same
- * cork region as the first body slice (or the zero chunk), so a small response is one TLS
- * record and one send instead of two or three. A setImmediate writes them alone if no body
- * byte came in the same turn, so headers are never held back longer than that.
+ * Coalescing: write() only queues (a copy of) its bytes; a setImmediate pumps them. So all the
+ * writes of one turn (undici calls back once per HTTP chunk, and a model server's events are
+ * each a chunk, dozens of them in one socket read) leave together, in regions of at most SLICE
+ * bytes each: one TLS record and one send per region instead of one per event. setImmediate
+ * never runs inside a uWS cork region (cork.ts RULE 2), so every pumped region starts empty and
+ * may carry a whole SLICE. startStream() only records the status and headers; they go out in the
+ * first region (with the first body slice, or alone when no body byte came that turn), and a
+ * chunked response ends (the zero chunk) in the region of its last slice. A 66-event stream
+ * that arrives in one read is 2 records instead of 68 (test/http/sink.test.ts).
  *
  * Lifetime: after onAborted, and once end() or a completing tryEnd returned, `res` is invalid
  * and never touched again (docs/index.d.ts HttpResponse). A false from write() is always
  * followed by onDrain, onAbort or the end of the response.
  */
-import { corked, OVERHEAD, SLICE, TurnBudget } from './cork.js';
-import { closesAfterResponse, exchangeOf, markResponded, onClientAbort } from './exchange.js';
+import { CORK_BUFFER_SIZE, corked, OVERHEAD, SLICE, TurnBudget } from './cork.js';
+import { closesAfterResponse, markResponded, onClientAbort, type Exchange } from './exchange.js';
 import { headBytes, isBodiless, wantsClose, writeHead } from './head.js';
 import type { HeaderList, ResponseSink } from './types.js';
 import type { HttpResponse } from './uws.js';
 
 const PROBE = 1024;
 const EMPTY = new Uint8Array(0);
+/**
+ * Where queued pieces are joined into one region's slice. uWS copies what it is given (into its
+ * cork buffer or its backlog) before write/tryEnd return, so one buffer serves every sink.
+ */
+const SCRATCH = new Uint8Array(CORK_BUFFER_SIZE);
 /** Bytes the sink may hold for pacing before it asks the producer to pause. */
 export const HIGH_WATER = 64 * 1024;
 const noop = () => {};
@@ -47,12 +57,13 @@ export interface SinkOptions {
   head?: boolean;
 }
 
-export function createSink(res: HttpResponse, opts: SinkOptions = {}): ResponseSink & SinkStats {
-  return new UwsSink(res, opts.closeConnection === true, opts.head === true);
+export function createSink(res: HttpResponse, exchange: Exchange, opts: SinkOptions = {}): ResponseSink & SinkStats {
+  return new UwsSink(res, exchange, opts.closeConnection === true, opts.head === true);
 }
 
 class UwsSink implements ResponseSink, SinkStats {
   readonly #res: HttpResponse;
+  readonly #exchange: Exchange;
   #closeConnection: boolean;
   #aborted = false;
   #headersSent = false;
@@ -79,16 +90,15 @@ class UwsSink implements ResponseSink, SinkStats {
   #drainCb: () => void = noop;
   /** Status and headers recorded by startStream, not yet handed to uWS. */
   #head: { status: number; headers: HeaderList; size: number } | null = null;
-  #headTimer: NodeJS.Immediate | undefined;
   readonly #headRequest: boolean;
 
-  constructor(res: HttpResponse, closeConnection: boolean, headRequest: boolean) {
+  constructor(res: HttpResponse, exchange: Exchange, closeConnection: boolean, headRequest: boolean) {
     this.#res = res;
+    this.#exchange = exchange;
     this.#closeConnection = closeConnection;
     this.#headRequest = headRequest;
-    const exchange = exchangeOf(res);
     if (exchange.aborted) this.#aborted = this.#finished = true;
-    onClientAbort(res, () => {
+    onClientAbort(exchange, () => {
       if (this.#closing) return; // our own close(), not the client's
       this.#aborted = true;
       this.#finish();
@@ -140,7 +150,7 @@ class UwsSink implements ResponseSink, SinkStats {
     // Fits one cork region: uWS's end() copies it all (or buffers it), it cannot fail.
     const close = this.#wantsClose(headers);
     this.#headersSent = true;
-    markResponded(exchangeOf(this.#res));
+    markResponded(this.#exchange);
     this.#bytesWritten = isBodiless(status) ? 0 : bytes.length;
     this.#budget.spend(size);
     this.#res.cork(() => {
@@ -161,16 +171,13 @@ class UwsSink implements ResponseSink, SinkStats {
     if (this.#headRequest) return this.#answerHead(status, headers, contentLength);
     if (wantsClose(headers)) this.#closeConnection = true;
     this.#headersSent = true;
-    markResponded(exchangeOf(this.#res));
+    markResponded(this.#exchange);
     this.#fixed = contentLength !== undefined;
     this.#total = contentLength ?? 0;
     this.#res.onWritable(() => this.#writable());
     this.#head = { status, headers, size };
     if (this.#fixed && this.#total === 0) return this.#flushHead(false); // complete at once
-    this.#headTimer = setImmediate(() => {
-      this.#headTimer = undefined;
-      this.#flushHead(true);
-    });
+    this.#defer(); // with the first body slice if one comes this turn, else alone
   }
 
   /**
@@ -221,8 +228,6 @@ class UwsSink implements ResponseSink, SinkStats {
     const head = this.#head;
     if (head === null) return;
     this.#head = null;
-    if (this.#headTimer !== undefined) clearImmediate(this.#headTimer);
-    this.#headTimer = undefined;
     writeHead(this.#res, head.status, head.headers);
   }
 
@@ -235,14 +240,12 @@ class UwsSink implements ResponseSink, SinkStats {
         return false;
       }
       this.#bytesWritten += chunk.length;
-      this.#queue.push(chunk);
+      // We own the caller's bytes only during this call: queue a copy (pooled when small).
+      this.#queue.push(Buffer.from(chunk));
       this.#queued += chunk.length;
-      if (!this.#blocked && this.#continuation === undefined) this.#pump(false);
-      // We own the caller's bytes only during this call: copy what is still queued.
-      const last = this.#queue.length - 1;
-      const rest = this.#queue[last];
-      if (rest !== undefined && rest.buffer === chunk.buffer) this.#queue[last] = new Uint8Array(rest);
       this.#peak = Math.max(this.#peak, this.#queued);
+      // Pumped next turn, with whatever else this turn writes (see Coalescing above).
+      if (!this.#blocked) this.#defer();
     }
     // Pause the producer only for real backpressure (uWS could not drain) or more than
     // HIGH_WATER queued. Pausing for the few bytes held back by per-turn pacing made undici
@@ -266,32 +269,41 @@ class UwsSink implements ResponseSink, SinkStats {
     this.#res.close(); // runs onAborted synchronously; #closing tells it apart from a client abort
   }
 
-  /** Hand queued bytes to uWS, one slice per cork region, until uWS pushes back. */
-  #pump(fresh: boolean): void {
+  /**
+   * Hand queued bytes to uWS, one slice of up to SLICE bytes (joined from as many queued pieces
+   * as fit) per cork region, until uWS pushes back. Runs only from setImmediate or onWritable,
+   * never inside a uWS region, so each region starts empty (cork.ts RULE 2).
+   */
+  #pump(): void {
     const res = this.#res;
-    while (!this.#finished && !this.#blocked) {
-      const head = this.#queue[0];
-      if (head === undefined) break;
+    while (!this.#finished && !this.#blocked && this.#queued > 0) {
       // The recorded status and headers share this region with the slice (RULE 1 counts them).
       const headSize = this.#head?.size ?? 0;
-      let n = Math.max(Math.min(head.length, this.#probe ? PROBE : SLICE - headSize), Math.min(head.length, this.#retryMin));
-      if (!fresh) {
-        // A caller's context may be inside a uWS cork region: stay within this turn's budget.
-        const fit = this.#budget.room() - OVERHEAD - headSize;
-        if (fit <= 0 || fit < Math.min(head.length, this.#retryMin)) return this.#defer();
-        n = Math.min(n, fit);
-      }
+      const n = Math.max(Math.min(this.#queued, this.#probe ? PROBE : SLICE - headSize), Math.min(this.#queued, this.#retryMin));
       if (n <= 0) {
         // No room for a body byte beside a header block this large: send the head alone first.
-        this.#flushHead(fresh);
-        if (this.#head !== null) return; // deferred: no budget left this turn
+        this.#flushHead(true);
         continue;
       }
-      const piece = n === head.length ? head : head.subarray(0, n);
+      const piece = this.#peek(n);
       let accepted = n;
       if (!this.#fixed) {
-        this.#blocked = !corked(res, () => (this.#takeHead(), res.write(piece)));
+        // The last slice of an ended chunked body carries the zero chunk in the same region.
+        const last = this.#ending && n === this.#queued;
+        const close = last && this.#wantsClose([]);
+        this.#blocked = !corked(res, () => {
+          this.#takeHead();
+          const ok = res.write(piece);
+          if (last && !this.#finished) res.end(undefined, close);
+          return ok;
+        });
         if (this.#finished) return; // the write found the socket closed; onAborted ran
+        if (last) {
+          // uWS drains any backlog itself once the response is done, and `res` is invalid.
+          this.#budget.spend(n + 2 * OVERHEAD + headSize);
+          this.#finish();
+          return this.#drained();
+        }
       } else {
         const before = res.getWriteOffset();
         const [ok, done] = corked(res, () => (this.#takeHead(), res.tryEnd(piece, this.#total)));
@@ -308,14 +320,40 @@ class UwsSink implements ResponseSink, SinkStats {
       }
       this.#probe = false;
       this.#budget.spend(accepted + OVERHEAD + headSize);
-      this.#queued -= accepted;
-      if (accepted === head.length) this.#queue.shift();
-      else this.#queue[0] = head.subarray(accepted);
+      this.#consume(accepted);
       if (this.#blocked) this.#events++;
     }
     if (this.#finished || this.#blocked || this.#queued > 0) return;
-    if (this.#ending) return this.#complete(fresh);
+    if (this.#ending) return this.#complete(true);
     this.#drained();
+  }
+
+  /** The first `n` queued bytes as one view: the first piece itself, or the pieces joined in SCRATCH. */
+  #peek(n: number): Uint8Array {
+    const first = this.#queue[0]!;
+    if (first.length >= n) return n === first.length ? first : first.subarray(0, n);
+    let at = 0;
+    for (const piece of this.#queue) {
+      const take = Math.min(piece.length, n - at);
+      SCRATCH.set(take === piece.length ? piece : piece.subarray(0, take), at);
+      at += take;
+      if (at === n) break;
+    }
+    return SCRATCH.subarray(0, n);
+  }
+
+  /** Drop `n` bytes uWS took from the front of the queue. */
+  #consume(n: number): void {
+    this.#queued -= n;
+    while (n > 0) {
+      const first = this.#queue[0]!;
+      if (first.length > n) {
+        this.#queue[0] = first.subarray(n);
+        return;
+      }
+      n -= first.length;
+      this.#queue.shift();
+    }
   }
 
   /** uWS found the socket writable. Not inside a uWS cork region: every region here is fresh. */
@@ -324,7 +362,7 @@ class UwsSink implements ResponseSink, SinkStats {
     this.#blocked = false;
     this.#probe = true;
     if (this.#queued === 0) this.#res.cork(noop); // flush uWS's backlog: it will not on its own
-    this.#pump(true);
+    this.#pump();
     return true;
   }
 
@@ -356,8 +394,8 @@ class UwsSink implements ResponseSink, SinkStats {
   #defer(): void {
     this.#continuation ??= setImmediate(() => {
       this.#continuation = undefined;
-      this.#pump(true);
-      this.#flushHead(true); // a head deferred with nothing queued behind it
+      this.#pump();
+      this.#flushHead(true); // a head with nothing queued behind it (the queue was empty, or uWS pushed back)
     });
   }
 
@@ -368,12 +406,10 @@ class UwsSink implements ResponseSink, SinkStats {
     this.#queued = 0;
     if (this.#continuation !== undefined) clearImmediate(this.#continuation);
     this.#continuation = undefined;
-    if (this.#headTimer !== undefined) clearImmediate(this.#headTimer);
-    this.#headTimer = undefined;
     this.#head = null;
   }
 
   #wantsClose(headers: HeaderList): boolean {
-    return this.#closeConnection || wantsClose(headers) || closesAfterResponse(exchangeOf(this.#res));
+    return this.#closeConnection || wantsClose(headers) || closesAfterResponse(this.#exchange);
   }
 }

@@ -41,7 +41,8 @@ export class Exchange implements ForwardControl, AttemptOwner {
   #inData = false;
   #resumeWanted = false;
   #timer: NodeJS.Timeout | null = null;
-  readonly #onAbort = (): void => this.abort(this.#req.signal.reason);
+  #listening = false;
+  readonly #onAbort = (): void => this.abort(this.#req.signal?.reason);
 
   constructor(balancer: Balancer<PoolUpstream>, settings: ExchangeSettings, req: ForwardRequest, handler: ForwardHandler) {
     this.#balancer = balancer;
@@ -53,13 +54,17 @@ export class Exchange implements ForwardControl, AttemptOwner {
   }
 
   start(): this {
-    if (this.#req.signal.aborted) {
-      this.abort(this.#req.signal.reason);
+    const signal = this.#req.signal;
+    if (signal?.aborted) {
+      this.abort(signal.reason);
     } else if (this.#req.method === 'CONNECT') {
       // RFC 9110 §9.3.6: CONNECT asks for a tunnel; this gateway forwards requests only.
       this.#fail(new GatewayError('method_not_allowed'));
     } else {
-      this.#req.signal.addEventListener('abort', this.#onAbort, { once: true });
+      if (signal) {
+        signal.addEventListener('abort', this.#onAbort, { once: true });
+        this.#listening = true;
+      }
       if (this.#s.totalTimeoutMs > 0) {
         this.#timer = setTimeout(() => this.abort(new GatewayError('upstream_total_timeout')), this.#s.totalTimeoutMs);
       }
@@ -157,7 +162,7 @@ export class Exchange implements ForwardControl, AttemptOwner {
   }
 
   #canRetry(): boolean {
-    return !this.#started && this.#tried.length <= this.#s.maxRetries && !this.#req.signal.aborted;
+    return !this.#started && this.#tried.length <= this.#s.maxRetries && this.#req.signal?.aborted !== true;
   }
 
   #next(lastError: GatewayError | null): void {
@@ -207,6 +212,7 @@ export class Exchange implements ForwardControl, AttemptOwner {
   #cleanup(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    this.#req.signal.removeEventListener('abort', this.#onAbort);
+    if (this.#listening) this.#req.signal?.removeEventListener('abort', this.#onAbort);
+    this.#listening = false;
   }
 }

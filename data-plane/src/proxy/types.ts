@@ -25,8 +25,11 @@ export interface ForwardRequest {
   body: Uint8Array | null;
   /** Model asked for, used for routing; null when unknown. */
   model: string | null;
-  /** Aborted when the client goes away or the total timeout fires. */
-  signal: AbortSignal;
+  /**
+   * Aborts the exchange when it fires (a caller without the ForwardControl at hand). Optional:
+   * the proxy route calls control.abort() itself, sparing an AbortController per request.
+   */
+  signal?: AbortSignal;
   /** X-Forwarded-For to send (the client's address, or the trusted chain); replaces the client's. */
   remoteAddress?: string | null;
   /** Gateway request id, sent upstream as X-Request-Id when given. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PROMPT_FINGERPRINT_HEX } from '@fluxgate/contracts';
-import type { Authenticate } from '../auth/authenticate.js';
+import type { Authenticate, Principal } from '../auth/authenticate.js';
 import { GatewayError } from '../errors.js';
 import type { Counters } from '../metrics/counters.js';
 import type { GatewayMetrics } from '../metrics/registry.js';
@@ -14,6 +14,11 @@ export function promptFingerprint(promptText: string): string | null {
   const normalised = promptText.trim().replace(/\s+/g, ' ').toLowerCase();
   if (normalised === '') return null;
   return createHash('sha256').update(normalised).digest('hex').slice(0, PROMPT_FINGERPRINT_HEX);
+}
+
+function principalOrThrow(result: Principal | GatewayError): Principal {
+  if (result instanceof GatewayError) throw result;
+  return result;
 }
 
 /** Adapt the auth, counters and metrics modules to the ports the proxy route needs. */
@@ -30,10 +35,11 @@ export function createProxyPorts(deps: {
       if (result instanceof GatewayError) throw result;
       return result;
     },
-    async authenticate(key, req) {
-      const result = await authenticate.lookup(key, req);
-      if (result instanceof GatewayError) throw result;
-      return result;
+    authenticate(key, req) {
+      // A cache hit answers synchronously: no promise, no microtask.
+      const result = authenticate.lookup(key, req);
+      if (result instanceof Promise) return result.then(principalOrThrow);
+      return principalOrThrow(result);
     },
     inspectBody(req, body) {
       const inspected = inspectRequestBody({ path: req.path, contentType: req.headers.get('content-type') ?? null, body });

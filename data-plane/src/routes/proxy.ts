@@ -90,7 +90,6 @@ function serveAdmitted(deps: ProxyDeps) {
     const bodyPromise = METHODS_WITHOUT_BODY.has(req.method) ? null : ctx.readBody(options.maxBodyBytes);
     bodyPromise?.catch(() => undefined);
 
-    const abort = new AbortController();
     let principal: Principal | null = null;
     let tier: KeyTier | null = null;
     let ticket: Ticket | null = null;
@@ -158,7 +157,6 @@ function serveAdmitted(deps: ProxyDeps) {
     sink.onAbort(
       guarded('abort', () => {
         // Client gone: abort the upstream at once and never touch the response again.
-        abort.abort(new Error('client aborted'));
         control?.abort();
         finish('client_abort');
       }),
@@ -168,7 +166,8 @@ function serveAdmitted(deps: ProxyDeps) {
       if (!gate.tryAcquireGlobal()) throw new GatewayError('server_busy', undefined, { headers: [['retry-after', '1']] });
       heldGlobal = true;
       ports.onStreamOpen(1);
-      principal = await ports.authenticate(admittedBy.key, req);
+      const authenticated = ports.authenticate(admittedBy.key, req);
+      principal = authenticated instanceof Promise ? await authenticated : authenticated;
       if (sink.aborted) return;
       if (admittedBy.management && !mayManageModels(principal.role)) throw new GatewayError('forbidden', MANAGEMENT_FORBIDDEN);
       const found = limits.tierOf(principal.keyId, principal.tier, principal.userId);
@@ -214,6 +213,10 @@ function serveAdmitted(deps: ProxyDeps) {
       finish('token_cut');
     };
 
+    // After each upstream read is metered and written (relay.ts): a stream past its reservation.
+    relay.onFlushed(() => {
+      if (meter !== null && meter.completionTokens > admittedTicket.reservedCompletion) checkBudget(meter);
+    });
     if (info.stream) relay.startHeartbeat(options.heartbeatMs, flavor === 'ollama' ? 'ndjson' : 'sse');
     const bodyInfo = info;
     control = pool.forward(
@@ -224,7 +227,6 @@ function serveAdmitted(deps: ProxyDeps) {
         headers: req.headers,
         body: bodyInfo.body,
         model: bodyInfo.model,
-        signal: abort.signal,
         // The whole chain when a trusted proxy is in front, else the peer (proxy/headers.ts).
         remoteAddress: req.forwardedFor ?? req.remoteAddress,
         requestId: ctx.requestId,
@@ -251,9 +253,7 @@ function serveAdmitted(deps: ProxyDeps) {
         },
         onData(chunk) {
           if (sink.finished) return true;
-          const ok = relay.data(chunk);
-          if (meter !== null && meter.completionTokens > admittedTicket.reservedCompletion) checkBudget(meter);
-          return ok;
+          return relay.data(chunk);
         },
         onComplete() {
           relay.complete();
@@ -267,6 +267,6 @@ function serveAdmitted(deps: ProxyDeps) {
         },
       },
     );
-    sink.onDrain(guarded('drain', () => control?.resume()));
+    relay.onDrain(guarded('drain', () => control?.resume()));
   };
 }

@@ -17,10 +17,28 @@ export const SSE_HEADERS: HeaderList = [
 ];
 
 /**
+ * The upstream's headers minus those the gateway sets itself, so none is sent twice: its own
+ * x-request-id (the gateway's is the one in its logs), and when the gateway states its limits,
+ * every x-ratelimit-* of the upstream's (those describe the upstream credential, not the key).
+ */
+function withoutOurs(upstream: HeaderList, ours: HeaderList): Array<readonly [string, string]> {
+  const names = new Set(ours.map(([k]) => k));
+  const limits = ours.some(([k]) => k.startsWith('x-ratelimit-'));
+  return upstream.filter(([k]) => !names.has(k) && !(limits && k.startsWith('x-ratelimit-')));
+}
+
+/**
  * Writes one proxied response to the client: the upstream's status and headers, the body with
  * backpressure, heartbeats while a stream is silent, and errors in the right shape for how far
  * the response has got (an error body before headers; one SSE error event or NDJSON error line
  * after; a dropped connection for bodies that cannot carry an error).
+ *
+ * Per upstream read, not per chunk: undici calls back once per HTTP chunk, and a model server's
+ * events are each a chunk, dozens of them in one socket read. data() only stages the chunks
+ * (views of the read's buffer, which nothing reuses); a microtask, which runs once undici has
+ * parsed the whole read, hands them to the usage meter as one buffer (one scan, one framer pass)
+ * and to the sink as one write, then calls the onFlushed hook (the proxy's token budget check).
+ * The end of the body, an error, and the end of the response flush first, so order is kept.
  */
 export class Relay {
   private format: ResponseFormat = 'opaque';
@@ -30,6 +48,13 @@ export class Relay {
   /** Headers were committed by a heartbeat before the upstream answered. */
   private precommitted = false;
   bytesOut = 0;
+  /** Chunks of the current upstream read, not yet metered or written. */
+  private staged: Uint8Array[] = [];
+  private flushQueued = false;
+  /** The sink took the last write without pushing back (reset when it drains). */
+  private sinkOk = true;
+  private flushed: () => void = () => {};
+  private readonly flushNow = (): void => this.flush();
 
   constructor(
     private readonly sink: ResponseSink,
@@ -78,11 +103,12 @@ export class Relay {
     this.meter = meter;
     if (this.precommitted) return status < 400;
     this.format = meter.format;
-    const headers: Array<readonly [string, string]> = [...upstreamHeaders];
+    const extra = this.extraHeaders();
+    const headers = withoutOurs(upstreamHeaders, extra);
     if (this.format === 'sse') {
       for (const h of SSE_HEADERS) if (!headers.some(([k]) => k === h[0])) headers.push(h);
     }
-    headers.push(...this.extraHeaders());
+    headers.push(...extra);
     // A known length is kept only when every byte passes through unchanged.
     const keepLength = contentLength !== null && !rewritesBody;
     this.sink.startStream(status, headers, keepLength ? contentLength : undefined);
@@ -93,17 +119,52 @@ export class Relay {
     return this.format;
   }
 
-  /** Forward an upstream chunk; false = pause the upstream until the sink drains. */
+  /**
+   * Stage an upstream chunk; it is written when the read is done (see the class comment). False
+   * = pause the upstream: the sink pushed back on the last write and has not drained yet.
+   */
   data(chunk: Uint8Array): boolean {
-    const out = this.meter ? this.meter.push(chunk) : chunk;
-    if (out.byteLength === 0) return true;
-    this.lastWriteAt = performance.now();
-    this.bytesOut += out.byteLength;
-    return this.sink.write(out);
+    this.staged.push(chunk);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushNow);
+    }
+    return this.sinkOk;
+  }
+
+  /** Called after each flush of staged data (the proxy checks the stream's token budget there). */
+  onFlushed(cb: () => void): void {
+    this.flushed = cb;
+  }
+
+  /** The sink drained after pushing back: `cb` resumes the upstream. */
+  onDrain(cb: () => void): void {
+    this.sink.onDrain(() => {
+      this.sinkOk = true;
+      cb();
+    });
+  }
+
+  /** Meter and write what the current read delivered, as one piece. */
+  private flush(): void {
+    this.flushQueued = false;
+    const staged = this.staged;
+    if (staged.length === 0) return;
+    this.staged = [];
+    if (this.sink.finished) return;
+    const read = staged.length === 1 ? (staged[0] as Uint8Array) : Buffer.concat(staged);
+    const out = this.meter ? this.meter.push(read) : read;
+    if (out.byteLength > 0) {
+      this.lastWriteAt = performance.now();
+      this.bytesOut += out.byteLength;
+      this.sinkOk = this.sink.write(out);
+    }
+    this.flushed();
   }
 
   /** The upstream body ended. Always settles the meter, even when a known-length body already completed the response. */
   complete(): void {
+    this.flush();
     this.stopHeartbeat();
     const tail = this.meter?.end();
     if (this.sink.finished) return;
@@ -116,6 +177,7 @@ export class Relay {
 
   /** End the response because of `err`, in the shape the response's progress allows. */
   fail(err: GatewayError): void {
+    this.flush(); // what arrived before the failure goes first (a no-op when called from a flush)
     this.stopHeartbeat();
     if (this.sink.finished) return;
     if (!this.sink.headersSent) return sendError(this.sink, err, this.flavor, this.extraHeaders());

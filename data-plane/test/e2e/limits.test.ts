@@ -109,6 +109,29 @@ describe('admission across replicas', () => {
     expect(mock.requests.length - seen).toBe(10);
   });
 
+  it("an upstream's own x-request-id and x-ratelimit-* never reach the client beside the gateway's: each header comes once, the gateway's", async () => {
+    const { secret } = await a.issueKey(undefined, 'e2e-wide');
+    mock.set({ headers: { 'x-ratelimit-limit-requests': '999', 'x-ratelimit-remaining-tokens': '1', 'openai-processing-ms': '7' } });
+    try {
+      const res = await request(`${a.url}/v1/chat/completions`, {
+        method: 'POST',
+        dispatcher: a.dispatcher,
+        headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'mock-model', stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      await res.body.text();
+      expect(res.statusCode).toBe(200);
+      // The mock sends x-request-id: req_mock on every stream; undici joins repeats into an array.
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(res.headers['x-ratelimit-limit-requests']).toBe('100000');
+      expect(res.headers['x-ratelimit-remaining-tokens']).toMatch(/^\d+$/);
+      expect(res.headers['x-ratelimit-remaining-tokens']).not.toBe('1');
+      expect(res.headers['openai-processing-ms']).toBe('7'); // other upstream headers pass
+    } finally {
+      mock.set({ headers: {} });
+    }
+  });
+
   it('two data-plane processes sharing one Redis keep the global limit (over-admission measured: 0)', async () => {
     const { secret } = await a.issueKey(undefined, 'e2e-ten');
     const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => call(i % 2 === 0 ? a : b, secret, { max_tokens: 5 })));

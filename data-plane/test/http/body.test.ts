@@ -6,7 +6,7 @@ import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayError } from '../../src/errors.js';
 import { readBody } from '../../src/http/body.js';
-import { ClientAbortedError } from '../../src/http/exchange.js';
+import { ClientAbortedError, openExchange } from '../../src/http/exchange.js';
 import { snapshotRequest } from '../../src/http/request.js';
 import { createSink } from '../../src/http/sink.js';
 import type { RequestSnapshot } from '../../src/http/types.js';
@@ -32,9 +32,10 @@ beforeAll(async () => {
   // Echo: read the body, answer with its SHA-256 and length, then the body itself; the answer
   // is written from readBody's continuation (inside uWS's onData cork region).
   server.on('/echo', (res, req) => {
-    snapshotRequest(req, res);
-    const sink = createSink(res);
-    const read = readBody(res, LIMIT);
+    const ex = openExchange(res);
+    snapshotRequest(req, res, ex);
+    const sink = createSink(res, ex);
+    const read = readBody(res, ex, LIMIT);
     reads.push(read.catch((e: Error) => e));
     read.then(
       (body) =>
@@ -167,8 +168,9 @@ describe('snapshotRequest', () => {
   it('copies method, path, query, joined headers and the client address before the handler returns', async () => {
     let snap: RequestSnapshot | undefined;
     server.on('/snap/a%20b', (res, req) => {
-      snap = snapshotRequest(req, res);
-      createSink(res).send(204, [], '');
+      const ex = openExchange(res);
+      snap = snapshotRequest(req, res, ex);
+      createSink(res, ex).send(204, [], '');
     });
     const res = await request({
       port: server.port,
@@ -190,8 +192,9 @@ describe('snapshotRequest', () => {
     expect(typeof snap!.receivedAt).toBe('number');
 
     server.on('/snap-noquery', (res, req) => {
-      snap = snapshotRequest(req, res);
-      createSink(res).send(200, [], 'ok');
+      const ex = openExchange(res);
+      snap = snapshotRequest(req, res, ex);
+      createSink(res, ex).send(200, [], 'ok');
     });
     await request({ port: server.port, path: '/snap-noquery' });
     expect(snap!.query).toBe('');

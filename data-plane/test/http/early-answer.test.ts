@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BodyDiscardedError, readBody } from '../../src/http/body.js';
+import { openExchange } from '../../src/http/exchange.js';
 import { snapshotRequest } from '../../src/http/request.js';
 import { createSink } from '../../src/http/sink.js';
 import { openTls } from '../support/raw-tls.js';
@@ -18,22 +19,25 @@ beforeAll(async () => {
   server = await startServer();
   // Refuse at once, without reading.
   server.on('/refuse', (res, req) => {
-    snapshotRequest(req, res);
-    createSink(res).send(401, [['content-type', 'text/plain']], 'no');
+    const ex = openExchange(res);
+    snapshotRequest(req, res, ex);
+    createSink(res, ex).send(401, [['content-type', 'text/plain']], 'no');
   });
   // Start reading, then refuse once the first bytes are in (as the proxy does after a lookup).
   server.on('/refuse-later', (res, req) => {
-    snapshotRequest(req, res);
-    const sink = createSink(res);
-    const read = readBody(res, 64 * 1024 * 1024);
+    const ex = openExchange(res);
+    snapshotRequest(req, res, ex);
+    const sink = createSink(res, ex);
+    const read = readBody(res, ex, 64 * 1024 * 1024);
     outcomes.push(read.catch((e: Error) => e));
     setImmediate(() => sink.send(401, [['content-type', 'text/plain']], 'no'));
   });
   // Read everything, then answer.
   server.on('/read', (res, req) => {
-    snapshotRequest(req, res);
-    const sink = createSink(res);
-    readBody(res, 1024 * 1024).then(
+    const ex = openExchange(res);
+    snapshotRequest(req, res, ex);
+    const sink = createSink(res, ex);
+    readBody(res, ex, 1024 * 1024).then(
       (b) => sink.send(200, [], `read ${b.length}`),
       () => undefined,
     );

@@ -9,7 +9,9 @@ import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, connect as netConnect, type AddressInfo } from 'node:net';
 import { connect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openExchange } from '../../src/http/exchange.js';
 import { snapshotRequest } from '../../src/http/request.js';
+import { SLICE } from '../../src/http/cork.js';
 import { createSink, HIGH_WATER, type SinkStats } from '../../src/http/sink.js';
 import type { ResponseSink } from '../../src/http/types.js';
 import { curl, request, until } from './client.js';
@@ -40,8 +42,9 @@ function serve(
   let sink: Sink | undefined;
   let done!: Promise<ProduceStats>;
   server.on(path, (res, req) => {
-    snapshotRequest(req, res);
-    sink = createSink(res);
+    const ex = openExchange(res);
+    snapshotRequest(req, res, ex);
+    sink = createSink(res, ex);
     sink.startStream(200, opts.headers ?? [['content-type', 'application/octet-stream']], opts.contentLength);
     done = produce(sink, chunks, opts.perTurn ?? 1);
   });
@@ -124,6 +127,69 @@ function serveUntil(
   return { ...served, body };
 }
 
+/**
+ * Reads the response over TLS 1.2 on a tapped TCP socket, counting the application-data
+ * records (type 23) the server sent: one per uWS cork region flushed. (TLS 1.2, because 1.3
+ * also carries session tickets in type-23 records.)
+ */
+function readCountingRecords(path: string, untilText: string) {
+  return new Promise<{ text: string; records: number }>((resolve, reject) => {
+    let records = 0;
+    // A TCP relay in front of the server parses the TLS record headers going to the client.
+    const relay = createNetServer((client) => {
+      const up = netConnect({ host: '127.0.0.1', port: server.port });
+      let pending = Buffer.alloc(0);
+      up.on('data', (d: Buffer) => {
+        pending = Buffer.concat([pending, d]);
+        while (pending.length >= 5 && pending.length >= 5 + pending.readUInt16BE(3)) {
+          if (pending[0] === 23) records++;
+          pending = pending.subarray(5 + pending.readUInt16BE(3));
+        }
+        client.write(d);
+      });
+      client.on('data', (d: Buffer) => up.write(d));
+      client.on('close', () => up.destroy());
+      up.on('close', () => client.destroy());
+    }).listen(0, '127.0.0.1');
+    relay.once('listening', () => {
+      const raw = netConnect({ host: '127.0.0.1', port: (relay.address() as AddressInfo).port });
+      const socket = connect(
+        { socket: raw, ca: readFileSync(server.cert.certPath), servername: 'localhost', maxVersion: 'TLSv1.2' },
+        () => {
+          socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+        },
+      );
+      let text = '';
+      socket.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (!text.includes(untilText)) return;
+        resolve({ text, records });
+        socket.destroy();
+        relay.close();
+      });
+      socket.once('error', reject);
+    });
+  });
+}
+
+/** The payload of an HTTP/1.1 chunked body (strict: any framing error throws). */
+function dechunk(wire: string): string {
+  let out = '';
+  for (let at = 0; ;) {
+    const eol = wire.indexOf('\r\n', at);
+    if (eol < 0) throw new Error(`chunk-size line missing at ${at}`);
+    const size = Number.parseInt(wire.slice(at, eol), 16);
+    if (!Number.isFinite(size)) throw new Error(`bad chunk-size line at ${at}`);
+    if (size === 0) {
+      if (wire.slice(eol) !== '\r\n\r\n') throw new Error('bytes after the last chunk');
+      return out;
+    }
+    out += wire.slice(eol + 2, eol + 2 + size);
+    if (wire.slice(eol + 2 + size, eol + 4 + size) !== '\r\n') throw new Error(`chunk at ${at} not followed by CRLF`);
+    at = eol + 4 + size;
+  }
+}
+
 describe('sink over TLS: slow readers get every byte', () => {
   it('SSE: 8+ MB of small events, one write per event, throttled reader → identical SHA-256', async () => {
     const s = serveUntil('/sse', sseEvent, 8 * MB, 3, {
@@ -143,6 +209,48 @@ describe('sink over TLS: slow readers get every byte', () => {
     expect(res.sha256).toBe(s.body.sha256());
     expect(s.sink()!.backpressureEvents).toBeGreaterThanOrEqual(3);
     expect(stats.refusals).toBeGreaterThanOrEqual(2);
+  });
+
+  it('SSE ended while uWS pushes back: the last slice carries the zero chunk from onWritable, throttled reader → identical SHA-256', async () => {
+    const hash = createHash('sha256');
+    let length = 0;
+    let sink: Sink | undefined;
+    let atEnd: { queued: number; events: number } | undefined;
+    server.on('/end-in-last', (res, req) => {
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      const s = createSink(res, ex);
+      sink = s;
+      s.startStream(200, [['content-type', 'text/event-stream']]);
+      let i = 0;
+      const event = () => {
+        const e = sseEvent(i++);
+        hash.update(e);
+        length += e.length;
+        return e;
+      };
+      // Bursts of small events until write() refuses. Once uWS has pushed back 3 times, a last
+      // burst of 8 MB (more than the kernel buffers take from a paused reader) and end() at once:
+      // the zero chunk can only leave with the last slice, pumped after further backpressure.
+      const burst = () => {
+        if (atEnd) return;
+        while (s.write(event()));
+        if (s.backpressureEvents < 3) return;
+        for (const stop = length + 8 * MB; length < stop;) s.write(event());
+        atEnd = { queued: s.queuedBytes, events: s.backpressureEvents };
+        s.end();
+      };
+      s.onDrain(() => setImmediate(burst));
+      burst();
+    });
+    const res = await request({ port: server.port, path: '/end-in-last', ...slowReader(() => sink) });
+    expect(res.status).toBe(200);
+    expect(res.chunked).toBe(true);
+    expect(res.length).toBe(length);
+    expect(res.sha256).toBe(hash.digest('hex'));
+    expect(atEnd!.queued).toBeGreaterThan(8 * MB);
+    expect(sink!.backpressureEvents).toBeGreaterThan(atEnd!.events); // uWS pushed back after end()
+    expect(sink!.finished).toBe(true);
   });
 
   it('chunked: 24+ MB in random 1-64 KiB upstream chunks, throttled node:tls reader → identical SHA-256', async () => {
@@ -203,8 +311,9 @@ describe('sink over TLS: slow readers get every byte', () => {
     const { body, chunks } = randomBody(4 * MB, MAX_CHUNK);
     let sendSink: Sink | undefined;
     server.on('/in-handler-send', (res, req) => {
-      snapshotRequest(req, res);
-      sendSink = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      sendSink = createSink(res, ex);
       sendSink.send(200, [['content-type', 'application/octet-stream']], body);
     });
     const a = await request({ port: server.port, path: '/in-handler-send', ...slowReader(() => sendSink) });
@@ -213,8 +322,9 @@ describe('sink over TLS: slow readers get every byte', () => {
 
     let burst: Sink | undefined;
     server.on('/in-handler-burst', (res, req) => {
-      snapshotRequest(req, res);
-      burst = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      burst = createSink(res, ex);
       burst.startStream(200, []);
       for (const c of chunks) burst.write(c); // ignores false on purpose: bytes are still delivered
       burst.end();
@@ -253,8 +363,9 @@ describe('sink: backpressure, idleness and aborts', () => {
     let idle = false;
     let phase: Promise<void> | undefined;
     server.on('/idle', (res, req) => {
-      snapshotRequest(req, res);
-      const s = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      const s = createSink(res, ex);
       sink = s;
       s.startStream(200, [['content-type', 'text/event-stream']]);
       phase = (async () => {
@@ -295,8 +406,9 @@ describe('sink: backpressure, idleness and aborts', () => {
     let afterAbort: { write: boolean; bytes: number } | undefined;
     const aborted = new Promise<void>((resolve) => {
       server.on('/abort', (res, req) => {
-        snapshotRequest(req, res);
-        const s = createSink(res);
+        const ex = openExchange(res);
+        snapshotRequest(req, res, ex);
+        const s = createSink(res, ex);
         sink = s;
         s.onAbort(() => {
           aborts++;
@@ -328,8 +440,9 @@ describe('sink: backpressure, idleness and aborts', () => {
 
   it('the head rides with the first body slice: a small streamed response is one TLS record, and a head alone still goes out', async () => {
     server.on('/coalesced', (res, req) => {
-      snapshotRequest(req, res);
-      const s = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      const s = createSink(res, ex);
       // Outside uWS's own cork region of the handler, as when an upstream answers later.
       setImmediate(() => {
         s.startStream(
@@ -346,71 +459,62 @@ describe('sink: backpressure, idleness and aborts', () => {
     });
     let waiting: Sink | undefined;
     server.on('/head-only', (res, req) => {
-      snapshotRequest(req, res);
-      waiting = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      waiting = createSink(res, ex);
       waiting.startStream(200, [['content-type', 'application/json']], 2);
     });
-    /**
-     * Reads the response over TLS 1.2 on a tapped TCP socket, counting the application-data
-     * records (type 23) the server sent: one per uWS cork region flushed. (TLS 1.2, because 1.3
-     * also carries session tickets in type-23 records.)
-     */
-    const read = (path: string, untilText: string) =>
-      new Promise<{ text: string; records: number }>((resolve, reject) => {
-        let records = 0;
-        // A TCP relay in front of the server parses the TLS record headers going to the client.
-        const relay = createNetServer((client) => {
-          const up = netConnect({ host: '127.0.0.1', port: server.port });
-          let pending = Buffer.alloc(0);
-          up.on('data', (d: Buffer) => {
-            pending = Buffer.concat([pending, d]);
-            while (pending.length >= 5 && pending.length >= 5 + pending.readUInt16BE(3)) {
-              if (pending[0] === 23) records++;
-              pending = pending.subarray(5 + pending.readUInt16BE(3));
-            }
-            client.write(d);
-          });
-          client.on('data', (d: Buffer) => up.write(d));
-          client.on('close', () => up.destroy());
-          up.on('close', () => client.destroy());
-        }).listen(0, '127.0.0.1');
-        relay.once('listening', () => {
-          const raw = netConnect({ host: '127.0.0.1', port: (relay.address() as AddressInfo).port });
-          const socket = connect(
-            { socket: raw, ca: readFileSync(server.cert.certPath), servername: 'localhost', maxVersion: 'TLSv1.2' },
-            () => {
-              socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
-            },
-          );
-          let text = '';
-          socket.on('data', (d: Buffer) => {
-            text += d.toString();
-            if (!text.includes(untilText)) return;
-            resolve({ text, records });
-            socket.destroy();
-            relay.close();
-          });
-          socket.once('error', reject);
-        });
-      });
-    const one = await read('/coalesced', '{"ok":true}');
+    const one = await readCountingRecords('/coalesced', '{"ok":true}');
     expect(one.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(one.text).toContain('x-a: b\r\n');
     expect(one.text.endsWith('\r\n\r\n{"ok":true}')).toBe(true);
     expect(one.records).toBe(1);
     // Nothing more comes in the same turn: the head is flushed on its own.
-    const alone = await read('/head-only', '\r\n\r\n');
+    const alone = await readCountingRecords('/head-only', '\r\n\r\n');
     expect(alone.text).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*content-length: 2\r\n\r\n$/i);
     expect(alone.records).toBe(1);
     expect(waiting!.headersSent).toBe(true);
+  });
+
+  it('a 66-event stream arriving in one upstream read leaves in at most a few TLS records, ending in the last one, byte for byte', async () => {
+    // As undici delivers a model server's stream whose events are each their own HTTP chunk but
+    // arrived in one socket read: 66 write() calls in one turn, then end(). OpenAI-sized events.
+    const events = Array.from({ length: 66 }, (_, i) =>
+      Buffer.from(
+        `data: {"id":"chatcmpl-${String(i).padStart(6, '0')}","object":"chat.completion.chunk","created":1735689600,` +
+          `"model":"gpt-4o-mini","service_tier":"default","system_fingerprint":"fp_bench0001","choices":[{"index":0,"delta":{"content":" fox"},"logprobs":null,"finish_reason":null}]}\n\n`,
+      ),
+    );
+    const body = Buffer.concat(events);
+    let sink: Sink | undefined;
+    server.on('/one-read', (res, req) => {
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      sink = createSink(res, ex);
+      // Outside uWS's cork region of the handler, as an upstream read is.
+      setImmediate(() => {
+        sink!.startStream(200, [['content-type', 'text/event-stream']]);
+        for (const e of events) sink!.write(e);
+        sink!.end();
+      });
+    });
+    const got = await readCountingRecords('/one-read', '\r\n0\r\n\r\n');
+    const split = got.text.indexOf('\r\n\r\n');
+    expect(got.text.slice(0, split)).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*transfer-encoding: chunked/i);
+    expect(dechunk(got.text.slice(split + 4))).toBe(body.toString());
+    expect(sink!.finished).toBe(true);
+    // One region per SLICE of body; the head rides in the first and the zero chunk in the last.
+    expect(body.length).toBeGreaterThan(SLICE); // so the stream needs two regions, not one
+    expect(got.records).toBeLessThanOrEqual(Math.ceil(body.length / SLICE) + 1);
   });
 
   it('close() drops the connection without reporting a client abort; send() maps status text and drops framing headers', async () => {
     let closedSink: Sink | undefined;
     let abortCalls = 0;
     server.on('/close', (res, req) => {
-      snapshotRequest(req, res);
-      closedSink = createSink(res);
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      closedSink = createSink(res, ex);
       closedSink.onAbort(() => abortCalls++);
       closedSink.startStream(200, [], 1000);
       closedSink.write(new Uint8Array(10));
@@ -421,8 +525,9 @@ describe('sink: backpressure, idleness and aborts', () => {
     expect(abortCalls).toBe(0);
 
     server.on('/teapot', (res, req) => {
-      snapshotRequest(req, res);
-      createSink(res).send(
+      const ex = openExchange(res);
+      snapshotRequest(req, res, ex);
+      createSink(res, ex).send(
         418,
         [
           ['content-type', 'application/json'],

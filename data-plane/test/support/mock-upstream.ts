@@ -40,6 +40,8 @@ export interface MockOptions {
   /** Report usage (false mimics servers that never do). */
   usage: boolean;
   promptTokens: number;
+  /** Extra headers on every streamed OpenAI answer (a real server sends x-ratelimit-*, x-request-id). */
+  headers: Record<string, string>;
 }
 
 export interface RecordedRequest {
@@ -88,6 +90,7 @@ const DEFAULTS: MockOptions = {
   status: null,
   bodyBytes: 0,
   usage: true,
+  headers: {},
   promptTokens: 9,
 };
 
@@ -239,7 +242,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, rec: RecordedRe
     200,
     ollama
       ? { 'content-type': 'application/x-ndjson', date: new Date().toUTCString() }
-      : { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': 'req_mock' },
+      : { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': 'req_mock', ...o.headers },
   );
   // Headers go out before the first event, as a real server flushes them.
   res.flushHeaders();
