@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Agent } from 'undici';
+import { Agent, request } from 'undici';
 import { issueKey } from '../../src/auth/issue.js';
 import { startDataPlane } from '../../src/boot.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -23,6 +23,12 @@ export interface InProcessGateway extends Omit<Gateway, 'child' | 'stop'> {
   logs: () => Array<Record<string, unknown>>;
   /** Requests in flight (the concurrency gate). */
   readonly open: number;
+  /**
+   * Still serving: /healthz answers 200. Where a spawned gateway's test asserts the process did
+   * not exit, this asserts the same of the data plane in process (a crash of it would surface as
+   * an uncaught error that fails the test run).
+   */
+  serving(): Promise<boolean>;
   /** The data plane's drain (what SIGTERM runs), then the test database and state directory. */
   stop(): Promise<void>;
 }
@@ -83,6 +89,11 @@ export async function startInProcessGateway(opts: {
       return running.open;
     },
     dispatcher,
+    async serving() {
+      const res = await request(`https://127.0.0.1:${running.publicPort}/healthz`, { dispatcher });
+      await res.body.dump();
+      return res.statusCode === 200;
+    },
     async issueKey(email = `user-${Math.random().toString(36).slice(2)}@example.com`, tier?: string) {
       const issued = await issueKey(db.sql, tier ? { email, tier } : { email });
       return { secret: issued.secret, id: issued.key.id };
