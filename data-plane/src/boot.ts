@@ -64,6 +64,21 @@ export interface RunningDataPlane {
 }
 
 export async function startDataPlane(config: DataPlaneConfig, log: Logger): Promise<RunningDataPlane> {
+  // A boot that fails half way (a port taken, Postgres refusing the schema) releases what it had
+  // opened, newest first: a process would exit anyway, a test process must not keep it.
+  const undo: Array<() => unknown> = [];
+  try {
+    return await boot(config, log, undo);
+  } catch (err) {
+    for (const step of undo.reverse())
+      await Promise.resolve()
+        .then(step)
+        .catch(() => undefined);
+    throw err;
+  }
+}
+
+async function boot(config: DataPlaneConfig, log: Logger, undo: Array<() => unknown>): Promise<RunningDataPlane> {
   if (!config.DATABASE_URL)
     throw new ConfigError('invalid DATABASE_URL: not set (use `npm start`, which provides an embedded Postgres, or set postgres://…)');
   // Fail at boot, never fall back to uWS's slow JS implementation.
@@ -97,12 +112,17 @@ export async function startDataPlane(config: DataPlaneConfig, log: Logger): Prom
     log.warn({ path: jwtSecret.path }, 'JWT_SECRET not set: using a generated one (set JWT_SECRET when running more than one replica)');
 
   const sql = createSql(config.DATABASE_URL, { logger: log, applicationName: 'fluxgate-data-plane' });
+  undo.push(() => sql.end({ timeout: 5 }));
   await applySchema(sql, config.INIT_SQL_PATH ?? fileURLToPath(new URL('../../init.sql', import.meta.url)));
 
   const redisUrl = config.REDIS_URL ?? 'redis://127.0.0.1:6379';
   // Hot-path client: no offline queue, so a Redis outage fails fast instead of piling up.
   const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
   const subscriber = createSubscriber(redisUrl);
+  undo.push(
+    () => redis.disconnect(),
+    () => subscriber.disconnect(),
+  );
   redis.on('error', (err: Error) => log.debug({ err: err.message }, 'redis error'));
   subscriber.on('error', (err: Error) => log.debug({ err: err.message }, 'redis subscriber error'));
 
@@ -122,8 +142,14 @@ export async function startDataPlane(config: DataPlaneConfig, log: Logger): Prom
     extraWrites: replicaRecordWriter(redis, { replicaId, startedAt: Date.now(), stats: replicaStats, upstreams: () => upstreamStatus() }),
   });
   counters.start();
+  // Undone newest first: the last flush, then the replica's records that flush may have written.
+  undo.push(
+    () => removeReplicaRecords(redis, replicaId),
+    () => counters.stop(),
+  );
   const lastUsed = createLastUsedTracker(sql, { logger: log });
   lastUsed.start();
+  undo.push(() => lastUsed.stop());
   const cache = createKeyCache({
     lookup: (hash) => findKeyByHash(sql, hash),
     maxEntries: config.KEY_CACHE_SIZE,
@@ -132,7 +158,9 @@ export async function startDataPlane(config: DataPlaneConfig, log: Logger): Prom
     staleIfErrorMs: config.KEY_CACHE_STALE_MAX_MS,
   });
   const keyEvents = await attachKeyCache(subscriber, cache, log);
+  undo.push(() => keyEvents.close());
   const revocations = createRevocationFeed({ redis, cache, intervalMs: config.KEY_REVOCATION_POLL_MS, logger: log });
+  undo.push(() => revocations.stop());
   await revocations.start();
   const lookupQuota = createLookupQuota({ perSecond: config.KEY_LOOKUPS_PER_IP_PER_SECOND, burst: config.KEY_LOOKUPS_PER_IP_BURST });
   const authenticate = createAuthenticator({ cache, counters, metrics, lastUsed, lookupQuota });
@@ -158,6 +186,7 @@ export async function startDataPlane(config: DataPlaneConfig, log: Logger): Prom
     },
     { redis, registry: metrics.registry, log },
   );
+  undo.push(() => dns.stop());
   const pool = createUpstreamPool(upstreams, {
     lookup: dns.resolver.lookup,
     connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
@@ -168,6 +197,7 @@ export async function startDataPlane(config: DataPlaneConfig, log: Logger): Prom
     probe: { path: config.UPSTREAM_PROBE_PATH, intervalMs: config.UPSTREAM_PROBE_INTERVAL_MS },
     onStateChange: (upstream, from, to) => log.warn({ upstream, from, to }, 'upstream state changed'),
   });
+  undo.push(() => pool.close());
   upstreamStatus = () => pool.status();
   // Probe at once so readiness reflects the upstreams from the start, not after one interval.
   void pool.probeNow();
@@ -176,6 +206,7 @@ export async function startDataPlane(config: DataPlaneConfig, log: Logger): Prom
   // Rate tiers: tiers from Postgres, the penalty box from Redis (both held in process and kept
   // current over pub/sub), and the shared request/token buckets with local leases.
   const tiers = createTierRegistry({ sql, subscriber, refreshIntervalMs: config.TIERS_REFRESH_MS, logger: log });
+  undo.push(() => tiers.close());
   await tiers.start();
   const penalties = createPenaltyCache({
     redis,
@@ -184,6 +215,7 @@ export async function startDataPlane(config: DataPlaneConfig, log: Logger): Prom
     resyncIntervalMs: config.PENALTY_RESYNC_MS,
     logger: log,
   });
+  undo.push(() => penalties.close());
   await penalties.start();
   const limiter = createRateLimiter({
     redis,
@@ -194,9 +226,11 @@ export async function startDataPlane(config: DataPlaneConfig, log: Logger): Prom
     redisTimeoutMs: config.LIMITS_REDIS_TIMEOUT_MS,
     logger: log,
   });
+  undo.push(() => limiter.close());
   registerLimitsMetrics(metrics.registry, { limiter, penalties });
   // IP blocks from the control plane (credential abuse), enforced before authentication.
   const ipBlocks = createIpBlocks({ redis, subscriber, resyncIntervalMs: config.IP_BLOCK_RESYNC_MS, logger: log });
+  undo.push(() => ipBlocks.close());
   await ipBlocks.start();
   registerIpBlockMetrics(metrics.registry, ipBlocks);
   const limits = config.LIMITS_ENABLED
@@ -210,6 +244,10 @@ export async function startDataPlane(config: DataPlaneConfig, log: Logger): Prom
 
   const publicApp = createTlsApp(uws, { certPath: tls.certPath, keyPath: tls.keyPath });
   const adminApp = adminTls ? createTlsApp(uws, { certPath: adminTls.certPath, keyPath: adminTls.keyPath }) : createPlainApp(uws);
+  undo.push(
+    () => closeAll(publicApp),
+    () => closeAll(adminApp),
+  );
   createDataPlane({
     config,
     log,
