@@ -61,6 +61,8 @@ export async function startInProcessGateway(opts: {
       LOG_LEVEL: 'warn',
       COUNTER_FLUSH_MS: '200',
       UPSTREAM_PROBE_INTERVAL_MS: '60000',
+      // The spawned gateway's stop() kills after 8 s; a stream a test left open is cut at the same point.
+      DRAIN_TIMEOUT_MS: '8000',
       ...opts.env,
     });
     const log = createLogger({
