@@ -35,6 +35,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['{data-plane,control-plane,frontend}/test/**/*.test.ts'],
+          // tsc -b before the first file: the tests that spawn dist/ never run a stale build.
+          globalSetup: ['./vitest.global-setup.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -11,7 +11,7 @@ import { generateKey } from '../../src/auth/key-format.js';
 import { createLookupQuota } from '../../src/auth/lookup-quota.js';
 import { GatewayError } from '../../src/errors.js';
 import { findKeyByHash } from '../../src/store/keys.js';
-import { startGateway, type Gateway } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { createTestDatabase, type TestDatabase } from '../support/services.js';
 
@@ -86,10 +86,13 @@ describe('per-client cap on lookups of unknown keys', () => {
 
 describe('through the real gateway', () => {
   let mock: MockUpstream;
-  let gw: Gateway;
+  let gw: InProcessGateway;
   beforeAll(async () => {
     mock = await startMockUpstream({ events: 2 });
-    gw = await startGateway({ upstreams: mock.url, env: { KEY_LOOKUPS_PER_IP_BURST: '3', KEY_LOOKUPS_PER_IP_PER_SECOND: '0.01' } });
+    gw = await startInProcessGateway({
+      upstreams: mock.url,
+      env: { KEY_LOOKUPS_PER_IP_BURST: '3', KEY_LOOKUPS_PER_IP_PER_SECOND: '0.01' },
+    });
   });
   afterAll(async () => {
     await gw?.stop();

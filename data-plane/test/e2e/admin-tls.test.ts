@@ -8,14 +8,15 @@ import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startGateway, type Gateway } from '../support/gateway.js';
+import { ADMIN_TOKEN, startGateway } from '../support/gateway.js';
+import { startInProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { makeTestCert, type TestCert } from '../support/tls.js';
 
 let mock: MockUpstream;
 let adminCert: TestCert;
 let publicCert: TestCert;
-const gateways: Gateway[] = [];
+const gateways: Array<{ stop(): Promise<unknown> }> = [];
 
 beforeAll(async () => {
   mock = await startMockUpstream();
@@ -48,6 +49,7 @@ const fingerprintOf = async (certPath: string) => new X509Certificate(await read
 
 describe('admin listener on a non-loopback address', () => {
   it('is refused in plain HTTP: the data plane exits 2 naming ADMIN_HOST before listening', async () => {
+    // The exit code is the process's: this one stays spawned.
     const failure = await startGateway({ upstreams: mock.url, env: { ADMIN_HOST: '0.0.0.0' } }).then(
       (g) => {
         gateways.push(g);
@@ -61,7 +63,7 @@ describe('admin listener on a non-loopback address', () => {
   });
 
   it('serves /metrics over TLS with its own certificate and the token, and nothing in plain HTTP', async () => {
-    const gw = await startGateway({
+    const gw = await startInProcessGateway({
       upstreams: mock.url,
       env: { ADMIN_HOST: '0.0.0.0', ADMIN_TLS_CERT_PATH: adminCert.certPath, ADMIN_TLS_KEY_PATH: adminCert.keyPath },
     });
@@ -90,7 +92,7 @@ describe('admin listener on a non-loopback address', () => {
   });
 
   it('with ADMIN_TLS=true uses the public listener’s certificate', async () => {
-    const gw = await startGateway({
+    const gw = await startInProcessGateway({
       upstreams: mock.url,
       env: { ADMIN_HOST: '0.0.0.0', ADMIN_TLS: 'true', TLS_CERT_PATH: publicCert.certPath, TLS_KEY_PATH: publicCert.keyPath },
     });

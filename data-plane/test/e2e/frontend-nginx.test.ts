@@ -19,14 +19,14 @@ import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPA_CSP } from '../../src/static/headers.js';
-import { startGateway, type Gateway } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { freePort, waitUntil } from '../support/services.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const PROVIDE_CERT = fileURLToPath(new URL('../../dist/bootstrap/provide-cert.js', import.meta.url));
 let mock: MockUpstream;
-let gw: Gateway;
+let gw: InProcessGateway;
 let dir: string;
 let nginx: ChildProcess;
 let nginxLog = '';
@@ -56,7 +56,7 @@ beforeAll(async () => {
   const version = nginxVersion();
   mock = await startMockUpstream({ events: 5 });
   // nginx connects from 127.0.0.2 (proxy_bind below): the one trusted proxy.
-  gw = await startGateway({ upstreams: mock.url, env: { TRUSTED_PROXIES: '127.0.0.2' } });
+  gw = await startInProcessGateway({ upstreams: mock.url, env: { TRUSTED_PROXIES: '127.0.0.2' } });
   dir = await mkdtemp(join(tmpdir(), 'fg-nginx-'));
   // As compose's one-shot frontend-cert runs it; a second run keeps the pair.
   const provide = () => spawnSync(process.execPath, [PROVIDE_CERT, join(dir, 'tls'), 'localhost'], { encoding: 'utf8' }).stdout.trim();

@@ -2,7 +2,8 @@ import { liftIpBlock, setIpBlock, type IpBlockRecord } from '@fluxgate/contracts
 import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startGateway, type Gateway } from '../support/gateway.js';
+import { ADMIN_TOKEN } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { spawnRedisServer, waitUntil, type SpawnedRedis } from '../support/services.js';
 
@@ -14,7 +15,7 @@ import { spawnRedisServer, waitUntil, type SpawnedRedis } from '../support/servi
 let server: SpawnedRedis;
 let redis: Redis;
 let mock: MockUpstream;
-let gw: Gateway;
+let gw: InProcessGateway;
 let key: string;
 
 const BLOCKED = '203.0.113.7';
@@ -25,7 +26,7 @@ beforeAll(async () => {
   redis = new Redis(server.url);
   mock = await startMockUpstream({ events: 2 });
   // Resync every 10 minutes: a block that takes effect at once arrived over pub/sub.
-  gw = await startGateway({
+  gw = await startInProcessGateway({
     upstreams: mock.url,
     redisUrl: server.url,
     env: { TRUSTED_PROXIES: '127.0.0.1', IP_BLOCK_RESYNC_MS: '600000' },

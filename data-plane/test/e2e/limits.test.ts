@@ -5,14 +5,15 @@
  */
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, startGateway, type Gateway } from '../support/gateway.js';
+import { ADMIN_TOKEN } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { createTestDatabase, spawnRedisServer, waitUntil, type TestDatabase } from '../support/services.js';
 
 let mock: MockUpstream;
 let db: TestDatabase;
-let a: Gateway;
-let b: Gateway;
+let a: InProcessGateway;
+let b: InProcessGateway;
 
 /** Test tiers: windows of a day, so refill is negligible while a test runs. */
 const TIERS: Array<[id: string, requests: number, tokens: number, streams: number, burst: number]> = [
@@ -32,7 +33,10 @@ beforeAll(async () => {
   }
   // No retries: the refund test's three upstream 500s stay below the breaker's threshold (5).
   const env = { PER_KEY_CONCURRENCY: '1000', PENALTY_RESYNC_MS: '60000', UPSTREAM_MAX_RETRIES: '0' };
-  [a, b] = await Promise.all([startGateway({ upstreams: mock.url, db, env }), startGateway({ upstreams: mock.url, db, env })]);
+  [a, b] = await Promise.all([
+    startInProcessGateway({ upstreams: mock.url, db, env }),
+    startInProcessGateway({ upstreams: mock.url, db, env }),
+  ]);
 });
 afterAll(async () => {
   await Promise.allSettled([a?.stop(), b?.stop()]);
@@ -46,7 +50,7 @@ interface Answer {
   text: string;
 }
 
-async function call(gw: Gateway, key: string, body: Record<string, unknown> = {}, path = '/v1/chat/completions'): Promise<Answer> {
+async function call(gw: InProcessGateway, key: string, body: Record<string, unknown> = {}, path = '/v1/chat/completions'): Promise<Answer> {
   const res = await request(`${gw.url}${path}`, {
     method: 'POST',
     dispatcher: gw.dispatcher,
@@ -59,7 +63,7 @@ async function call(gw: Gateway, key: string, body: Record<string, unknown> = {}
 }
 
 async function admin(
-  gw: Gateway,
+  gw: InProcessGateway,
   method: 'GET' | 'POST' | 'DELETE',
   path: string,
   body?: unknown,
@@ -74,7 +78,7 @@ async function admin(
   return { status: res.statusCode, json: text ? JSON.parse(text) : null };
 }
 
-const tierSeen = async (gw: Gateway, key: string): Promise<string> => {
+const tierSeen = async (gw: InProcessGateway, key: string): Promise<string> => {
   const res = await request(`${gw.url}/v1/models`, { dispatcher: gw.dispatcher, headers: { authorization: `Bearer ${key}` } });
   await res.body.text();
   return String(res.headers['x-fluxgate-tier']);
@@ -358,14 +362,14 @@ describe('the penalty override', () => {
     expect((await admin(a, 'POST', '/admin/penalty/00000000-0000-4000-8000-000000000000', { level: 'penalty-1' })).status).toBe(404);
     expect((await admin(a, 'GET', "/admin/penalty/'%20OR%201=1")).status).toBe(404);
     expect((await admin(a, 'GET', `/admin/penalty/${id}`)).json).toMatchObject({ penalty: null, effectiveTier: 'e2e-wide' });
-    expect(a.child.exitCode).toBeNull();
+    expect(await a.serving()).toBe(true);
   });
 });
 
 describe('Redis killed and restarted under load', () => {
   it('keeps serving under local limits, shows it in /readyz and metrics, and goes back to shared limits by itself', async () => {
     const redis = await spawnRedisServer();
-    const gw = await startGateway({ upstreams: mock.url, db, redisUrl: redis.url, env: { PER_KEY_CONCURRENCY: '1000' } });
+    const gw = await startInProcessGateway({ upstreams: mock.url, db, redisUrl: redis.url, env: { PER_KEY_CONCURRENCY: '1000' } });
     let running = true;
     let workers: Promise<void>[] = [];
     try {
@@ -417,7 +421,7 @@ describe('Redis killed and restarted under load', () => {
 
       // Every request was answered 200: the outage cost the clients nothing.
       expect([...statuses.keys()]).toEqual([200]);
-      expect(gw.child.exitCode).toBeNull();
+      expect(await gw.serving()).toBe(true);
     } finally {
       running = false;
       await Promise.allSettled(workers);

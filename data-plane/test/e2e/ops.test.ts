@@ -6,17 +6,18 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishKeyEvent } from '../../src/auth/key-events.js';
 import { setKeyStatus } from '../../src/store/keys.js';
-import { ADMIN_TOKEN, startGateway, type Gateway } from '../support/gateway.js';
+import { ADMIN_TOKEN } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { spawnRedisServer, TEST_REDIS_URL, waitUntil } from '../support/services.js';
 
 let mock: MockUpstream;
-let gw: Gateway;
+let gw: InProcessGateway;
 let redis: Redis;
 
 beforeAll(async () => {
   mock = await startMockUpstream({ events: 5 });
-  gw = await startGateway({ upstreams: mock.url });
+  gw = await startInProcessGateway({ upstreams: mock.url });
   redis = new Redis(TEST_REDIS_URL);
 });
 afterAll(async () => {
@@ -25,7 +26,7 @@ afterAll(async () => {
   redis?.disconnect();
 });
 
-const call = (g: Gateway, key: string, body: Record<string, unknown> = {}) =>
+const call = (g: InProcessGateway, key: string, body: Record<string, unknown> = {}) =>
   request(`${g.url}/v1/chat/completions`, {
     method: 'POST',
     dispatcher: g.dispatcher,
@@ -147,7 +148,7 @@ describe('readiness and configuration', () => {
       status: 'ready',
       checks: { redis: { status: 'ok' }, postgres: { status: 'ok' }, upstreams: { status: 'ok', reason: '1 of 1 available' } },
     });
-    const dead = await startGateway({ upstreams: 'http://127.0.0.1:9', env: { UPSTREAM_PROBE_INTERVAL_MS: '100' } });
+    const dead = await startInProcessGateway({ upstreams: 'http://127.0.0.1:9', env: { UPSTREAM_PROBE_INTERVAL_MS: '100' } });
     try {
       const body = await waitUntil(
         async () => {
@@ -183,7 +184,7 @@ describe('readiness and configuration', () => {
 describe('Redis failure', () => {
   it('keeps serving while Redis is down and flushes the counters it kept once Redis is back', async () => {
     const own = await spawnRedisServer();
-    const g = await startGateway({ upstreams: mock.url, redisUrl: own.url });
+    const g = await startInProcessGateway({ upstreams: mock.url, redisUrl: own.url });
     const probe = new Redis(own.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       const { secret, id } = await g.issueKey();
@@ -207,7 +208,7 @@ describe('Redis failure', () => {
         intervalMs: 100,
       });
       expect(req).toBe(true);
-      expect(g.child.exitCode).toBeNull();
+      expect(await g.serving()).toBe(true);
     } finally {
       probe.disconnect();
       await g.stop();

@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bind } from '../../src/http/bind.js';
 import { closeAll, createTlsApp, listen, loadUws, type Listening } from '../../src/http/uws.js';
 import { createLogger } from '../../src/log/logger.js';
-import { startGateway, type Gateway } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { finals, parseResponses, wireExchange } from '../support/http-wire.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { openTls } from '../support/raw-tls.js';
@@ -77,14 +77,14 @@ describe('pipelining on a bare uWS route (bind.ts), to isolate the cause', () =>
 
 describe('pipelining against the real gateway', () => {
   let mock: MockUpstream;
-  let gw: Gateway;
+  let gw: InProcessGateway;
   let key: string;
   const chat = (n: number) => JSON.stringify({ model: 'mock-model', messages: [{ role: 'user', content: `message ${n}` }] });
   const authed = () => `Authorization: Bearer ${key}\r\n`;
 
   beforeAll(async () => {
     mock = await startMockUpstream({ events: 3 });
-    gw = await startGateway({ upstreams: mock.url });
+    gw = await startInProcessGateway({ upstreams: mock.url });
     key = (await gw.issueKey(undefined, 'enterprise')).secret;
     // Warm the key cache, so the first request of each case needs as little I/O as possible.
     const warm = await wireExchange(gw.publicPort, post('/v1/chat/completions', chat(0), authed()), { responses: 1 });

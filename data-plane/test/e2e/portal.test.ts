@@ -1,14 +1,14 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type Gateway } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 
 let mock: MockUpstream;
-let gw: Gateway;
+let gw: InProcessGateway;
 
 beforeAll(async () => {
   mock = await startMockUpstream({ events: 3 });
-  gw = await startGateway({ upstreams: mock.url, env: { JWT_SECRET: 'e2e-secret-that-is-at-least-32-bytes-long' } });
+  gw = await startInProcessGateway({ upstreams: mock.url, env: { JWT_SECRET: 'e2e-secret-that-is-at-least-32-bytes-long' } });
 });
 afterAll(async () => {
   await gw?.stop();

@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type Gateway } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { rawExchange, statusOf } from '../support/raw-tls.js';
 import { buildStream, startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 
 const shape = (events: number, bodyBytes = 0) => ({ events, bodyBytes, usage: true, promptTokens: 9 });
 
 let mock: MockUpstream;
-let gw: Gateway;
+let gw: InProcessGateway;
 let key: string;
 
 beforeAll(async () => {
   mock = await startMockUpstream({ events: 20 });
-  gw = await startGateway({ upstreams: mock.url, env: { MAX_BODY_BYTES: '65536' } });
+  gw = await startInProcessGateway({ upstreams: mock.url, env: { MAX_BODY_BYTES: '65536' } });
   // Enterprise: these tests are about the pump and its faults, not the free tier's token limit.
   key = (await gw.issueKey(undefined, 'enterprise')).secret;
 });

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordKeyBlock } from '../../src/auth/revocation-feed.js';
 import { runCli } from '../../src/cli/run.js';
 import { setKeyStatus } from '../../src/store/keys.js';
-import { startGateway, type Gateway } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import {
   createTestDatabase,
@@ -33,7 +33,7 @@ afterAll(async () => {
   redis?.disconnect();
 });
 
-async function call(gw: Gateway, key: string): Promise<{ status: number; code: string | null }> {
+async function call(gw: InProcessGateway, key: string): Promise<{ status: number; code: string | null }> {
   const res = await request(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
     dispatcher: gw.dispatcher,
@@ -45,10 +45,10 @@ async function call(gw: Gateway, key: string): Promise<{ status: number; code: s
 }
 
 describe('a revocation whose pub/sub message is lost', () => {
-  let gw: Gateway;
+  let gw: InProcessGateway;
   beforeAll(async () => {
     // Default key cache TTL (60 s): only the feed can make the key stop working within the test.
-    gw = await startGateway({ upstreams: mock.url });
+    gw = await startInProcessGateway({ upstreams: mock.url });
   });
   afterAll(async () => {
     await gw?.stop();
@@ -74,14 +74,14 @@ describe('a revocation whose pub/sub message is lost', () => {
 describe('a replica that cannot reach Postgres', () => {
   let db: TestDatabase;
   let proxy: TcpProxy;
-  let gw: Gateway;
+  let gw: InProcessGateway;
   beforeAll(async () => {
     db = await createTestDatabase();
     const url = new URL(db.url);
     proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
     url.port = String(proxy.port);
     // Short TTL and stale window so the bound is seconds; the same code path as the 60 s + 5 s defaults.
-    gw = await startGateway({
+    gw = await startInProcessGateway({
       upstreams: mock.url,
       db,
       env: { DATABASE_URL: url.toString(), KEY_CACHE_TTL_MS: '2000', KEY_CACHE_STALE_MAX_MS: '1000' },

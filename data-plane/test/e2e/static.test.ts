@@ -10,7 +10,7 @@ import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPA_CSP } from '../../src/static/headers.js';
-import { startGateway, type Gateway } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { rawExchange } from '../support/raw-tls.js';
 import { waitUntil } from '../support/services.js';
@@ -22,8 +22,8 @@ const SCRIPT = `export const words = ${JSON.stringify(Array.from({ length: 400 }
 const HTML = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
 
 let mock: MockUpstream;
-let gw: Gateway;
-let bare: Gateway;
+let gw: InProcessGateway;
+let bare: InProcessGateway;
 let dist: string;
 let empty: string;
 
@@ -37,8 +37,8 @@ beforeAll(async () => {
   await writeFile(join(dist, '.env'), 'SECRET=never-served');
   mock = await startMockUpstream();
   [gw, bare] = await Promise.all([
-    startGateway({ upstreams: mock.url, env: { SPA_DIR: dist } }),
-    startGateway({ upstreams: mock.url, env: { SPA_DIR: empty } }),
+    startInProcessGateway({ upstreams: mock.url, env: { SPA_DIR: dist } }),
+    startInProcessGateway({ upstreams: mock.url, env: { SPA_DIR: empty } }),
   ]);
 });
 afterAll(async () => {
@@ -47,7 +47,7 @@ afterAll(async () => {
   await Promise.all([rm(dist, { recursive: true, force: true }), rm(empty, { recursive: true, force: true })]);
 });
 
-async function get(g: Gateway, path: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' | 'POST' = 'GET') {
+async function get(g: InProcessGateway, path: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' | 'POST' = 'GET') {
   const res = await request(`${g.url}${path}`, { method, headers, dispatcher: g.dispatcher });
   const body = Buffer.from(await res.body.arrayBuffer());
   const h = (name: string) => {

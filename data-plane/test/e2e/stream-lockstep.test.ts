@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type Gateway } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { openTls } from '../support/raw-tls.js';
 import { waitUntil } from '../support/services.js';
 
@@ -55,7 +55,7 @@ class LockstepUpstream {
 }
 
 let upstream: LockstepUpstream;
-let gw: Gateway;
+let gw: InProcessGateway;
 let key: string;
 
 beforeAll(async () => {
@@ -63,7 +63,7 @@ beforeAll(async () => {
   upstream.server.listen(0, '127.0.0.1');
   await once(upstream.server, 'listening');
   // Heartbeats off the path: only the upstream's events may reach the client.
-  gw = await startGateway({
+  gw = await startInProcessGateway({
     upstreams: `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}`,
     env: { SSE_HEARTBEAT_MS: '600000' },
   });

@@ -7,18 +7,18 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type Gateway } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream, type RecordedRequest } from '../support/mock-upstream.js';
 import { openTls } from '../support/raw-tls.js';
 
 let mock: MockUpstream;
 /** Defaults: model management off, no trusted proxy. */
-let gw: Gateway;
+let gw: InProcessGateway;
 /** PROXY_MODEL_MANAGEMENT=true, TRUSTED_PROXIES as CIDRs covering the test client. */
-let managed: Gateway;
+let managed: InProcessGateway;
 const keys = { user: '', operator: '', managedUser: '', managedOperator: '' };
 
-async function issue(g: Gateway, role: 'user' | 'operator'): Promise<string> {
+async function issue(g: InProcessGateway, role: 'user' | 'operator'): Promise<string> {
   const email = `${role}-${Math.random().toString(36).slice(2)}@example.com`;
   const { secret } = await g.issueKey(email, 'enterprise');
   if (role === 'operator') await g.db.sql`UPDATE users SET role = 'operator' WHERE email = ${email}`;
@@ -28,8 +28,8 @@ async function issue(g: Gateway, role: 'user' | 'operator'): Promise<string> {
 beforeAll(async () => {
   mock = await startMockUpstream();
   [gw, managed] = await Promise.all([
-    startGateway({ upstreams: mock.url }),
-    startGateway({ upstreams: mock.url, env: { PROXY_MODEL_MANAGEMENT: 'true', TRUSTED_PROXIES: '127.0.0.0/8, ::1/128' } }),
+    startInProcessGateway({ upstreams: mock.url }),
+    startInProcessGateway({ upstreams: mock.url, env: { PROXY_MODEL_MANAGEMENT: 'true', TRUSTED_PROXIES: '127.0.0.0/8, ::1/128' } }),
   ]);
   keys.user = await issue(gw, 'user');
   keys.operator = await issue(gw, 'operator');

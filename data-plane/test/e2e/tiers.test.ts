@@ -1,7 +1,8 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run.js';
-import { ADMIN_TOKEN, startGateway, type Gateway } from '../support/gateway.js';
+import { ADMIN_TOKEN } from '../support/gateway.js';
+import { startInProcessGateway, type InProcessGateway } from '../support/in-process.js';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
 import { createTestDatabase, spawnRedisServer, waitUntil, type SpawnedRedis, type TestDatabase } from '../support/services.js';
 
@@ -13,8 +14,8 @@ import { createTestDatabase, spawnRedisServer, waitUntil, type SpawnedRedis, typ
 let server: SpawnedRedis;
 let db: TestDatabase;
 let mock: MockUpstream;
-let a: Gateway;
-let b: Gateway;
+let a: InProcessGateway;
+let b: InProcessGateway;
 
 beforeAll(async () => {
   server = await spawnRedisServer();
@@ -22,8 +23,8 @@ beforeAll(async () => {
   mock = await startMockUpstream({ events: 2 });
   const env = { TIERS_REFRESH_MS: '60000' };
   [a, b] = await Promise.all([
-    startGateway({ upstreams: mock.url, redisUrl: server.url, db, env }),
-    startGateway({ upstreams: mock.url, redisUrl: server.url, db, env }),
+    startInProcessGateway({ upstreams: mock.url, redisUrl: server.url, db, env }),
+    startInProcessGateway({ upstreams: mock.url, redisUrl: server.url, db, env }),
   ]);
 });
 afterAll(async () => {
@@ -34,7 +35,7 @@ afterAll(async () => {
 });
 
 /** The tier a replica applies to a key, and the request bucket it reports. */
-async function seen(gw: Gateway, secret: string): Promise<{ tier: string; limit: string }> {
+async function seen(gw: InProcessGateway, secret: string): Promise<{ tier: string; limit: string }> {
   const res = await request(`${gw.url}/v1/chat/completions`, {
     method: 'POST',
     dispatcher: gw.dispatcher,
@@ -46,7 +47,7 @@ async function seen(gw: Gateway, secret: string): Promise<{ tier: string; limit:
   return { tier: String(res.headers['x-fluxgate-tier']), limit: String(res.headers['x-ratelimit-limit-requests']) };
 }
 
-const admin = async (gw: Gateway, method: 'GET' | 'PUT', path: string, body?: unknown) => {
+const admin = async (gw: InProcessGateway, method: 'GET' | 'PUT', path: string, body?: unknown) => {
   const res = await request(`${gw.adminUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -169,6 +170,6 @@ describe('tier changes reach every replica at once', () => {
     expect((await db.sql`SELECT 1 FROM tiers WHERE id IN ('x1', 'brand-new')`).length).toBe(0);
     // A refusal before the body was read (the bad id) must not take the replica down.
     expect((await admin(a, 'GET', '/admin/tiers')).status).toBe(200);
-    expect(a.child.exitCode).toBeNull();
+    expect(await a.serving()).toBe(true);
   });
 });
