@@ -12,6 +12,8 @@ import type { PendingBucket } from './buckets.js';
  * KEYS: usage hash (or the IP's usage hash), then for a key's bucket: ips HLL, models HLL,
  * prompts hash (one hash tag, so one slot). ARGV: ttl, then counted groups — nSums field n …,
  * nMaxes field n …, nIps ip …, nModels model …, nPrompts fp n … — a missing group is empty.
+ * A PFADD takes its group in one unpack(), which Redis's Lua allows up to 8,000 values; a bucket
+ * keeps at most MAX_DISTINCT_PER_BUCKET (1,024) of each (buckets.ts).
  *
  * Every write goes through redis.pcall, so one failing write does not stop the rest (as one
  * failing command in the pipeline did not), and the reply says what happened: 0 when every write
