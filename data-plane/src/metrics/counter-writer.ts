@@ -1,25 +1,11 @@
 import { WINDOWS, redisKeys } from '@fluxgate/contracts';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { appendBucket, defineBucketScript, partialError } from './bucket-script.js';
 import type { PendingBucket } from './buckets.js';
 import { appendPacked, definePackedScript } from './packed-writer.js';
 
-/**
- * fgHmax key field value [field value …]: sets each field to max(current, value) — one script
- * call per bucket instead of read-modify-write round trips. Defined with ioredis defineCommand
- * (EVAL on a connection's first use, EVALSHA after, re-sent on NOSCRIPT).
- */
-const HMAX_SCRIPT = `
-for i = 1, #ARGV, 2 do
-  local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
-  local v = tonumber(ARGV[i + 1])
-  if cur == nil or v > cur then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-end
-return 1`;
-
-type WithHmax = { fgHmax(key: string, ...fieldValues: Array<string | number>): unknown };
-
 export function defineCounterScripts(redis: Redis): void {
-  redis.defineCommand('fgHmax', { numberOfKeys: 1, lua: HMAX_SCRIPT });
+  defineBucketScript(redis);
   definePackedScript(redis);
 }
 
@@ -36,10 +22,9 @@ export interface WriteOutcome {
  * Writes buckets in one pipeline: the guard's packed s10 windows first (packed-writer.ts; before
  * the active sets, so an active member always has its packed entry), then active-set membership
  * (grouped per window bucket; SADD is idempotent, so re-sending it with a retried bucket is
- * harmless), then each bucket's
- * HINCRBY per field, max-merge, PFADD for the HyperLogLogs, fingerprint counts, and EXPIRE with
- * the window's TTL on every key written, then whatever `extra` appends. Rejects only when the
- * pipeline as a whole failed.
+ * harmless), then one script call per bucket (bucket-script.ts: HINCRBY per field, max-merge,
+ * PFADD for the HyperLogLogs, fingerprint counts, and EXPIRE with the window's TTL on every key
+ * written), then whatever `extra` appends. Rejects only when the pipeline as a whole failed.
  */
 export async function writeBuckets(
   redis: Redis,
@@ -59,11 +44,10 @@ export async function writeBuckets(
     p.sadd(key, ...a.members);
     p.expire(key, a.ttl);
   }
-  const ranges: Array<{ b: PendingBucket; start: number; end: number }> = [];
+  const at: Array<{ b: PendingBucket; i: number }> = [];
   for (const b of buckets) {
-    const start = p.length;
+    at.push({ b, i: p.length });
     appendBucket(p, b);
-    ranges.push({ b, start, end: p.length });
   }
   // Snapshots (the replica's own records) ride in the same pipeline, after the buckets; their
   // failure is not the buckets' (the next flush writes fresh ones).
@@ -75,50 +59,22 @@ export async function writeBuckets(
   const retry: PendingBucket[] = [];
   let partial = 0;
   let error: string | undefined;
-  for (const { b, start, end } of ranges) {
-    // A bucket's commands: its own, and the packed call that carries it (if any).
+  for (const { b, i } of at) {
+    // A bucket's commands: its script call, and the packed call that carries it (if any).
     const packed = packedAt.get(b);
-    const indexes = packed === undefined ? [] : [packed];
-    for (let i = start; i < end; i++) indexes.push(i);
+    const indexes = packed === undefined ? [i] : [packed, i];
     let errors = 0;
-    for (const i of indexes) {
-      const e = results[i]?.[0];
+    for (const j of indexes) {
+      const e = results[j]?.[0];
       if (e) {
         errors++;
         error ??= e.message;
       }
     }
+    const halfWritten = partialError(results[i]?.[1]);
+    error ??= halfWritten;
     if (errors === indexes.length) retry.push(b);
-    else if (errors > 0) partial++;
+    else if (errors > 0 || halfWritten !== undefined) partial++;
   }
   return { retry, partial, commands, error };
-}
-
-function appendBucket(p: ChainableCommander, b: PendingBucket): void {
-  const ttl = WINDOWS[b.window].ttlSeconds;
-  if (b.kind === 'ip') {
-    const key = redisKeys.ipUsage(b.owner, b.window, b.bucket);
-    for (const [f, n] of b.sums) p.hincrby(key, f, n);
-    p.expire(key, ttl);
-    return;
-  }
-  const key = redisKeys.usage(b.owner, b.window, b.bucket);
-  for (const [f, n] of b.sums) p.hincrby(key, f, n);
-  if (b.maxes.size > 0) (p as unknown as WithHmax).fgHmax(key, ...[...b.maxes].flat());
-  p.expire(key, ttl);
-  if (b.ips.size > 0) {
-    const k = redisKeys.usageIps(b.owner, b.window, b.bucket);
-    p.pfadd(k, ...b.ips);
-    p.expire(k, ttl);
-  }
-  if (b.models.size > 0) {
-    const k = redisKeys.usageModels(b.owner, b.window, b.bucket);
-    p.pfadd(k, ...b.models);
-    p.expire(k, ttl);
-  }
-  if (b.fingerprints.size > 0) {
-    const k = redisKeys.usagePrompts(b.owner, b.window, b.bucket);
-    for (const [fp, n] of b.fingerprints) p.hincrby(k, fp, n);
-    p.expire(k, ttl);
-  }
 }

@@ -14,7 +14,8 @@
  * Reports, for the measured run after a warm-up:
  *   - hot path: wall ns per request in the synchronous request loop (what a request pays);
  *   - flush: CPU per flush (the fold, building and encoding the pipeline, parsing its replies)
- *     and the commands it sends;
+ *     and the commands it sends; beside it, Redis's own CPU per flush (INFO cpu of the server,
+ *     so only meaningful on the private one);
  *   - CPU per request: this process's user + system time over the whole run, flushes included;
  *   - allocated and promoted bytes per request over the whole run (v8.GCProfiler: heap growth
  *     between collections, and old-space growth across scavenges);
@@ -158,6 +159,13 @@ gc();
 const used = () => v8.getHeapStatistics().used_heap_size;
 const YOUNG = new Set(['new_space', 'new_large_object_space']);
 const oldUsed = (spaces) => spaces.filter((s) => !YOUNG.has(s.space_name)).reduce((a, s) => a + s.space_used_size, 0);
+/** Redis server CPU so far (user + system), in ms. */
+const redisCpuMs = async () => {
+  const info = await redis.info('cpu');
+  const f = (name) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return (f('used_cpu_user') + f('used_cpu_sys')) * 1000;
+};
+const redisCpu0 = await redisCpuMs();
 const profiler = new v8.GCProfiler();
 const startUsed = used();
 profiler.start();
@@ -168,6 +176,7 @@ const wallMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
 const endUsed = used();
 const { statistics } = profiler.stop();
+const redisCpu = (await redisCpuMs()) - redisCpu0;
 
 // Allocation: heap growth between collections (plus after the last); promotion: old-space growth
 // across each scavenge (young-generation collection).
@@ -199,6 +208,10 @@ console.log(`hot path            ${fmt(hotNs / N, 0).padStart(8)} ns/request (wa
 console.log(
   `flush               ${fmt(flushCpuUs / flushes / 1000, 2).padStart(8)} ms CPU/flush   (${fmt(flushCpuUs / N, 3)} µs/request; ${fmt(commands / flushes)} Redis commands per flush)`,
 );
+if (WRITE)
+  console.log(
+    `redis-server        ${fmt(redisCpu / flushes, 2).padStart(8)} ms CPU/flush${server ? '' : '   (a shared server: includes its other clients)'}`,
+  );
 console.log(`whole run           ${fmt(((cpu.user + cpu.system) / N) * 1000, 0).padStart(8)} ns CPU/request   (${fmt(wallMs, 0)} ms wall)`);
 console.log(
   `allocated           ${fmt(allocated / N, 0).padStart(8)} B/request   promoted ${fmt(promoted / N, 1)} B/request   (${scavenges} scavenges, ${majors} major GCs)`,

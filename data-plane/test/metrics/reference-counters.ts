@@ -10,7 +10,7 @@ import {
   newBucket,
   type PendingBucket,
 } from '../../src/metrics/buckets.js';
-import { defineCounterScripts, writeBuckets } from '../../src/metrics/counter-writer.js';
+import { defineReferenceScripts, writeBucketsPerField } from './reference-writer.js';
 import { normaliseIp, type Counters, type CountersOptions, type FlushResult, type UsageSample } from '../../src/metrics/counters.js';
 
 const int = (n: number): number => (Number.isFinite(n) && n > 0 ? Math.round(n) : 0);
@@ -19,14 +19,15 @@ const FP_RE = /^[0-9a-f]+$/;
 /**
  * The usage counters as they were before the accumulators (issue 17): every request updated the
  * per-window buckets themselves (six bucket ids, ~60 map operations). Kept unchanged as the
- * reference the folded counters must match command for command (fold-equivalence.test.ts).
+ * reference the folded counters must match in Redis content (fold-equivalence.test.ts; it writes
+ * with the per-field writer of before, reference-writer.ts).
  */
 export function createReferenceCounters(opts: CountersOptions): Counters {
   const { redis, logger, metrics } = opts;
   const intervalMs = opts.intervalMs ?? 1000;
   const maxPending = opts.maxPendingBuckets ?? 100_000;
   const now = opts.now ?? Date.now;
-  defineCounterScripts(redis);
+  defineReferenceScripts(redis);
 
   let pending = new Map<string, PendingBucket>();
   let droppedSamples = 0;
@@ -142,7 +143,7 @@ export function createReferenceCounters(opts: CountersOptions): Counters {
 
     let outcome;
     try {
-      outcome = await writeBuckets(redis, buckets, opts.extraWrites);
+      outcome = await writeBucketsPerField(redis, buckets, opts.extraWrites);
     } catch (err) {
       return failed(err instanceof Error ? err.message : String(err), buckets, 0);
     }
