@@ -28,23 +28,29 @@ function withoutOurs(upstream: HeaderList, ours: HeaderList): Array<readonly [st
 }
 
 /**
- * Writes one proxied response to the client: the upstream's status and headers, the body with
+ * The response half of one proxied request (routes/proxy-exchange.ts extends it, so the request's
+ * state and its response are one object): the upstream's status and headers, the body with
  * backpressure, heartbeats while a stream is silent, and errors in the right shape for how far
  * the response has got (an error body before headers; one SSE error event or NDJSON error line
  * after; a dropped connection for bodies that cannot carry an error).
  *
  * Per upstream read, not per chunk: undici calls back once per HTTP chunk, and a model server's
- * events are each a chunk, dozens of them in one socket read. data() only stages the chunks
+ * events are each a chunk, dozens of them in one socket read. stage() only keeps the chunks
  * (views of the read's buffer, which nothing reuses); a microtask, which runs once undici has
  * parsed the whole read, hands them to the usage meter as one buffer (one scan, one framer pass)
- * and to the sink as one write, then calls the onFlushed hook (the proxy's token budget check).
+ * and to the sink as one write, then calls flushed() (the proxy's token budget check).
  * The end of the body, an error, and the end of the response flush first, so order is kept.
+ *
+ * No function is made per response: the heartbeat timer gets the relay as its argument, and the
+ * relays with staged data wait in one module-wide queue drained by one shared microtask.
  */
-export class Relay {
-  private format: ResponseFormat = 'opaque';
-  private meter: UsageTracker | null = null;
+export abstract class Relay {
+  protected format: ResponseFormat = 'opaque';
+  protected meter: UsageTracker | null = null;
   private lastWriteAt = 0;
   private heartbeatTimer: NodeJS.Timeout | null = null;
+  private heartbeatMs = 0;
+  private heartbeatExpect: 'sse' | 'ndjson' = 'sse';
   /** Headers were committed by a heartbeat before the upstream answered. */
   private precommitted = false;
   bytesOut = 0;
@@ -52,45 +58,64 @@ export class Relay {
   private staged: Uint8Array[] = [];
   private flushQueued = false;
   /** The sink took the last write without pushing back (reset when it drains). */
-  private sinkOk = true;
-  private flushed: () => void = () => {};
-  private readonly flushNow = (): void => this.flush();
+  protected sinkOk = true;
+
+  /** Relays with a flush owed, in the order their reads arrived; `spare` is the other buffer. */
+  private static queue: Relay[] = [];
+  private static spare: Relay[] = [];
+  private static queued = false;
 
   constructor(
-    private readonly sink: ResponseSink,
-    private readonly flavor: ErrorFlavor,
-    private readonly extraHeaders: () => HeaderList,
+    protected readonly sink: ResponseSink,
+    protected readonly flavor: ErrorFlavor,
   ) {}
+
+  /** The gateway's own response headers (request id, tier, rate limits), in the order sent. */
+  protected abstract extraHeaders(): HeaderList;
+  /** Called after each flush of staged data. */
+  protected abstract flushed(): void;
+  /** A flush run from the shared microtask or a heartbeat threw (a gateway bug): contain it. */
+  protected abstract callbackThrew(what: string, err: unknown): void;
 
   /**
    * For streaming requests: every `intervalMs` without a write, send a heartbeat. Before the
    * upstream answers this commits a 200 event stream (uWS closes connections idle for 10 s).
    */
-  startHeartbeat(intervalMs: number, expect: 'sse' | 'ndjson'): void {
+  protected startHeartbeat(intervalMs: number, expect: 'sse' | 'ndjson'): void {
     this.lastWriteAt = performance.now();
-    this.heartbeatTimer = setInterval(
-      () => {
-        if (this.sink.finished) return this.stopHeartbeat();
-        if (performance.now() - this.lastWriteAt < intervalMs * 0.9) return;
-        if (!this.sink.headersSent) {
-          this.precommitted = true;
-          this.format = expect;
-          this.sink.startStream(200, [
-            ...(expect === 'sse' ? SSE_HEADERS : [['content-type', 'application/x-ndjson'] as const]),
-            ...this.extraHeaders(),
-          ]);
-        } else if (this.meter && !this.meter.atEventBoundary) {
-          return; // never split an event with a comment
-        }
-        this.lastWriteAt = performance.now();
-        this.sink.write(this.format === 'ndjson' ? NDJSON_HEARTBEAT : HEARTBEAT);
-      },
-      Math.max(50, Math.floor(intervalMs / 2)),
-    );
+    this.heartbeatMs = intervalMs;
+    this.heartbeatExpect = expect;
+    this.heartbeatTimer = setInterval(Relay.beat, Math.max(50, Math.floor(intervalMs / 2)), this);
     this.heartbeatTimer.unref();
   }
 
-  stopHeartbeat(): void {
+  private static beat(relay: Relay): void {
+    try {
+      relay.heartbeat();
+    } catch (err) {
+      relay.callbackThrew('heartbeat', err);
+    }
+  }
+
+  private heartbeat(): void {
+    if (this.sink.finished) return this.stopHeartbeat();
+    if (performance.now() - this.lastWriteAt < this.heartbeatMs * 0.9) return;
+    if (!this.sink.headersSent) {
+      const expect = this.heartbeatExpect;
+      this.precommitted = true;
+      this.format = expect;
+      this.sink.startStream(200, [
+        ...(expect === 'sse' ? SSE_HEADERS : [['content-type', 'application/x-ndjson'] as const]),
+        ...this.extraHeaders(),
+      ]);
+    } else if (this.meter && !this.meter.atEventBoundary) {
+      return; // never split an event with a comment
+    }
+    this.lastWriteAt = performance.now();
+    this.sink.write(this.format === 'ndjson' ? NDJSON_HEARTBEAT : HEARTBEAT);
+  }
+
+  protected stopHeartbeat(): void {
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = null;
   }
@@ -99,7 +124,13 @@ export class Relay {
    * Upstream headers arrived. Returns false when the response cannot be relayed as is (the
    * stream was precommitted and the upstream failed): the caller then ends with an error.
    */
-  start(status: number, upstreamHeaders: HeaderList, contentLength: number | null, meter: UsageTracker, rewritesBody: boolean): boolean {
+  protected startResponse(
+    status: number,
+    upstreamHeaders: HeaderList,
+    contentLength: number | null,
+    meter: UsageTracker,
+    rewritesBody: boolean,
+  ): boolean {
     this.meter = meter;
     if (this.precommitted) return status < 400;
     this.format = meter.format;
@@ -119,30 +150,46 @@ export class Relay {
     return this.format;
   }
 
+  protected get streamed(): boolean {
+    return this.format === 'sse' || this.format === 'ndjson';
+  }
+
   /**
    * Stage an upstream chunk; it is written when the read is done (see the class comment). False
    * = pause the upstream: the sink pushed back on the last write and has not drained yet.
    */
-  data(chunk: Uint8Array): boolean {
+  protected stage(chunk: Uint8Array): boolean {
     this.staged.push(chunk);
     if (!this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(this.flushNow);
+      Relay.queue.push(this);
+      if (!Relay.queued) {
+        Relay.queued = true;
+        queueMicrotask(Relay.flushQueue);
+      }
     }
     return this.sinkOk;
   }
 
-  /** Called after each flush of staged data (the proxy checks the stream's token budget there). */
-  onFlushed(cb: () => void): void {
-    this.flushed = cb;
-  }
-
-  /** The sink drained after pushing back: `cb` resumes the upstream. */
-  onDrain(cb: () => void): void {
-    this.sink.onDrain(() => {
-      this.sinkOk = true;
-      cb();
-    });
+  /**
+   * The shared microtask: flush every relay queued since it was scheduled. One that stages again
+   * while this runs (a drain resuming its upstream) goes to the other buffer and a new microtask,
+   * exactly as if each relay had its own.
+   */
+  private static flushQueue(this: void): void {
+    const due = Relay.queue;
+    Relay.queue = Relay.spare;
+    Relay.spare = due;
+    Relay.queued = false;
+    for (let i = 0; i < due.length; i++) {
+      const relay = due[i] as Relay;
+      try {
+        relay.flush();
+      } catch (err) {
+        relay.callbackThrew('flush', err);
+      }
+    }
+    due.length = 0;
   }
 
   /** Meter and write what the current read delivered, as one piece. */
@@ -163,7 +210,7 @@ export class Relay {
   }
 
   /** The upstream body ended. Always settles the meter, even when a known-length body already completed the response. */
-  complete(): void {
+  protected completeResponse(): void {
     this.flush();
     this.stopHeartbeat();
     const tail = this.meter?.end();
@@ -176,7 +223,7 @@ export class Relay {
   }
 
   /** End the response because of `err`, in the shape the response's progress allows. */
-  fail(err: GatewayError): void {
+  protected failResponse(err: GatewayError): void {
     this.flush(); // what arrived before the failure goes first (a no-op when called from a flush)
     this.stopHeartbeat();
     if (this.sink.finished) return;
