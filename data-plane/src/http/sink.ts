@@ -24,7 +24,8 @@
  * and never touched again (docs/index.d.ts HttpResponse). A false from write() is always
  * followed by onDrain, onAbort or the end of the response.
  */
-import { CORK_BUFFER_SIZE, corked, OVERHEAD, SLICE, TurnBudget } from './cork.js';
+import { ByteQueue } from './byte-queue.js';
+import { corked, OVERHEAD, SLICE, TurnBudget } from './cork.js';
 import { closesAfterResponse, markResponded, onClientAbort, type Exchange } from './exchange.js';
 import { headBytes, isBodiless, wantsClose, writeHead } from './head.js';
 import type { HeaderList, ResponseSink } from './types.js';
@@ -32,11 +33,6 @@ import type { HttpResponse } from './uws.js';
 
 const PROBE = 1024;
 const EMPTY = new Uint8Array(0);
-/**
- * Where queued pieces are joined into one region's slice. uWS copies what it is given (into its
- * cork buffer or its backlog) before write/tryEnd return, so one buffer serves every sink.
- */
-const SCRATCH = new Uint8Array(CORK_BUFFER_SIZE);
 /** Bytes the sink may hold for pacing before it asks the producer to pause. */
 export const HIGH_WATER = 64 * 1024;
 const noop = () => {};
@@ -72,9 +68,7 @@ class UwsSink implements ResponseSink, SinkStats {
   #bytesWritten = 0;
   #fixed = false;
   #total = 0;
-  #queue: Uint8Array[] = [];
-  #queued = 0;
-  #peak = 0;
+  readonly #queue = new ByteQueue();
   #events = 0;
   /** uWS's backlog did not drain: wait for onWritable. */
   #blocked = false;
@@ -119,10 +113,10 @@ class UwsSink implements ResponseSink, SinkStats {
     return this.#bytesWritten;
   }
   get queuedBytes() {
-    return this.#queued;
+    return this.#queue.length;
   }
   get peakQueuedBytes() {
-    return this.#peak;
+    return this.#queue.peak;
   }
   get backpressureEvents() {
     return this.#events;
@@ -240,17 +234,14 @@ class UwsSink implements ResponseSink, SinkStats {
         return false;
       }
       this.#bytesWritten += chunk.length;
-      // We own the caller's bytes only during this call: queue a copy (pooled when small).
-      this.#queue.push(Buffer.from(chunk));
-      this.#queued += chunk.length;
-      this.#peak = Math.max(this.#peak, this.#queued);
+      this.#queue.push(chunk);
       // Pumped next turn, with whatever else this turn writes (see Coalescing above).
       if (!this.#blocked) this.#defer();
     }
     // Pause the producer only for real backpressure (uWS could not drain) or more than
     // HIGH_WATER queued. Pausing for the few bytes held back by per-turn pacing made undici
     // pause and re-buffer its socket on every chunk, which pinned megabytes per stream.
-    const ok = !this.#blocked && this.#queued <= HIGH_WATER;
+    const ok = !this.#blocked && this.#queue.length <= HIGH_WATER;
     if (!ok) this.#owed = true;
     return ok;
   }
@@ -259,7 +250,7 @@ class UwsSink implements ResponseSink, SinkStats {
     if (this.#finished || this.#ending) return;
     if (!this.#headersSent) return this.send(200, [], EMPTY);
     this.#ending = true;
-    if (this.#queued === 0 && this.#continuation === undefined) this.#complete(false);
+    if (this.#queue.length === 0 && this.#continuation === undefined) this.#complete(false);
   }
 
   close(): void {
@@ -276,20 +267,23 @@ class UwsSink implements ResponseSink, SinkStats {
    */
   #pump(): void {
     const res = this.#res;
-    while (!this.#finished && !this.#blocked && this.#queued > 0) {
+    while (!this.#finished && !this.#blocked && this.#queue.length > 0) {
       // The recorded status and headers share this region with the slice (RULE 1 counts them).
       const headSize = this.#head?.size ?? 0;
-      const n = Math.max(Math.min(this.#queued, this.#probe ? PROBE : SLICE - headSize), Math.min(this.#queued, this.#retryMin));
+      const n = Math.max(
+        Math.min(this.#queue.length, this.#probe ? PROBE : SLICE - headSize),
+        Math.min(this.#queue.length, this.#retryMin),
+      );
       if (n <= 0) {
         // No room for a body byte beside a header block this large: send the head alone first.
         this.#flushHead(true);
         continue;
       }
-      const piece = this.#peek(n);
+      const piece = this.#queue.peek(n);
       let accepted = n;
       if (!this.#fixed) {
         // The last slice of an ended chunked body carries the zero chunk in the same region.
-        const last = this.#ending && n === this.#queued;
+        const last = this.#ending && n === this.#queue.length;
         const close = last && this.#wantsClose([]);
         this.#blocked = !corked(res, () => {
           this.#takeHead();
@@ -320,40 +314,12 @@ class UwsSink implements ResponseSink, SinkStats {
       }
       this.#probe = false;
       this.#budget.spend(accepted + OVERHEAD + headSize);
-      this.#consume(accepted);
+      this.#queue.consume(accepted);
       if (this.#blocked) this.#events++;
     }
-    if (this.#finished || this.#blocked || this.#queued > 0) return;
+    if (this.#finished || this.#blocked || this.#queue.length > 0) return;
     if (this.#ending) return this.#complete(true);
     this.#drained();
-  }
-
-  /** The first `n` queued bytes as one view: the first piece itself, or the pieces joined in SCRATCH. */
-  #peek(n: number): Uint8Array {
-    const first = this.#queue[0]!;
-    if (first.length >= n) return n === first.length ? first : first.subarray(0, n);
-    let at = 0;
-    for (const piece of this.#queue) {
-      const take = Math.min(piece.length, n - at);
-      SCRATCH.set(take === piece.length ? piece : piece.subarray(0, take), at);
-      at += take;
-      if (at === n) break;
-    }
-    return SCRATCH.subarray(0, n);
-  }
-
-  /** Drop `n` bytes uWS took from the front of the queue. */
-  #consume(n: number): void {
-    this.#queued -= n;
-    while (n > 0) {
-      const first = this.#queue[0]!;
-      if (first.length > n) {
-        this.#queue[0] = first.subarray(n);
-        return;
-      }
-      n -= first.length;
-      this.#queue.shift();
-    }
   }
 
   /** uWS found the socket writable. Not inside a uWS cork region: every region here is fresh. */
@@ -361,7 +327,7 @@ class UwsSink implements ResponseSink, SinkStats {
     if (this.#finished) return true;
     this.#blocked = false;
     this.#probe = true;
-    if (this.#queued === 0) this.#res.cork(noop); // flush uWS's backlog: it will not on its own
+    if (this.#queue.length === 0) this.#res.cork(noop); // flush uWS's backlog: it will not on its own
     this.#pump();
     return true;
   }
@@ -402,8 +368,7 @@ class UwsSink implements ResponseSink, SinkStats {
   /** The one way a response ends (end, close, abort, completed tryEnd); idempotent. */
   #finish(): void {
     this.#finished = true;
-    this.#queue = [];
-    this.#queued = 0;
+    this.#queue.clear();
     if (this.#continuation !== undefined) clearImmediate(this.#continuation);
     this.#continuation = undefined;
     this.#head = null;
