@@ -12,7 +12,15 @@ import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMockUpstream, type MockUpstream } from '../support/mock-upstream.js';
-import { createTestDatabase, freePort, spawnRedisServer, waitUntil, type SpawnedRedis, type TestDatabase } from '../support/services.js';
+import {
+  createTestDatabase,
+  freeConsecutivePorts,
+  freePort,
+  spawnRedisServer,
+  waitUntil,
+  type SpawnedRedis,
+  type TestDatabase,
+} from '../support/services.js';
 import { processesOf, startStack, type StackProcess } from './stack-process.js';
 
 const ADMIN_TOKEN = 'workers-test-admin-token-3c9a0e71';
@@ -84,7 +92,8 @@ beforeAll(async () => {
   mock = await startMockUpstream();
   stateDir = await mkdtemp(join(tmpdir(), 'fg-workers-'));
   publicPort = await freePort();
-  adminPort = await freePort();
+  // Worker i listens on ADMIN_PORT + i: both must be free, and stay out of the ephemeral range.
+  adminPort = await freeConsecutivePorts(2);
   base = `https://127.0.0.1:${publicPort}`;
   stack = startStack({
     FLUXGATE_STATE_DIR: stateDir,

@@ -202,6 +202,26 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * The first of `n` consecutive loopback ports that are free now, below the kernel's ephemeral
+ * range (32768–60999 on Linux), so no outgoing connection takes one of them meanwhile: for
+ * settings that derive ports from a base (worker i's admin listener is ADMIN_PORT + i).
+ */
+export async function freeConsecutivePorts(n: number): Promise<number> {
+  const bindable = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = await bindable(base + i);
+    if (ok) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports found between 20000 and 32000`);
+}
+
+/**
  * A loopback TCP relay to `target`, so a test can make a real service unreachable (stop) and
  * reachable again (start) without touching the shared server.
  */
