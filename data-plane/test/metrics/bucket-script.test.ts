@@ -2,8 +2,9 @@ import { USAGE_FIELDS, bucketOf, redisKeys } from '@fluxgate/contracts';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '../../src/log/logger.js';
-import { createCounters, type UsageSample } from '../../src/metrics/counters.js';
+import { createCounters } from '../../src/metrics/counters.js';
 import { spawnRedisServer, waitUntil, type SpawnedRedis } from '../support/services.js';
+import { usageSample } from '../support/usage-sample.js';
 
 /**
  * Each bucket is written by one script call (metrics/bucket-script.ts). What the flush did with one
@@ -11,23 +12,7 @@ import { spawnRedisServer, waitUntil, type SpawnedRedis } from '../support/servi
  * partly written is not (its sums would count twice), and a script cache emptied under the client
  * (NOSCRIPT) costs a re-send, not the writes. A private redis-server, since these reconfigure it.
  */
-const sample = (over: Partial<UsageSample> = {}): UsageSample => ({
-  status: 200,
-  promptTokens: 100,
-  completionTokens: 50,
-  estimated: false,
-  requestBytes: 1000,
-  responseBytes: 2000,
-  ttfbMs: 30,
-  durationMs: 400,
-  clientIp: '10.0.0.1',
-  model: 'llama3',
-  promptFingerprint: 'abcdef123456',
-  streamed: true,
-  cut: false,
-  upstreamError: false,
-  ...over,
-});
+const sample = usageSample;
 
 describe('one script call per bucket', () => {
   let srv: SpawnedRedis;

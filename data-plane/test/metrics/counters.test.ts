@@ -1,27 +1,12 @@
 import { IP_FIELDS, USAGE_FIELDS, WINDOWS, bucketOf, redisKeys, usageBucketSchema } from '@fluxgate/contracts';
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createCounters, type UsageSample } from '../../src/metrics/counters.js';
+import { createCounters } from '../../src/metrics/counters.js';
 import { createGatewayMetrics } from '../../src/metrics/registry.js';
 import { connectTestRedis, spawnRedisServer, waitUntil, type SpawnedRedis, type TestRedis } from '../support/services.js';
+import { usageSample } from '../support/usage-sample.js';
 
-const sample = (over: Partial<UsageSample> = {}): UsageSample => ({
-  status: 200,
-  promptTokens: 100,
-  completionTokens: 50,
-  estimated: false,
-  requestBytes: 1000,
-  responseBytes: 2000,
-  ttfbMs: 30,
-  durationMs: 400,
-  clientIp: '10.0.0.1',
-  model: 'llama3',
-  promptFingerprint: 'abcdef123456',
-  streamed: true,
-  cut: false,
-  upstreamError: false,
-  ...over,
-});
+const sample = usageSample;
 
 const metricValue = async (m: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await m.get()).values[0]?.value ?? 0;
 

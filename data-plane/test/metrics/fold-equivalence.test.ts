@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCounters, type Counters, type UsageSample } from '../../src/metrics/counters.js';
+import { createCounters, type Counters } from '../../src/metrics/counters.js';
 import { TEST_REDIS_URL, connectTestRedis, type TestRedis } from '../support/services.js';
 import { createReferenceCounters } from './reference-counters.js';
+import { usageSample } from '../support/usage-sample.js';
 
 /**
  * Issue 17: the counters add each request to one accumulator per key (and per client IP), fold
@@ -12,23 +13,7 @@ import { createReferenceCounters } from './reference-counters.js';
  * bytes (type, encoding, field order, values) and the same TTL (within the time between the two
  * runs).
  */
-const sample = (over: Partial<UsageSample> = {}): UsageSample => ({
-  status: 200,
-  promptTokens: 100,
-  completionTokens: 50,
-  estimated: false,
-  requestBytes: 1000,
-  responseBytes: 2000,
-  ttfbMs: 30,
-  durationMs: 400,
-  clientIp: '10.0.0.1',
-  model: 'llama3',
-  promptFingerprint: 'abcdef123456',
-  streamed: true,
-  cut: false,
-  upstreamError: false,
-  ...over,
-});
+const sample = usageSample;
 
 type Step = { at: number; run: (c: Counters, at: number) => void } | 'flush' | 'count';
 

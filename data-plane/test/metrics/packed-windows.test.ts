@@ -1,30 +1,15 @@
 import { decodePacked, packedShardOf, PACKED_IP_FIELDS, PACKED_KEY_FIELDS, WINDOWS, bucketOf, redisKeys } from '@fluxgate/contracts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createCounters, type UsageSample } from '../../src/metrics/counters.js';
+import { createCounters } from '../../src/metrics/counters.js';
 import { connectTestRedis, type TestRedis } from '../support/services.js';
+import { usageSample } from '../support/usage-sample.js';
 
 /**
  * Issue 13's cycle aim: every counter flush also adds each key's (and IP's) s10 detector counters
  * to the packed window hashes (contracts packed-windows.ts), atomically, so the guard reads a
  * window in a handful of commands; the numbers are the ones the key's own hash holds.
  */
-const sample = (over: Partial<UsageSample> = {}): UsageSample => ({
-  status: 200,
-  promptTokens: 100,
-  completionTokens: 50,
-  estimated: false,
-  requestBytes: 1000,
-  responseBytes: 2000,
-  ttfbMs: 30,
-  durationMs: 400,
-  clientIp: '10.0.0.1',
-  model: 'llama3',
-  promptFingerprint: 'abcdef123456',
-  streamed: true,
-  cut: false,
-  upstreamError: false,
-  ...over,
-});
+const sample = usageSample;
 
 describe('packed s10 windows from the counter flush', () => {
   let tr: TestRedis;
